@@ -1,0 +1,108 @@
+"""The ``blockspec`` command line: ``run``, ``spec``, ``backends``.
+
+Exit status: 0 when every applicable MUST clause passes, 1 when one does
+not, 2 for bad usage (unknown backend, clause or device; unwritable paths).
+Nothing here imports a framework until a backend is asked for.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from spec import BlockspecError
+
+PROFILES = ("fast", "ci", "thorough")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="blockspec",
+        description="Check a deep-learning framework against the executable spec of neural-network blocks.",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    run = commands.add_parser("run", help="run the conformance suite on one backend and device")
+    run.add_argument("--backend", default="reference", help="backend name or package.module:attr (default: reference)")
+    run.add_argument("--device", default="cpu", help="device to place modules and tensors on (default: cpu)")
+    run.add_argument("--json", type=Path, metavar="PATH", help="write the per-clause result file here")
+    run.add_argument("--clause", action="append", default=[], metavar="ID", help="check only this clause (repeatable)")
+    run.add_argument("--profile", choices=PROFILES, default="ci", help="hypothesis profile (default: ci)")
+    run.add_argument("--verbose", action="store_true", help="show pytest's own output and tracebacks")
+
+    spec = commands.add_parser("spec", help="print the clause catalogue as Markdown")
+    spec.add_argument("--output", "-o", type=Path, metavar="PATH", help="write to a file instead of stdout")
+
+    commands.add_parser("backends", help="list discoverable backends, their versions and capabilities")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``blockspec`` console script and ``python -m conformance``."""
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "run":
+            return _run(args)
+        if args.command == "spec":
+            return _spec(args)
+        return _backends()
+    except BlockspecError as exc:
+        print(f"blockspec: error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _run(args: argparse.Namespace) -> int:
+    from conformance._runner import run_suite
+
+    result = run_suite(
+        args.backend,
+        device=args.device,
+        profile=args.profile,
+        clauses=args.clause,
+        json_path=args.json,
+        verbose=args.verbose,
+    )
+    if args.json is not None:
+        print(f"result file: {args.json}")
+    return result.exit_code
+
+
+def _spec(args: argparse.Namespace) -> int:
+    from spec import load_catalogue, render_markdown
+
+    text = render_markdown(load_catalogue())
+    if args.output is None:
+        sys.stdout.write(text)
+        return 0
+    from conformance._errors import UsageError
+
+    if not args.output.parent.is_dir():
+        raise UsageError(f"cannot write {args.output}: directory {args.output.parent} does not exist")
+    args.output.write_text(text, encoding="utf-8")
+    return 0
+
+
+def _backends() -> int:
+    from conformance._discovery import known_backends, load_backend
+
+    for entry in known_backends():
+        try:
+            backend = load_backend(entry.name)
+        except BlockspecError as exc:
+            print(f"{entry.name:12} {entry.source:12} not importable: {exc}")
+            continue
+        try:
+            version = backend.version()
+        except Exception as exc:  # a listing must survive a broken adapter
+            version = f"unknown ({type(exc).__name__})"
+        caps = ", ".join(sorted(backend.capabilities)) or "(none)"
+        devices = ", ".join(["cpu", *backend.accelerators()])
+        print(f"{entry.name:12} {entry.source:12} {version:16} devices: {devices}")
+        print(f"{'':12} capabilities: {caps}")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

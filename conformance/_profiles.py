@@ -1,0 +1,60 @@
+"""Hypothesis profiles, all in one place.
+
+``fast`` is for local work, ``ci`` for pipelines (derandomized, so the same
+commit always gets the same verdict), ``thorough`` for release checks and
+soak runs. No deadline anywhere: a slow CI machine must never fail a correct
+backend. No example database: a result must not depend on an earlier run's
+files.
+
+Statistical clauses hold a false-alarm probability of at most 1e-13 per
+example; with at most :data:`MAX_EXAMPLES_CAP` examples per test, every such
+clause's false-alarm probability per run stays below 1e-9 even summed over
+all of them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+PROFILES: dict[str, dict[str, Any]] = {
+    "fast": {"max_examples": 8},
+    "ci": {"max_examples": 30, "derandomize": True},
+    "thorough": {"max_examples": 300},
+}
+
+#: The most examples any profile may ask for; statistical bounds rely on it.
+MAX_EXAMPLES_CAP = 1000
+
+#: False-alarm probability each statistical check allows per example.
+ALPHA_PER_EXAMPLE = 1e-13
+
+
+def hypothesis_name(profile: str) -> str:
+    return f"blockspec-{profile}"
+
+
+def register_profiles() -> None:
+    """Register every profile with hypothesis (idempotent)."""
+    from hypothesis import HealthCheck, settings
+
+    for profile, options in PROFILES.items():
+        assert options["max_examples"] <= MAX_EXAMPLES_CAP
+        settings.register_profile(
+            hypothesis_name(profile),
+            deadline=None,
+            database=None,
+            print_blob=True,
+            suppress_health_check=[
+                HealthCheck.too_slow,
+                HealthCheck.function_scoped_fixture,
+                HealthCheck.data_too_large,
+            ],
+            **options,
+        )
+
+
+def load_profile(profile: str) -> None:
+    from hypothesis import settings
+
+    register_profiles()
+    settings.load_profile(hypothesis_name(profile))

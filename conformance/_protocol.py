@@ -1,0 +1,332 @@
+"""The Backend protocol: what a framework adapter gives the suite.
+
+The suite never imports a framework. An adapter builds the chapter's blocks
+in its framework's own idiom and lets the suite observe them: tensors go in
+and come out as NumPy arrays, parameters are reached through names and
+opaque handles, devices are strings. Members are grouped by the capability
+that makes them meaningful; a member of a capability the adapter does not
+declare is never called, so it may raise ``NotImplementedError``.
+
+Handles (modules, parameters, tensors) are the framework's own objects and
+are compared with ``is``: the suite asks whether two positions hold *the
+same* parameter, exactly as the chapter does with ``net[2].weight``.
+
+See ``conformance/backends/torch`` for a complete adapter and the README's
+"Write your own backend" for a walk-through.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from conformance import arch as A
+
+Tensor = Any
+Module = Any
+Parameter = Any
+
+#: The chapter's blocks a backend provides by name through ``Backend.chapter``.
+CHAPTER_BLOCKS = (
+    "MLP",
+    "FixedHiddenMLP",
+    "MySequential",
+    "block1",
+    "block2",
+    "rgnet",
+    "tied_net",
+    "CenteredLayer",
+    "MyLinear",
+)
+
+#: The chapter's initialization functions, applied with ``net.apply(fn)``.
+CHAPTER_INITS = ("init_normal", "init_constant", "init_xavier", "init_42", "my_init")
+
+#: Initializers a backend exposes through ``Backend.init_``, with their keyword arguments.
+INITIALIZERS: Mapping[str, tuple[str, ...]] = {
+    "normal": ("mean", "std"),
+    "zeros": (),
+    "constant": ("value",),
+    "uniform": ("a", "b"),
+    "xavier_uniform": ("gain",),
+}
+
+
+@dataclass(frozen=True)
+class Gradients:
+    """Gradients of ``sum(output * cotangent)``: for the input, and per parameter name."""
+
+    input: np.ndarray
+    params: dict[str, np.ndarray]
+    devices: dict[str, str] = field(default_factory=dict)  # where each parameter's gradient lives
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    """What a non-strict load reports: keys the model wanted but did not get, and the reverse."""
+
+    missing: list[str]
+    unexpected: list[str]
+
+
+class LoadRejected(Exception):
+    """Raised by an adapter when its framework refuses a state dict (strict mismatch or bad shape).
+
+    ``message`` is the framework's own message, which the suite searches for
+    the offending keys.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """A framework under test.
+
+    Required members serve every clause; the groups below them serve the
+    clauses of one capability each (see ``spec.CAPABILITIES``).
+    """
+
+    #: Short name used in reports (``torch``, ``reference``).
+    name: str
+    #: Capabilities the framework has (keys of ``spec.CAPABILITIES``).
+    capabilities: frozenset[str]
+    #: Float dtypes modules can be built in, by NumPy name (``float32`` first).
+    float_dtypes: tuple[str, ...]
+    #: Every dtype tensors can hold (NumPy names, plus ``bfloat16`` where supported).
+    dtypes: tuple[str, ...]
+
+    def version(self) -> str:
+        """The framework's version string (``torch.__version__``)."""
+        ...
+
+    def environment(self) -> dict[str, str]:
+        """Facts about the framework's build worth a report line (CUDA version, BLAS, ...)."""
+        ...
+
+    # --- tensors and devices -------------------------------------------------
+    def tensor(self, array: np.ndarray, device: str | None = None, dtype: str | None = None) -> Tensor:
+        """A framework tensor with ``array``'s values, on ``device`` (None: the framework default)."""
+        ...
+
+    def to_numpy(self, tensor: Tensor) -> np.ndarray:
+        """Copy ``tensor`` to a host NumPy array (bfloat16: as float32), detached from autograd."""
+        ...
+
+    def bits(self, tensor: Tensor) -> tuple[str, tuple[int, ...], bytes]:
+        """``tensor``'s dtype name, shape and raw bytes in C order, for bitwise comparison."""
+        ...
+
+    def device_of(self, tensor: Tensor) -> str:
+        """Where ``tensor`` lives, as the framework names it (``cpu``, ``cuda:0``)."""
+        ...
+
+    def accelerators(self) -> list[str]:
+        """The accelerator devices present now, in index order (empty on a CPU-only machine)."""
+        ...
+
+    # --- modules ---------------------------------------------------------------
+    def build(self, node: A.Node, *, dtype: str = "float32", device: str | None = None) -> Module:
+        """Build the architecture ``node`` in the framework's idiom; see :mod:`conformance.arch`."""
+        ...
+
+    def chapter(self, name: str, *, device: str | None = None) -> Module:
+        """One of :data:`CHAPTER_BLOCKS`, written as the chapter writes it.
+
+        ``MyLinear`` is built as ``MyLinear(5, 3)``; ``MySequential`` holds
+        ``Linear(20, 256), ReLU(), Linear(256, 10)``.
+        """
+        ...
+
+    def forward(self, module: Module, x: Tensor) -> Tensor:
+        """Call ``module`` on ``x`` the framework's usual way (``module(x)``)."""
+        ...
+
+    def gradients(self, module: Module, x: Tensor, cotangent: np.ndarray) -> Gradients:
+        """Gradients of ``sum(module(x) * cotangent)`` w.r.t. ``x`` and each named parameter.
+
+        Must leave no gradient state behind (PyTorch: grads set back to None).
+        """
+        ...
+
+    def named_parameters(self, module: Module) -> list[tuple[str, Parameter]]:
+        """``module.named_parameters()``: each parameter once, dotted names, registration order."""
+        ...
+
+    def state_dict(self, module: Module) -> list[tuple[str, Tensor]]:
+        """``module.state_dict()`` as ordered pairs: every alias key, buffers included."""
+        ...
+
+    def load_state_dict(self, module: Module, state: Mapping[str, Tensor], *, strict: bool) -> LoadResult:
+        """Load ``state`` into ``module``; raise :class:`LoadRejected` when the framework refuses."""
+        ...
+
+    def named_children(self, module: Module) -> list[tuple[str, Module]]:
+        """Direct children under their registration names, in order."""
+        ...
+
+    def index(self, module: Module, i: int) -> Module:
+        """``module[i]`` for a sequential container (negative ``i`` counts from the end)."""
+        ...
+
+    def length(self, module: Module) -> int:
+        """``len(module)`` for a sequential container."""
+        ...
+
+    def iterate(self, module: Module) -> list[Module]:
+        """``list(module)`` for a sequential container."""
+        ...
+
+    def is_parameter(self, obj: Any) -> bool:
+        """Whether ``obj`` is of the framework's parameter type (not a plain tensor)."""
+        ...
+
+    def manual_seed(self, seed: int) -> None:
+        """Seed every random generator the framework's initializers use."""
+        ...
+
+    def init_(self, parameter: Parameter, scheme: str, **kwargs: float) -> None:
+        """Apply an initializer of :data:`INITIALIZERS` in place (``nn.init.normal_(p, mean=0, std=1)``)."""
+        ...
+
+    def chapter_init(self, name: str) -> Callable[[Module], None]:
+        """One of :data:`CHAPTER_INITS`, written as the chapter writes it (a function of a module)."""
+        ...
+
+    # --- capability: grad-attribute ------------------------------------------
+    def backward(self, module: Module, x: Tensor, cotangent: np.ndarray) -> None:
+        """Run ``sum(module(x) * cotangent).backward()``, accumulating into each ``.grad``."""
+        ...
+
+    def grad(self, parameter: Parameter) -> np.ndarray | None:
+        """``parameter.grad`` as NumPy, or None when it has none."""
+        ...
+
+    # --- capability: mutable-parameters ---------------------------------------
+    def assign(self, parameter: Parameter, value: np.ndarray) -> None:
+        """Write ``value`` into ``parameter`` in place (``p.data[:] = value``), keeping the object."""
+        ...
+
+    # --- capability: apply -----------------------------------------------------
+    def apply(self, module: Module, fn: Callable[[Module], None]) -> None:
+        """``module.apply(fn)``: the framework's own traversal, calling ``fn`` on each module."""
+        ...
+
+    # --- capability: module-repr -----------------------------------------------
+    def describe(self, module: Module) -> str:
+        """What printing ``module`` shows (``str(module)``)."""
+        ...
+
+    # --- capability: file-io -----------------------------------------------------
+    def save(self, obj: Any, path: Path) -> None:
+        """Save a tensor, or a list/tuple/dict nesting of tensors, to ``path``."""
+        ...
+
+    def load(self, path: Path, map_location: str | None = None) -> Any:
+        """Load what :meth:`save` wrote; ``map_location`` puts every tensor on that device.
+
+        Must raise (any exception) for a file it cannot load safely.
+        """
+        ...
+
+    # --- capability: accelerator ---------------------------------------------------
+    def device_count(self) -> int:
+        """The framework's own count of accelerators (``torch.cuda.device_count()``)."""
+        ...
+
+    def try_gpu(self, i: int = 0) -> str:
+        """The chapter's ``try_gpu(i)``, written in the framework; the device as a string."""
+        ...
+
+    def try_all_gpus(self) -> list[str]:
+        """The chapter's ``try_all_gpus()``, written in the framework."""
+        ...
+
+    def to_device(self, tensor: Tensor, device: str) -> Tensor:
+        """A copy of ``tensor`` on ``device`` (``x.to(device)``)."""
+        ...
+
+    def add(self, a: Tensor, b: Tensor) -> Tensor:
+        """``a + b`` in the framework (the chapter's ``Y + Z``)."""
+        ...
+
+    def module_to(self, module: Module, device: str) -> Module:
+        """``module.to(device)``; return what the framework returns."""
+        ...
+
+    def named_buffers(self, module: Module) -> list[tuple[str, Tensor]]:
+        """``module.named_buffers()``: registered non-parameter tensors."""
+        ...
+
+    # --- capability: device-names ---------------------------------------------------
+    def device_equal(self, a: str, b: str) -> bool:
+        """Whether the framework's device objects named ``a`` and ``b`` compare equal."""
+        ...
+
+    def accelerator_type(self) -> str:
+        """The accelerator device type name (``cuda``), used unindexed and indexed."""
+        ...
+
+
+#: Members every adapter must have, whatever it declares.
+REQUIRED_MEMBERS: tuple[str, ...] = (
+    "name",
+    "capabilities",
+    "float_dtypes",
+    "dtypes",
+    "version",
+    "environment",
+    "tensor",
+    "to_numpy",
+    "bits",
+    "device_of",
+    "accelerators",
+    "build",
+    "chapter",
+    "forward",
+    "gradients",
+    "named_parameters",
+    "state_dict",
+    "load_state_dict",
+    "named_children",
+    "index",
+    "length",
+    "iterate",
+    "is_parameter",
+    "manual_seed",
+    "init_",
+    "chapter_init",
+)
+
+#: Members a capability additionally requires.
+CAPABILITY_MEMBERS: Mapping[str, tuple[str, ...]] = {
+    "grad-attribute": ("backward", "grad"),
+    "mutable-parameters": ("assign",),
+    "apply": ("apply",),
+    "module-repr": ("describe",),
+    "file-io": ("save", "load"),
+    "accelerator": ("device_count", "try_gpu", "try_all_gpus", "to_device", "add", "module_to"),
+    "buffers": ("named_buffers",),
+    "device-names": ("device_equal", "accelerator_type"),
+}
+
+
+def missing_members(candidate: object) -> list[str]:
+    """Protocol members ``candidate`` lacks, given the capabilities it declares."""
+    missing = [m for m in REQUIRED_MEMBERS if not hasattr(candidate, m)]
+    capabilities: frozenset[str] = getattr(candidate, "capabilities", frozenset())
+    for capability, members in CAPABILITY_MEMBERS.items():
+        if capability in capabilities:
+            missing += [f"{m} (for {capability})" for m in members if not hasattr(candidate, m)]
+    return missing
+
+
+def sequence_names(items: Sequence[tuple[str, Any]]) -> list[str]:
+    """The names of a list of (name, value) pairs."""
+    return [name for name, _ in items]

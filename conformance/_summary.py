@@ -1,0 +1,35 @@
+"""The plain-text summary of a run, for terminals and CI logs."""
+
+from __future__ import annotations
+
+from conformance._results import STATUSES, RunResult
+
+
+def summary_lines(result: RunResult) -> list[str]:
+    """Counts per status and level, then every non-passing MUST/SHOULD clause with its statement."""
+    counts = result.counts()
+    backend = result.backend
+    lines = [
+        f"backend {backend['name']} {backend.get('version', '')} on {result.device} "
+        f"(profile {result.profile}, {result.duration_s:.1f} s)",
+        "  " + ", ".join(f"{counts[s]} {s}" for s in STATUSES if counts[s]),
+    ]
+    by_level: dict[str, dict[str, int]] = {}
+    for clause in result.clauses:
+        by_level.setdefault(clause.level, {}).setdefault(clause.status, 0)
+        by_level[clause.level][clause.status] += 1
+    for level, level_counts in by_level.items():
+        lines.append(f"  {level}: " + ", ".join(f"{n} {s}" for s, n in level_counts.items()))
+    for clause in result.clauses:
+        if clause.status in ("fail", "error", "blocked"):
+            lines.append(f"{clause.status.upper():8} {clause.id} [{clause.level}] {clause.statement}")
+            lines.append(f"         {clause.reason}")
+            if clause.failure and clause.failure.get("rerun"):
+                lines.append(f"         rerun: {clause.failure['rerun']}")
+    verdict = (
+        "every applicable MUST clause passes"
+        if result.exit_code == 0
+        else (f"{len(result.failing_must())} MUST clause(s) do not pass")
+    )
+    lines.append(f"verdict: {verdict}")
+    return lines

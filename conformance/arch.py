@@ -1,0 +1,239 @@
+"""Architectures as data: what the suite asks a backend to build.
+
+A tree of these nodes describes a network the way the chapter writes it. The
+same node *object* appearing at two places means one shared layer (the
+chapter's tied ``shared`` layer), exactly as reusing a module object does in
+PyTorch::
+
+    from conformance import arch as A
+
+    shared = A.Linear(8, 8)
+    tied = A.Sequential((A.Linear(4, 8), A.ReLU(), shared, A.ReLU(), shared, A.ReLU(), A.Linear(8, 1)))
+
+A backend turns a tree into its own modules with :func:`build_tree`, which
+handles sharing; the suite's oracle computes the same tree in float64 NumPy.
+Nodes compare by identity, never by value, so two equal-looking layers stay
+two layers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import TypeAlias, TypeVar
+
+import numpy as np
+
+
+@dataclass(frozen=True, eq=False)
+class LinearValues:
+    """Values to load into a linear layer: ``weight`` is (out, in), ``bias`` (out,) or None."""
+
+    weight: np.ndarray
+    bias: np.ndarray | None
+
+
+@dataclass(frozen=True, eq=False)
+class Linear:
+    """A fully connected layer computing ``X @ W.T + b``.
+
+    ``values`` None keeps the framework's default initialization.
+    """
+
+    in_features: int
+    out_features: int
+    bias: bool = True
+    values: LinearValues | None = field(default=None, repr=False)
+
+    def __repr__(self) -> str:
+        return f"Linear({self.in_features}, {self.out_features}{'' if self.bias else ', bias=False'})"
+
+
+@dataclass(frozen=True, eq=False)
+class LazyLinear:
+    """A linear layer whose input width is inferred on the first call (4.3)."""
+
+    out_features: int
+    bias: bool = True
+
+
+@dataclass(frozen=True, eq=False)
+class ReLU:
+    """The elementwise ``max(x, 0)`` layer; it has no parameters."""
+
+
+@dataclass(frozen=True, eq=False)
+class Centered:
+    """The chapter's CenteredLayer: ``X - X.mean()``, no parameters (4.3.1)."""
+
+
+@dataclass(frozen=True, eq=False)
+class MyLinear:
+    """The chapter's MyLinear: ``relu(X @ weight + bias)``, weight (in, units) (4.3.2)."""
+
+    in_units: int
+    units: int
+    values: LinearValues | None = field(default=None, repr=False)  # weight given as (in_units, units)
+
+    def __repr__(self) -> str:
+        return f"MyLinear({self.in_units}, {self.units})"
+
+
+@dataclass(frozen=True, eq=False)
+class Sequential:
+    """Children applied in order.
+
+    ``names`` None registers children under ``"0"``, ``"1"``, ...; otherwise
+    each child is added with ``add_module(name, child)`` (the chapter's
+    ``block2``). ``custom`` True builds the chapter's MySequential instead of
+    the framework's own container.
+    """
+
+    children: tuple[Node, ...]
+    names: tuple[str, ...] | None = None
+    custom: bool = False
+
+    def keys(self) -> tuple[str, ...]:
+        return self.names if self.names is not None else tuple(str(i) for i in range(len(self.children)))
+
+
+@dataclass(frozen=True, eq=False)
+class Block:
+    """A user-written block: each child assigned as an attribute, applied in order (4.1.1)."""
+
+    children: tuple[tuple[str, Node], ...]
+
+
+Node: TypeAlias = Linear | LazyLinear | ReLU | Centered | MyLinear | Sequential | Block
+
+M = TypeVar("M")
+
+
+def build_tree(node: Node, make: Callable[[Node, Callable[[Node], M]], M]) -> M:
+    """Build ``node`` with ``make``, constructing each shared node only once.
+
+    ``make(node, build_child)`` builds one node; it calls ``build_child`` for
+    each child, which returns the already-built module when the child node
+    was seen before. This is all a backend needs to honour tying.
+    """
+    built: dict[int, M] = {}
+
+    def build_child(child: Node) -> M:
+        key = id(child)
+        if key not in built:
+            built[key] = make(child, build_child)
+        return built[key]
+
+    return build_child(node)
+
+
+def children(node: Node) -> tuple[tuple[str, Node], ...]:
+    """The registered children of ``node`` as (registration name, child)."""
+    if isinstance(node, Sequential):
+        return tuple(zip(node.keys(), node.children, strict=True))
+    if isinstance(node, Block):
+        return node.children
+    return ()
+
+
+def leaf_parameters(node: Node) -> tuple[tuple[str, tuple[int, ...]], ...]:
+    """The parameters a leaf registers itself, as (leaf name, shape)."""
+    if isinstance(node, Linear):
+        weight = ("weight", (node.out_features, node.in_features))
+        return (weight, ("bias", (node.out_features,))) if node.bias else (weight,)
+    if isinstance(node, MyLinear):
+        return (("weight", (node.in_units, node.units)), ("bias", (node.units,)))
+    return ()
+
+
+def walk(node: Node, prefix: str = "") -> Iterator[tuple[str, Node]]:
+    """Every (dotted path, node) pair in registration order, shared nodes at each path."""
+    yield prefix, node
+    for name, child in children(node):
+        yield from walk(child, f"{prefix}.{name}" if prefix else name)
+
+
+def state_dict_keys(node: Node) -> list[str]:
+    """Expected state-dict keys: every parameter under every registration path."""
+    keys = []
+    for path, sub in walk(node):
+        for leaf, _ in leaf_parameters(sub):
+            keys.append(f"{path}.{leaf}" if path else leaf)
+    return keys
+
+
+def parameter_names(node: Node) -> list[str]:
+    """Expected ``named_parameters`` names: each parameter once, at its first path."""
+    names, seen = [], set()
+    for path, sub in walk(node):
+        if id(sub) in seen:
+            continue
+        seen.add(id(sub))
+        for leaf, _ in leaf_parameters(sub):
+            names.append(f"{path}.{leaf}" if path else leaf)
+    return names
+
+
+def parameter_shapes(node: Node) -> dict[str, tuple[int, ...]]:
+    """Expected shape of every state-dict key."""
+    shapes = {}
+    for path, sub in walk(node):
+        for leaf, shape in leaf_parameters(sub):
+            shapes[f"{path}.{leaf}" if path else leaf] = shape
+    return shapes
+
+
+def output_width(node: Node, in_width: int) -> int:
+    """The output width of ``node`` for inputs of width ``in_width``."""
+    if isinstance(node, Linear):
+        return node.out_features
+    if isinstance(node, LazyLinear):
+        return node.out_features
+    if isinstance(node, MyLinear):
+        return node.units
+    width = in_width
+    for _, child in children(node):
+        width = output_width(child, width)
+    return width
+
+
+def modules_post_order(node: Node) -> list[Node]:
+    """Nodes in the order ``apply`` must visit them: children first, each node once per parent."""
+    order: list[Node] = []
+    seen_under_parent: set[int] = set()
+    for _, child in children(node):
+        if id(child) in seen_under_parent:
+            continue
+        seen_under_parent.add(id(child))
+        order.extend(modules_post_order(child))
+    order.append(node)
+    return order
+
+
+def describe(root: Node) -> str:
+    """A compact one-line rendering; a shared node prints as ``@k`` after its first use."""
+    labels: dict[int, str] = {}
+    counts: dict[int, int] = {}
+    for _, node in walk(root):
+        counts[id(node)] = counts.get(id(node), 0) + 1
+
+    def render(node: Node) -> str:
+        key = id(node)
+        if key in labels:
+            return labels[key]
+        label = ""
+        if counts[key] > 1:
+            labels[key] = f"@{len(labels) + 1}"
+            label = labels[key] + "="
+        if isinstance(node, Sequential):
+            kind = "MySequential" if node.custom else "Sequential"
+            if node.names is None:
+                inner = ", ".join(render(c) for c in node.children)
+            else:
+                inner = ", ".join(f"{n!r}: {render(c)}" for n, c in zip(node.names, node.children, strict=True))
+            return f"{label}{kind}({inner})"
+        if isinstance(node, Block):
+            return f"{label}Block(" + ", ".join(f"{n}={render(c)}" for n, c in node.children) + ")"
+        return f"{label}{node!r}"
+
+    return render(root)

@@ -1,0 +1,1 @@
+"""Backend adapters shipped with blockspec. Each imports its framework only when loaded."""

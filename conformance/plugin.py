@@ -1,0 +1,62 @@
+"""The blockspec pytest plugin (registered through the ``pytest11`` entry point).
+
+Light on purpose: importing it loads no framework, no NumPy and no
+hypothesis. It adds the ``--blockspec-*`` options and the ``clause`` marker;
+only when ``--blockspec-backend`` is given does it load the backend and
+collect a verdict per clause::
+
+    pytest --pyargs conformance.suite --blockspec-backend torch --blockspec-json r.json
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pytest
+
+if TYPE_CHECKING:
+    from conformance._session import BlockspecSession
+
+PROFILE_CHOICES = ("fast", "ci", "thorough")
+SESSION_KEY = pytest.StashKey["BlockspecSession"]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("blockspec", "blockspec conformance checking")
+    group.addoption("--blockspec-backend", metavar="NAME", help="backend to check: a name or package.module:attr")
+    group.addoption(
+        "--blockspec-device", metavar="DEV", default="cpu", help="device to run the suite on (default: cpu)"
+    )
+    group.addoption("--blockspec-json", metavar="PATH", help="write the per-clause result file here")
+    group.addoption(
+        "--blockspec-clause", metavar="ID", action="append", default=[], help="check only this clause (repeatable)"
+    )
+    group.addoption(
+        "--blockspec-profile", choices=PROFILE_CHOICES, default="ci", help="hypothesis profile (default: ci)"
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "clause(id): the spec clause a conformance test checks")
+    if not config.getoption("blockspec_backend"):
+        return
+    from conformance._session import BlockspecSession
+    from spec import BlockspecError
+
+    try:
+        session = BlockspecSession.from_config(config)
+    except BlockspecError as exc:
+        raise pytest.UsageError(str(exc)) from exc
+    config.stash[SESSION_KEY] = session
+    config.pluginmanager.register(session, "blockspec-session")
+
+
+def active_session(config: pytest.Config) -> BlockspecSession:
+    """The running blockspec session, or a clear error when none is configured."""
+    session = config.stash.get(SESSION_KEY, None)
+    if session is None:
+        raise pytest.UsageError(
+            "the blockspec conformance suite needs a backend: pass --blockspec-backend NAME "
+            "(e.g. torch or reference), or run `blockspec run --backend NAME`"
+        )
+    return session

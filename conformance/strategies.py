@@ -1,0 +1,35 @@
+"""Hypothesis strategies for blocks: architectures, nesting, ties, shapes, dtypes.
+
+>>> from conformance import strategies as hh
+>>> net = hh.nets(("float32",), ties="siblings").example()  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from conformance._strategies import (
+    Net,
+    batch_sizes,
+    float_dtypes,
+    input_array,
+    inputs,
+    linear_values,
+    mlps,
+    nets,
+    seeds,
+    untie,
+    widths,
+)
+
+__all__ = [
+    "Net",
+    "batch_sizes",
+    "float_dtypes",
+    "input_array",
+    "inputs",
+    "linear_values",
+    "mlps",
+    "nets",
+    "seeds",
+    "untie",
+    "widths",
+]

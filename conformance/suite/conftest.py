@@ -1,0 +1,52 @@
+"""Fixtures of the conformance suite: the backend under test, its device, and a clause-bound check."""
+
+from __future__ import annotations
+
+import pytest
+
+from conformance._checks import Check
+from conformance._protocol import Backend
+from conformance._results import SKIPPED
+from conformance._session import clause_of
+from conformance.plugin import active_session
+
+
+@pytest.fixture(scope="session")
+def backend(request: pytest.FixtureRequest) -> Backend:
+    """The backend under test (``--blockspec-backend``)."""
+    return active_session(request.config).backend
+
+
+@pytest.fixture(scope="session")
+def device(request: pytest.FixtureRequest) -> str:
+    """The device the suite places modules and tensors on (``--blockspec-device``)."""
+    return active_session(request.config).device
+
+
+@pytest.fixture
+def check(request: pytest.FixtureRequest, backend: Backend, device: str) -> Check:
+    """Assertions bound to the clause the test cites."""
+    clause = clause_of(request.node)
+    if clause is None:
+        raise pytest.UsageError(f"{request.node.nodeid} has no @pytest.mark.clause(ID) marker")
+    return Check(clause, backend.name, device)
+
+
+@pytest.fixture
+def accelerator(backend: Backend, device: str) -> str:
+    """An accelerator to check device clauses on: the run's device if it is one, else the first present."""
+    if device != "cpu":
+        return device
+    present = backend.accelerators()
+    if not present:
+        pytest.skip(f"{SKIPPED}no accelerator present for {backend.name} on this machine")
+    return present[0]
+
+
+@pytest.fixture
+def two_accelerators(backend: Backend, accelerator: str) -> tuple[str, str]:
+    """Two distinct accelerators, the run's first."""
+    others = [d for d in backend.accelerators() if d != accelerator]
+    if not others:
+        pytest.skip(f"{SKIPPED}a second accelerator is needed; {backend.name} has {len(others) + 1}")
+    return accelerator, others[0]

@@ -1,0 +1,53 @@
+"""Render the catalogue as Markdown (``blockspec spec``)."""
+
+from __future__ import annotations
+
+from spec._model import SECTIONS, Catalogue, Clause
+
+
+def render_markdown(catalogue: Catalogue) -> str:
+    """The whole catalogue as one Markdown document, grouped by chapter section."""
+    counts = {level: 0 for level in ("MUST", "SHOULD", "MAY")}
+    for clause in catalogue.values():
+        counts[clause.level.value] += 1
+    lines = [
+        "# blockspec clause catalogue",
+        "",
+        f"{len(catalogue)} clauses: " + ", ".join(f"{n} {level}" for level, n in counts.items()) + ".",
+        "",
+    ]
+    for section in (s for s in SECTIONS if s.count(".") == 1):
+        clauses = catalogue.in_section(section)
+        lines += [f"## {section} {SECTIONS[section]}", ""]
+        lines += ["| id | section | level | title |", "| --- | --- | --- | --- |"]
+        lines += [f"| [{c.id}](#{c.id.lower()}) | {c.section} | {c.level.value} | {_cell(c.title)} |" for c in clauses]
+        lines.append("")
+        for clause in clauses:
+            lines += _clause(clause)
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _clause(clause: Clause) -> list[str]:
+    lines = [
+        f"### {clause.id}",
+        "",
+        f"**{clause.level.value}** · {clause.section} {SECTIONS[clause.section]} · {clause.title}",
+        "",
+        clause.statement,
+        "",
+        f"*Why:* {clause.rationale}",
+        "",
+    ]
+    if clause.requires:
+        lines += ["*Requires:* " + ", ".join(f"`{r}`" for r in clause.requires), ""]
+    if clause.depends_on:
+        lines += ["*Depends on:* " + ", ".join(f"[{d}](#{d.lower()})" for d in clause.depends_on), ""]
+    if clause.notes:
+        lines += [f"*Notes:* {clause.notes}", ""]
+    lines += ["> " + line if line else ">" for line in clause.chapter.splitlines()]
+    lines.append("")
+    return lines
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|")

@@ -1,0 +1,126 @@
+"""The vocabulary of the spec: levels, sections, capabilities, clauses."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+class Level(enum.StrEnum):
+    """How binding a clause is (RFC 2119 words)."""
+
+    MUST = "MUST"
+    SHOULD = "SHOULD"
+    MAY = "MAY"
+
+
+#: Every section of the chapter a clause may cite, with its title.
+SECTIONS: Mapping[str, str] = {
+    "4.1": "Layers and blocks",
+    "4.1.1": "A custom block",
+    "4.1.2": "The sequential block",
+    "4.2": "Parameter management",
+    "4.2.1": "Parameter access",
+    "4.2.2": "Parameter initialization",
+    "4.2.3": "Tied parameters",
+    "4.3": "Custom layers",
+    "4.3.1": "Layers without parameters",
+    "4.3.2": "Layers with parameters",
+    "4.4": "File I/O",
+    "4.4.1": "Loading and saving tensors",
+    "4.4.2": "Loading and saving model parameters",
+    "4.5": "GPUs",
+    "4.5.1": "Computing devices",
+    "4.5.2": "Tensors and GPUs",
+    "4.5.3": "Neural networks and GPUs",
+}
+
+#: What a backend may declare it can express. A clause that requires a
+#: capability the backend lacks is reported ``not-applicable``, never passed.
+CAPABILITIES: Mapping[str, str] = {
+    "mutable-parameters": (
+        "parameters are objects whose value can be changed in place while the "
+        "object (and every module holding it) stays the same"
+    ),
+    "grad-attribute": (
+        "a parameter carries its gradient as an attribute (PyTorch's .grad) that "
+        "is empty before any backward pass and accumulates across passes"
+    ),
+    "apply": "a module can visit itself and every submodule with a function (Module.apply)",
+    "custom-sequential": (
+        "a user-written container can register children under string keys in order (the chapter's MySequential)"
+    ),
+    "buffers": "a module can register non-parameter tensors (buffers) that follow it",
+    "module-repr": "printing a module shows its nested structure",
+    "lazy-init": "layers can infer their input width on the first call (LazyLinear)",
+    "file-io": "tensors, containers of tensors and state dicts can be saved to and loaded from files",
+    "accelerator": (
+        "the framework can place tensors and modules on accelerator devices "
+        "(whether one is present is decided at run time: absent means skipped)"
+    ),
+    "multi-device": "the framework can address several accelerators by index",
+    "device-names": ("devices are named by strings of the form TYPE or TYPE:INDEX (PyTorch's 'cuda' and 'cuda:0')"),
+}
+
+
+@dataclass(frozen=True)
+class Clause:
+    """One normative statement of the spec.
+
+    ``requires`` names capabilities (see :data:`CAPABILITIES`); ``depends_on``
+    names clauses whose failure makes this one ``blocked`` rather than failed.
+    """
+
+    id: str
+    section: str
+    level: Level
+    title: str
+    statement: str
+    rationale: str
+    chapter: str
+    requires: tuple[str, ...] = ()
+    depends_on: tuple[str, ...] = ()
+    notes: str = ""
+    source: Path | None = field(default=None, compare=False)
+
+    @property
+    def chapter_section(self) -> str:
+        """The top-level section (``4.2`` for ``4.2.3``)."""
+        return ".".join(self.section.split(".")[:2])
+
+
+class Catalogue(Mapping[str, Clause]):
+    """Every clause, in file order, looked up by id.
+
+    >>> from spec import load_catalogue
+    >>> catalogue = load_catalogue()
+    >>> catalogue["TIE-GRAD-SUM"].level
+    <Level.MUST: 'MUST'>
+    """
+
+    def __init__(self, clauses: list[Clause]) -> None:
+        self._clauses = {clause.id: clause for clause in clauses}
+
+    def __getitem__(self, clause_id: str) -> Clause:
+        return self._clauses[clause_id]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._clauses)
+
+    def __len__(self) -> int:
+        return len(self._clauses)
+
+    @property
+    def clauses(self) -> tuple[Clause, ...]:
+        return tuple(self._clauses.values())
+
+    def in_section(self, section: str) -> tuple[Clause, ...]:
+        """Clauses of ``section`` and its subsections, in catalogue order."""
+        prefix = section + "."
+        return tuple(c for c in self._clauses.values() if c.section == section or c.section.startswith(prefix))
+
+    def dependents(self, clause_id: str) -> tuple[Clause, ...]:
+        """Clauses that list ``clause_id`` in ``depends_on`` (directly)."""
+        return tuple(c for c in self._clauses.values() if clause_id in c.depends_on)
