@@ -1,0 +1,1 @@
+"""Mutant backends: each breaks one behaviour a clause must catch."""
