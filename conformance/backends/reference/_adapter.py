@@ -1,0 +1,81 @@
+"""The reference adapter: the thinnest, because the reference is written to the chapter's API."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import reference
+from conformance.backends._torchlike import TorchLikeBackend, attribute_block_class
+from reference import chapter, nn, sim
+from reference.errors import FrameworkError
+
+AttributeBlock = attribute_block_class(nn.Module)
+
+
+class ReferenceBackend(TorchLikeBackend):
+    """blockspec's NumPy reference framework, with simulated accelerators ``sim:0 ... sim:N-1``."""
+
+    name = "reference"
+    capabilities = frozenset(
+        {
+            "mutable-parameters",
+            "grad-attribute",
+            "apply",
+            "custom-sequential",
+            "buffers",
+            "module-repr",
+            "lazy-init",
+            "file-io",
+            "accelerator",
+            "multi-device",
+            "device-names",
+            "device-count-control",
+        }
+    )
+    dtypes = ("float16", "float32", "float64", "int8", "int16", "int32", "int64", "uint8", "bool")
+    fw = reference
+    nn = nn
+    blocks = chapter
+    linear_class: Any = nn.Linear
+    sequential_class: Any = nn.Sequential
+    block_class: Any = AttributeBlock
+    load_errors = (FrameworkError,)
+
+    def version(self) -> str:
+        from importlib.metadata import version
+
+        return version("blockspec")
+
+    def environment(self) -> dict[str, str]:
+        return {"numpy": np.__version__, "simulated_devices": str(sim.device_count())}
+
+    def tensor(self, array: np.ndarray, device: str | None = None, dtype: str | None = None) -> Any:
+        return reference.tensor(array, dtype=None if dtype is None else np.dtype(dtype), device=device)
+
+    def bits(self, tensor: Any) -> tuple[str, tuple[int, ...], bytes]:
+        host = np.ascontiguousarray(tensor.detach().cpu().numpy())
+        return str(host.dtype), tuple(host.shape), host.tobytes()
+
+    def accelerators(self) -> list[str]:
+        return [f"sim:{i}" for i in range(sim.device_count())]
+
+    def device_count(self) -> int:
+        return sim.device_count()
+
+    def accelerator_type(self) -> str:
+        return "sim"
+
+    def set_device_count(self, count: int) -> None:
+        sim.set_device_count(count)
+
+    def load(self, path: Path, map_location: str | None = None) -> Any:
+        return reference.load(path, map_location=map_location)
+
+    def _dtype(self, name: str) -> np.dtype[Any]:
+        return np.dtype(name)
+
+    def _like(self, array: np.ndarray, tensor: Any) -> Any:
+        return reference.tensor(np.asarray(array, dtype=tensor.dtype), device=tensor.device)
