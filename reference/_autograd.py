@@ -46,6 +46,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 # --- grad mode ---------------------------------------------------------------
 
+
 class _GradMode(threading.local):
     """Per thread, as in PyTorch: ``no_grad`` in one thread leaves others alone."""
 
@@ -127,6 +128,7 @@ def _restore_mode() -> Iterator[None]:
 
 # --- nodes -------------------------------------------------------------------
 
+
 class Node:
     """One recorded op. Subclasses implement :meth:`apply`, mapping the
     gradient of the op's output to one gradient (or None) per ``next`` edge.
@@ -177,6 +179,7 @@ class AccumulateGrad(Node):
 
 
 # --- engine ------------------------------------------------------------------
+
 
 def run_backward(root: Node, grad: Array) -> None:
     """Propagate ``grad`` from ``root`` through every reachable node, in an

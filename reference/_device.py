@@ -62,9 +62,7 @@ class Device:
             return found
         if type not in _TYPES:
             raise DeviceError(f"Expected a device type in {_TYPES} but got type={type!r}")
-        if index is not None and (
-            isinstance(index, bool) or not isinstance(index, int) or index < 0
-        ):
+        if index is not None and (isinstance(index, bool) or not isinstance(index, int) or index < 0):
             raise DeviceError(f"Expected a non-negative int device index but got index={index!r}")
         if type == "cpu" and index is not None:
             raise DeviceError(f"The cpu device takes no index, but got index={index!r}")
@@ -124,9 +122,7 @@ def device(spec: DeviceLike, index: int | None = None) -> Device:
         raise DeviceError(f"Expected a Device or a string such as 'sim:0' but got {spec!r}")
     match = _SPEC.fullmatch(spec)
     if match is None:
-        raise DeviceError(
-            f"Invalid device string {spec!r}; expected 'cpu', 'sim' or 'sim:<index>'"
-        )
+        raise DeviceError(f"Invalid device string {spec!r}; expected 'cpu', 'sim' or 'sim:<index>'")
     kind, written = match.group(1), match.group(2)
     if written is not None and index is not None:
         raise DeviceError(f"Device {spec!r} already has an index; got index={index!r} too")

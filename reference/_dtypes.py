@@ -42,7 +42,15 @@ bool_ = np.dtype(np.bool_)
 
 # Order matters only for messages and for strategies that enumerate dtypes.
 SUPPORTED: tuple[np.dtype[Any], ...] = (
-    float16, float32, float64, int8, int16, int32, int64, uint8, bool_,
+    float16,
+    float32,
+    float64,
+    int8,
+    int16,
+    int32,
+    int64,
+    uint8,
+    bool_,
 )
 _SUPPORTED_SET = frozenset(SUPPORTED)
 

@@ -84,29 +84,63 @@ def ones(*size: Any, dtype: object = None, device: DeviceLike | None = None, req
     return _finish(np.ones(_shape_arg(size), dtype=dt), device, requires_grad)
 
 
-def full(size: Any, fill_value: bool | int | float, dtype: object = None, device: DeviceLike | None = None, requires_grad: bool = False) -> Tensor:
+def full(
+    size: Any,
+    fill_value: bool | int | float,
+    dtype: object = None,
+    device: DeviceLike | None = None,
+    requires_grad: bool = False,
+) -> Tensor:
     dt = as_array(fill_value).dtype if dtype is None else _dtypes.as_dtype(dtype)
     return _finish(np.full(_shape_arg((size,)), fill_value, dtype=dt), device, requires_grad)
 
 
-def zeros_like(t: Tensor, dtype: object = None, device: DeviceLike | None = None, requires_grad: bool = False) -> Tensor:
-    return zeros(t.shape, dtype=t.dtype if dtype is None else dtype, device=t.device if device is None else device, requires_grad=requires_grad)
+def zeros_like(
+    t: Tensor, dtype: object = None, device: DeviceLike | None = None, requires_grad: bool = False
+) -> Tensor:
+    return zeros(
+        t.shape,
+        dtype=t.dtype if dtype is None else dtype,
+        device=t.device if device is None else device,
+        requires_grad=requires_grad,
+    )
 
 
 def ones_like(t: Tensor, dtype: object = None, device: DeviceLike | None = None, requires_grad: bool = False) -> Tensor:
-    return ones(t.shape, dtype=t.dtype if dtype is None else dtype, device=t.device if device is None else device, requires_grad=requires_grad)
+    return ones(
+        t.shape,
+        dtype=t.dtype if dtype is None else dtype,
+        device=t.device if device is None else device,
+        requires_grad=requires_grad,
+    )
 
 
-def arange(start: int | float, end: int | float | None = None, step: int | float = 1, dtype: object = None, device: DeviceLike | None = None) -> Tensor:
+def arange(
+    start: int | float,
+    end: int | float | None = None,
+    step: int | float = 1,
+    dtype: object = None,
+    device: DeviceLike | None = None,
+) -> Tensor:
     """``[start, end)`` in steps; ints give int64, floats float32."""
     if end is None:
         start, end = 0, start
     values = np.arange(start, end, step)
-    dt = (_dtypes.DEFAULT_FLOAT if values.dtype.kind == "f" else _dtypes.int64) if dtype is None else _dtypes.as_dtype(dtype)
+    dt = (
+        (_dtypes.DEFAULT_FLOAT if values.dtype.kind == "f" else _dtypes.int64)
+        if dtype is None
+        else _dtypes.as_dtype(dtype)
+    )
     return _finish(values.astype(dt), device, False)
 
 
-def rand(*size: Any, generator: Generator | None = None, dtype: object = None, device: DeviceLike | None = None, requires_grad: bool = False) -> Tensor:
+def rand(
+    *size: Any,
+    generator: Generator | None = None,
+    dtype: object = None,
+    device: DeviceLike | None = None,
+    requires_grad: bool = False,
+) -> Tensor:
     """Uniform samples from [0, 1).
 
     >>> rand(2, 3).shape
@@ -116,7 +150,13 @@ def rand(*size: Any, generator: Generator | None = None, dtype: object = None, d
     return _finish(resolve(generator).uniform(_shape_arg(size), 0.0, 1.0, dt), device, requires_grad)
 
 
-def randn(*size: Any, generator: Generator | None = None, dtype: object = None, device: DeviceLike | None = None, requires_grad: bool = False) -> Tensor:
+def randn(
+    *size: Any,
+    generator: Generator | None = None,
+    dtype: object = None,
+    device: DeviceLike | None = None,
+    requires_grad: bool = False,
+) -> Tensor:
     """Standard normal samples."""
     dt = _float_dtype(dtype, "randn()")
     return _finish(resolve(generator).normal(_shape_arg(size), 0.0, 1.0, dt), device, requires_grad)

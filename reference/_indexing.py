@@ -148,5 +148,7 @@ def setitem(a: Tensor, index: Any, value: object) -> None:
     try:
         raw(a)[idx] = v
     except ValueError as exc:
-        raise ShapeMismatchError(f"cannot assign a value of shape {np.shape(v)} to index {index!r} of a tensor of shape {a.shape} ({exc})") from None
+        raise ShapeMismatchError(
+            f"cannot assign a value of shape {np.shape(v)} to index {index!r} of a tensor of shape {a.shape} ({exc})"
+        ) from None
     a._version.value += 1

@@ -36,7 +36,9 @@ def _matmul_check(a: Tensor, b: Tensor, what: str) -> tuple[Array, Array, Device
     if x.dtype != y.dtype:
         raise DTypeError(f"{what} needs operands of one dtype, got {x.dtype} and {y.dtype}")
     if x.ndim == 0 or y.ndim == 0:
-        raise ShapeMismatchError(f"{what} needs operands with at least one dimension, got shapes {x.shape} and {y.shape}")
+        raise ShapeMismatchError(
+            f"{what} needs operands with at least one dimension, got shapes {x.shape} and {y.shape}"
+        )
     return x, y, dev
 
 
@@ -131,7 +133,9 @@ def linear(inp: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
             raise _ops.mismatch(dev, bias._device, "linear")
         b = raw(bias)
         if b.shape != (w.shape[0],) or b.dtype != w.dtype:
-            raise ShapeMismatchError(f"linear(): bias of shape {b.shape} ({b.dtype}) does not fit weight {w.shape} ({w.dtype})")
+            raise ShapeMismatchError(
+                f"linear(): bias of shape {b.shape} ({b.dtype}) does not fit weight {w.shape} ({w.dtype})"
+            )
         out += b  # ``out`` is fresh, so adding in place is safe
     if _mode.enabled and (inp._requires_grad or weight._requires_grad or (bias is not None and bias._requires_grad)):
         return make(out, dev, LinearBackward(inp, weight, bias, x, w))

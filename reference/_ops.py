@@ -58,6 +58,7 @@ SCALAR_TYPES = (bool, int, float)
 
 # --- operand handling --------------------------------------------------------
 
+
 def unsupported() -> Tensor:
     """``NotImplemented``, typed for the callers: the Tensor operator method
     returns it, so Python tries the reflected operation or raises TypeError."""
@@ -141,6 +142,7 @@ def _shape_of(x: Operand) -> tuple[int, ...]:
 
 
 # --- elementwise binary ops --------------------------------------------------
+
 
 class AddBackward(Node):
     __slots__ = ("shapes", "sign")
@@ -291,6 +293,7 @@ def rdiv(a: Tensor, b: object) -> Tensor:
 
 # --- unary ops ---------------------------------------------------------------
 
+
 class NegBackward(Node):
     __slots__ = ()
 
@@ -364,7 +367,7 @@ def pow(a: Tensor, exponent: object) -> Tensor:
     x = raw(a)
     if x.dtype.kind in "biu" and (isinstance(e, float) or e < 0):
         raise DTypeError(f"An integer tensor to the power {e!r} is not an integer; convert to float first")
-    out = x ** e
+    out = x**e
     if needs_grad(a, None):
         return make(out, a._device, PowBackward(a, x, float(e)))
     return make(out, a._device)
@@ -394,6 +397,7 @@ def relu(a: Tensor) -> Tensor:
 
 
 # --- reductions --------------------------------------------------------------
+
 
 def _dims(dim: int | Sequence[int] | None, ndim: int) -> tuple[int, ...] | None:
     if dim is None:
@@ -475,6 +479,7 @@ def compare(a: Tensor, b: object, fn: Callable[..., Any]) -> Tensor:
 
 
 # --- copies and in-place arithmetic -------------------------------------------
+
 
 class ToCopyBackward(Node):
     __slots__ = ("dtype",)

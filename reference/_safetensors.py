@@ -105,11 +105,12 @@ def _is_count(value: object) -> bool:
 
 def _sniff(head: bytes) -> str | None:
     if head.startswith(b"PK\x03\x04") or head.startswith(b"PK\x05\x06"):
-        return ("it is a zip archive (a PyTorch torch.save checkpoint?); reference.load "
-                "reads safetensors files only and never unpickles")
+        return (
+            "it is a zip archive (a PyTorch torch.save checkpoint?); reference.load "
+            "reads safetensors files only and never unpickles"
+        )
     if head[:1] == b"\x80" and len(head) > 1 and 2 <= head[1] <= 5:
-        return ("it is a Python pickle stream; reference.load reads safetensors files only "
-                "and never unpickles")
+        return "it is a Python pickle stream; reference.load reads safetensors files only and never unpickles"
     return None
 
 
@@ -138,8 +139,10 @@ def read(path: str) -> tuple[dict[str, str] | None, list[tuple[str, Array]]]:
         if length == 0:
             raise bad("the header length is 0")
         if length > available:
-            raise bad(f"the header length field says {length} bytes but only {available} bytes follow it "
-                      "(the file is truncated or not a safetensors file)")
+            raise bad(
+                f"the header length field says {length} bytes but only {available} bytes follow it "
+                "(the file is truncated or not a safetensors file)"
+            )
         if length > MAX_HEADER_BYTES:
             raise bad(f"the header length {length} exceeds the {MAX_HEADER_BYTES}-byte limit")
         raw_header = f.read(length)
@@ -168,8 +171,12 @@ def read(path: str) -> tuple[dict[str, str] | None, list[tuple[str, Array]]]:
                 raise bad(f"tensor {name!r} has unsupported dtype {code!r}; supported: {', '.join(DTYPES)}")
             if not isinstance(shape, list) or not all(_is_count(n) for n in shape):
                 raise bad(f"tensor {name!r} has an invalid shape {shape!r}")
-            if (not isinstance(offsets, list) or len(offsets) != 2 or not all(_is_count(o) for o in offsets)
-                    or offsets[0] > offsets[1]):
+            if (
+                not isinstance(offsets, list)
+                or len(offsets) != 2
+                or not all(_is_count(o) for o in offsets)
+                or offsets[0] > offsets[1]
+            ):
                 raise bad(f"tensor {name!r} has invalid data_offsets {offsets!r}")
             begin, end = offsets
             if end > data_size:
@@ -177,8 +184,10 @@ def read(path: str) -> tuple[dict[str, str] | None, list[tuple[str, Array]]]:
             dtype = DTYPES[code]
             # Python ints: a huge shape cannot overflow into a small product.
             if math.prod(shape) * dtype.itemsize != end - begin:
-                raise bad(f"tensor {name!r}: shape {shape} of {code} needs "
-                          f"{math.prod(shape) * dtype.itemsize} bytes but data_offsets span {end - begin}")
+                raise bad(
+                    f"tensor {name!r}: shape {shape} of {code} needs "
+                    f"{math.prod(shape) * dtype.itemsize} bytes but data_offsets span {end - begin}"
+                )
             entries.append((begin, end, name, dtype, tuple(shape)))
 
         entries.sort(key=lambda e: (e[0], e[1]))

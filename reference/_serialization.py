@@ -55,6 +55,7 @@ _KEY = "blockspec"
 
 # --- save --------------------------------------------------------------------
 
+
 class _Encoder:
     """Turns an object tree into JSON-able nodes plus a list of storages."""
 
@@ -89,7 +90,9 @@ class _Encoder:
             pairs = []
             for key, value in obj.items():
                 if type(key) is not str:
-                    raise TypeError(f"reference.save: dict keys must be str, got {type(key).__name__} key {key!r} in {where}")
+                    raise TypeError(
+                        f"reference.save: dict keys must be str, got {type(key).__name__} key {key!r} in {where}"
+                    )
                 pairs.append([key, self.node(value, f"{where}[{key!r}]", depth + 1)])
             return ["odict" if kind is OrderedDict else "dict", pairs]
         raise TypeError(
@@ -107,7 +110,11 @@ class _Encoder:
             return known
         array = raw(t)
         # Same memory, same layout, same device: one storage, shared on load.
-        key = (array.__array_interface__["data"][0], array.shape, array.strides, array.dtype.str, str(t.device)) if array.nbytes else None
+        key = (
+            (array.__array_interface__["data"][0], array.shape, array.strides, array.dtype.str, str(t.device))
+            if array.nbytes
+            else None
+        )
         storage = self._storage_index.get(key) if key is not None else None
         if storage is None:
             storage = len(self.storages)
@@ -116,11 +123,13 @@ class _Encoder:
             if key is not None:
                 self._storage_index[key] = storage
         index = len(self.tensor_meta)
-        self.tensor_meta.append({
-            "storage": storage,
-            "requires_grad": t.requires_grad,
-            "parameter": isinstance(t, Parameter),
-        })
+        self.tensor_meta.append(
+            {
+                "storage": storage,
+                "requires_grad": t.requires_grad,
+                "parameter": isinstance(t, Parameter),
+            }
+        )
         self._tensor_index[id(t)] = index
         self._keep_alive.append(t)
         return index
@@ -175,6 +184,7 @@ def save(obj: object, path: PathLike) -> None:
 
 
 # --- load --------------------------------------------------------------------
+
 
 class _Decoder:
     def __init__(self, path: str, tensors: list[Tensor]) -> None:
@@ -302,9 +312,13 @@ def _assemble(path: str, document: Any, arrays: dict[str, Array], override: Devi
     built: list[Tensor] = []
     used_storages: set[int] = set()
     for i, info in enumerate(tensors):
-        if (not isinstance(info, dict) or set(info) != {"storage", "requires_grad", "parameter"}
-                or not _is_index(info["storage"], len(placed))
-                or not isinstance(info["requires_grad"], bool) or not isinstance(info["parameter"], bool)):
+        if (
+            not isinstance(info, dict)
+            or set(info) != {"storage", "requires_grad", "parameter"}
+            or not _is_index(info["storage"], len(placed))
+            or not isinstance(info["requires_grad"], bool)
+            or not isinstance(info["parameter"], bool)
+        ):
             raise bad(f"tensor {i} must be {{'storage': index, 'requires_grad': bool, 'parameter': bool}}")
         array, dev, version = placed[info["storage"]]
         used_storages.add(info["storage"])

@@ -200,9 +200,7 @@ class Tensor:
                 )
             return self
         if flag and not _dtypes.is_floating(self.dtype):
-            raise AutogradError(
-                f"Only floating-point tensors can require gradients, got dtype {self.dtype}"
-            )
+            raise AutogradError(f"Only floating-point tensors can require gradients, got dtype {self.dtype}")
         self._requires_grad = flag
         return self
 
@@ -254,8 +252,7 @@ class Tensor:
         root = edge(self)
         if root is None:
             raise AutogradError(
-                "backward() needs a tensor that requires grad: this one has no history "
-                "and requires_grad=False"
+                "backward() needs a tensor that requires grad: this one has no history and requires_grad=False"
             )
         if gradient is None:
             if self.numel() != 1:
@@ -273,9 +270,7 @@ class Tensor:
                     (str(gradient._device), str(self._device)),
                 )
             if gradient.shape != self.shape:
-                raise ShapeMismatchError(
-                    f"gradient has shape {gradient.shape}, expected {self.shape}"
-                )
+                raise ShapeMismatchError(f"gradient has shape {gradient.shape}, expected {self.shape}")
             seed = raw(gradient).astype(self.dtype, copy=True)
         run_backward(root, seed)
 
@@ -323,8 +318,7 @@ class Tensor:
         array = self._host_read_check("numpy()")
         if self._requires_grad:
             raise AutogradError(
-                "numpy() on a tensor that requires grad would let writes bypass autograd; "
-                "call .detach().numpy()"
+                "numpy() on a tensor that requires grad would let writes bypass autograd; call .detach().numpy()"
             )
         return np.asarray(array)
 
@@ -338,9 +332,7 @@ class Tensor:
 
     def _one_element(self, what: str) -> Scalar:
         if self.numel() != 1:
-            raise ShapeMismatchError(
-                f"{what} needs a tensor with exactly one element, got shape {self.shape}"
-            )
+            raise ShapeMismatchError(f"{what} needs a tensor with exactly one element, got shape {self.shape}")
         value: Scalar = raw(self).reshape(()).item()
         return value
 
@@ -357,8 +349,7 @@ class Tensor:
     def __bool__(self) -> bool:
         if self.numel() != 1:
             raise ShapeMismatchError(
-                f"The truth value of a tensor with {self.numel()} elements is ambiguous; "
-                "use .any() or .all()"
+                f"The truth value of a tensor with {self.numel()} elements is ambiguous; use .any() or .all()"
             )
         return bool(raw(self).reshape(()).item())
 
@@ -461,9 +452,7 @@ class Tensor:
         return self.fill_(0)
 
     def _check_unrecorded_write(self, what: str, value: object) -> None:
-        if _mode.enabled and (
-            self._requires_grad or (isinstance(value, Tensor) and value._requires_grad)
-        ):
+        if _mode.enabled and (self._requires_grad or (isinstance(value, Tensor) and value._requires_grad)):
             subject = "a tensor that requires grad" if self._requires_grad else "this tensor"
             raise AutogradError(
                 f"{what} would write into {subject} without recording it for autograd, "

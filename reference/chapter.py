@@ -43,6 +43,7 @@ __all__ = [
 
 # --- 4.1 Layers and blocks ---------------------------------------------------
 
+
 class MLP(Module):
     """4.1.1: a hidden layer of 256 units and an output layer of 10."""
 
@@ -98,6 +99,7 @@ class MySequential(Module):
 
 
 # --- 4.2 Parameter management ------------------------------------------------
+
 
 def block1() -> Sequential:
     """4.2.1: ``Linear(4, 8), ReLU, Linear(8, 4), ReLU``."""
@@ -162,6 +164,7 @@ def tied_net() -> Sequential:
 
 
 # --- 4.3 Custom layers -------------------------------------------------------
+
 
 class CenteredLayer(Module):
     """4.3.1: subtracts the mean; no parameters."""

@@ -108,10 +108,7 @@ class StateDictError(FrameworkError, RuntimeError):
         if self.unexpected:
             lines.append("  unexpected key(s): " + ", ".join(repr(k) for k in self.unexpected))
         for key, got, want in self.mismatched:
-            lines.append(
-                f"  size mismatch for {key!r}: checkpoint has shape {got}, "
-                f"the model expects {want}"
-            )
+            lines.append(f"  size mismatch for {key!r}: checkpoint has shape {got}, the model expects {want}")
         return "\n".join(lines)
 
     def __reduce__(self) -> tuple[type[StateDictError], tuple[object, ...]]:

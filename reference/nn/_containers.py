@@ -33,7 +33,9 @@ class Sequential(Module):
             return
         for index, item in enumerate(args):
             if not isinstance(item, Module):
-                raise TypeError(f"Sequential expects Modules (or one OrderedDict), got {type(item).__name__} at {index}")
+                raise TypeError(
+                    f"Sequential expects Modules (or one OrderedDict), got {type(item).__name__} at {index}"
+                )
             self.add_module(str(index), item)
 
     def forward(self, input: Any) -> Any:

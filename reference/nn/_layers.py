@@ -34,7 +34,14 @@ class Linear(Module):
     weight: Parameter
     bias: Parameter | None
 
-    def __init__(self, in_features: int, out_features: int, bias: bool = True, device: DeviceLike | None = None, dtype: object = None) -> None:
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        bias: bool = True,
+        device: DeviceLike | None = None,
+        dtype: object = None,
+    ) -> None:
         super().__init__()
         _check_size("in_features", in_features)
         _check_size("out_features", out_features)
@@ -63,8 +70,7 @@ class Linear(Module):
             raise TypeError(f"{type(self).__name__} expects a Tensor, got {type(input).__name__}")
         if input.ndim == 0 or input.shape[-1] != self.in_features:
             raise ShapeMismatchError(
-                f"{self!r} expects inputs whose last dimension is {self.in_features}, "
-                f"got shape {input.shape}"
+                f"{self!r} expects inputs whose last dimension is {self.in_features}, got shape {input.shape}"
             )
         return linear(input, self.weight, self.bias)
 
@@ -87,7 +93,9 @@ class LazyLinear(Linear):
     ((2, 8), 5)
     """
 
-    def __init__(self, out_features: int, bias: bool = True, device: DeviceLike | None = None, dtype: object = None) -> None:
+    def __init__(
+        self, out_features: int, bias: bool = True, device: DeviceLike | None = None, dtype: object = None
+    ) -> None:
         Module.__init__(self)
         _check_size("out_features", out_features)
         dt = _dtypes.DEFAULT_FLOAT if dtype is None else _dtypes.as_dtype(dtype)

@@ -53,7 +53,7 @@ def _check_name(kind: str, name: object) -> str:
     if name == "":
         raise KeyError(f'{kind} name can\'t be empty string ""')
     if "." in name:
-        raise KeyError(f"{kind} name can't contain \".\", got {name!r}")
+        raise KeyError(f'{kind} name can\'t contain ".", got {name!r}')
     return name
 
 
@@ -93,7 +93,7 @@ class Module:
         object.__setattr__(self, "_modules", {})
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
-        raise NotImplementedError(f"Module [{type(self).__name__}] is missing the required \"forward\" method")
+        raise NotImplementedError(f'Module [{type(self).__name__}] is missing the required "forward" method')
 
     def __call__(self, *args: Any, **kwargs: Any) -> Tensor:
         # Typed as Tensor: the chapter's blocks map tensors to a tensor.
@@ -117,9 +117,13 @@ class Module:
         """Register ``param`` (or a None placeholder) under ``name``."""
         name = self._check_new("parameter", name, "_parameters")
         if param is not None and not isinstance(param, Parameter):
-            raise TypeError(f"cannot assign {type(param).__name__} object to parameter {name!r} (Parameter or None required)")
+            raise TypeError(
+                f"cannot assign {type(param).__name__} object to parameter {name!r} (Parameter or None required)"
+            )
         if param is not None and param.grad_fn is not None:
-            raise ValueError(f"cannot assign non-leaf tensor to parameter {name!r}; wrap a detached tensor in Parameter()")
+            raise ValueError(
+                f"cannot assign non-leaf tensor to parameter {name!r}; wrap a detached tensor in Parameter()"
+            )
         self._parameters[name] = param
 
     def register_buffer(self, name: str, tensor: Tensor | None, persistent: bool = True) -> None:
@@ -127,7 +131,9 @@ class Module:
         it, and ``state_dict()`` includes it when ``persistent``."""
         name = self._check_new("buffer", name, "_buffers")
         if tensor is not None and not isinstance(tensor, Tensor):
-            raise TypeError(f"cannot assign {type(tensor).__name__} object to buffer {name!r} (Tensor or None required)")
+            raise TypeError(
+                f"cannot assign {type(tensor).__name__} object to buffer {name!r} (Tensor or None required)"
+            )
         self._buffers[name] = tensor
         if persistent:
             self._non_persistent_buffers.discard(name)
@@ -153,7 +159,9 @@ class Module:
             self.register_parameter(name, value)
         elif params is not None and name in params:
             if value is not None:
-                raise TypeError(f"cannot assign {type(value).__name__} as parameter {name!r} (Parameter or None expected)")
+                raise TypeError(
+                    f"cannot assign {type(value).__name__} as parameter {name!r} (Parameter or None expected)"
+                )
             params[name] = None
         elif isinstance(value, Module):
             self._require_init("child module")
@@ -161,7 +169,9 @@ class Module:
             d["_modules"][name] = value
         elif d.get("_modules") is not None and name in d["_modules"]:
             if value is not None:
-                raise TypeError(f"cannot assign {type(value).__name__} as child module {name!r} (Module or None expected)")
+                raise TypeError(
+                    f"cannot assign {type(value).__name__} as child module {name!r} (Module or None expected)"
+                )
             d["_modules"][name] = None
         elif d.get("_buffers") is not None and name in d["_buffers"]:
             if value is not None and not isinstance(value, Tensor):
@@ -218,7 +228,9 @@ class Module:
         for _, module in self.named_children():
             yield module
 
-    def named_modules(self, memo: set[int] | None = None, prefix: str = "", remove_duplicate: bool = True) -> Iterator[tuple[str, Module]]:
+    def named_modules(
+        self, memo: set[int] | None = None, prefix: str = "", remove_duplicate: bool = True
+    ) -> Iterator[tuple[str, Module]]:
         """This module and all below it, depth first, pre-order; each module
         once (first path) unless ``remove_duplicate=False``."""
         if memo is None:
@@ -237,9 +249,13 @@ class Module:
         for _, module in self.named_modules():
             yield module
 
-    def _named_members(self, table: str, prefix: str, recurse: bool, remove_duplicate: bool) -> Iterator[tuple[str, Any]]:
+    def _named_members(
+        self, table: str, prefix: str, recurse: bool, remove_duplicate: bool
+    ) -> Iterator[tuple[str, Any]]:
         seen: set[int] = set()
-        modules = self.named_modules(prefix=prefix, remove_duplicate=remove_duplicate) if recurse else iter([(prefix, self)])
+        modules = (
+            self.named_modules(prefix=prefix, remove_duplicate=remove_duplicate) if recurse else iter([(prefix, self)])
+        )
         for module_prefix, module in modules:
             for name, value in module.__dict__[table].items():
                 if value is None:
@@ -250,7 +266,9 @@ class Module:
                     seen.add(id(value))
                 yield (f"{module_prefix}.{name}" if module_prefix else name), value
 
-    def named_parameters(self, prefix: str = "", recurse: bool = True, remove_duplicate: bool = True) -> Iterator[tuple[str, Parameter]]:
+    def named_parameters(
+        self, prefix: str = "", recurse: bool = True, remove_duplicate: bool = True
+    ) -> Iterator[tuple[str, Parameter]]:
         """``(dotted name, parameter)`` pairs; a tied parameter appears once,
         under its first name, unless ``remove_duplicate=False``."""
         return self._named_members("_parameters", prefix, recurse, remove_duplicate)
@@ -259,7 +277,9 @@ class Module:
         for _, param in self.named_parameters(recurse=recurse):
             yield param
 
-    def named_buffers(self, prefix: str = "", recurse: bool = True, remove_duplicate: bool = True) -> Iterator[tuple[str, Tensor]]:
+    def named_buffers(
+        self, prefix: str = "", recurse: bool = True, remove_duplicate: bool = True
+    ) -> Iterator[tuple[str, Tensor]]:
         return self._named_members("_buffers", prefix, recurse, remove_duplicate)
 
     def buffers(self, recurse: bool = True) -> Iterator[Tensor]:
@@ -308,7 +328,9 @@ class Module:
             if module is not None:
                 yield from module._state_entries(prefix + name + ".")
 
-    def state_dict(self, destination: dict[str, Tensor] | None = None, prefix: str = "", keep_vars: bool = False) -> dict[str, Tensor]:
+    def state_dict(
+        self, destination: dict[str, Tensor] | None = None, prefix: str = "", keep_vars: bool = False
+    ) -> dict[str, Tensor]:
         """An ordered dict of every parameter and persistent buffer, one key
         per registration path (so a tied parameter has several keys). Values
         are detached tensors *sharing storage* with the module's members

@@ -66,7 +66,9 @@ class UninitializedParameter(Parameter):
 
     __slots__ = ()
 
-    def __new__(cls, requires_grad: bool = True, device: DeviceLike | None = None, dtype: object = None) -> UninitializedParameter:
+    def __new__(
+        cls, requires_grad: bool = True, device: DeviceLike | None = None, dtype: object = None
+    ) -> UninitializedParameter:
         dt = _dtypes.DEFAULT_FLOAT if dtype is None else _dtypes.as_dtype(dtype)
         self: UninitializedParameter = object.__new__(cls)
         self._data = Unmaterialized(dt)

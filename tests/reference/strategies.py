@@ -26,7 +26,9 @@ DTYPES = [np.dtype(d) for d in ("float16", "float32", "float64", "int8", "int16"
 FLOAT_DTYPES = [np.dtype(d) for d in ("float16", "float32", "float64")]
 
 
-def shapes(min_dims: int = 0, max_dims: int = 3, min_side: int = 0, max_side: int = 4) -> st.SearchStrategy[tuple[int, ...]]:
+def shapes(
+    min_dims: int = 0, max_dims: int = 3, min_side: int = 0, max_side: int = 4
+) -> st.SearchStrategy[tuple[int, ...]]:
     return hnp.array_shapes(min_dims=min_dims, max_dims=max_dims, min_side=min_side, max_side=max_side)
 
 
@@ -51,7 +53,9 @@ def devices() -> st.SearchStrategy[str]:
     return st.sampled_from(["cpu", "sim:0", "sim:1"])
 
 
-def finite_floats(shape: tuple[int, ...], low: float = -2.0, high: float = 2.0, away_from_zero: bool = False) -> st.SearchStrategy[Array]:
+def finite_floats(
+    shape: tuple[int, ...], low: float = -2.0, high: float = 2.0, away_from_zero: bool = False
+) -> st.SearchStrategy[Array]:
     """float64 arrays for finite-difference checks; optionally with every
     element at least 0.05 away from 0 (the kink of relu and abs)."""
     elements = st.floats(low, high, allow_nan=False, allow_infinity=False)

@@ -43,7 +43,7 @@ def test_unary_and_scalar_gradients(data: st.DataObject) -> None:
     check_gradients(lambda x: x.relu(), [a], what="relu")
     check_gradients(lambda x: F.relu(x) * 3 - 1, [a], what="relu then scalar ops")
     check_gradients(lambda x: 2 / x + 1.5 * x - 0.5, [a], what="scalar-left ops")
-    check_gradients(lambda x: x ** 3, [a], what="pow 3")
+    check_gradients(lambda x: x**3, [a], what="pow 3")
     check_gradients(lambda x: x.sum(), [a], what="sum")
     check_gradients(lambda x: x.mean(), [a], what="mean")
     check_gradients(lambda x: x.T * 1.0, [a], what="transpose")
@@ -127,6 +127,7 @@ def test_mlp_gradients_for_drawn_shapes(data: st.DataObject) -> None:
 
 # --- accumulation and modes ---------------------------------------------------------
 
+
 def test_grad_is_none_until_backward_then_accumulates() -> None:
     w = nn.Parameter(reference.tensor([1.0, 2.0]))
     assert w.grad is None, "grad should be None before any backward"
@@ -187,6 +188,7 @@ def test_non_float_results_do_not_require_grad() -> None:
 
 # --- in-place rules -------------------------------------------------------------------
 
+
 def test_in_place_on_a_leaf_that_requires_grad_is_refused() -> None:
     w = nn.Parameter(reference.ones(2))
     with pytest.raises(AutogradError, match="leaf"):
@@ -231,7 +233,9 @@ def test_modifying_a_saved_tensor_makes_backward_refuse() -> None:
 def test_gradient_flows_through_device_copies_back_to_cpu() -> None:
     w = reference.tensor([1.0, 2.0], requires_grad=True)
     (w.to("sim:0") * reference.tensor([3.0, 4.0], device="sim:0")).sum().backward()
-    assert_equal((w.grad.device, w.grad.tolist()), (reference.device("cpu"), [3.0, 4.0]), what="grad of a CPU leaf used on sim:0")  # type: ignore[union-attr]
+    assert_equal(
+        (w.grad.device, w.grad.tolist()), (reference.device("cpu"), [3.0, 4.0]), what="grad of a CPU leaf used on sim:0"
+    )  # type: ignore[union-attr]
 
 
 def test_float32_gradients_keep_dtype() -> None:

@@ -61,7 +61,9 @@ def test_random_bytes_raise_only_checkpoint_error(data: bytes, tmp_path_factory:
 def test_every_truncation_of_a_valid_file_is_refused(tmp_path: Path) -> None:
     data = valid_file(tmp_path)
     header_end = 8 + struct.unpack("<Q", data[:8])[0]
-    cuts = sorted({*range(0, 24), *range(header_end - 8, header_end + 8), *range(header_end, len(data), 7), len(data) - 1})
+    cuts = sorted(
+        {*range(0, 24), *range(header_end - 8, header_end + 8), *range(header_end, len(data), 7), len(data) - 1}
+    )
     for cut in cuts:
         path = write(tmp_path / "cut.bin", data[:cut])
         with pytest.raises(CheckpointError):
@@ -71,10 +73,15 @@ def test_every_truncation_of_a_valid_file_is_refused(tmp_path: Path) -> None:
 
 @SETTINGS
 @given(data=st.data())
-def test_flipped_bytes_load_or_raise_checkpoint_error(data: st.DataObject, tmp_path_factory: pytest.TempPathFactory) -> None:
+def test_flipped_bytes_load_or_raise_checkpoint_error(
+    data: st.DataObject, tmp_path_factory: pytest.TempPathFactory
+) -> None:
     directory = tmp_path_factory.mktemp("flip")
     original = bytearray(valid_file(directory))
-    flips = data.draw(st.lists(st.tuples(st.integers(0, len(original) - 1), st.integers(1, 255)), min_size=1, max_size=4), label="(offset, xor) flips")
+    flips = data.draw(
+        st.lists(st.tuples(st.integers(0, len(original) - 1), st.integers(1, 255)), min_size=1, max_size=4),
+        label="(offset, xor) flips",
+    )
     for offset, mask in flips:
         original[offset] ^= mask
     path = write(directory / "flipped.bin", bytes(original))
@@ -105,19 +112,57 @@ CORRUPT_HEADERS: dict[str, tuple[bytes, str]] = {
     "json list": (safetensors_bytes([1, 2]), "not a JSON object"),
     "NaN literal": (safetensors_bytes(b'{"a": NaN}'), "not valid JSON"),
     "duplicate key": (safetensors_bytes(b'{"a": {}, "a": {}}'), "duplicate"),
-    "unknown dtype": (safetensors_bytes({"t": {"dtype": "C64", "shape": [1], "data_offsets": [0, 8]}}, b"\0" * 8), "unsupported dtype"),
-    "bf16": (safetensors_bytes({"t": {"dtype": "BF16", "shape": [1], "data_offsets": [0, 2]}}, b"\0" * 2), "unsupported dtype"),
-    "negative shape": (safetensors_bytes({"t": {"dtype": "F32", "shape": [-1], "data_offsets": [0, 4]}}, b"\0" * 4), "invalid shape"),
-    "bool shape": (safetensors_bytes({"t": {"dtype": "F32", "shape": [True], "data_offsets": [0, 4]}}, b"\0" * 4), "invalid shape"),
-    "huge shape": (safetensors_bytes({"t": {"dtype": "F64", "shape": [2**40, 2**40], "data_offsets": [0, 8]}}, b"\0" * 8), "needs"),
-    "offsets out of range": (safetensors_bytes({"t": {"dtype": "U8", "shape": [8], "data_offsets": [0, 8]}}, b"\0" * 4), "ends at byte"),
-    "reversed offsets": (safetensors_bytes({"t": {"dtype": "U8", "shape": [0], "data_offsets": [4, 0]}}, b"\0" * 4), "invalid data_offsets"),
-    "size mismatch": (safetensors_bytes({"t": {"dtype": "F32", "shape": [2], "data_offsets": [0, 4]}}, b"\0" * 4), "needs 8 bytes"),
-    "overlap": (safetensors_bytes({"a": {"dtype": "U8", "shape": [4], "data_offsets": [0, 4]},
-                                   "b": {"dtype": "U8", "shape": [4], "data_offsets": [2, 6]}}, b"\0" * 6), "overlaps"),
+    "unknown dtype": (
+        safetensors_bytes({"t": {"dtype": "C64", "shape": [1], "data_offsets": [0, 8]}}, b"\0" * 8),
+        "unsupported dtype",
+    ),
+    "bf16": (
+        safetensors_bytes({"t": {"dtype": "BF16", "shape": [1], "data_offsets": [0, 2]}}, b"\0" * 2),
+        "unsupported dtype",
+    ),
+    "negative shape": (
+        safetensors_bytes({"t": {"dtype": "F32", "shape": [-1], "data_offsets": [0, 4]}}, b"\0" * 4),
+        "invalid shape",
+    ),
+    "bool shape": (
+        safetensors_bytes({"t": {"dtype": "F32", "shape": [True], "data_offsets": [0, 4]}}, b"\0" * 4),
+        "invalid shape",
+    ),
+    "huge shape": (
+        safetensors_bytes({"t": {"dtype": "F64", "shape": [2**40, 2**40], "data_offsets": [0, 8]}}, b"\0" * 8),
+        "needs",
+    ),
+    "offsets out of range": (
+        safetensors_bytes({"t": {"dtype": "U8", "shape": [8], "data_offsets": [0, 8]}}, b"\0" * 4),
+        "ends at byte",
+    ),
+    "reversed offsets": (
+        safetensors_bytes({"t": {"dtype": "U8", "shape": [0], "data_offsets": [4, 0]}}, b"\0" * 4),
+        "invalid data_offsets",
+    ),
+    "size mismatch": (
+        safetensors_bytes({"t": {"dtype": "F32", "shape": [2], "data_offsets": [0, 4]}}, b"\0" * 4),
+        "needs 8 bytes",
+    ),
+    "overlap": (
+        safetensors_bytes(
+            {
+                "a": {"dtype": "U8", "shape": [4], "data_offsets": [0, 4]},
+                "b": {"dtype": "U8", "shape": [4], "data_offsets": [2, 6]},
+            },
+            b"\0" * 6,
+        ),
+        "overlaps",
+    ),
     "gap": (safetensors_bytes({"a": {"dtype": "U8", "shape": [2], "data_offsets": [2, 4]}}, b"\0" * 4), "gap"),
-    "trailing bytes": (safetensors_bytes({"a": {"dtype": "U8", "shape": [2], "data_offsets": [0, 2]}}, b"\0" * 5), "cover 2 bytes"),
-    "extra field": (safetensors_bytes({"a": {"dtype": "U8", "shape": [], "data_offsets": [0, 1], "x": 1}}, b"\0"), "exactly the fields"),
+    "trailing bytes": (
+        safetensors_bytes({"a": {"dtype": "U8", "shape": [2], "data_offsets": [0, 2]}}, b"\0" * 5),
+        "cover 2 bytes",
+    ),
+    "extra field": (
+        safetensors_bytes({"a": {"dtype": "U8", "shape": [], "data_offsets": [0, 1], "x": 1}}, b"\0"),
+        "exactly the fields",
+    ),
     "bad metadata": (safetensors_bytes({"__metadata__": {"a": 1}}), "__metadata__"),
 }
 
@@ -158,7 +203,9 @@ MALFORMED_METADATA: dict[str, bytes] = {
     "tensor index out of range": blockspec_file(document(["tensor", 5])),
     "unreferenced tensor": blockspec_file(document(["none"])),
     "bad device": blockspec_file(document(["tensor", 0], storages=[{"device": "cuda:0"}])),
-    "int requires grad": blockspec_file(document(["tensor", 0], tensors=[{"storage": 0, "requires_grad": 1, "parameter": False}])),
+    "int requires grad": blockspec_file(
+        document(["tensor", 0], tensors=[{"storage": 0, "requires_grad": 1, "parameter": False}])
+    ),
     "non-str dict key": blockspec_file(document(["dict", [[1, ["tensor", 0]]]])),
     "duplicate dict key": blockspec_file(document(["dict", [["a", ["tensor", 0]], ["a", ["none"]]]])),
     "bad float": blockspec_file(document(["list", [["tensor", 0], ["float", "0xZZ"]]])),
@@ -186,6 +233,7 @@ def test_missing_device_index_names_map_location(tmp_path: Path) -> None:
 
 
 # --- pickles and PyTorch checkpoints ------------------------------------------------------
+
 
 class Malicious:
     """Unpickling this would create a marker file."""

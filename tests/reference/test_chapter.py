@@ -20,7 +20,11 @@ def test_mlp_shapes_and_names() -> None:
     net = chapter.MLP()
     assert_equal(net(reference.rand(2, 20)).shape, (2, 10), what="MLP output shape")
     names = [(n, p.shape) for n, p in net.named_parameters()]
-    assert_equal(names, [("hidden.weight", (256, 20)), ("hidden.bias", (256,)), ("out.weight", (10, 256)), ("out.bias", (10,))], what="MLP parameters")
+    assert_equal(
+        names,
+        [("hidden.weight", (256, 20)), ("hidden.bias", (256,)), ("out.weight", (10, 256)), ("out.bias", (10,))],
+        what="MLP parameters",
+    )
 
 
 @pytest.mark.parametrize("device", ["cpu", "sim:1"])
@@ -64,7 +68,9 @@ def test_nested_blocks_names_indexing_and_print() -> None:
     assert "0.block 1.0.bias" in net.state_dict()
     assert_equal(len(list(net.parameters())), 4 * 4 + 2, what="number of parameters")
     text = repr(net)
-    assert text.startswith("Sequential(\n  (0): Sequential(\n    (block 0): Sequential(\n      (0): Linear(in_features=4, out_features=8, bias=True)"), text
+    assert text.startswith(
+        "Sequential(\n  (0): Sequential(\n    (block 0): Sequential(\n      (0): Linear(in_features=4, out_features=8, bias=True)"
+    ), text
     assert net(reference.rand(2, 4)).shape == (2, 1)
 
 
@@ -72,7 +78,9 @@ def test_parameter_access_as_in_4_2_1() -> None:
     net = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 1))
     net(reference.rand(2, 4))
     state = net[2].state_dict()
-    assert_equal([(k, v.shape) for k, v in state.items()], [("weight", (1, 8)), ("bias", (1,))], what="net[2].state_dict()")
+    assert_equal(
+        [(k, v.shape) for k, v in state.items()], [("weight", (1, 8)), ("bias", (1,))], what="net[2].state_dict()"
+    )
     assert isinstance(net[2].bias, nn.Parameter) and net[2].weight.grad is None
     assert_equal(net.state_dict()["2.bias"].tolist(), net[2].bias.detach().tolist(), what="state_dict()['2.bias']")
 
@@ -80,7 +88,9 @@ def test_parameter_access_as_in_4_2_1() -> None:
 def test_init_functions_from_the_chapter() -> None:
     net = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 1))
     net.apply(chapter.init_constant)
-    assert_equal((net[0].weight.detach().numpy().min(), net[0].bias.detach().numpy().max()), (1.0, 0.0), what="init_constant")
+    assert_equal(
+        (net[0].weight.detach().numpy().min(), net[0].bias.detach().numpy().max()), (1.0, 0.0), what="init_constant"
+    )
     net.apply(chapter.init_normal)
     w = net[0].weight.detach().numpy()
     assert float(np.abs(w).max()) < 0.1 and float(np.abs(net[0].bias.detach().numpy()).max()) == 0.0
@@ -126,7 +136,11 @@ def test_centered_layer_outputs_mean_zero() -> None:
     net = nn.Sequential(nn.Linear(8, 128), chapter.CenteredLayer())
     Y = net(reference.rand(4, 8))
     assert abs(Y.mean().item()) < 1e-6, f"mean {Y.mean().item()}"
-    assert_close(chapter.CenteredLayer()(reference.tensor([1.0, 2.0, 3.0, 4.0, 5.0])).numpy(), [-2.0, -1.0, 0.0, 1.0, 2.0], what="CenteredLayer")
+    assert_close(
+        chapter.CenteredLayer()(reference.tensor([1.0, 2.0, 3.0, 4.0, 5.0])).numpy(),
+        [-2.0, -1.0, 0.0, 1.0, 2.0],
+        what="CenteredLayer",
+    )
 
 
 def test_my_linear_gets_gradients() -> None:
@@ -146,7 +160,11 @@ def test_try_gpu_and_try_all_gpus(count: int, i: int) -> None:
     sim.set_device_count(count)
     expected = reference.device(f"sim:{i}") if count >= i + 1 else reference.device("cpu")
     assert_equal(chapter.try_gpu(i), expected, what=f"try_gpu({i}) with {count} devices")
-    assert_equal(chapter.try_all_gpus(), [reference.device(f"sim:{k}") for k in range(count)] or [reference.device("cpu")], what="try_all_gpus")
+    assert_equal(
+        chapter.try_all_gpus(),
+        [reference.device(f"sim:{k}") for k in range(count)] or [reference.device("cpu")],
+        what="try_all_gpus",
+    )
 
 
 def test_section_4_5_gpu_walkthrough(tmp_path: Path) -> None:
@@ -160,4 +178,6 @@ def test_section_4_5_gpu_walkthrough(tmp_path: Path) -> None:
     net = nn.Sequential(nn.Linear(3, 1)).to(chapter.try_gpu())
     assert_equal(net(X).device, reference.device("sim:0"), what="net(X).device")
     reference.save(net.state_dict(), tmp_path / "gpu.params")
-    assert_equal(reference.load(tmp_path / "gpu.params")["0.weight"].device, reference.device("sim:0"), what="loaded device")
+    assert_equal(
+        reference.load(tmp_path / "gpu.params")["0.weight"].device, reference.device("sim:0"), what="loaded device"
+    )

@@ -21,9 +21,15 @@ from .strategies import SETTINGS, any_arrays, devices
 
 # --- names and equality -------------------------------------------------------
 
+
 @pytest.mark.parametrize(
     ("spec", "type_", "index", "text"),
-    [("cpu", "cpu", None, "cpu"), ("sim", "sim", None, "sim"), ("sim:0", "sim", 0, "sim:0"), ("sim:12", "sim", 12, "sim:12")],
+    [
+        ("cpu", "cpu", None, "cpu"),
+        ("sim", "sim", None, "sim"),
+        ("sim:0", "sim", 0, "sim:0"),
+        ("sim:12", "sim", 12, "sim:12"),
+    ],
 )
 def test_device_parses_type_and_index(spec: str, type_: str, index: int | None, text: str) -> None:
     dev = reference.device(spec)
@@ -31,7 +37,9 @@ def test_device_parses_type_and_index(spec: str, type_: str, index: int | None, 
 
 
 def test_bare_sim_differs_from_sim_0_but_places_there() -> None:
-    assert reference.device("sim") != reference.device("sim:0"), "device('sim') == device('sim:0'); expected unequal (index None vs 0)"
+    assert reference.device("sim") != reference.device("sim:0"), (
+        "device('sim') == device('sim:0'); expected unequal (index None vs 0)"
+    )
     t = reference.ones(2, device="sim")
     assert_equal(t.device, reference.device("sim:0"), what="device of a tensor created on 'sim'")
     assert t.device != reference.device("sim"), "tensor.device compared equal to the unindexed device('sim')"
@@ -62,6 +70,7 @@ def test_device_repr_reads_like_torch() -> None:
 
 
 # --- counting ------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("count", [0, 1, 2, 3])
 def test_set_device_count_controls_devices_and_try_gpu(count: int) -> None:
@@ -107,6 +116,7 @@ def test_unavailable_device_error_names_the_count() -> None:
 
 # --- tensors across devices ----------------------------------------------------
 
+
 def test_mixing_devices_raises_naming_both() -> None:
     x = reference.ones(2, 3)
     y = reference.ones(2, 3, device="sim:1")
@@ -116,7 +126,9 @@ def test_mixing_devices_raises_naming_both() -> None:
             with pytest.raises(DeviceMismatchError) as info:
                 op(a, b)
             message = str(info.value)
-            assert str(a.device) in message and str(b.device) in message, f"message {message!r} does not name {a.device} and {b.device}"
+            assert str(a.device) in message and str(b.device) in message, (
+                f"message {message!r} does not name {a.device} and {b.device}"
+            )
     with pytest.raises(DeviceMismatchError):
         reference.ones(3, 2) @ reference.ones(2, 3, device="sim:0")
 
@@ -150,7 +162,9 @@ def test_host_reads_of_device_memory_are_refused() -> None:
         np.asarray(t)
     with pytest.raises(DeviceMismatchError):
         np.asarray(t._data)  # even the storage refuses implicit conversion
-    assert isinstance(t._data, np.ndarray) is False, "a sim tensor's storage is a plain ndarray; expected a device buffer"
+    assert isinstance(t._data, np.ndarray) is False, (
+        "a sim tensor's storage is a plain ndarray; expected a device buffer"
+    )
     np.testing.assert_array_equal(t.cpu().numpy(), [1.0, 1.0])
     assert_equal(float(t.sum()), 2.0, what="scalar reads copy one element, as in PyTorch")
 

@@ -11,9 +11,7 @@ import pytest
 
 import reference
 
-MODULES = sorted(
-    name for _, name, _ in pkgutil.walk_packages(reference.__path__, prefix="reference.")
-)
+MODULES = sorted(name for _, name, _ in pkgutil.walk_packages(reference.__path__, prefix="reference."))
 
 
 @pytest.mark.parametrize("name", ["reference", *MODULES])

@@ -20,8 +20,15 @@ from .strategies import SETTINGS
 
 def test_init_functions_write_in_place_and_return_the_tensor() -> None:
     p = nn.Parameter(reference.zeros(3, 4))
-    for fn, args in ((init.normal_, ()), (init.uniform_, (-1.0, 1.0)), (init.constant_, (2.0,)), (init.zeros_, ()),
-                     (init.ones_, ()), (init.xavier_uniform_, ()), (init.xavier_normal_, ())):
+    for fn, args in (
+        (init.normal_, ()),
+        (init.uniform_, (-1.0, 1.0)),
+        (init.constant_, (2.0,)),
+        (init.zeros_, ()),
+        (init.ones_, ()),
+        (init.xavier_uniform_, ()),
+        (init.xavier_normal_, ()),
+    ):
         assert fn(p, *args) is p, f"{fn.__name__} did not return its tensor"
         assert p.grad_fn is None and p.requires_grad, f"{fn.__name__} recorded history"
 
@@ -32,7 +39,9 @@ def test_uniform_bounds(a: float, width: float, device: str) -> None:
     t = reference.zeros(50, device=device)
     init.uniform_(t, a, a + width)
     values = t.cpu().numpy()
-    assert bool(np.all((values >= np.float32(a)) & (values <= np.float32(a + width)))), f"values outside [{a}, {a + width}]: {values}"
+    assert bool(np.all((values >= np.float32(a)) & (values <= np.float32(a + width)))), (
+        f"values outside [{a}, {a + width}]: {values}"
+    )
 
 
 @SETTINGS
@@ -43,7 +52,11 @@ def test_xavier_uniform_bound(fan_out: int, fan_in: int, gain: float) -> None:
     bound = gain * math.sqrt(6 / (fan_in + fan_out))
     assert float(w.abs().sum()) > 0
     assert bool(np.all(np.abs(w.numpy()) <= bound * (1 + 1e-6))), f"values beyond the bound {bound}"
-    assert_equal(init.calculate_fan_in_and_fan_out(reference.zeros(fan_out, fan_in, 3)), (fan_in * 3, fan_out * 3), what="fans with a receptive field")
+    assert_equal(
+        init.calculate_fan_in_and_fan_out(reference.zeros(fan_out, fan_in, 3)),
+        (fan_in * 3, fan_out * 3),
+        what="fans with a receptive field",
+    )
 
 
 def test_xavier_needs_two_dimensions() -> None:
@@ -54,7 +67,9 @@ def test_xavier_needs_two_dimensions() -> None:
 def test_normal_statistics() -> None:
     t = init.normal_(reference.zeros(20000, dtype="float64"), mean=1.0, std=0.01)
     values = t.numpy()
-    assert abs(values.mean() - 1.0) < 1e-3 and abs(values.std() - 0.01) < 1e-3, f"mean {values.mean()}, std {values.std()}"
+    assert abs(values.mean() - 1.0) < 1e-3 and abs(values.std() - 0.01) < 1e-3, (
+        f"mean {values.mean()}, std {values.std()}"
+    )
 
 
 def test_explicit_generator_and_global_seed_reproduce_values() -> None:

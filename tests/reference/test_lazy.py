@@ -19,7 +19,11 @@ def test_uninitialized_parameter_refuses_shape_values_and_arithmetic() -> None:
     layer = nn.LazyLinear(4)
     w = layer.weight
     assert isinstance(w, nn.UninitializedParameter)
-    assert_equal((w.dtype, w.device, layer.in_features), (np.dtype("float32"), reference.device("cpu"), None), what="lazy metadata")
+    assert_equal(
+        (w.dtype, w.device, layer.in_features),
+        (np.dtype("float32"), reference.device("cpu"), None),
+        what="lazy metadata",
+    )
     attempts = {
         "shape": lambda: w.shape,
         "numel": lambda: w.numel(),
@@ -48,7 +52,11 @@ def test_first_call_infers_in_features_keeping_parameter_identity(width: int, ba
     layer = nn.LazyLinear(out)
     weight_object = layer.weight
     y = layer(reference.rand(batch, width))
-    assert_equal((y.shape, layer.in_features, layer.weight.shape), ((batch, out), width, (out, width)), what="after the first call")
+    assert_equal(
+        (y.shape, layer.in_features, layer.weight.shape),
+        ((batch, out), width, (out, width)),
+        what="after the first call",
+    )
     assert layer.weight is weight_object, "materializing replaced the parameter object"
     assert type(layer.weight) is nn.Parameter, f"materialized parameter has type {type(layer.weight).__name__}"
     bound = 1 / np.sqrt(width)

@@ -35,6 +35,7 @@ class Owner(nn.Module):
 
 # --- registration -------------------------------------------------------------------
 
+
 def test_attribute_assignment_registers_members() -> None:
     m = Owner()
     assert_equal(list(m._parameters), ["scale"], what="own parameters")
@@ -43,7 +44,11 @@ def test_attribute_assignment_registers_members() -> None:
     assert "plain" in m.__dict__ and "plain" not in m._buffers, "a plain tensor attribute must stay a plain attribute"
     assert_equal([n for n, _ in m.named_parameters()], ["scale", "layer.weight", "layer.bias"], what="named_parameters")
     assert_equal([n for n, _ in m.named_buffers()], ["running", "scratch"], what="named_buffers")
-    assert_equal(list(m.state_dict()), ["scale", "running", "layer.weight", "layer.bias"], what="state_dict keys (non-persistent buffer excluded)")
+    assert_equal(
+        list(m.state_dict()),
+        ["scale", "running", "layer.weight", "layer.bias"],
+        what="state_dict keys (non-persistent buffer excluded)",
+    )
 
 
 def test_reassignment_and_deletion() -> None:
@@ -107,6 +112,7 @@ def test_direct_modules_dict_writes_work() -> None:
 
 # --- tying and traversal -------------------------------------------------------------------
 
+
 def tied() -> nn.Sequential:
     shared = nn.Linear(8, 8)
     return nn.Sequential(nn.Linear(4, 8), nn.ReLU(), shared, nn.ReLU(), shared, nn.ReLU(), nn.Linear(8, 1))
@@ -125,7 +131,9 @@ def test_tied_parameters_once_in_parameters_every_alias_in_state_dict() -> None:
     assert net[2].weight is net[4].weight
     sd = net.state_dict()
     assert np.shares_memory(sd["2.weight"].numpy(), sd["4.weight"].numpy()), "alias keys should share storage"
-    assert np.shares_memory(sd["2.weight"].numpy(), net[2].weight.detach().numpy()), "state_dict values should share the parameter's storage"
+    assert np.shares_memory(sd["2.weight"].numpy(), net[2].weight.detach().numpy()), (
+        "state_dict values should share the parameter's storage"
+    )
 
 
 def test_tied_gradients_add_up() -> None:
@@ -144,7 +152,9 @@ def test_tied_gradients_add_up() -> None:
 
 def test_named_modules_children_and_get_submodule() -> None:
     net = tied()
-    assert_equal([n for n, _ in net.named_modules()], ["", "0", "1", "2", "3", "5", "6"], what="named_modules (shared once)")
+    assert_equal(
+        [n for n, _ in net.named_modules()], ["", "0", "1", "2", "3", "5", "6"], what="named_modules (shared once)"
+    )
     assert_equal([n for n, _ in net.named_children()], ["0", "1", "2", "3", "5", "6"], what="named_children")
     assert net.get_submodule("4") is net[2]
     assert net.get_parameter("6.bias") is net[6].bias
@@ -171,6 +181,7 @@ def test_train_eval_and_zero_grad() -> None:
 
 
 # --- state dicts -----------------------------------------------------------------------------
+
 
 def test_load_state_dict_copies_values_and_keeps_identity() -> None:
     source, target = Owner(), Owner()
@@ -217,6 +228,7 @@ def test_load_keeps_the_parameters_device() -> None:
 
 # --- devices and dtypes ------------------------------------------------------------------------
 
+
 def test_to_moves_parameters_in_place_and_buffers_but_not_plain_tensors() -> None:
     m = Owner()
     params = dict(m.named_parameters())
@@ -251,6 +263,7 @@ def test_to_an_unavailable_device_fails_before_moving_anything() -> None:
 
 
 # --- printing and Sequential -----------------------------------------------------------------
+
 
 def test_repr_shows_nesting_like_pytorch() -> None:
     block = nn.Sequential(nn.Linear(4, 8), nn.ReLU())

@@ -40,10 +40,16 @@ def leaves(obj: object) -> list[reference.Tensor]:
 
 def assert_same_structure(observed: object, expected: object, where: str = "obj") -> None:
     __tracebackhide__ = True
-    assert type(observed) is type(expected), f"{where}: observed {type(observed).__name__}, expected {type(expected).__name__}"
+    assert type(observed) is type(expected), (
+        f"{where}: observed {type(observed).__name__}, expected {type(expected).__name__}"
+    )
     if isinstance(expected, reference.Tensor):
         assert isinstance(observed, reference.Tensor)
-        assert_equal((observed.device, observed.requires_grad), (expected.device, expected.requires_grad), what=f"{where} device/requires_grad")
+        assert_equal(
+            (observed.device, observed.requires_grad),
+            (expected.device, expected.requires_grad),
+            what=f"{where} device/requires_grad",
+        )
         assert_bits_equal(observed.detach().cpu().numpy(), expected.detach().cpu().numpy(), what=f"{where} values")
     elif isinstance(expected, (list, tuple)):
         assert isinstance(observed, (list, tuple))
@@ -76,21 +82,27 @@ def saveable(draw: st.DrawFn, depth: int = 0) -> object:
     children = draw(st.lists(saveable(depth + 1), max_size=3), label="children")
     if kind in ("list", "tuple"):
         return children if kind == "list" else tuple(children)
-    keys = draw(st.lists(st.text(max_size=4), min_size=len(children), max_size=len(children), unique=True), label="keys")
+    keys = draw(
+        st.lists(st.text(max_size=4), min_size=len(children), max_size=len(children), unique=True), label="keys"
+    )
     pairs = list(zip(keys, children, strict=True))
     return dict(pairs) if kind == "dict" else OrderedDict(pairs)
 
 
 @SETTINGS
 @given(obj=saveable())
-def test_round_trip_keeps_structure_values_dtypes_and_devices(obj: object, tmp_path_factory: pytest.TempPathFactory) -> None:
+def test_round_trip_keeps_structure_values_dtypes_and_devices(
+    obj: object, tmp_path_factory: pytest.TempPathFactory
+) -> None:
     loaded = round_trip(obj, tmp_path_factory.mktemp("rt"))
     assert_same_structure(loaded, obj)
 
 
 @SETTINGS
 @given(array=any_arrays(), device=devices())
-def test_single_tensor_round_trip_is_bit_exact(array: np.ndarray, device: str, tmp_path_factory: pytest.TempPathFactory) -> None:
+def test_single_tensor_round_trip_is_bit_exact(
+    array: np.ndarray, device: str, tmp_path_factory: pytest.TempPathFactory
+) -> None:
     t = reference.tensor(array, device=device)
     loaded = round_trip(t, tmp_path_factory.mktemp("t"))
     assert_equal(loaded.device, t.device, what="device after load")
@@ -113,7 +125,9 @@ def test_aliasing_is_preserved(tmp_path: Path) -> None:
     net[2] = net[0]
     state = round_trip(net.state_dict(), tmp_path)
     assert isinstance(state, OrderedDict)
-    assert np.shares_memory(state["0.weight"].numpy(), state["2.weight"].numpy()), "tied keys must share storage after load"
+    assert np.shares_memory(state["0.weight"].numpy(), state["2.weight"].numpy()), (
+        "tied keys must share storage after load"
+    )
     with reference.no_grad():
         state["0.weight"][0, 0] = 123.0
     assert_equal(state["2.weight"][0, 0].item(), 123.0, what="write through one alias seen by the other")
@@ -163,7 +177,11 @@ def test_devices_map_location_and_missing_devices(tmp_path: Path) -> None:
     sim.set_device_count(1)
     with pytest.raises(CheckpointError, match="map_location"):
         reference.load(path)
-    assert_equal(reference.load(path, map_location="cpu")["weight"].device, reference.device("cpu"), what="map_location with the device gone")
+    assert_equal(
+        reference.load(path, map_location="cpu")["weight"].device,
+        reference.device("cpu"),
+        what="map_location with the device gone",
+    )
 
 
 def test_unsupported_objects_are_refused_before_writing(tmp_path: Path) -> None:
@@ -180,7 +198,11 @@ def test_unsupported_objects_are_refused_before_writing(tmp_path: Path) -> None:
 
 def test_files_are_readable_by_the_safetensors_library(tmp_path: Path) -> None:
     safetensors_numpy = pytest.importorskip("safetensors.numpy")
-    tensors = {"w": reference.rand(3, 2), "flag": reference.tensor([True, False]), "i": reference.tensor(7, dtype="int16")}
+    tensors = {
+        "w": reference.rand(3, 2),
+        "flag": reference.tensor([True, False]),
+        "i": reference.tensor(7, dtype="int16"),
+    }
     reference.save(tensors, tmp_path / "a.safetensors")
     loaded = safetensors_numpy.load_file(str(tmp_path / "a.safetensors"))
     values = sorted(loaded.values(), key=lambda a: a.dtype.str)
@@ -213,7 +235,10 @@ def test_save_overwrites_atomically_and_leaves_no_temp_files(tmp_path: Path) -> 
 @given(data=st.data())
 def test_drawn_aliasing_patterns_survive(data: st.DataObject, tmp_path_factory: pytest.TempPathFactory) -> None:
     pool = [reference.rand(2, 3, device=data.draw(devices(), label=f"device of tensor {i}")) for i in range(3)]
-    picks = data.draw(st.lists(st.tuples(st.integers(0, 2), st.sampled_from(["same", "detach", "param"])), min_size=1, max_size=6), label="(tensor, alias kind) entries")
+    picks = data.draw(
+        st.lists(st.tuples(st.integers(0, 2), st.sampled_from(["same", "detach", "param"])), min_size=1, max_size=6),
+        label="(tensor, alias kind) entries",
+    )
     entries: list[reference.Tensor] = []
     for index, kind in picks:
         base = pool[index]
@@ -223,7 +248,9 @@ def test_drawn_aliasing_patterns_survive(data: st.DataObject, tmp_path_factory: 
         assert_equal(type(loaded[i]), type(entries[i]), what=f"type of entry {i} ({kind_i})")
         for j, (index_j, _) in enumerate(picks):
             same_object = entries[i] is entries[j]
-            assert (loaded[i] is loaded[j]) == same_object, f"entries {i} and {j}: identity observed {loaded[i] is loaded[j]}, expected {same_object}"
+            assert (loaded[i] is loaded[j]) == same_object, (
+                f"entries {i} and {j}: identity observed {loaded[i] is loaded[j]}, expected {same_object}"
+            )
             if index_i == index_j:
                 shared = np.shares_memory(raw(loaded[i]), raw(loaded[j]))  # white box: device memory
                 assert shared, f"entries {i} and {j} alias one storage before saving but not after loading"

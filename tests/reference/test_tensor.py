@@ -19,6 +19,7 @@ from .strategies import DTYPES, SETTINGS, any_arrays, shapes
 
 # --- creation and dtypes -------------------------------------------------------
 
+
 @pytest.mark.parametrize(
     ("data", "dtype"),
     [(1.5, "float32"), ([1, 2], "int64"), ([[True]], "bool"), ([], "float32"), (np.float64(2.0), "float64")],
@@ -77,7 +78,11 @@ def test_random_ops_are_reproducible_with_seeds_and_generators() -> None:
     b = reference.rand(4).tolist() + reference.randn(4).tolist()
     assert_equal(a, b, what="draws after manual_seed(3) twice")
     g1, g2 = reference.Generator(5), reference.Generator(5)
-    assert_equal(reference.rand(3, generator=g1).tolist(), reference.rand(3, generator=g2).tolist(), what="two generators seeded 5")
+    assert_equal(
+        reference.rand(3, generator=g1).tolist(),
+        reference.rand(3, generator=g2).tolist(),
+        what="two generators seeded 5",
+    )
     assert reference.rand(3, generator=g1).tolist() != reference.rand(3).tolist()
 
 
@@ -96,6 +101,7 @@ def test_requires_grad_only_for_floats() -> None:
 
 
 # --- values and views --------------------------------------------------------------
+
 
 def test_data_is_a_detached_alias() -> None:
     p = reference.nn.Parameter(reference.zeros(2, 2))
@@ -189,6 +195,7 @@ def test_setitem_device_and_shape_errors() -> None:
 
 # --- arithmetic -------------------------------------------------------------------
 
+
 @SETTINGS
 @given(data=st.data())
 def test_binary_ops_match_numpy_with_broadcasting(data: st.DataObject) -> None:
@@ -196,10 +203,21 @@ def test_binary_ops_match_numpy_with_broadcasting(data: st.DataObject) -> None:
     a = data.draw(hnp.arrays(np.float64, shapes_pair.input_shapes[0], elements=st.floats(-4, 4)), label="a")
     b = data.draw(hnp.arrays(np.float64, shapes_pair.input_shapes[1], elements=st.floats(0.5, 4)), label="b")
     ta, tb = reference.tensor(a), reference.tensor(b)
-    for name, got, want in (("+", ta + tb, a + b), ("-", ta - tb, a - b), ("*", ta * tb, a * b), ("/", ta / tb, a / b),
-                            ("@scalar+", 2.5 + ta, 2.5 + a), ("rsub", 1 - ta, 1 - a), ("rdiv", 3 / tb, 3 / b),
-                            ("neg", -ta, -a), ("pow", ta ** 2, a ** 2), ("abs", ta.abs(), np.abs(a)),
-                            ("relu", ta.relu(), np.maximum(a, 0)), ("<", ta < tb, a < b), ("==", ta == tb, a == b)):
+    for name, got, want in (
+        ("+", ta + tb, a + b),
+        ("-", ta - tb, a - b),
+        ("*", ta * tb, a * b),
+        ("/", ta / tb, a / b),
+        ("@scalar+", 2.5 + ta, 2.5 + a),
+        ("rsub", 1 - ta, 1 - a),
+        ("rdiv", 3 / tb, 3 / b),
+        ("neg", -ta, -a),
+        ("pow", ta**2, a**2),
+        ("abs", ta.abs(), np.abs(a)),
+        ("relu", ta.relu(), np.maximum(a, 0)),
+        ("<", ta < tb, a < b),
+        ("==", ta == tb, a == b),
+    ):
         assert_close(got.numpy(), want, what=f"a {name} b for shapes {shapes_pair.input_shapes}")
 
 
@@ -233,7 +251,9 @@ def test_reductions() -> None:
     for dim in (None, 0, -1, (0, 2)):
         for keepdim in (False, True):
             assert_close(t.sum(dim, keepdim).numpy(), a.sum(axis=dim, keepdims=keepdim), what=f"sum({dim}, {keepdim})")
-            assert_close(t.mean(dim, keepdim).numpy(), a.mean(axis=dim, keepdims=keepdim), what=f"mean({dim}, {keepdim})")
+            assert_close(
+                t.mean(dim, keepdim).numpy(), a.mean(axis=dim, keepdims=keepdim), what=f"mean({dim}, {keepdim})"
+            )
     with pytest.raises(DTypeError):
         reference.tensor([1, 2]).mean()
     with pytest.raises(IndexError):
@@ -258,10 +278,13 @@ def test_in_place_ops_outside_autograd_write_storage() -> None:
 
 # --- conversion, copying, printing ---------------------------------------------------
 
+
 def test_to_changes_dtype_and_device() -> None:
     t = reference.tensor([1.5, -2.5])
     converted = t.to("sim:1", reference.float64)
-    assert_equal((converted.device, converted.dtype), (reference.device("sim:1"), np.dtype("float64")), what="to(device, dtype)")
+    assert_equal(
+        (converted.device, converted.dtype), (reference.device("sim:1"), np.dtype("float64")), what="to(device, dtype)"
+    )
     assert_equal(t.to(dtype="int32").tolist(), [1, -2], what="to(int32)")
 
 
