@@ -31,6 +31,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--clause", action="append", default=[], metavar="ID", help="check only this clause (repeatable)")
     run.add_argument("--profile", choices=PROFILES, default="ci", help="hypothesis profile (default: ci)")
     run.add_argument("--verbose", action="store_true", help="show pytest's own output and tracebacks")
+    run.add_argument(
+        "--no-shrink", action="store_true", help="report failing examples as found, without shrinking (faster)"
+    )
 
     spec = commands.add_parser("spec", help="print the clause catalogue as Markdown")
     spec.add_argument("--output", "-o", type=Path, metavar="PATH", help="write to a file instead of stdout")
@@ -63,6 +66,7 @@ def _run(args: argparse.Namespace) -> int:
         clauses=args.clause,
         json_path=args.json,
         verbose=args.verbose,
+        shrink=not args.no_shrink,
     )
     if args.json is not None:
         print(f"result file: {args.json}")
@@ -76,11 +80,9 @@ def _spec(args: argparse.Namespace) -> int:
     if args.output is None:
         sys.stdout.write(text)
         return 0
-    from conformance._errors import UsageError
+    from conformance._results import write_text_atomic
 
-    if not args.output.parent.is_dir():
-        raise UsageError(f"cannot write {args.output}: directory {args.output.parent} does not exist")
-    args.output.write_text(text, encoding="utf-8")
+    write_text_atomic(args.output, text)
     return 0
 
 
@@ -98,7 +100,10 @@ def _backends() -> int:
         except Exception as exc:  # a listing must survive a broken adapter
             version = f"unknown ({type(exc).__name__})"
         caps = ", ".join(sorted(backend.capabilities)) or "(none)"
-        devices = ", ".join(["cpu", *backend.accelerators()])
+        try:
+            devices = ", ".join(["cpu", *backend.accelerators()])
+        except Exception as exc:
+            devices = f"cpu (accelerator query failed: {type(exc).__name__}: {exc})"
         print(f"{entry.name:12} {entry.source:12} {version:16} devices: {devices}")
         print(f"{'':12} capabilities: {caps}")
     return 0

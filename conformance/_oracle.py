@@ -45,6 +45,8 @@ def unit_roundoff(dtype: str) -> float:
 
 def gamma(terms: int, dtype: str) -> float:
     """The classic rounding-error factor for sums of ``terms`` products."""
+    if terms < 0:
+        raise ValueError(f"Expected a non-negative number of terms but got terms={terms}")
     nu = terms * unit_roundoff(dtype)
     if nu >= 0.5:
         raise ValueError(f"Expected a sum short enough for {dtype} but got terms={terms}")

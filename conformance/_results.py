@@ -36,7 +36,7 @@ class TestOutcome:
     """What one test (one node id) did for its clause."""
 
     nodeid: str
-    outcome: str  # passed, failed, error, not-applicable, skipped
+    outcome: str  # passed, failed, error, xfail, not-applicable, skipped
     duration_s: float
     message: str = ""
     example: list[str] = field(default_factory=list)
@@ -132,24 +132,40 @@ def aggregate(
     return list(results.values())
 
 
+def _first_line(message: str) -> str:
+    lines = message.strip().splitlines()
+    return lines[0][:300] if lines else "(no message)"
+
+
+def _deciding(tests: list[TestOutcome]) -> TestOutcome | None:
+    """The test whose outcome decides the clause's status: an error, else a failure."""
+    for outcome in ("error", "failed"):
+        for test in tests:
+            if test.outcome == outcome:
+                return test
+    return None
+
+
 def _verdict(tests: list[TestOutcome]) -> tuple[str, str]:
+    decisive = _deciding(tests)
+    if decisive is not None:
+        status = "error" if decisive.outcome == "error" else "fail"
+        return status, _first_line(decisive.message)
     kinds = {t.outcome for t in tests}
-    for outcome, status in (("error", "error"), ("failed", "fail")):
-        if outcome in kinds:
-            return status, next(t.message for t in tests if t.outcome == outcome).splitlines()[0][:300]
     if "passed" in kinds:
         return "pass", ""
-    for kind in ("not-applicable", "skipped"):
+    for kind in ("xfail", "not-applicable", "skipped"):
         if kind in kinds:
             return kind, next(t.message for t in tests if t.outcome == kind)
     return "error", f"unexpected test outcomes {sorted(kinds)}"
 
 
 def _failure(tests: list[TestOutcome], rerun: str) -> dict[str, Any]:
-    worst = next(t for t in tests if t.outcome in ("error", "failed"))
+    worst = _deciding(tests)
+    assert worst is not None, "a failure record needs a failed or errored test"
     return {
         "test": worst.nodeid,
-        "message": worst.message,
+        "message": worst.message or "(no message)",
         "example": worst.example,
         "reproduce": worst.reproduce,
         "rerun": rerun,
@@ -180,11 +196,18 @@ def _block_dependents(catalogue: Catalogue, results: dict[str, ClauseResult]) ->
 
 
 def write_json(result: RunResult, path: Path) -> None:
-    """Write atomically: a reader sees the old file or the whole new one, never half."""
+    """Write the result file atomically (see :func:`write_text_atomic`)."""
+    write_text_atomic(path, json.dumps(result.to_json(), indent=2, ensure_ascii=False) + "\n")
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write atomically: a reader sees the old file or the whole new one, never half.
+
+    Any operating-system failure (full disk, permissions, a directory in the
+    way) becomes a :class:`ResultFileError` and leaves ``path`` untouched.
+    """
+    check_writable(path)
     directory = path.parent if str(path.parent) else Path(".")
-    if not directory.is_dir():
-        raise ResultFileError(f"cannot write {path}: directory {directory} does not exist")
-    text = json.dumps(result.to_json(), indent=2, ensure_ascii=False) + "\n"
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
     except OSError as exc:
@@ -195,6 +218,9 @@ def write_json(result: RunResult, path: Path) -> None:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise ResultFileError(f"cannot write {path}: {exc.strerror or exc}") from exc
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

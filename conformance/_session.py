@@ -79,7 +79,7 @@ class BlockspecSession:
         if json_path is not None:
             check_writable(json_path)
         profile = config.getoption("blockspec_profile")
-        _profiles.load_profile(profile)
+        _profiles.load_profile(profile, shrink=not config.getoption("blockspec_no_shrink"))
         return cls(catalogue, spec, backend, device, profile, set(wanted) or None, json_path)
 
     # --- collection and setup ------------------------------------------------
@@ -120,7 +120,10 @@ class BlockspecSession:
             return
         if previous is not None and previous.outcome in ("failed", "error"):
             return  # the first failure of a test is the one to report
-        if report.skipped:
+        expected_failure = getattr(report, "wasxfail", None)
+        if expected_failure is not None and report.skipped:
+            per_clause[nodeid] = TestOutcome(nodeid, "xfail", report.duration, _xfail_reason(expected_failure))
+        elif report.skipped:
             reason = _skip_reason(report)
             kind = "not-applicable" if reason.startswith(NOT_APPLICABLE) else "skipped"
             message = reason.removeprefix(NOT_APPLICABLE).removeprefix(SKIPPED)
@@ -161,6 +164,10 @@ class BlockspecSession:
         terminalreporter.section("blockspec conformance")
         for line in summary_lines(self.result):
             terminalreporter.write_line(line)
+
+
+def _xfail_reason(wasxfail: str) -> str:
+    return wasxfail.removeprefix("reason: ") or "expected to fail"
 
 
 def _skip_reason(report: pytest.TestReport) -> str:

@@ -34,6 +34,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--blockspec-profile", choices=PROFILE_CHOICES, default="ci", help="hypothesis profile (default: ci)"
     )
+    group.addoption(
+        "--blockspec-no-shrink",
+        action="store_true",
+        help="report the first failing example without shrinking it (fast verdicts)",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -51,12 +56,24 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(session, "blockspec-session")
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Without a backend, a suite that needs one is one usage error, not an error per test."""
+    if SESSION_KEY in config.stash:
+        return
+    if any("backend" in getattr(item, "fixturenames", ()) for item in items):
+        raise pytest.UsageError(_NO_BACKEND)
+
+
+_NO_BACKEND = (
+    "the blockspec conformance suite needs a backend: pass --blockspec-backend NAME "
+    "(e.g. torch or reference), or run `blockspec run --backend NAME`"
+)
+
+
 def active_session(config: pytest.Config) -> BlockspecSession:
     """The running blockspec session, or a clear error when none is configured."""
     session = config.stash.get(SESSION_KEY, None)
     if session is None:
-        raise pytest.UsageError(
-            "the blockspec conformance suite needs a backend: pass --blockspec-backend NAME "
-            "(e.g. torch or reference), or run `blockspec run --backend NAME`"
-        )
+        raise pytest.UsageError(_NO_BACKEND)
     return session

@@ -1,0 +1,380 @@
+"""Per-clause verdicts, the run's exit code, the result file and its JSON Schema."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from conformance._errors import ResultFileError
+from conformance._results import STATUSES, ClauseResult, RunResult, aggregate, check_writable, write_json
+from conformance._results import TestOutcome as Outcome
+from spec import Catalogue, Clause, Level, load_catalogue
+from tests.conftest import REPO_ROOT, run_cli, schema_errors
+
+if TYPE_CHECKING:
+    import jsonschema
+
+RERUN = "blockspec run --backend fake --clause {clause}"
+OWN = {"passed": "pass", "failed": "fail", "error": "error", "not-applicable": "not-applicable", "skipped": "skipped"}
+
+
+def clause(cid: str, level: str = "MUST", deps: tuple[str, ...] = ()) -> Clause:
+    return Clause(cid, "4.1", Level(level), f"title of {cid}", f"statement of {cid}", "why", "quote", depends_on=deps)
+
+
+def outcome(kind: str, message: str = "", nodeid: str = "suite/test_x.py::test_x") -> Outcome:
+    if not message and kind != "passed":
+        message = f"{kind} message\nsecond line"
+    return Outcome(nodeid, kind, 0.01, message)
+
+
+def verdicts(
+    catalogue: Catalogue, outcomes: dict[str, list[Outcome]], selected: set[str] | None = None
+) -> dict[str, ClauseResult]:
+    return {r.id: r for r in aggregate(catalogue, outcomes, selected, RERUN)}
+
+
+# --- one clause's verdict ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kinds", "status"),
+    [
+        (["passed"], "pass"),
+        (["passed", "failed"], "fail"),
+        (["failed", "passed"], "fail"),
+        (["passed", "failed", "error"], "error"),
+        (["error", "failed"], "error"),
+        (["not-applicable"], "not-applicable"),
+        (["not-applicable", "not-applicable"], "not-applicable"),
+        (["skipped"], "skipped"),
+        (["passed", "skipped"], "pass"),
+        (["skipped", "failed"], "fail"),
+    ],
+)
+def test_verdict_of_one_clause(kinds: list[str], status: str) -> None:
+    tests = [outcome(k, nodeid=f"t.py::test_{i}") for i, k in enumerate(kinds)]
+    result = verdicts(Catalogue([clause("ONE-CLAUSE")]), {"ONE-CLAUSE": tests})["ONE-CLAUSE"]
+    assert result.status == status, f"observed {result.status} for outcomes {kinds}; expected {status}"
+    if status in ("fail", "error"):
+        worst = next(t for t in tests if t.outcome == {"fail": "failed", "error": "error"}[status])
+        assert result.reason == worst.message.splitlines()[0], f"observed reason {result.reason!r}"
+        assert result.failure is not None, "observed no failure details on a failing clause"
+        assert result.failure["rerun"] == RERUN.format(clause="ONE-CLAUSE"), f"observed {result.failure['rerun']!r}"
+    else:
+        assert result.failure is None, f"observed failure details {result.failure} on a {status} clause"
+
+
+def test_failure_details_come_from_the_test_that_decided_the_status() -> None:
+    tests = [outcome("failed", "an assertion\n..."), outcome("error", "a crash\n...", nodeid="t.py::test_crash")]
+    result = verdicts(Catalogue([clause("MIXED-ONE")]), {"MIXED-ONE": tests})["MIXED-ONE"]
+    assert result.status == "error", f"observed {result.status}; expected error"
+    assert result.failure is not None, "observed no failure details on an errored clause"
+    assert result.failure["test"] == "t.py::test_crash", f"observed {result.failure['test']}; expected the crash"
+    assert result.failure["message"].startswith("a crash"), f"observed {result.failure['message']!r}"
+
+
+def test_clause_without_tests_is_pending() -> None:
+    result = verdicts(Catalogue([clause("NO-TESTS")]), {})["NO-TESTS"]
+    assert result.status == "pending", f"observed {result.status}; expected pending"
+    assert result.reason, "observed an empty reason; expected one saying no test checks the clause"
+
+
+def test_unselected_clauses_are_skipped_with_a_reason() -> None:
+    catalogue = Catalogue([clause("PICKED-ONE"), clause("LEFT-OUT"), clause("ALSO-LEFT")])
+    results = verdicts(catalogue, {"PICKED-ONE": [outcome("passed")]}, selected={"PICKED-ONE"})
+    assert results["PICKED-ONE"].status == "pass", f"observed {results['PICKED-ONE'].status}; expected pass"
+    for cid in ("LEFT-OUT", "ALSO-LEFT"):
+        assert results[cid].status == "skipped", f"observed {cid} {results[cid].status}; expected skipped"
+        assert "not selected" in results[cid].reason, f"observed reason {results[cid].reason!r}"
+
+
+def test_failure_with_an_empty_message_is_still_a_fail() -> None:
+    result = verdicts(Catalogue([clause("EMPTY-MESSAGE")]), {"EMPTY-MESSAGE": [Outcome("t", "failed", 0.1, "")]})
+    assert result["EMPTY-MESSAGE"].status == "fail", f"observed {result['EMPTY-MESSAGE'].status}; expected fail"
+
+
+# --- dependencies ---------------------------------------------------------------------------------------
+
+
+def test_failure_under_a_failed_dependency_is_blocked_by_the_root_cause() -> None:
+    catalogue = Catalogue([clause("ROOT-A"), clause("MID-B", deps=("ROOT-A",)), clause("LEAF-C", deps=("MID-B",))])
+    results = verdicts(catalogue, {cid: [outcome("failed")] for cid in catalogue})
+    assert results["ROOT-A"].status == "fail", f"observed {results['ROOT-A'].status}; expected fail"
+    for cid in ("MID-B", "LEAF-C"):
+        assert results[cid].status == "blocked", f"observed {cid} {results[cid].status}; expected blocked"
+        assert results[cid].reason.startswith("blocked by ROOT-A"), f"observed reason {results[cid].reason!r}"
+
+
+def test_blocking_passes_through_a_passing_clause() -> None:
+    catalogue = Catalogue([clause("ROOT-A"), clause("MID-B", deps=("ROOT-A",)), clause("LEAF-C", deps=("MID-B",))])
+    outcomes = {"ROOT-A": [outcome("error")], "MID-B": [outcome("passed")], "LEAF-C": [outcome("failed")]}
+    results = verdicts(catalogue, outcomes)
+    assert results["MID-B"].status == "pass", f"observed {results['MID-B'].status}; expected pass to stay pass"
+    assert results["LEAF-C"].status == "blocked", f"observed {results['LEAF-C'].status}; expected blocked"
+    assert "ROOT-A" in results["LEAF-C"].reason, f"observed reason {results['LEAF-C'].reason!r}; expected ROOT-A"
+
+
+def test_failure_with_passing_dependencies_stays_a_failure() -> None:
+    catalogue = Catalogue([clause("ROOT-A"), clause("LEAF-C", deps=("ROOT-A",))])
+    results = verdicts(catalogue, {"ROOT-A": [outcome("passed")], "LEAF-C": [outcome("failed")]})
+    assert results["LEAF-C"].status == "fail", f"observed {results['LEAF-C'].status}; expected fail"
+
+
+LETTERS = "ABCDEFGH"
+OUTCOME_KINDS = ("passed", "failed", "error", "not-applicable", "skipped")
+
+
+@given(data=st.data())
+def test_blocked_exactly_when_an_ancestor_fails(data: st.DataObject) -> None:
+    count = data.draw(st.integers(1, len(LETTERS)), label="clause count")
+    ids = [f"CL-{LETTERS[i]}" for i in range(count)]
+    deps = {
+        cid: tuple(data.draw(st.sets(st.sampled_from(ids[:i])) if i else st.just(set()), label=f"deps of {cid}"))
+        for i, cid in enumerate(ids)
+    }
+    kinds = {
+        cid: data.draw(st.lists(st.sampled_from(OUTCOME_KINDS), max_size=3), label=f"outcomes of {cid}") for cid in ids
+    }
+    catalogue = Catalogue([clause(cid, deps=tuple(sorted(deps[cid]))) for cid in ids])
+    outcomes = {cid: [outcome(k, nodeid=f"t.py::{cid}_{j}") for j, k in enumerate(ks)] for cid, ks in kinds.items()}
+    results = verdicts(catalogue, outcomes)
+
+    def own(cid: str) -> str:
+        found = set(kinds[cid])
+        for kind in ("error", "failed", "passed", "not-applicable", "skipped"):
+            if kind in found:
+                return OWN[kind]
+        return "pending"
+
+    def ancestors(cid: str) -> set[str]:
+        direct = set(deps[cid])
+        return direct.union(*(ancestors(d) for d in direct))
+
+    failing = {cid for cid in ids if own(cid) in ("fail", "error")}
+    for cid in ids:
+        culprits = ancestors(cid) & failing
+        expected = "blocked" if cid in failing and culprits else own(cid)
+        status = results[cid].status
+        assert status == expected, f"observed {cid} {status}; expected {expected} (culprits {sorted(culprits)})"
+        if expected == "blocked":
+            roots = {c for c in culprits if not ancestors(c) & failing}
+            match = re.match(r"blocked by (CL-[A-H]) \((fail|error)\)", results[cid].reason)
+            assert match, f"observed reason {results[cid].reason!r}; expected 'blocked by <root> (<status>)'"
+            assert match.group(1) in roots, f"observed cause {match.group(1)}; expected a root cause of {sorted(roots)}"
+
+
+# --- the run's exit code -----------------------------------------------------------------------------------
+
+
+def _run_result(clauses: list[ClauseResult]) -> RunResult:
+    return RunResult(
+        backend={"name": "fake", "version": "0.0", "adapter": "fake"},
+        device="cpu",
+        profile="fast",
+        clauses=clauses,
+        started="2025-01-01T00:00:00+00:00",
+        duration_s=1.25,
+        environment={"python": "3.11"},
+        tool={"name": "blockspec", "version": "0.1.0"},
+    )
+
+
+@given(
+    rows=st.lists(
+        st.tuples(st.sampled_from(["MUST", "SHOULD", "MAY"]), st.sampled_from(STATUSES)), min_size=1, max_size=12
+    )
+)
+def test_exit_code_is_one_iff_a_must_clause_does_not_pass(rows: list[tuple[str, str]]) -> None:
+    clauses = [ClauseResult(f"C-{i}", "4.1", lvl, "t", "s", status) for i, (lvl, status) in enumerate(rows)]
+    result = _run_result(clauses)
+    expected = int(any(lvl == "MUST" and status in ("fail", "error", "blocked") for lvl, status in rows))
+    assert result.exit_code == expected, f"observed exit code {result.exit_code} for {rows}; expected {expected}"
+    data = result.to_json()
+    assert data["exit_code"] == expected, f"observed exit_code {data['exit_code']} in the JSON; expected {expected}"
+    assert sum(data["summary"].values()) == len(rows), f"observed summary {data['summary']}; expected {len(rows)}"
+
+
+# --- writing the result file --------------------------------------------------------------------------------
+
+
+def _sample_result() -> RunResult:
+    catalogue = Catalogue([clause("ROOT-A"), clause("LEAF-C", deps=("ROOT-A",)), clause("OTHER-D", "SHOULD")])
+    outcomes = {"ROOT-A": [outcome("failed")], "LEAF-C": [outcome("error")], "OTHER-D": [outcome("not-applicable")]}
+    return _run_result(aggregate(catalogue, outcomes, None, RERUN))
+
+
+def test_write_json_round_trips(tmp_path: Path) -> None:
+    result = _sample_result()
+    path = tmp_path / "r.json"
+    write_json(result, path)
+    assert json.loads(path.read_text(encoding="utf-8")) == result.to_json(), "observed a file unlike to_json()"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.json"], "observed stray files next to the result"
+
+
+def _break_dumps(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(RunResult, "to_json", lambda self: {"unserializable": object()})
+
+
+def _break_fsync(monkeypatch: pytest.MonkeyPatch) -> None:
+    def fsync(fd: int) -> None:
+        raise OSError(28, "No space left on device (simulated)")
+
+    monkeypatch.setattr(os, "fsync", fsync)
+
+
+def _break_replace(monkeypatch: pytest.MonkeyPatch) -> None:
+    def replace(src: Any, dst: Any) -> None:
+        raise OSError(5, "Input/output error (simulated)")
+
+    monkeypatch.setattr(os, "replace", replace)
+
+
+@pytest.mark.parametrize("breaker", [_break_dumps, _break_fsync, _break_replace], ids=["dumps", "fsync", "replace"])
+def test_write_json_is_atomic(
+    breaker: Callable[[pytest.MonkeyPatch], None], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "r.json"
+    write_json(_sample_result(), path)
+    before = path.read_bytes()
+    breaker(monkeypatch)
+    with pytest.raises((OSError, TypeError, ResultFileError)):
+        write_json(_sample_result(), path)
+    monkeypatch.undo()
+    assert path.read_bytes() == before, "observed the previous result file changed by a failed write"
+    leftovers = sorted(p.name for p in tmp_path.iterdir())
+    assert leftovers == ["r.json"], f"observed {leftovers}; expected only r.json (no temporary file left)"
+
+
+@pytest.mark.parametrize("breaker", [_break_fsync, _break_replace], ids=["fsync", "replace"])
+def test_write_json_reports_os_errors_as_result_file_error(
+    breaker: Callable[[pytest.MonkeyPatch], None], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    breaker(monkeypatch)
+    with pytest.raises(ResultFileError, match=r"r\.json"):
+        write_json(_sample_result(), tmp_path / "r.json")
+
+
+def test_write_json_refuses_a_missing_directory(tmp_path: Path) -> None:
+    with pytest.raises(ResultFileError, match="nodir"):
+        write_json(_sample_result(), tmp_path / "nodir" / "r.json")
+    assert list(tmp_path.iterdir()) == [], f"observed {list(tmp_path.iterdir())}; expected nothing created"
+
+
+def test_check_writable_refuses_before_a_run(tmp_path: Path) -> None:
+    with pytest.raises(ResultFileError, match="is a directory"):
+        check_writable(tmp_path)
+    with pytest.raises(ResultFileError, match="does not exist"):
+        check_writable(tmp_path / "nodir" / "r.json")
+    check_writable(tmp_path / "r.json")  # a new file in an existing directory: fine
+    assert list(tmp_path.iterdir()) == [], f"observed {list(tmp_path.iterdir())}; expected a check to write nothing"
+
+
+# --- the JSON Schema ------------------------------------------------------------------------------------------
+
+
+def test_every_status_validates(result_validator: jsonschema.protocols.Validator) -> None:
+    clauses = [ClauseResult(f"STATUS-{i}", "4.2.3", "MUST", "t", "s", status) for i, status in enumerate(STATUSES)]
+    document = _sample_result().to_json()
+    document["clauses"] += [json.loads(json.dumps(c.__dict__)) for c in clauses]
+    errors = schema_errors(result_validator, json.loads(json.dumps(document)))
+    assert not errors, f"observed schema errors {errors}; expected a valid document"
+
+
+def _mutations() -> dict[str, Callable[[dict[str, Any]], None]]:
+    def failing(doc: dict[str, Any]) -> dict[str, Any]:
+        return next(c for c in doc["clauses"] if c["failure"] is not None)
+
+    return {
+        "no status": lambda d: d["clauses"][0].pop("status"),
+        "unknown status": lambda d: d["clauses"][0].update(status="passed"),
+        "unknown level": lambda d: d["clauses"][0].update(level="MUSTNT"),
+        "schema version 2": lambda d: d.update(schema_version=2),
+        "no backend version": lambda d: d["backend"].pop("version"),
+        "no device": lambda d: d.pop("device"),
+        "no clause id": lambda d: d["clauses"][0].pop("id"),
+        "failure without rerun": lambda d: failing(d)["failure"].pop("rerun"),
+        "example not a list": lambda d: failing(d)["failure"].update(example="Draw 1: x"),
+        "unknown top-level field": lambda d: d.update(verdict="ok"),
+        "unknown test outcome": lambda d: failing(d)["tests"][0].update(outcome="fail"),
+    }
+
+
+@pytest.mark.parametrize("mutation", sorted(_mutations()))
+def test_schema_rejects_malformed_documents(mutation: str, result_validator: jsonschema.protocols.Validator) -> None:
+    document = json.loads(json.dumps(_sample_result().to_json()))
+    assert not schema_errors(result_validator, document), "the unmutated sample must validate"
+    _mutations()[mutation](document)
+    assert schema_errors(result_validator, document), (
+        f"observed no schema error after '{mutation}'; expected the schema to reject"
+    )
+
+
+# --- a real failure: a mutant backend -----------------------------------------------------------------------
+
+MUTANT = "tests.mutants.torch_mutants:ReversedSequential"
+
+
+@pytest.fixture(scope="module")
+def mutant_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
+    path = tmp_path_factory.mktemp("mutant") / "r.json"
+    args = ["run", "--backend", MUTANT, "--clause", "SEQ-ORDER", "--profile", "fast", "--json", str(path)]
+    proc = run_cli(args, REPO_ROOT)
+    assert proc.returncode == 1, f"observed exit status {proc.returncode}; expected 1\n{proc.stdout}\n{proc.stderr}"
+    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return proc, data
+
+
+def _clause(data: dict[str, Any], cid: str) -> dict[str, Any]:
+    found: dict[str, Any] = next(c for c in data["clauses"] if c["id"] == cid)
+    return found
+
+
+def test_mutant_failure_is_reported_in_full(
+    result_validator: jsonschema.protocols.Validator,
+    mutant_run: tuple[subprocess.CompletedProcess[str], dict[str, Any]],
+) -> None:
+    _, data = mutant_run
+    errors = schema_errors(result_validator, data)
+    assert not errors, f"observed schema errors {errors[:5]}; expected the mutant's result file to validate"
+    ids = [c["id"] for c in data["clauses"]]
+    assert ids == list(load_catalogue()), "observed result clauses differ from the catalogue's, in order"
+    result = _clause(data, "SEQ-ORDER")
+    assert result["status"] == "fail", f"observed {result['status']}; expected fail"
+    failure = result["failure"]
+    assert failure is not None, "observed no failure details on the failing clause"
+    message = failure["message"]
+    assert "SEQ-ORDER" in message and data["backend"]["name"] in message, f"observed message {message!r}"
+    assert "observed" in message and "expected" in message, f"observed message {message!r}; expected both sides"
+    example = failure["example"]
+    draws = [line for line in example if re.match(r"Draw \d+ \([^)]+\): ", line)]
+    assert draws, f"observed example {example}; expected hypothesis's labelled 'Draw N (label): ...' lines"
+    assert "@reproduce_failure(" in failure["reproduce"], f"observed reproduce {failure['reproduce']!r}"
+    assert failure["rerun"].startswith("blockspec run "), f"observed rerun {failure['rerun']!r}"
+    assert f"--backend {MUTANT}" in failure["rerun"] and "--clause SEQ-ORDER" in failure["rerun"], failure["rerun"]
+
+
+def test_mutant_rerun_command_reproduces_only_that_clause(
+    mutant_run: tuple[subprocess.CompletedProcess[str], dict[str, Any]], tmp_path: Path
+) -> None:
+    rerun = shlex.split(_clause(mutant_run[1], "SEQ-ORDER")["failure"]["rerun"])
+    assert rerun[0] == "blockspec", f"observed command {rerun}; expected the blockspec command"
+    path = tmp_path / "rerun.json"
+    proc = run_cli([*rerun[1:], "--json", str(path)], REPO_ROOT)
+    assert proc.returncode == 1, f"observed exit status {proc.returncode}; expected 1\n{proc.stdout}\n{proc.stderr}"
+    data = json.loads(path.read_text(encoding="utf-8"))
+    checked = {c["id"]: c["status"] for c in data["clauses"] if c["tests"]}
+    assert checked == {"SEQ-ORDER": "fail"}, f"observed checked clauses {checked}; expected only SEQ-ORDER, failing"
+    others = [c["id"] for c in data["clauses"] if c["id"] != "SEQ-ORDER" and c["status"] != "skipped"]
+    assert not others, f"observed {others} not skipped; expected every other clause skipped"
+    assert data["backend"]["adapter"] == MUTANT, f"observed adapter {data['backend']['adapter']}"
