@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 PROFILES: dict[str, dict[str, Any]] = {
-    "fast": {"max_examples": 8},
+    "fast": {"max_examples": 10, "derandomize": True},
     "ci": {"max_examples": 30, "derandomize": True},
     "thorough": {"max_examples": 300},
 }
@@ -53,8 +53,18 @@ def register_profiles() -> None:
         )
 
 
-def load_profile(profile: str) -> None:
-    from hypothesis import settings
+def load_profile(profile: str, *, shrink: bool = True) -> None:
+    """Make ``profile`` hypothesis's default; ``shrink`` False reports the first failing example as found.
+
+    Not shrinking turns a failure into a fast verdict (mutation runs, known
+    failures); the example is then larger but still reproducible.
+    """
+    from hypothesis import Phase, settings
 
     register_profiles()
-    settings.load_profile(hypothesis_name(profile))
+    name = hypothesis_name(profile)
+    if not shrink:
+        phases = [p for p in settings.get_profile(name).phases if p is not Phase.shrink]
+        settings.register_profile(f"{name}-no-shrink", parent=settings.get_profile(name), phases=phases)
+        name = f"{name}-no-shrink"
+    settings.load_profile(name)

@@ -123,6 +123,13 @@ class Backend(Protocol):
         """``tensor``'s dtype name, shape and raw bytes in C order, for bitwise comparison."""
         ...
 
+    def strided_view(self, tensor: Tensor) -> Tensor:
+        """A non-contiguous view of a tensor of 2 or more dimensions: its transpose (``t.T``).
+
+        Frameworks without views return the transposed copy.
+        """
+        ...
+
     def device_of(self, tensor: Tensor) -> str:
         """Where ``tensor`` lives, as the framework names it (``cpu``, ``cuda:0``)."""
         ...
@@ -273,6 +280,11 @@ class Backend(Protocol):
         """The accelerator device type name (``cuda``), used unindexed and indexed."""
         ...
 
+    # --- capability: device-count-control ------------------------------------------------
+    def set_device_count(self, count: int) -> None:
+        """Make ``count`` accelerators present (simulated devices); the suite restores the old count."""
+        ...
+
 
 #: Members every adapter must have, whatever it declares.
 REQUIRED_MEMBERS: tuple[str, ...] = (
@@ -285,6 +297,7 @@ REQUIRED_MEMBERS: tuple[str, ...] = (
     "tensor",
     "to_numpy",
     "bits",
+    "strided_view",
     "device_of",
     "accelerators",
     "build",
@@ -314,6 +327,7 @@ CAPABILITY_MEMBERS: Mapping[str, tuple[str, ...]] = {
     "accelerator": ("device_count", "try_gpu", "try_all_gpus", "to_device", "add", "module_to"),
     "buffers": ("named_buffers",),
     "device-names": ("device_equal", "accelerator_type"),
+    "device-count-control": ("set_device_count",),
 }
 
 

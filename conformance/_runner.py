@@ -35,6 +35,7 @@ def run_suite(
     clauses: Sequence[str] = (),
     json_path: Path | None = None,
     verbose: bool = False,
+    shrink: bool = True,
     pytest_args: Sequence[str] = (),
 ) -> RunResult:
     """Check ``backend`` on ``device`` and return a verdict per clause.
@@ -79,6 +80,8 @@ def run_suite(
         args += ["--blockspec-clause", clause]
     if json_path is not None:
         args += ["--blockspec-json", str(json_path)]
+    if not shrink:
+        args.append("--blockspec-no-shrink")
     args += list(pytest_args)
     capture = _Capture()
     code = pytest.main(args, plugins=[capture])

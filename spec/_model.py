@@ -61,6 +61,10 @@ CAPABILITIES: Mapping[str, str] = {
         "(whether one is present is decided at run time: absent means skipped)"
     ),
     "multi-device": "the framework can address several accelerators by index",
+    "device-count-control": (
+        "the number of accelerators can be set for testing (simulated devices), so device "
+        "clauses are checked for every count"
+    ),
     "device-names": ("devices are named by strings of the form TYPE or TYPE:INDEX (PyTorch's 'cuda' and 'cuda:0')"),
 }
 

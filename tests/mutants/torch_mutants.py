@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
+from torch.nn.parameter import is_lazy
 
 from conformance import arch as A
 from conformance._protocol import Gradients
@@ -242,7 +243,7 @@ class PlainTensorParameters(TorchBackend):
         return tensor
 
     def named_parameters(self, module: nn.Module) -> list[tuple[str, Any]]:
-        return [(name, self._view(p)) for name, p in module.named_parameters()]
+        return [(name, p if is_lazy(p) else self._view(p)) for name, p in module.named_parameters()]
 
     def grad(self, parameter: Any) -> np.ndarray | None:
         return super().grad(self._original(parameter))
@@ -256,7 +257,8 @@ class EagerZeroGrad(TorchBackend):
     def build(self, node: A.Node, *, dtype: str = "float32", device: str | None = None) -> nn.Module:
         module = super().build(node, dtype=dtype, device=device)
         for p in module.parameters():
-            p.grad = torch.zeros_like(p)
+            if not is_lazy(p):  # an uninitialized lazy parameter has no values to zero
+                p.grad = torch.zeros_like(p)
         return module
 
 
@@ -524,3 +526,394 @@ class FirstUseGradOnly(TorchBackend):
     def backward(self, module: nn.Module, x: torch.Tensor, cotangent: np.ndarray) -> None:
         _CALLED.clear()
         super().backward(module, x, cotangent)
+
+
+# --- 4.3 Custom layers -------------------------------------------------------------------------
+
+
+class _ColumnCentered(nn.Module):
+    def forward(self, X: torch.Tensor) -> torch.Tensor:
+        return X - X.mean(dim=0)
+
+
+class ColumnCentered(TorchBackend):
+    """CenteredLayer subtracts each column's mean instead of the overall mean."""
+
+    target = "CENTERED-MEAN"
+    blocks = _chapter(CenteredLayer=_ColumnCentered)
+
+
+class _UpcastingCentered(nn.Module):
+    def forward(self, X: torch.Tensor) -> torch.Tensor:
+        return X.double() - X.double().mean()
+
+
+class UpcastingCentered(TorchBackend):
+    """CenteredLayer computes (and returns) float64 whatever its input."""
+
+    target = "CENTERED-SHAPE"
+    blocks = _chapter(CenteredLayer=_UpcastingCentered)
+
+
+class _OffsetCentered(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.offset = nn.Parameter(torch.zeros(()))
+
+    def forward(self, X: torch.Tensor) -> torch.Tensor:
+        return X - X.mean() + self.offset
+
+
+class OffsetCentered(TorchBackend):
+    """CenteredLayer carries a (zero) trainable offset."""
+
+    target = "CENTERED-NO-PARAMS"
+    blocks = _chapter(CenteredLayer=_OffsetCentered)
+
+
+class _KnownLayersSequential(nn.Sequential):
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
+        for module in self:
+            known = isinstance(module, (nn.ReLU, nn.Sequential)) or any(True for _ in module.parameters())
+            if known:  # a parameter-free layer it does not know is treated as the identity
+                input = module(input)
+        return input
+
+
+class SkipsUnknownLayers(TorchBackend):
+    """Sequential treats parameter-free layers it does not know (CenteredLayer) as the identity."""
+
+    target = "CENTERED-COMPOSE"
+    sequential_class = _KnownLayersSequential
+
+
+class _NoReluMyLinear(blocks.MyLinear):
+    def forward(self, X: torch.Tensor) -> torch.Tensor:
+        return torch.matmul(X, self.weight) + self.bias
+
+
+class MyLinearWithoutRelu(TorchBackend):
+    """MyLinear forgets its ReLU."""
+
+    target = "MYLINEAR-FORWARD"
+    blocks = _chapter(MyLinear=_NoReluMyLinear)
+
+
+class _DataMyLinear(blocks.MyLinear):
+    def forward(self, X: torch.Tensor) -> torch.Tensor:
+        return F.relu(torch.matmul(X, self.weight.data) + self.bias.data)  # the book's version
+
+
+class BookMyLinear(TorchBackend):
+    """MyLinear as the book writes it: .data in forward detaches the parameters."""
+
+    target = "MYLINEAR-GRADS"
+    blocks = _chapter(MyLinear=_DataMyLinear)
+
+
+class _PlainBiasMyLinear(nn.Module):
+    def __init__(self, in_units: int, units: int) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(in_units, units))
+        self.bias = torch.randn(units, requires_grad=True)  # a plain attribute: not registered
+
+    def to(self, *args: Any, **kwargs: Any) -> Any:
+        self.bias = self.bias.detach().to(*args, **kwargs).requires_grad_(True)
+        return super().to(*args, **kwargs)
+
+    def forward(self, X: torch.Tensor) -> torch.Tensor:
+        return F.relu(torch.matmul(X, self.weight) + self.bias)
+
+
+class PlainBiasMyLinear(TorchBackend):
+    """MyLinear keeps its bias as a plain tensor attribute, so it is not registered."""
+
+    target = "CUSTOM-PARAMS-REGISTERED"
+    blocks = _chapter(MyLinear=_PlainBiasMyLinear)
+
+    def build(self, node: A.Node, *, dtype: str = "float32", device: str | None = None) -> nn.Module:
+        if isinstance(node, A.MyLinear) and node.values is not None:  # load what registration hides
+            layer = self.blocks.MyLinear(node.in_units, node.units).to(dtype=getattr(torch, dtype))
+            with torch.no_grad():
+                layer.weight.copy_(torch.as_tensor(node.values.weight))
+            layer.bias = torch.as_tensor(node.values.bias).clone().requires_grad_(True)
+            return layer if device is None else layer.to(device)
+        return super().build(node, dtype=dtype, device=device)
+
+
+class ZerosForUninitialized(TorchBackend):
+    """Reading an uninitialized lazy parameter returns an empty array instead of an error."""
+
+    target = "LAZY-UNINITIALIZED"
+
+    def to_numpy(self, tensor: torch.Tensor) -> np.ndarray:
+        if isinstance(tensor, nn.parameter.UninitializedParameter):
+            return np.zeros((0,), dtype=np.float32)
+        return super().to_numpy(tensor)
+
+
+class _BatchInferringLinear(nn.LazyLinear):
+    def initialize_parameters(self, input: torch.Tensor) -> None:  # type: ignore[override]
+        super().initialize_parameters(input.transpose(0, -1))  # infers from the batch dimension
+
+
+class BatchInferringLazy(TorchBackend):
+    """LazyLinear infers its input width from the batch dimension."""
+
+    target = "LAZY-INFERS-SHAPE"
+
+    def build(self, node: A.Node, *, dtype: str = "float32", device: str | None = None) -> nn.Module:
+        return _swap_lazy(super().build(node, dtype=dtype, device=device), _BatchInferringLinear)
+
+
+class _ReinferringLinear(nn.LazyLinear):
+    cls_to_become = None  # type: ignore[assignment]
+
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
+        if not self.has_uninitialized_params() and input.shape[-1] != self.in_features:
+            self.in_features = input.shape[-1]  # silently re-infers for the new width
+            self.weight = nn.Parameter(torch.empty(self.out_features, self.in_features))
+            self.reset_parameters()
+        return super().forward(input)
+
+
+class ReinferringLazy(TorchBackend):
+    """A materialized lazy layer silently re-infers its width for a wider input."""
+
+    target = "LAZY-WIDTH-MISMATCH"
+
+    def build(self, node: A.Node, *, dtype: str = "float32", device: str | None = None) -> nn.Module:
+        return _swap_lazy(super().build(node, dtype=dtype, device=device), _ReinferringLinear)
+
+
+def _swap_lazy(module: nn.Module, cls: type[nn.LazyLinear]) -> nn.Module:
+    """Replace every LazyLinear in ``module`` (or ``module`` itself) by a fresh ``cls`` of the same width."""
+    if isinstance(module, nn.LazyLinear):
+        return cls(module.out_features, module.bias is not None)
+    for name, child in list(module._modules.items()):
+        if child is not None:
+            module._modules[name] = _swap_lazy(child, cls)
+    return module
+
+
+class LazyRefusesState(TorchBackend):
+    """A never-called lazy module refuses a state dict ('run forward first')."""
+
+    target = "LAZY-LOAD-STATE"
+
+    def load_state_dict(self, module: nn.Module, state: Any, *, strict: bool) -> Any:
+        if any(isinstance(p, nn.parameter.UninitializedParameter) for p in module.parameters()):
+            from conformance._protocol import LoadRejected
+
+            raise LoadRejected("lazy parameters must be materialized by a forward pass before loading")
+        return super().load_state_dict(module, state, strict=strict)
+
+
+# --- 4.4 File I/O --------------------------------------------------------------------------------
+
+
+def _map_tensors(obj: Any, fn: Callable[[torch.Tensor], torch.Tensor]) -> Any:
+    if isinstance(obj, torch.Tensor):
+        return fn(obj)
+    if isinstance(obj, dict):
+        return type(obj)((k, _map_tensors(v, fn)) for k, v in obj.items())
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_map_tensors(v, fn) for v in obj)
+    return obj
+
+
+class NarrowingLoad(TorchBackend):
+    """Loading narrows float64 tensors to float32."""
+
+    target = "IO-TENSOR-ROUNDTRIP"
+
+    def load(self, path: Any, map_location: str | None = None) -> Any:
+        loaded = super().load(path, map_location)
+        return _map_tensors(loaded, lambda t: t.float() if t.dtype is torch.float64 else t)
+
+
+class SortedKeysLoad(TorchBackend):
+    """Loading returns dicts with their keys sorted."""
+
+    target = "IO-CONTAINER-ROUNDTRIP"
+
+    def load(self, path: Any, map_location: str | None = None) -> Any:
+        def sort(obj: Any) -> Any:
+            if isinstance(obj, dict):
+                return {k: sort(obj[k]) for k in sorted(obj)}
+            if isinstance(obj, list):
+                return [sort(v) for v in obj]
+            return obj
+
+        return sort(super().load(path, map_location))
+
+
+class BuffersNotLoaded(TorchBackend):
+    """load_state_dict restores parameters but not buffers."""
+
+    target = "IO-STATE-DICT-CLONE"
+
+    def load_state_dict(self, module: nn.Module, state: Any, *, strict: bool) -> Any:
+        own = dict(module.named_buffers())
+        kept = {k: (own.get(k, v)) for k, v in state.items()}  # buffers keep their old values
+        return super().load_state_dict(module, kept, strict=strict)
+
+
+class TieRestoredByCopy(TorchBackend):
+    """After loading, a layer registered twice is replaced by a copy at its second place."""
+
+    target = "IO-TIES-SURVIVE"
+
+    def load_state_dict(self, module: nn.Module, state: Any, *, strict: bool) -> Any:
+        import copy
+
+        result = super().load_state_dict(module, state, strict=strict)
+        for parent in module.modules():
+            seen: set[int] = set()
+            for name, child in list(parent._modules.items()):
+                if child is not None and id(child) in seen:
+                    parent._modules[name] = copy.deepcopy(child)
+                elif child is not None:
+                    seen.add(id(child))
+        return result
+
+
+class StrictIgnoresMissing(TorchBackend):
+    """Strict loading only checks for unexpected keys."""
+
+    target = "LOAD-STRICT-MISSING"
+
+    def load_state_dict(self, module: nn.Module, state: Any, *, strict: bool) -> Any:
+        result = super().load_state_dict(module, state, strict=False)
+        if strict and result.unexpected:
+            from conformance._protocol import LoadRejected
+
+            raise LoadRejected("Unexpected key(s) in state_dict: " + ", ".join(f'"{k}"' for k in result.unexpected))
+        return result
+
+
+class StrictIgnoresUnexpected(TorchBackend):
+    """Strict loading only checks for missing keys."""
+
+    target = "LOAD-STRICT-UNEXPECTED"
+
+    def load_state_dict(self, module: nn.Module, state: Any, *, strict: bool) -> Any:
+        if strict:
+            own = dict(module.state_dict())
+            state = {k: v for k, v in state.items() if k in own}
+        return super().load_state_dict(module, state, strict=strict)
+
+
+class SkipsMismatchedShapes(TorchBackend):
+    """Non-strict loading silently skips tensors of the wrong shape."""
+
+    target = "LOAD-SHAPE-MISMATCH"
+
+    def load_state_dict(self, module: nn.Module, state: Any, *, strict: bool) -> Any:
+        if not strict:
+            own = dict(module.state_dict())
+            state = {k: v for k, v in state.items() if k not in own or own[k].shape == v.shape}
+        return super().load_state_dict(module, state, strict=strict)
+
+
+class SilentNonStrict(TorchBackend):
+    """Non-strict loading reports nothing."""
+
+    target = "LOAD-NONSTRICT-REPORTS"
+
+    def load_state_dict(self, module: nn.Module, state: Any, *, strict: bool) -> Any:
+        from conformance._protocol import LoadResult
+
+        result = super().load_state_dict(module, state, strict=strict)
+        return result if strict else LoadResult([], [])
+
+
+class PickleLoad(TorchBackend):
+    """Loading unpickles anything (weights_only=False, the default before PyTorch 2.6)."""
+
+    target = "IO-NO-CODE-EXECUTION"
+
+    def load(self, path: Any, map_location: str | None = None) -> Any:
+        try:
+            return torch.load(path, map_location=map_location, weights_only=False)
+        except Exception:
+            import pickle
+
+            with open(path, "rb") as handle:
+                return pickle.load(handle)
+
+
+class ForgivingLoad(TorchBackend):
+    """Loading a damaged file (neither a zip archive nor a pickle) returns an empty dict instead of raising."""
+
+    target = "IO-CORRUPT-FILE"
+
+    def load(self, path: Any, map_location: str | None = None) -> Any:
+        import zipfile
+        from pathlib import Path
+
+        try:
+            return super().load(path, map_location)
+        except Exception:
+            if zipfile.is_zipfile(path) or Path(path).read_bytes()[:1] == b"\x80":
+                raise
+            return {}
+
+
+# --- 4.5 GPUs (what a machine without accelerators still checks) ----------------------------------
+
+
+class MetaDefaultDevice(TorchBackend):
+    """Tensors created without a device land on the 'meta' device."""
+
+    target = "DEV-CPU-DEFAULT"
+
+    def tensor(self, array: np.ndarray, device: str | None = None, dtype: str | None = None) -> torch.Tensor:
+        if device is None:
+            device = "meta"
+        return super().tensor(array, device, dtype)
+
+
+class PlacementEquality(TorchBackend):
+    """Device objects compare by placement: 'cuda' equals 'cuda:0'."""
+
+    target = "DEV-NAME-EQUALITY"
+
+    def device_equal(self, a: str, b: str) -> bool:
+        def resolve(name: str) -> str:
+            return name if ":" in name or name == "cpu" else f"{name}:0"
+
+        return resolve(a) == resolve(b)
+
+
+class PhantomAccelerator(TorchBackend):
+    """device_count() reports one accelerator that cannot be used."""
+
+    target = "DEV-COUNT"
+
+    def device_count(self) -> int:
+        return torch.cuda.device_count() + 1
+
+
+def _try_gpu_off_by_one(i: int = 0) -> torch.device:
+    if torch.cuda.device_count() >= i:
+        return torch.device(f"cuda:{i}")
+    return torch.device("cpu")
+
+
+class TryGpuOffByOne(TorchBackend):
+    """try_gpu(i) tests device_count() >= i instead of >= i + 1."""
+
+    target = "DEV-TRY-GPU"
+    blocks = _chapter(try_gpu=_try_gpu_off_by_one)
+
+
+def _try_all_gpus_without_fallback() -> list[torch.device]:
+    return [torch.device(f"cuda:{i}") for i in range(torch.cuda.device_count())]
+
+
+class TryAllGpusNoFallback(TorchBackend):
+    """try_all_gpus() returns an empty list instead of [cpu] when there is no GPU."""
+
+    target = "DEV-TRY-ALL-GPUS"
+    blocks = _chapter(try_all_gpus=_try_all_gpus_without_fallback)

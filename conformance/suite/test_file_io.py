@@ -1,0 +1,353 @@
+"""4.4 File I/O: tensors, containers and state dicts round-trip; bad files never load."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import re
+import tempfile
+import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
+
+from conformance import arch as A
+from conformance import strategies as hh
+from conformance._checks import Check
+from conformance._protocol import Backend, LoadRejected
+
+ALL_CONTAINERS = ("sequential", "named", "block")
+
+
+@contextmanager
+def scratch() -> Iterator[Path]:
+    """A fresh directory per example (hypothesis runs many examples in one test call)."""
+    with tempfile.TemporaryDirectory(prefix="blockspec-io-") as directory:
+        yield Path(directory)
+
+
+@st.composite
+def raw_arrays(draw: st.DrawFn, dtypes: tuple[str, ...]) -> tuple[np.ndarray, str]:
+    """An array with arbitrary bit patterns (NaN payloads, -0.0, subnormals, inf), and its dtype name.
+
+    bfloat16 arrives as float32 values that bfloat16 represents exactly.
+    """
+    dtype = draw(st.sampled_from(dtypes), label="dtype")
+    shape = tuple(draw(st.lists(st.integers(0, 4), max_size=3), label="shape"))
+    count = int(np.prod(shape))
+    if dtype == "bool":
+        return np.array(draw(st.lists(st.booleans(), min_size=count, max_size=count)), dtype=bool).reshape(shape), dtype
+    if dtype == "bfloat16":
+        halves = draw(st.binary(min_size=2 * count, max_size=2 * count), label="bfloat16 bits")
+        bits = np.frombuffer(halves, dtype=np.uint16).astype(np.uint32) << 16
+        return bits.view(np.float32).reshape(shape), dtype
+    itemsize = np.dtype(dtype).itemsize
+    raw = draw(st.binary(min_size=itemsize * count, max_size=itemsize * count), label="bits")
+    return np.frombuffer(raw, dtype=dtype).reshape(shape).copy(), dtype
+
+
+@st.composite
+def containers(draw: st.DrawFn, dtypes: tuple[str, ...], depth: int = 3) -> Any:
+    """A tensor spec, or a list or dict (drawn key order) nesting them: leaves are (array, dtype)."""
+    if depth == 0 or draw(st.booleans()):
+        return draw(raw_arrays(dtypes))
+    if draw(st.booleans()):
+        return draw(st.lists(containers(dtypes, depth - 1), max_size=3))
+    keys = draw(st.lists(st.text("abcxyz_", min_size=1, max_size=5), max_size=3, unique=True))
+    return {key: draw(containers(dtypes, depth - 1)) for key in keys}
+
+
+def to_backend(backend: Backend, spec: Any, device: str) -> Any:
+    if isinstance(spec, tuple):
+        array, dtype = spec
+        return backend.tensor(array, device, dtype=dtype)
+    if isinstance(spec, list):
+        return [to_backend(backend, item, device) for item in spec]
+    return {key: to_backend(backend, value, device) for key, value in spec.items()}
+
+
+def check_same_structure(backend: Backend, check: Check, loaded: Any, saved: Any, where: str = "root") -> None:
+    if isinstance(saved, list):
+        check.true(isinstance(loaded, list), f"container type at {where}", type(loaded).__name__, "list")
+        check.equal(len(loaded), len(saved), f"length at {where}")
+        for i, (a, b) in enumerate(zip(loaded, saved, strict=True)):
+            check_same_structure(backend, check, a, b, f"{where}[{i}]")
+    elif isinstance(saved, dict):
+        check.true(isinstance(loaded, dict), f"container type at {where}", type(loaded).__name__, "dict")
+        check.equal(list(loaded), list(saved), f"keys (in order) at {where}")
+        for key in saved:
+            check_same_structure(backend, check, loaded[key], saved[key], f"{where}[{key!r}]")
+    else:
+        check.bitwise(backend.bits(loaded), backend.bits(saved), f"tensor at {where}")
+
+
+@pytest.mark.clause("IO-TENSOR-ROUNDTRIP")
+@given(data=st.data())
+def test_tensor_roundtrip(backend: Backend, device: str, check: Check, data: st.DataObject) -> None:
+    array, dtype = data.draw(raw_arrays(backend.dtypes), label="tensor")
+    tensor = backend.tensor(array, device, dtype=dtype)
+    if array.ndim >= 2 and data.draw(st.booleans(), label="save a transposed view"):
+        tensor = backend.strided_view(tensor)
+    with scratch() as directory:
+        backend.save(tensor, directory / "x-file")
+        loaded = backend.load(directory / "x-file")
+    check.bitwise(backend.bits(loaded), backend.bits(tensor), "load(save(x))")
+
+
+@pytest.mark.clause("IO-CONTAINER-ROUNDTRIP")
+@given(data=st.data())
+def test_container_roundtrip(backend: Backend, device: str, check: Check, data: st.DataObject) -> None:
+    spec = data.draw(
+        st.one_of(
+            st.lists(containers(backend.dtypes), max_size=4),
+            st.dictionaries(st.text("abcxyz_", min_size=1, max_size=5), containers(backend.dtypes), max_size=4),
+        ),
+        label="container",
+    )
+    saved = to_backend(backend, spec, device)
+    with scratch() as directory:
+        backend.save(saved, directory / "mydict")
+        loaded = backend.load(directory / "mydict")
+    check_same_structure(backend, check, loaded, saved)
+
+
+@pytest.mark.clause("IO-CONTAINER-ROUNDTRIP")
+def test_chapter_list_and_dict(backend: Backend, device: str, check: Check) -> None:
+    x = backend.tensor(np.arange(4, dtype=np.float32), device)
+    y = backend.tensor(np.zeros(4, dtype=np.float32), device)
+    with scratch() as directory:
+        for name, obj in (("x-files", [x, y]), ("mydict", {"x": x, "y": y})):
+            backend.save(obj, directory / name)
+            check_same_structure(backend, check, backend.load(directory / name), obj, name)
+
+
+def _fresh_clone(backend: Backend, net: hh.Net, device: str, seed: int) -> Any:
+    backend.manual_seed(seed)
+    return backend.build(strip_values(net.arch), dtype=net.dtype, device=device)
+
+
+def strip_values(root: A.Node) -> A.Node:
+    """The same architecture with default initialization (a clone built by code, not from values)."""
+    done: dict[int, A.Node] = {}
+
+    def strip(node: A.Node) -> A.Node:
+        if id(node) in done:
+            return done[id(node)]
+        if isinstance(node, A.Linear):
+            new: A.Node = A.Linear(node.in_features, node.out_features, node.bias)
+        elif isinstance(node, A.MyLinear):
+            new = A.MyLinear(node.in_units, node.units)
+        elif isinstance(node, A.Sequential):
+            new = A.Sequential(tuple(strip(c) for c in node.children), node.names, node.custom)
+        elif isinstance(node, A.Block):
+            new = A.Block(tuple((n, strip(c)) for n, c in node.children))
+        else:
+            new = node
+        done[id(node)] = new
+        return new
+
+    return strip(root)
+
+
+@pytest.mark.clause("IO-STATE-DICT-CLONE")
+@given(data=st.data())
+def test_loaded_clone_computes_the_same(backend: Backend, device: str, check: Check, data: st.DataObject) -> None:
+    net = data.draw(
+        hh.nets(backend.float_dtypes, leaves=("linear_maybe_bias", "relu"), containers=ALL_CONTAINERS),
+        label="net",
+    )
+    x = backend.tensor(data.draw(hh.inputs(net), label="input"), device)
+    original = backend.build(net.arch, dtype=net.dtype, device=device)
+    clone = _fresh_clone(backend, net, device, data.draw(st.integers(0, 2**31 - 1), label="clone seed"))
+    with scratch() as directory:
+        backend.save(dict(backend.state_dict(original)), directory / "mlp.params")
+        backend.load_state_dict(clone, backend.load(directory / "mlp.params"), strict=True)
+    check.bitwise(
+        backend.bits(backend.forward(clone, x)), backend.bits(backend.forward(original, x)), "clone(X) vs net(X)"
+    )
+
+
+@pytest.mark.clause("IO-STATE-DICT-CLONE")
+@pytest.mark.parametrize("block", ["MLP", "FixedHiddenMLP"])
+def test_chapter_clone(backend: Backend, device: str, check: Check, block: str) -> None:
+    backend.manual_seed(1)
+    net = backend.chapter(block, device=device)
+    backend.manual_seed(2)
+    clone = backend.chapter(block, device=device)
+    x = backend.tensor(hh.input_array(3, (2, 20), "float32"), device)
+    with scratch() as directory:
+        backend.save(dict(backend.state_dict(net)), directory / "mlp.params")
+        backend.load_state_dict(clone, backend.load(directory / "mlp.params"), strict=True)
+    check.bitwise(
+        backend.bits(backend.forward(clone, x)), backend.bits(backend.forward(net, x)), f"{block} clone(X) vs net(X)"
+    )
+
+
+@pytest.mark.clause("IO-TIES-SURVIVE")
+def test_ties_survive_save_and_load(backend: Backend, device: str, check: Check) -> None:
+    backend.manual_seed(1)
+    net = backend.chapter("tied_net", device=device)
+    backend.manual_seed(2)
+    clone = backend.chapter("tied_net", device=device)
+    with scratch() as directory:
+        backend.save(dict(backend.state_dict(net)), directory / "tied.params")
+        backend.load_state_dict(clone, backend.load(directory / "tied.params"), strict=True)
+    first, second = (dict(backend.named_parameters(backend.index(clone, i))) for i in (2, 4))
+    saved = dict(backend.state_dict(net))
+    for leaf in ("weight", "bias"):
+        check.same(first[leaf], second[leaf], f"clone[2].{leaf} and clone[4].{leaf} after loading")
+        check.bitwise(
+            backend.bits(first[leaf]), backend.bits(saved[f"2.{leaf}"]), f"clone[2].{leaf} vs the saved value"
+        )
+
+
+# --- strict and non-strict loading ---------------------------------------------------------------
+
+
+@st.composite
+def altered_state(draw: st.DrawFn, dtypes: tuple[str, ...]) -> tuple[hh.Net, list[str], list[str]]:
+    """A net, the keys to drop (at least one), and new keys to add (at least one)."""
+    net = draw(hh.nets(dtypes, leaves=("linear_maybe_bias", "relu"), containers=ALL_CONTAINERS), label="net")
+    keys = A.state_dict_keys(net.arch)
+    assume(keys)
+    dropped = draw(st.lists(st.sampled_from(keys), min_size=1, max_size=len(keys), unique=True), label="dropped keys")
+    added = draw(
+        st.lists(
+            st.sampled_from(["extra.weight", "head.bias", "9.weight", "block 9.0.bias", "w"]), min_size=1, unique=True
+        ),
+        label="unexpected keys",
+    )
+    return net, dropped, added
+
+
+def named_in(message: str, key: str) -> bool:
+    return re.search(rf"(?<![\w.]){re.escape(key)}(?![\w.])", message) is not None
+
+
+def _rejection(backend: Backend, check: Check, model: Any, state: dict[str, Any], strict: bool, what: str) -> str:
+    try:
+        backend.load_state_dict(model, state, strict=strict)
+    except LoadRejected as exc:
+        return exc.message
+    raise check.fail(what, "the load succeeded", "an error naming the offending keys")
+
+
+@pytest.mark.clause("LOAD-STRICT-MISSING")
+@given(data=st.data())
+def test_strict_load_names_missing_keys(backend: Backend, device: str, check: Check, data: st.DataObject) -> None:
+    net, dropped, _ = data.draw(altered_state(backend.float_dtypes), label="state")
+    model = backend.build(net.arch, dtype=net.dtype, device=device)
+    state = {k: v for k, v in backend.state_dict(model) if k not in dropped}
+    message = _rejection(backend, check, model, state, True, f"strict load without {dropped}")
+    missing = [key for key in dropped if not named_in(message, key)]
+    check.equal(missing, [], f"missing keys the error does not name (message: {message!r})")
+
+
+@pytest.mark.clause("LOAD-STRICT-UNEXPECTED")
+@given(data=st.data())
+def test_strict_load_names_unexpected_keys(backend: Backend, device: str, check: Check, data: st.DataObject) -> None:
+    net, _, added = data.draw(altered_state(backend.float_dtypes), label="state")
+    model = backend.build(net.arch, dtype=net.dtype, device=device)
+    state = dict(backend.state_dict(model))
+    extra = backend.tensor(np.zeros(3, dtype=net.dtype), device)
+    state.update({key: extra for key in added})
+    message = _rejection(backend, check, model, state, True, f"strict load with extra keys {added}")
+    unnamed = [key for key in added if not named_in(message, key)]
+    check.equal(unnamed, [], f"unexpected keys the error does not name (message: {message!r})")
+
+
+@pytest.mark.clause("LOAD-SHAPE-MISMATCH")
+@given(data=st.data(), strict=st.booleans())
+def test_load_names_shape_mismatch(
+    backend: Backend, device: str, check: Check, data: st.DataObject, strict: bool
+) -> None:
+    net = data.draw(hh.nets(backend.float_dtypes, containers=ALL_CONTAINERS), label="net")
+    model = backend.build(net.arch, dtype=net.dtype, device=device)
+    state = dict(backend.state_dict(model))
+    assume(state)
+    key = data.draw(st.sampled_from(sorted(state)), label="key given a wrong shape")
+    shape = tuple(backend.to_numpy(state[key]).shape)
+    state[key] = backend.tensor(np.zeros((*shape[:-1], shape[-1] + 1), dtype=net.dtype), device)
+    message = _rejection(
+        backend, check, model, state, strict, f"load with {key} of shape {(*shape[:-1], shape[-1] + 1)}"
+    )
+    check.true(named_in(message, key), f"the error for a mismatched {key!r}", message, f"a message naming {key!r}")
+
+
+@pytest.mark.clause("LOAD-NONSTRICT-REPORTS")
+@given(data=st.data())
+def test_nonstrict_load_reports(backend: Backend, device: str, check: Check, data: st.DataObject) -> None:
+    net, dropped, added = data.draw(altered_state(backend.float_dtypes), label="state")
+    model = backend.build(net.arch, dtype=net.dtype, device=device)
+    donor = backend.build(strip_values(net.arch), dtype=net.dtype, device=device)
+    state = {k: v for k, v in backend.state_dict(donor) if k not in dropped}
+    extra = backend.tensor(np.zeros(3, dtype=net.dtype), device)
+    state.update({key: extra for key in added})
+    result = backend.load_state_dict(model, state, strict=False)
+    check.equal(sorted(result.missing), sorted(dropped), "missing keys reported by a non-strict load")
+    check.equal(sorted(result.unexpected), sorted(added), "unexpected keys reported by a non-strict load")
+    after = dict(backend.state_dict(model))
+    for key, value in backend.state_dict(donor):
+        if key not in dropped:
+            check.bitwise(backend.bits(after[key]), backend.bits(value), f"{key} after a non-strict load")
+
+
+# --- hostile files -------------------------------------------------------------------------------
+
+
+class _Marker:
+    """Unpickling this calls os.mkdir(path): the proof that a loader ran code from a file."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __reduce__(self) -> tuple[Any, tuple[str]]:
+        return (os.mkdir, (self.path,))
+
+
+def malicious_files(directory: Path, marker: Path) -> dict[str, Path]:
+    payload = pickle.dumps({"weight": _Marker(str(marker))}, protocol=2)
+    raw = directory / "raw.pkl"
+    raw.write_bytes(payload)
+    archive = directory / "archive.pt"
+    with zipfile.ZipFile(archive, "w") as zf:  # the layout torch.save writes
+        zf.writestr("archive/data.pkl", payload)
+        zf.writestr("archive/version", "3\n")
+        zf.writestr("archive/byteorder", "little")
+    return {"a bare pickle": raw, "a zip archive in torch.save's layout": archive}
+
+
+@pytest.mark.clause("IO-NO-CODE-EXECUTION")
+def test_loading_never_runs_code(backend: Backend, check: Check) -> None:
+    with scratch() as directory:
+        marker = directory / "marker"
+        for kind, path in malicious_files(directory, marker).items():
+            check.raises(lambda path=path: backend.load(path), f"loading {kind} whose unpickling runs os.mkdir")  # type: ignore[misc]
+            check.true(not marker.exists(), f"marker after loading {kind}", "created: code from the file ran", "absent")
+
+
+@pytest.mark.clause("IO-CORRUPT-FILE")
+@given(data=st.data())
+def test_damaged_files_do_not_load(backend: Backend, device: str, check: Check, data: st.DataObject) -> None:
+    spec = data.draw(
+        st.dictionaries(
+            st.text("abc", min_size=1, max_size=3), raw_arrays(("float32", "int64")), min_size=1, max_size=3
+        ),
+        label="saved dict",
+    )
+    with scratch() as directory:
+        path = directory / "x-file"
+        backend.save(to_backend(backend, spec, device), path)
+        content = path.read_bytes()
+        cut = data.draw(st.integers(0, len(content) - 1), label="truncate at byte")
+        path.write_bytes(content[:cut])
+        check.raises(lambda: backend.load(path), f"loading a file truncated to {cut} of {len(content)} bytes")
+        seed = data.draw(hh.seeds(), label="noise seed")
+        path.write_bytes(np.random.default_rng(seed).bytes(len(content)))
+        check.raises(lambda: backend.load(path), f"loading {len(content)} random bytes")

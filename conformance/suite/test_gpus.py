@@ -1,0 +1,286 @@
+"""4.5 GPUs: devices, tensors on devices, networks on devices.
+
+"Accelerator" is the backend's GPU: CUDA for PyTorch, simulated ``sim:N``
+devices for the reference. Clauses that need one are skipped (not passed)
+where none is present.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
+
+from conformance import _oracle as oracle
+from conformance import strategies as hh
+from conformance._checks import Check
+from conformance._protocol import Backend
+from conformance.suite.test_file_io import raw_arrays
+
+
+@contextmanager
+def device_count(backend: Backend, count: int | None) -> Iterator[None]:
+    """Run with ``count`` accelerators where the backend can simulate them; None keeps what is there."""
+    if count is None or "device-count-control" not in backend.capabilities:
+        yield
+        return
+    before = len(backend.accelerators())
+    backend.set_device_count(count)
+    try:
+        yield
+    finally:
+        backend.set_device_count(before)
+
+
+counts = st.one_of(st.none(), st.integers(0, 3))
+
+
+@pytest.mark.clause("DEV-COUNT")
+@given(count=counts)
+def test_device_count(backend: Backend, check: Check, count: int | None) -> None:
+    kind = backend.accelerator_type()
+    with device_count(backend, count):
+        n = backend.device_count()
+        check.equal(len(backend.accelerators()), n, "accelerators present vs device_count()")
+        for i in range(n):
+            t = backend.tensor(np.ones(2, dtype=np.float32), f"{kind}:{i}")
+            check.equal(backend.device_of(t), f"{kind}:{i}", f"device of a tensor created on {kind}:{i}")
+        check.raises(
+            lambda: backend.tensor(np.ones(2, dtype=np.float32), f"{kind}:{n}"),
+            f"creating a tensor on {kind}:{n} of {n}",
+        )
+
+
+@pytest.mark.clause("DEV-TRY-GPU")
+@given(count=counts)
+def test_try_gpu(backend: Backend, check: Check, count: int | None) -> None:
+    with device_count(backend, count):
+        present = backend.accelerators()
+        for i in range(len(present) + 3):
+            expected = present[i] if i < len(present) else "cpu"
+            check.equal(backend.try_gpu(i), expected, f"try_gpu({i}) with {len(present)} accelerator(s)")
+        check.equal(backend.try_gpu(), present[0] if present else "cpu", "try_gpu()")
+
+
+@pytest.mark.clause("DEV-TRY-ALL-GPUS")
+@given(count=counts)
+def test_try_all_gpus(backend: Backend, check: Check, count: int | None) -> None:
+    with device_count(backend, count):
+        present = backend.accelerators()
+        check.equal(backend.try_all_gpus(), present or ["cpu"], f"try_all_gpus() with {len(present)} accelerator(s)")
+
+
+@pytest.mark.clause("DEV-CPU-DEFAULT")
+@given(shape=st.lists(st.integers(0, 4), max_size=3))
+def test_tensors_default_to_cpu(backend: Backend, check: Check, shape: list[int]) -> None:
+    t = backend.tensor(np.zeros(tuple(shape), dtype=np.float32))
+    check.equal(backend.device_of(t), "cpu", "device of a tensor created without a device")
+
+
+@pytest.mark.clause("DEV-UNINDEXED-IS-ZERO")
+def test_unindexed_accelerator_is_index_zero(backend: Backend, accelerator: str, check: Check) -> None:
+    kind = backend.accelerator_type()
+    t = backend.tensor(np.ones((2, 3), dtype=np.float32), kind)
+    check.equal(backend.device_of(t), f"{kind}:0", f"device of a tensor created on {kind!r}")
+
+
+@pytest.mark.clause("DEV-NAME-EQUALITY")
+def test_device_names_compare_by_name(backend: Backend, check: Check) -> None:
+    kind = backend.accelerator_type()
+    check.equal(backend.device_equal(kind, f"{kind}:0"), False, f"device({kind!r}) == device('{kind}:0')")
+    check.equal(backend.device_equal(f"{kind}:0", f"{kind}:0"), True, f"device('{kind}:0') == device('{kind}:0')")
+    check.equal(backend.device_equal("cpu", "cpu"), True, "device('cpu') == device('cpu')")
+
+
+@pytest.mark.clause("DEV-TENSOR-PLACEMENT")
+@given(data=st.data())
+def test_tensor_lives_where_created(backend: Backend, accelerator: str, check: Check, data: st.DataObject) -> None:
+    array, dtype = data.draw(raw_arrays(backend.dtypes), label="tensor")
+    t = backend.tensor(array, accelerator, dtype=dtype)
+    check.equal(backend.device_of(t), accelerator, "device of the created tensor")
+    check.bitwise(
+        backend.bits(t), backend.bits(backend.tensor(array, dtype=dtype)), "values on the device vs on the CPU"
+    )
+
+
+@pytest.mark.clause("DEV-MIXED-RAISES")
+@given(shape=st.lists(st.integers(1, 4), min_size=1, max_size=3))
+def test_mixing_devices_raises(backend: Backend, accelerator: str, check: Check, shape: list[int]) -> None:
+    x = np.ones(tuple(shape), dtype=np.float32)
+    on_cpu, on_acc = backend.tensor(x), backend.tensor(x, accelerator)
+    check.raises(lambda: backend.add(on_cpu, on_acc), f"cpu tensor + {accelerator} tensor")
+    check.raises(lambda: backend.add(on_acc, on_cpu), f"{accelerator} tensor + cpu tensor")
+    others = [d for d in backend.accelerators() if d != accelerator]
+    if others:
+        other = backend.tensor(x, others[0])
+        check.raises(lambda: backend.add(on_acc, other), f"{accelerator} tensor + {others[0]} tensor")
+
+
+@pytest.mark.clause("DEV-SCALAR-PROMOTION")
+@given(value=st.floats(-100, 100, width=32), shape=st.lists(st.integers(1, 4), min_size=1, max_size=2))
+def test_zero_dim_cpu_tensor_is_a_scalar(
+    backend: Backend, accelerator: str, check: Check, value: float, shape: list[int]
+) -> None:
+    scalar = backend.tensor(np.array(value, dtype=np.float32))
+    x = backend.tensor(np.ones(tuple(shape), dtype=np.float32), accelerator)
+    result = backend.add(x, scalar)
+    check.equal(backend.device_of(result), accelerator, "device of (accelerator tensor + 0-d cpu tensor)")
+    check.true(
+        bool(np.all(backend.to_numpy(result) == np.float32(1) + np.float32(value))),
+        "values",
+        backend.to_numpy(result),
+        1 + value,
+    )
+
+
+@pytest.mark.clause("DEV-COPY-ROUNDTRIP")
+@given(data=st.data())
+def test_copy_roundtrip_is_exact(backend: Backend, accelerator: str, check: Check, data: st.DataObject) -> None:
+    array, dtype = data.draw(raw_arrays(backend.dtypes), label="tensor")
+    t = backend.tensor(array, dtype=dtype)
+    there = backend.to_device(t, accelerator)
+    check.equal(backend.device_of(there), accelerator, "device of the copy")
+    back = backend.to_device(there, "cpu")
+    check.bitwise(backend.bits(back), backend.bits(t), f"cpu -> {accelerator} -> cpu")
+
+
+@pytest.mark.clause("DEV-MULTI-DEVICE")
+@given(shape=st.lists(st.integers(1, 4), min_size=1, max_size=3))
+def test_copy_to_second_accelerator(
+    backend: Backend, two_accelerators: tuple[str, str], check: Check, shape: list[int]
+) -> None:
+    first, second = two_accelerators
+    x = backend.tensor(np.full(tuple(shape), 2.0, dtype=np.float32), first)
+    y = backend.tensor(np.full(tuple(shape), 3.0, dtype=np.float32), second)
+    z = backend.to_device(x, second)
+    check.equal(backend.device_of(z), second, f"device of X copied to {second}")
+    total = backend.add(y, z)
+    check.equal(backend.device_of(total), second, "device of Y + Z")
+    check.true(bool(np.all(backend.to_numpy(total) == 5.0)), "Y + Z", backend.to_numpy(total), 5.0)
+
+
+# --- networks on devices ---------------------------------------------------------------------------
+
+
+NETS = hh.nets(("float32",), leaves=("linear_maybe_bias", "relu"), containers=("sequential", "named", "block"))
+
+
+@pytest.mark.clause("DEV-MODULE-TO")
+@given(data=st.data())
+def test_module_to_moves_everything(backend: Backend, accelerator: str, check: Check, data: st.DataObject) -> None:
+    net = data.draw(NETS, label="net")
+    modules = [("net", backend.build(net.arch))]
+    if "buffers" in backend.capabilities:
+        modules.append(("FixedHiddenMLP", backend.chapter("FixedHiddenMLP")))
+    for what, model in modules:
+        moved = backend.module_to(model, accelerator)
+        for name, param in backend.named_parameters(moved):
+            check.equal(backend.device_of(param), accelerator, f"device of {what}'s parameter {name}")
+        if "buffers" in backend.capabilities:
+            for name, buffer in backend.named_buffers(moved):
+                check.equal(backend.device_of(buffer), accelerator, f"device of {what}'s buffer {name}")
+
+
+@pytest.mark.clause("DEV-MODULE-TO-IDENTITY")
+@given(data=st.data())
+def test_module_to_keeps_parameters(backend: Backend, accelerator: str, check: Check, data: st.DataObject) -> None:
+    net = data.draw(NETS, label="net")
+    model = backend.build(net.arch)
+    before = backend.named_parameters(model)
+    moved = backend.module_to(model, accelerator)
+    after = dict(backend.named_parameters(moved))
+    for name, handle in before:
+        check.same(after[name], handle, f"parameter {name} before and after .to({accelerator!r})")
+        check.equal(backend.device_of(handle), accelerator, f"device seen through the old handle of {name}")
+
+
+@pytest.mark.clause("DEV-CONSTANT-FOLLOWS")
+@given(seed=hh.seeds(), batch=hh.batch_sizes())
+def test_fixed_hidden_mlp_runs_on_device(
+    backend: Backend, accelerator: str, check: Check, seed: int, batch: int
+) -> None:
+    backend.manual_seed(seed % 2**31)
+    model = backend.chapter("FixedHiddenMLP")
+    x = hh.input_array(seed, (batch, 20), "float32")
+    on_cpu = backend.to_numpy(backend.forward(model, backend.tensor(x)))
+    moved = backend.module_to(model, accelerator)
+    out = backend.forward(moved, backend.tensor(x, accelerator))
+    check.equal(backend.device_of(out), accelerator, "device of FixedHiddenMLP's output")
+    tolerance = 1e-5 * max(1.0, float(abs(on_cpu)))
+    check.close(backend.to_numpy(out), on_cpu, tolerance, "FixedHiddenMLP on the accelerator vs on the CPU")
+
+
+@pytest.mark.clause("DEV-OUTPUT-ON-DEVICE")
+@given(data=st.data())
+def test_output_on_module_device(backend: Backend, accelerator: str, check: Check, data: st.DataObject) -> None:
+    net = data.draw(NETS, label="net")
+    model = backend.module_to(backend.build(net.arch), accelerator)
+    x = backend.tensor(data.draw(hh.inputs(net), label="input"), accelerator)
+    check.equal(backend.device_of(backend.forward(model, x)), accelerator, "device of net(X)")
+
+
+@pytest.mark.clause("DEV-GRAD-ON-DEVICE")
+@given(data=st.data())
+def test_gradients_on_parameter_device(backend: Backend, accelerator: str, check: Check, data: st.DataObject) -> None:
+    net = data.draw(NETS, label="net")
+    x = data.draw(hh.inputs(net), label="input")
+    model = backend.module_to(backend.build(net.arch), accelerator)
+    grads = backend.gradients(model, backend.tensor(x, accelerator), np.ones((x.shape[0], net.out_width), np.float32))
+    check.equal(set(grads.devices.values()) or {accelerator}, {accelerator}, "devices of the parameters' gradients")
+    check.equal(sorted(grads.devices), sorted(grads.params), "parameters whose gradient's device is known")
+
+
+@pytest.mark.clause("DEV-PARITY")
+@given(data=st.data())
+def test_cpu_and_accelerator_agree(backend: Backend, accelerator: str, check: Check, data: st.DataObject) -> None:
+    net = data.draw(hh.mlps(("float32",), max_width=64), label="net")
+    x = data.draw(hh.inputs(net, max_batch=32), label="input")
+    cotangent = hh.input_array(data.draw(hh.seeds(), label="cotangent seed"), (x.shape[0], net.out_width), "float32")
+    expected = oracle.evaluate(net.arch, x, "float32", cotangent)
+    assume(not expected.ambiguous)
+    results = {}
+    for where in ("cpu", accelerator):
+        model = backend.build(net.arch, device=where)
+        out = backend.to_numpy(backend.forward(model, backend.tensor(x, where)))
+        results[where] = (out, backend.gradients(model, backend.tensor(x, where), cotangent))
+    (cpu_out, cpu_grads), (acc_out, acc_grads) = results["cpu"], results[accelerator]
+    check.close(acc_out, cpu_out, 2 * expected.tolerance, "output on the accelerator vs the CPU")
+    for name, tolerance in expected.param_grad_tolerances.items():
+        check.close(acc_grads.params[name], cpu_grads.params[name], 2 * tolerance, f"gradient of {name}")
+
+
+def _save_load(backend: Backend, obj: Any, map_location: str | None) -> Any:
+    with tempfile.TemporaryDirectory(prefix="blockspec-dev-") as directory:
+        path = Path(directory) / "checkpoint"
+        backend.save(obj, path)
+        return backend.load(path, map_location=map_location)
+
+
+@pytest.mark.clause("DEV-CHECKPOINT-TO-CPU")
+@given(data=st.data())
+def test_checkpoint_loads_on_cpu(backend: Backend, accelerator: str, check: Check, data: st.DataObject) -> None:
+    net = data.draw(NETS, label="net")
+    model = backend.module_to(backend.build(net.arch), accelerator)
+    state = dict(backend.state_dict(model))
+    loaded = _save_load(backend, state, "cpu")
+    check.equal(list(loaded), list(state), "keys of the loaded state dict")
+    for key, value in state.items():
+        check.equal(backend.device_of(loaded[key]), "cpu", f"device of {key} loaded with map_location='cpu'")
+        check.bitwise(backend.bits(loaded[key]), backend.bits(value), f"{key} loaded on the CPU vs saved")
+
+
+@pytest.mark.clause("DEV-CHECKPOINT-HOME")
+@given(data=st.data())
+def test_checkpoint_returns_to_its_device(
+    backend: Backend, accelerator: str, check: Check, data: st.DataObject
+) -> None:
+    array, dtype = data.draw(raw_arrays(("float32", "int64")), label="tensor")
+    loaded = _save_load(backend, backend.tensor(array, accelerator, dtype=dtype), None)
+    check.equal(backend.device_of(loaded), accelerator, "device of a tensor loaded without map_location")

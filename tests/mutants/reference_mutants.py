@@ -1,0 +1,218 @@
+"""Mutant reference backends, for the clauses that need accelerators (simulated here).
+
+Each breaks one device behaviour the way real frameworks and user code do;
+``target`` names the clause that must catch it (see tests/test_mutants.py).
+"""
+
+from __future__ import annotations
+
+import types
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import reference
+from conformance import arch as A
+from conformance._protocol import Gradients
+from conformance.backends.reference import ReferenceBackend
+from reference import chapter, nn
+from reference.nn import functional as F
+
+
+def _chapter(**overrides: Any) -> types.SimpleNamespace:
+    names = {name: getattr(chapter, name) for name in dir(chapter) if not name.startswith("_")}
+    return types.SimpleNamespace(**{**names, **overrides})
+
+
+class CurrentDeviceIsLast(ReferenceBackend):
+    """The unindexed accelerator resolves to the last device instead of index 0."""
+
+    target = "DEV-UNINDEXED-IS-ZERO"
+
+    def tensor(self, array: np.ndarray, device: str | None = None, dtype: str | None = None) -> Any:
+        if device == "sim":
+            device = f"sim:{len(self.accelerators()) - 1}"
+        return super().tensor(array, device, dtype)
+
+
+class IntegersStayOnHost(ReferenceBackend):
+    """Integer and boolean tensors are created on the CPU whatever device is asked for."""
+
+    target = "DEV-TENSOR-PLACEMENT"
+
+    def tensor(self, array: np.ndarray, device: str | None = None, dtype: str | None = None) -> Any:
+        if np.dtype(dtype or array.dtype).kind in "iub":
+            device = None
+        return super().tensor(array, device, dtype)
+
+
+class SilentCrossDeviceCopy(ReferenceBackend):
+    """Adding tensors on two devices copies the second operand over instead of raising."""
+
+    target = "DEV-MIXED-RAISES"
+
+    def add(self, a: Any, b: Any) -> Any:
+        return a + (b.to(a.device) if b.device != a.device else b)
+
+
+class NoScalarPromotion(ReferenceBackend):
+    """A 0-d CPU tensor is refused next to an accelerator tensor."""
+
+    target = "DEV-SCALAR-PROMOTION"
+
+    def add(self, a: Any, b: Any) -> Any:
+        if a.device != b.device:
+            raise reference.DeviceMismatchError(f"operands on {a.device} and {b.device}")
+        return a + b
+
+
+class NarrowingTransfer(ReferenceBackend):
+    """Copies to and from an accelerator pass float64 values through float32 (no fp64 on the device)."""
+
+    target = "DEV-COPY-ROUNDTRIP"
+
+    def to_device(self, tensor: Any, device: str) -> Any:
+        moved = tensor.to(device)
+        if moved.dtype == np.float64:
+            rounded = moved.detach().cpu().numpy().astype(np.float32).astype(np.float64)
+            return reference.tensor(rounded, device=device)
+        return moved
+
+
+class CopiesLandOnDeviceZero(ReferenceBackend):
+    """A copy from one accelerator to another lands on accelerator 0."""
+
+    target = "DEV-MULTI-DEVICE"
+
+    def to_device(self, tensor: Any, device: str) -> Any:
+        if str(tensor.device).startswith("sim") and device.startswith("sim"):
+            device = "sim:0"
+        return tensor.to(device)
+
+
+class BuffersLeftBehind(ReferenceBackend):
+    """module.to(device) moves parameters but leaves buffers where they were."""
+
+    target = "DEV-MODULE-TO"
+
+    def module_to(self, module: Any, device: str) -> Any:
+        kept = [(m, dict(m._buffers)) for m in module.modules()]
+        module.to(device)
+        for m, buffers in kept:
+            m._buffers.update(buffers)
+        return module
+
+
+class ToReplacesParameters(ReferenceBackend):
+    """module.to(device) puts new Parameter objects in place of the old ones."""
+
+    target = "DEV-MODULE-TO-IDENTITY"
+
+    def module_to(self, module: Any, device: str) -> Any:
+        for m in module.modules():
+            for name, param in list(m._parameters.items()):
+                if param is not None and not isinstance(param, nn.UninitializedParameter):
+                    m._parameters[name] = nn.Parameter(param.detach().to(device))
+        return module.to(device)
+
+
+class _CachedConstantFixedHiddenMLP(chapter.FixedHiddenMLP):
+    def __init__(self) -> None:
+        super().__init__()
+        self.cached = self.rand_weight  # a plain attribute: stays behind on .to()
+
+    def forward(self, X: Any) -> Any:
+        X = self.linear(X)
+        X = reference.relu(reference.mm(X, self.cached) + 1)
+        X = self.linear(X)
+        while X.abs().sum() > 1:
+            X /= 2
+        return X.sum()
+
+
+class CachedConstant(ReferenceBackend):
+    """FixedHiddenMLP computes with a copy of its constant cached as a plain attribute."""
+
+    target = "DEV-CONSTANT-FOLLOWS"
+    blocks = _chapter(FixedHiddenMLP=_CachedConstantFixedHiddenMLP)
+
+
+class OutputsToHost(ReferenceBackend):
+    """Forward returns its output on the CPU whatever the module's device."""
+
+    target = "DEV-OUTPUT-ON-DEVICE"
+
+    def forward(self, module: Any, x: Any) -> Any:
+        return module(x).to("cpu")
+
+
+class GradientsOnHost(ReferenceBackend):
+    """Gradients are kept on the CPU whatever the parameters' device."""
+
+    target = "DEV-GRAD-ON-DEVICE"
+
+    def gradients(self, module: Any, x: Any, cotangent: np.ndarray) -> Gradients:
+        grads = super().gradients(module, x, cotangent)
+        return Gradients(grads.input, grads.params, dict.fromkeys(grads.devices, "cpu"))
+
+
+class _HalfPrecisionOnDevice(nn.Linear):
+    def forward(self, input: Any) -> Any:
+        weight = self.weight
+        if str(input.device) != "cpu":  # the device kernel rounds weights to float16
+            host = weight.detach().cpu().numpy()
+            rounded = reference.tensor(host.astype(np.float16).astype(host.dtype), device=weight.device)
+            weight = weight + (rounded - weight).detach()
+        return F.linear(input, weight, self.bias)
+
+
+class HalfPrecisionDeviceKernel(ReferenceBackend):
+    """On an accelerator, linear layers compute with float16-rounded weights (like TF32 left on)."""
+
+    target = "DEV-PARITY"
+    linear_class = _HalfPrecisionOnDevice
+
+
+class IgnoresMapLocation(ReferenceBackend):
+    """load() ignores map_location: tensors return to the device they were saved from."""
+
+    target = "DEV-CHECKPOINT-TO-CPU"
+
+    def load(self, path: Path, map_location: str | None = None) -> Any:
+        return reference.load(path)
+
+
+class LoadsOnHost(ReferenceBackend):
+    """load() without map_location puts every tensor on the CPU."""
+
+    target = "DEV-CHECKPOINT-HOME"
+
+    def load(self, path: Path, map_location: str | None = None) -> Any:
+        return reference.load(path, map_location=map_location or "cpu")
+
+
+class _HostLazyLinear(nn.LazyLinear):
+    def _materialize(self, in_features: int) -> None:
+        super()._materialize(in_features)
+        for name, param in list(self._parameters.items()):
+            if param is not None:
+                self._parameters[name] = nn.Parameter(param.detach().to("cpu"))
+
+
+class LazyMaterializesOnHost(ReferenceBackend):
+    """A lazy layer creates its parameters on the CPU whatever the module's device."""
+
+    target = "LAZY-TO-DEVICE"
+
+    def build(self, node: A.Node, *, dtype: str = "float32", device: str | None = None) -> Any:
+        module = super().build(node, dtype=dtype, device=device)
+        for m in module.modules():
+            for name, child in list(m._modules.items()):
+                if isinstance(child, nn.LazyLinear) and child.has_uninitialized_params():
+                    m._modules[name] = _HostLazyLinear(
+                        child.out_features, "bias" in child._parameters and child.bias is not None
+                    )
+        if isinstance(module, nn.LazyLinear):
+            return _HostLazyLinear(module.out_features)
+        return module
