@@ -19,7 +19,8 @@ import pytest
 from tests.test_traceability import clauses_with_tests
 
 ROOT = Path(__file__).resolve().parent.parent
-MUTANT_MODULES = ("tests.mutants.torch_mutants", "tests.mutants.reference_mutants")
+#: Every ``tests/mutants/*_mutants.py`` module: one per backend.
+MUTANT_MODULES = tuple(f"tests.mutants.{path.stem}" for path in sorted((ROOT / "tests" / "mutants").glob("*_mutants.py")))
 
 
 def mutants() -> list[tuple[str, str, str]]:
