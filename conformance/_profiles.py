@@ -53,18 +53,22 @@ def register_profiles() -> None:
         )
 
 
-def load_profile(profile: str, *, shrink: bool = True) -> None:
-    """Make ``profile`` hypothesis's default; ``shrink`` False reports the first failing example as found.
+def load_profile(profile: str, *, shrink: bool = True, seeded: bool = False) -> None:
+    """Make ``profile`` hypothesis's default.
 
-    Not shrinking turns a failure into a fast verdict (mutation runs, known
-    failures); the example is then larger but still reproducible.
+    ``shrink`` False reports the first failing example as found: a failure
+    becomes a fast verdict (mutation runs, known failures); the example is
+    then larger but still reproducible. ``seeded`` True turns derandomization
+    off so that ``--hypothesis-seed`` picks the examples (soak runs).
     """
     from hypothesis import Phase, settings
 
     register_profiles()
     name = hypothesis_name(profile)
-    if not shrink:
-        phases = [p for p in settings.get_profile(name).phases if p is not Phase.shrink]
-        settings.register_profile(f"{name}-no-shrink", parent=settings.get_profile(name), phases=phases)
-        name = f"{name}-no-shrink"
+    if not shrink or seeded:
+        base = settings.get_profile(name)
+        phases = [p for p in base.phases if shrink or p is not Phase.shrink]
+        variant = f"{name}{'-no-shrink' if not shrink else ''}{'-seeded' if seeded else ''}"
+        settings.register_profile(variant, parent=base, phases=phases, derandomize=not seeded and base.derandomize)
+        name = variant
     settings.load_profile(name)

@@ -27,26 +27,10 @@ class _Capture:
         self.config = config
 
 
-def run_suite(
-    backend: str,
-    *,
-    device: str = "cpu",
-    profile: str = "ci",
-    clauses: Sequence[str] = (),
-    json_path: Path | None = None,
-    verbose: bool = False,
-    shrink: bool = True,
-    pytest_args: Sequence[str] = (),
-) -> RunResult:
-    """Check ``backend`` on ``device`` and return a verdict per clause.
-
-    Bad input (unknown backend, clause or device, an unwritable result path)
-    raises :class:`conformance.UsageError` before any test runs.
-
-    >>> result = run_suite("reference", clauses=["SEQ-INDEX"])  # doctest: +SKIP
-    >>> result.exit_code
-    0
-    """
+def check_request(
+    backend: str, *, device: str = "cpu", clauses: Sequence[str] = (), json_path: Path | None = None
+) -> None:
+    """Refuse bad input before any test runs: unknown clause, backend or device, an unwritable result path."""
     catalogue = load_catalogue()
     unknown = [c for c in clauses if c not in catalogue]
     if unknown:
@@ -59,6 +43,20 @@ def run_suite(
         )
     if json_path is not None:
         check_writable(json_path)
+
+
+def suite_arguments(
+    backend: str,
+    *,
+    device: str = "cpu",
+    profile: str = "ci",
+    clauses: Sequence[str] = (),
+    json_path: Path | None = None,
+    verbose: bool = False,
+    shrink: bool = True,
+    seed: int | None = None,
+) -> list[str]:
+    """The pytest command line (after ``pytest``) that runs the conformance suite."""
     args = [
         "--pyargs",
         "conformance.suite",
@@ -82,9 +80,45 @@ def run_suite(
         args += ["--blockspec-json", str(json_path)]
     if not shrink:
         args.append("--blockspec-no-shrink")
-    args += list(pytest_args)
+    if seed is not None:
+        args += ["--blockspec-seed", str(seed), f"--hypothesis-seed={seed}"]
+    return args
+
+
+def run_suite(
+    backend: str,
+    *,
+    device: str = "cpu",
+    profile: str = "ci",
+    clauses: Sequence[str] = (),
+    json_path: Path | None = None,
+    verbose: bool = False,
+    shrink: bool = True,
+    seed: int | None = None,
+    pytest_args: Sequence[str] = (),
+) -> RunResult:
+    """Check ``backend`` on ``device`` in this process and return a verdict per clause.
+
+    Bad input (unknown backend, clause or device, an unwritable result path)
+    raises :class:`conformance.UsageError` before any test runs.
+
+    >>> result = run_suite("reference", clauses=["SEQ-INDEX"])  # doctest: +SKIP
+    >>> result.exit_code
+    0
+    """
+    check_request(backend, device=device, clauses=clauses, json_path=json_path)
+    args = suite_arguments(
+        backend,
+        device=device,
+        profile=profile,
+        clauses=clauses,
+        json_path=json_path,
+        verbose=verbose,
+        shrink=shrink,
+        seed=seed,
+    )
     capture = _Capture()
-    code = pytest.main(args, plugins=[capture])
+    code = pytest.main([*args, *pytest_args], plugins=[capture])
     result = _session_result(capture.config)
     if result is None:
         raise UsageError(f"the conformance suite did not run (pytest exit status {int(code)}); rerun with --verbose")

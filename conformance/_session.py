@@ -79,7 +79,11 @@ class BlockspecSession:
         if json_path is not None:
             check_writable(json_path)
         profile = config.getoption("blockspec_profile")
-        _profiles.load_profile(profile, shrink=not config.getoption("blockspec_no_shrink"))
+        _profiles.load_profile(
+            profile,
+            shrink=not config.getoption("blockspec_no_shrink"),
+            seeded=config.getoption("blockspec_seed") is not None,
+        )
         return cls(catalogue, spec, backend, device, profile, set(wanted) or None, json_path)
 
     # --- collection and setup ------------------------------------------------

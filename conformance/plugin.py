@@ -35,6 +35,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--blockspec-profile", choices=PROFILE_CHOICES, default="ci", help="hypothesis profile (default: ci)"
     )
     group.addoption(
+        "--blockspec-seed",
+        metavar="N",
+        type=int,
+        help="draw examples at random from this seed instead of the profile's fixed sequence (soak runs; "
+        "pass --hypothesis-seed N too)",
+    )
+    group.addoption(
         "--blockspec-no-shrink",
         action="store_true",
         help="report the first failing example without shrinking it (fast verdicts)",
