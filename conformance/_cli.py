@@ -1,4 +1,4 @@
-"""The ``blockspec`` command line: ``run``, ``spec``, ``backends``.
+"""The ``blockspec`` command line: ``run``, ``spec``, ``backends``, ``report``, ``dashboard``.
 
 Exit status: 0 when every applicable MUST clause passes, 1 when one does
 not, 2 for bad usage (unknown backend, clause or device; unwritable paths).
@@ -39,6 +39,20 @@ def _parser() -> argparse.ArgumentParser:
     spec.add_argument("--output", "-o", type=Path, metavar="PATH", help="write to a file instead of stdout")
 
     commands.add_parser("backends", help="list discoverable backends, their versions and capabilities")
+
+    report = commands.add_parser("report", help="a Markdown report of result files (for a pull-request comment)")
+    report.add_argument("results", nargs="+", type=Path, metavar="RESULT", help="result files, or directories of them")
+    report.add_argument("--output", "-o", type=Path, metavar="PATH", help="write to a file instead of stdout")
+
+    dashboard = commands.add_parser("dashboard", help="a static HTML dashboard merging result files")
+    dashboard.add_argument(
+        "results", nargs="+", type=Path, metavar="RESULT", help="result files, or directories of them"
+    )
+    dashboard.add_argument("--output", "-o", type=Path, required=True, metavar="DIR", help="the site's directory")
+    dashboard.add_argument("--coverage", type=Path, metavar="JSON", help="coverage.py's JSON report (coverage json)")
+    dashboard.add_argument(
+        "--coverage-html", type=Path, metavar="DIR", help="coverage.py's HTML report (coverage html), copied into the site"
+    )
     return parser
 
 
@@ -50,6 +64,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run(args)
         if args.command == "spec":
             return _spec(args)
+        if args.command in ("report", "dashboard"):
+            from conformance.report._command import dashboard_command, report_command
+
+            return report_command(args) if args.command == "report" else dashboard_command(args)
         return _backends()
     except BlockspecError as exc:
         print(f"blockspec: error: {exc}", file=sys.stderr)

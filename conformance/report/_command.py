@@ -1,0 +1,46 @@
+"""``blockspec report`` and ``blockspec dashboard``: read, merge, render; bad input is exit status 2."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from conformance._errors import UsageError
+from conformance.report.loader import load_results
+from conformance.report.merge import Merged, merge_runs
+
+
+def _merged(args: argparse.Namespace) -> Merged:
+    merged = merge_runs(load_results(args.results))
+    for note in merged.superseded:
+        print(f"blockspec: note: {note.message}", file=sys.stderr)
+    return merged
+
+
+def report_command(args: argparse.Namespace) -> int:
+    from conformance.report.markdown import render_markdown
+
+    text = render_markdown(_merged(args))
+    if args.output is None:
+        sys.stdout.write(text)
+        return 0
+    from conformance._results import write_text_atomic
+
+    write_text_atomic(args.output, text)
+    print(f"report: {args.output}", file=sys.stderr)
+    return 0
+
+
+def dashboard_command(args: argparse.Namespace) -> int:
+    from conformance.report.coverage_summary import load_coverage
+    from conformance.report.dashboard import build_dashboard
+
+    if args.coverage_html is not None and args.coverage is None:
+        raise UsageError("--coverage-html needs --coverage too (the JSON report gives the figures)")
+    if args.coverage_html is not None and not args.coverage_html.is_dir():
+        raise UsageError(f"--coverage-html {args.coverage_html}: no such directory (make it with `coverage html`)")
+    merged = _merged(args)
+    coverage = None if args.coverage is None else load_coverage(args.coverage, args.coverage_html)
+    pages = build_dashboard(merged, args.output, coverage=coverage, coverage_html=args.coverage_html)
+    print(f"dashboard: {args.output / 'index.html'} ({len(pages)} pages, {len(merged.columns)} runs)")
+    return 0

@@ -1,0 +1,335 @@
+"""Read result files back: validate them against ``result.schema.json`` and give a typed view.
+
+The validation interprets the shipped JSON Schema itself with a small
+validator for the keywords that schema uses, so reports need no
+``jsonschema`` at run time (the tests check both agree). A keyword the
+validator does not know is a bug here, reported as such, never ignored.
+
+>>> from conformance.report import load_results
+>>> runs = load_results(["results/torch-cpu.json"])  # doctest: +SKIP
+>>> runs[0].label  # doctest: +SKIP
+'torch 2.13.0 · cpu'
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.resources
+import json
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from conformance._errors import ResultFileError
+from conformance._results import SCHEMA_VERSION, STATUSES
+
+#: Statuses that count towards a pass rate: the clause applied and was checked.
+APPLICABLE = frozenset({"pass", "fail", "error", "blocked", "xfail"})
+
+_IGNORED = frozenset({"$schema", "title", "description"})
+_KNOWN = frozenset(
+    {"$ref", "$defs", "type", "required", "properties", "additionalProperties", "const", "enum"}
+    | {"minLength", "pattern", "minimum", "items", "oneOf"}
+)
+
+
+class InvalidResultFile(ResultFileError):
+    """A file given as a result file is missing, unreadable or does not follow the schema."""
+
+    def __init__(self, path: Path, problem: str) -> None:
+        self.path, self.problem = path, problem
+        super().__init__(f"{path}: {problem}")
+
+
+@dataclass(frozen=True)
+class Failure:
+    """The failing test of a clause: its message, shrunk example and how to rerun it."""
+
+    message: str
+    example: tuple[str, ...]
+    reproduce: str
+    rerun: str
+    test: str = ""
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """One clause's status in one run."""
+
+    id: str
+    section: str
+    level: str
+    title: str
+    statement: str
+    status: str
+    reason: str = ""
+    failure: Failure | None = None
+    tests: tuple[tuple[str, str], ...] = ()  # (node id, outcome)
+
+
+@dataclass(frozen=True)
+class Run:
+    """One result file: which backend, version and device it checked, and a verdict per clause."""
+
+    source: Path
+    backend: str
+    version: str
+    device: str
+    verdicts: Mapping[str, Verdict]
+    adapter: str = ""
+    profile: str = ""
+    started: datetime | None = None
+    started_text: str = ""
+    duration_s: float | None = None
+    environment: Mapping[str, str] = field(default_factory=dict)
+    tool: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        """What makes two runs the same column: backend, device and version."""
+        return (self.backend, self.device, self.version)
+
+    @property
+    def label(self) -> str:
+        return f"{self.backend} {self.version} · {self.device}"
+
+    def counts(self) -> dict[str, int]:
+        counts = dict.fromkeys(STATUSES, 0)
+        for verdict in self.verdicts.values():
+            counts[verdict.status] += 1
+        return counts
+
+    def level_counts(self) -> dict[str, dict[str, int]]:
+        """``{level: {status: n}}`` for every level present, statuses in schema order."""
+        out: dict[str, dict[str, int]] = {}
+        for verdict in self.verdicts.values():
+            out.setdefault(verdict.level, dict.fromkeys(STATUSES, 0))[verdict.status] += 1
+        return {level: out[level] for level in ("MUST", "SHOULD", "MAY") if level in out}
+
+    def pass_rate(self, level: str) -> tuple[int, int]:
+        """(passed, applicable) clauses of ``level``; not-applicable, skipped and pending do not count."""
+        applicable = [v for v in self.verdicts.values() if v.level == level and v.status in APPLICABLE]
+        return sum(v.status == "pass" for v in applicable), len(applicable)
+
+
+# --- the schema, interpreted ----------------------------------------------------------------------------
+
+
+@functools.cache
+def result_schema() -> dict[str, Any]:
+    """The shipped ``conformance/result.schema.json``."""
+    text = importlib.resources.files("conformance").joinpath("result.schema.json").read_text(encoding="utf-8")
+    schema: dict[str, Any] = json.loads(text)
+    return schema
+
+
+def schema_problems(document: object, schema: Mapping[str, Any] | None = None) -> list[str]:
+    """Every way ``document`` breaks the result schema, as ``path: problem`` lines (empty when valid)."""
+    root = result_schema() if schema is None else schema
+    problems: list[str] = []
+    _check(document, root, root, "", problems)
+    return problems
+
+
+_TYPES: dict[str, Any] = {
+    "object": lambda v: isinstance(v, dict),
+    "array": lambda v: isinstance(v, list),
+    "string": lambda v: isinstance(v, str),
+    "null": lambda v: v is None,
+    "boolean": lambda v: isinstance(v, bool),
+    "number": lambda v: isinstance(v, int | float) and not isinstance(v, bool),
+    "integer": lambda v: (isinstance(v, int) and not isinstance(v, bool)) or (isinstance(v, float) and v.is_integer()),
+}
+
+
+def _same(a: object, b: object) -> bool:
+    """JSON equality: ``true`` is not ``1``."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return type(a) is type(b) and a == b
+    return a == b
+
+
+def _check(value: object, schema: Mapping[str, Any], root: Mapping[str, Any], where: str, out: list[str]) -> None:
+    unknown = set(schema) - _KNOWN - _IGNORED
+    if unknown:
+        raise AssertionError(f"result.schema.json uses keywords {sorted(unknown)} the report loader does not check")
+    at = where or "(top level)"
+    if "$ref" in schema:
+        ref = schema["$ref"]
+        target: Any = root
+        for part in ref.removeprefix("#/").split("/"):
+            target = target[part]
+        _check(value, target, root, where, out)
+    if "type" in schema and not _TYPES[schema["type"]](value):
+        out.append(f"{at}: expected {schema['type']} but got {_shown(value)}")
+        return
+    if "const" in schema and not _same(value, schema["const"]):
+        out.append(f"{at}: expected {json.dumps(schema['const'])} but got {_shown(value)}")
+    if "enum" in schema and not any(_same(value, e) for e in schema["enum"]):
+        out.append(f"{at}: expected one of {', '.join(map(json.dumps, schema['enum']))} but got {_shown(value)}")
+    if isinstance(value, str):
+        if len(value) < schema.get("minLength", 0):
+            out.append(f"{at}: expected at least {schema['minLength']} character(s) but got {_shown(value)}")
+        if "pattern" in schema and not re.search(schema["pattern"], value):
+            out.append(f"{at}: expected text matching {schema['pattern']} but got {_shown(value)}")
+    if "minimum" in schema and _TYPES["number"](value) and value < schema["minimum"]:  # type: ignore[operator]
+        out.append(f"{at}: expected at least {schema['minimum']} but got {_shown(value)}")
+    if "oneOf" in schema:
+        matching = [s for s in schema["oneOf"] if not _sub_problems(value, s, root, where)]
+        if len(matching) != 1:
+            out.append(f"{at}: expected exactly one of {len(schema['oneOf'])} forms to match, {len(matching)} did")
+            if not matching:  # say why the closest (the non-null) form failed
+                out.extend(_sub_problems(value, schema["oneOf"][-1], root, where)[:3])
+    if isinstance(value, dict):
+        for name in schema.get("required", ()):
+            if name not in value:
+                out.append(f"{at}: missing required field {name!r}")
+        properties = schema.get("properties", {})
+        extra = schema.get("additionalProperties", True)
+        for name, item in value.items():
+            path = f"{where}/{name}" if where else str(name)
+            if name in properties:
+                _check(item, properties[name], root, path, out)
+            elif extra is False:
+                out.append(f"{at}: unexpected field {name!r}")
+            elif isinstance(extra, dict):
+                _check(item, extra, root, path, out)
+    if isinstance(value, list) and "items" in schema:
+        for index, item in enumerate(value):
+            _check(item, schema["items"], root, f"{where}/{index}" if where else str(index), out)
+
+
+def _sub_problems(value: object, schema: Mapping[str, Any], root: Mapping[str, Any], where: str) -> list[str]:
+    found: list[str] = []
+    _check(value, schema, root, where, found)
+    return found
+
+
+def _shown(value: object) -> str:
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+# --- loading ----------------------------------------------------------------------------------------------
+
+
+def expand_paths(paths: Iterable[str | Path]) -> list[Path]:
+    """The files named: a directory stands for every ``*.json`` file in it, sorted by name."""
+    out: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            found = sorted(path.glob("*.json"))
+            if not found:
+                raise InvalidResultFile(path, "is a directory with no *.json result files in it")
+            out.extend(found)
+        else:
+            out.append(path)
+    return out
+
+
+def load_results(paths: Iterable[str | Path]) -> list[Run]:
+    """Load and validate every result file (directories expand to their ``*.json``).
+
+    The same file named twice is read once. The first bad file raises
+    :class:`InvalidResultFile`, whose message names the file and the problem.
+    """
+    runs: list[Run] = []
+    seen: set[Path] = set()
+    for path in expand_paths(paths):
+        resolved = path.resolve()
+        if resolved in seen:
+            continue
+        seen.add(resolved)
+        runs.append(load_result(path))
+    if not runs:
+        raise ResultFileError("no result files given; pass one or more files written by `blockspec run --json`")
+    return runs
+
+
+def load_result(path: Path) -> Run:
+    """Read one result file; :class:`InvalidResultFile` says what is wrong with a bad one."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InvalidResultFile(path, "no such file") from None
+    except IsADirectoryError:
+        raise InvalidResultFile(path, "is a directory, expected a result file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidResultFile(path, f"cannot be read: {exc}") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidResultFile(
+            path, f"is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})"
+        ) from None
+    if not isinstance(data, dict) or "clauses" not in data or "backend" not in data:
+        raise InvalidResultFile(
+            path,
+            "is not a blockspec result file (expected an object with backend and clauses, as `blockspec run --json` writes)",
+        )
+    version = data.get("schema_version")
+    if not _same(version, SCHEMA_VERSION):
+        raise InvalidResultFile(
+            path,
+            f"has schema_version {json.dumps(version)}, but this blockspec reads schema_version {SCHEMA_VERSION} "
+            "(rerun `blockspec run --json` with this version, or report with the blockspec that wrote it)",
+        )
+    problems = schema_problems(data)
+    if problems:
+        more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
+        raise InvalidResultFile(path, "does not follow result.schema.json: " + "; ".join(problems[:5]) + more)
+    return _run(path, data)
+
+
+def _run(path: Path, data: dict[str, Any]) -> Run:
+    verdicts: dict[str, Verdict] = {}
+    for clause in data["clauses"]:
+        if clause["id"] in verdicts:
+            raise InvalidResultFile(path, f"clause {clause['id']} appears twice")
+        failure = clause.get("failure")
+        verdicts[clause["id"]] = Verdict(
+            id=clause["id"],
+            section=clause["section"],
+            level=clause["level"],
+            title=clause.get("title", ""),
+            statement=clause.get("statement", ""),
+            status=clause["status"],
+            reason=clause.get("reason", ""),
+            failure=None
+            if failure is None
+            else Failure(
+                failure["message"],
+                tuple(failure["example"]),
+                failure["reproduce"],
+                failure["rerun"],
+                failure.get("test", ""),
+            ),
+            tests=tuple((t["nodeid"], t["outcome"]) for t in clause.get("tests", [])),
+        )
+    started_text = data.get("started", "")
+    return Run(
+        source=path,
+        backend=data["backend"]["name"],
+        version=data["backend"]["version"],
+        adapter=data["backend"].get("adapter", ""),
+        device=data["device"],
+        verdicts=verdicts,
+        profile=data.get("profile", ""),
+        started=_parse_started(path, started_text) if started_text else None,
+        started_text=started_text,
+        duration_s=data.get("duration_s"),
+        environment=dict(data.get("environment", {})),
+        tool=dict(data.get("tool", {})),
+    )
+
+
+def _parse_started(path: Path, text: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise InvalidResultFile(path, f"started: expected an ISO 8601 time but got {text!r}") from None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

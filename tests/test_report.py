@@ -1,0 +1,375 @@
+"""Reading result files back, merging them, and the Markdown report (``blockspec report``)."""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+import subprocess
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from conformance._results import SCHEMA_VERSION, STATUSES
+from conformance.report import (
+    DuplicateRunError,
+    InvalidResultFile,
+    load_result,
+    load_results,
+    merge_runs,
+    render_markdown,
+    schema_problems,
+)
+from conformance.report.markdown import fenced, inline
+from spec import load_catalogue
+from tests.conftest import Cli, schema_errors
+
+if TYPE_CHECKING:
+    import jsonschema
+
+HTML_NAME = "<img src=x onerror=alert(1)>"
+
+
+def result_document(
+    backend: str = "fakeframe",
+    version: str = "1.0",
+    device: str = "cpu",
+    started: str = "2026-01-01T10:00:00+00:00",
+    statuses: dict[str, str] | None = None,
+    message: str = "observed 3; expected 4",
+) -> dict[str, Any]:
+    """A result file as ``blockspec run --json`` writes it: every catalogue clause, ``pass`` unless told."""
+    statuses = statuses or {}
+    clauses = []
+    for clause in load_catalogue().values():
+        status = statuses.get(clause.id, "pass")
+        failing = status in ("fail", "error")
+        clauses.append(
+            {
+                "id": clause.id,
+                "section": clause.section,
+                "level": clause.level.value,
+                "title": clause.title,
+                "statement": clause.statement,
+                "status": status,
+                "reason": f"[{clause.id}] {message}" if status != "pass" else "",
+                "tests": [{"nodeid": f"suite/test_x.py::test_{clause.id}", "outcome": "passed", "duration_s": 0.01}],
+                "failure": {
+                    "test": f"suite/test_x.py::test_{clause.id}",
+                    "message": f"[{clause.id}] {backend} on {device}: {message}",
+                    "example": ["Falsifying example: test_x(", "    width=3,", ")", "Draw 1 (net): Net(width=3)"],
+                    "reproduce": "@reproduce_failure('6.1', b'AAA=')",
+                    "rerun": f"blockspec run --backend {backend} --device {device} --clause {clause.id}",
+                }
+                if failing
+                else None,
+            }
+        )
+    counts = dict.fromkeys(STATUSES, 0)
+    for c in clauses:
+        counts[c["status"]] += 1
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "tool": {"name": "blockspec", "version": "0.1.0"},
+        "backend": {"name": backend, "version": version, "adapter": backend},
+        "device": device,
+        "profile": "fast",
+        "started": started,
+        "duration_s": 1.5,
+        "environment": {"python": "3.11.7", "machine": "x86_64"},
+        "summary": counts,
+        "exit_code": 1
+        if any(c["status"] in ("fail", "error", "blocked") and c["level"] == "MUST" for c in clauses)
+        else 0,
+        "clauses": clauses,
+    }
+
+
+def write_result(path: Path, document: dict[str, Any]) -> Path:
+    path.write_text(json.dumps(document), encoding="utf-8")
+    return path
+
+
+def _explain(proc: subprocess.CompletedProcess[str]) -> str:
+    return f"\n--- stdout ---\n{proc.stdout[-3000:]}\n--- stderr ---\n{proc.stderr[-3000:]}"
+
+
+# --- the loader's schema check agrees with jsonschema -------------------------------------------------
+
+
+def _mutations(document: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """Documents each broken (or not) in one way, named."""
+    out: list[tuple[str, dict[str, Any]]] = [("unchanged", document)]
+
+    def mutate(name: str, change: Any) -> None:
+        doc = copy.deepcopy(document)
+        change(doc)
+        out.append((name, doc))
+
+    mutate("no-device", lambda d: d.pop("device"))
+    mutate("empty-device", lambda d: d.update(device=""))
+    mutate("version-number", lambda d: d["backend"].update(version=2))
+    mutate("extra-top-field", lambda d: d.update(surprise=1))
+    mutate("bad-status", lambda d: d["clauses"][0].update(status="passed"))
+    mutate("bad-level", lambda d: d["clauses"][1].update(level="must"))
+    mutate("bad-id", lambda d: d["clauses"][2].update(id="lower-case"))
+    mutate("bad-section", lambda d: d["clauses"][2].update(section="four"))
+    mutate("negative-duration", lambda d: d.update(duration_s=-1))
+    mutate("bool-duration", lambda d: d.update(duration_s=True))
+    mutate("exit-code-true", lambda d: d.update(exit_code=True))
+    mutate("exit-code-float", lambda d: d.update(exit_code=1.0))
+    mutate("summary-missing-status", lambda d: d["summary"].pop("xfail"))
+    mutate("summary-negative", lambda d: d["summary"].update(fail=-1))
+    mutate("env-number", lambda d: d["environment"].update(cores=16))
+    mutate(
+        "failure-without-rerun",
+        lambda d: d["clauses"][3].update(failure={"message": "m", "example": [], "reproduce": ""}),
+    )
+    mutate(
+        "failure-empty-rerun",
+        lambda d: d["clauses"][3].update(failure={"message": "m", "example": [], "reproduce": "", "rerun": ""}),
+    )
+    mutate("failure-string", lambda d: d["clauses"][3].update(failure="boom"))
+    mutate("test-bad-outcome", lambda d: d["clauses"][0]["tests"][0].update(outcome="xfail"))
+    mutate("test-no-nodeid", lambda d: d["clauses"][0]["tests"][0].pop("nodeid"))
+    mutate("clauses-object", lambda d: d.update(clauses={}))
+    mutate("tool-extra-string", lambda d: d["tool"].update(commit="abc"))
+    mutate("backend-extra-number", lambda d: d["backend"].update(build=3))
+    return out
+
+
+def test_loader_schema_check_agrees_with_jsonschema(result_validator: jsonschema.protocols.Validator) -> None:
+    base = result_document(statuses={"SEQ-INDEX": "fail", "BLOCK-NESTING": "error"})
+    for name, document in _mutations(base):
+        ours = schema_problems(document)
+        theirs = schema_errors(result_validator, document)
+        assert bool(ours) == bool(theirs), (
+            f"document {name!r}: observed the loader's problems {ours[:3]}; expected agreement with jsonschema's {theirs[:3]}"
+        )
+
+
+def test_real_result_file_loads(
+    seq_index_run: tuple[subprocess.CompletedProcess[str], dict[str, Any]], tmp_path: Path
+) -> None:
+    _, data = seq_index_run
+    run = load_result(write_result(tmp_path / "r.json", data))
+    assert run.backend == "torch" and run.device == "cpu", (
+        f"observed {run.backend} on {run.device}; expected torch on cpu"
+    )
+    assert list(run.verdicts) == list(load_catalogue()), "observed clauses out of the catalogue's order"
+    assert run.verdicts["SEQ-INDEX"].status == "pass", f"observed {run.verdicts['SEQ-INDEX']}; expected pass"
+
+
+# --- bad input --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("content", "says"),
+    [
+        (None, "no such file"),
+        ("{not json", "not valid JSON"),
+        ("[1, 2]", "not a blockspec result file"),
+        ('{"hello": "world"}', "not a blockspec result file"),
+        ("schema-2", "schema_version 2"),
+        ("no-schema-version", "schema_version null"),
+        ("bad-status", "clauses/0/status"),
+        ("bad-started", "ISO 8601"),
+        ("duplicate-clause", "appears twice"),
+    ],
+)
+def test_bad_result_file_is_refused_with_its_name(content: str | None, says: str, tmp_path: Path) -> None:
+    path = tmp_path / "bad.json"
+    document = result_document()
+    if content == "schema-2":
+        document["schema_version"] = 2
+        content = json.dumps(document)
+    elif content == "no-schema-version":
+        del document["schema_version"]
+        content = json.dumps(document)
+    elif content == "bad-status":
+        document["clauses"][0]["status"] = "green"
+        content = json.dumps(document)
+    elif content == "bad-started":
+        document["started"] = "yesterday"
+        content = json.dumps(document)
+    elif content == "duplicate-clause":
+        document["clauses"].append(document["clauses"][0])
+        content = json.dumps(document)
+    if content is not None:
+        path.write_text(content, encoding="utf-8")
+    with pytest.raises(InvalidResultFile) as caught:
+        load_results([path])
+    message = str(caught.value)
+    assert str(path) in message and says in message, f"observed {message!r}; expected the file and {says!r} named"
+
+
+def test_empty_directory_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(InvalidResultFile, match=r"no \*\.json"):
+        load_results([tmp_path])
+
+
+@pytest.mark.parametrize("command", ["report", "dashboard"])
+@pytest.mark.parametrize("bad", ["missing", "invalid-json", "wrong-schema", "not-result"])
+def test_bad_input_exits_2_and_writes_nothing(command: str, bad: str, cli: Cli, tmp_path: Path) -> None:
+    good = write_result(tmp_path / "good.json", result_document())
+    bad_path = tmp_path / "bad.json"
+    if bad == "invalid-json":
+        bad_path.write_text("{", encoding="utf-8")
+    elif bad == "wrong-schema":
+        write_result(bad_path, result_document() | {"schema_version": 99})
+    elif bad == "not-result":
+        bad_path.write_text('{"name": "a package.json, say"}', encoding="utf-8")
+    before = sorted(p.name for p in tmp_path.iterdir())
+    proc = cli([command, str(good), str(bad_path), "-o", str(tmp_path / "out")])
+    assert proc.returncode == 2, f"observed exit status {proc.returncode}; expected 2{_explain(proc)}"
+    assert "Traceback" not in proc.stderr, f"observed a traceback; expected a one-line error{_explain(proc)}"
+    assert "blockspec: error:" in proc.stderr and "bad.json" in proc.stderr, (
+        f"observed no error naming bad.json{_explain(proc)}"
+    )
+    after = sorted(p.name for p in tmp_path.iterdir())
+    assert after == before, f"observed files {after}; expected nothing written (before: {before})"
+
+
+# --- merging ----------------------------------------------------------------------------------------------
+
+
+def test_same_backend_device_version_with_equal_start_is_an_error(tmp_path: Path) -> None:
+    a = write_result(tmp_path / "a.json", result_document())
+    b = write_result(tmp_path / "b.json", result_document())
+    with pytest.raises(DuplicateRunError) as caught:
+        merge_runs(load_results([a, b]))
+    message = str(caught.value)
+    assert "a.json" in message and "b.json" in message, f"observed {message!r}; expected both files named"
+
+
+def test_newer_run_of_the_same_column_wins(tmp_path: Path) -> None:
+    old = write_result(tmp_path / "old.json", result_document(started="2026-01-01T10:00:00+00:00"))
+    new = write_result(
+        tmp_path / "new.json", result_document(started="2026-01-02T10:00:00+00:00", statuses={"SEQ-INDEX": "fail"})
+    )
+    for order in ([old, new], [new, old]):
+        merged = merge_runs(load_results(order))
+        assert [r.source.name for r in merged.columns] == ["new.json"], (
+            f"observed columns {merged.columns}; expected new.json only"
+        )
+        assert [s.older.source.name for s in merged.superseded] == ["old.json"], f"observed {merged.superseded}"
+        history = merged.history[("fakeframe", "cpu")]
+        assert [r.source.name for r in history] == ["old.json", "new.json"], (
+            f"observed history {history}; expected oldest first"
+        )
+
+
+def test_start_times_compare_across_time_zones(tmp_path: Path) -> None:
+    utc = write_result(tmp_path / "utc.json", result_document(started="2026-01-01T10:00:00+00:00"))
+    paris = write_result(tmp_path / "paris.json", result_document(started="2026-01-01T10:30:00+01:00"))
+    merged = merge_runs(load_results([utc, paris]))
+    assert merged.columns[0].source.name == "utc.json", (
+        "observed 10:30+01:00 taken as newer than 10:00Z; expected UTC comparison"
+    )
+
+
+def test_runs_from_many_machines_merge_into_sorted_columns(tmp_path: Path) -> None:
+    docs = [
+        result_document("torch", "2.10", "cpu"),
+        result_document("torch", "2.9", "cpu"),
+        result_document("reference", "0.1", "sim:0"),
+        result_document("torch", "2.9", "cuda:0"),
+    ]
+    paths = [write_result(tmp_path / f"{i}.json", d) for i, d in enumerate(docs)]
+    merged = merge_runs(load_results([tmp_path]))
+    keys = [r.key for r in merged.columns]
+    expected = [
+        ("reference", "sim:0", "0.1"),
+        ("torch", "cpu", "2.9"),
+        ("torch", "cpu", "2.10"),
+        ("torch", "cuda:0", "2.9"),
+    ]
+    assert keys == expected, f"observed columns {keys}; expected {expected}"
+    assert len(paths) == len(merged.columns), "observed runs lost in the merge"
+    assert list(merged.trends) == [("torch", "cpu")], (
+        f"observed trends for {list(merged.trends)}; expected torch/cpu only"
+    )
+
+
+def test_the_same_file_twice_is_read_once(tmp_path: Path) -> None:
+    path = write_result(tmp_path / "r.json", result_document())
+    runs = load_results([path, tmp_path / "." / "r.json"])
+    assert len(runs) == 1, f"observed {len(runs)} runs; expected one"
+
+
+# --- Markdown ---------------------------------------------------------------------------------------------
+
+
+def test_markdown_has_counts_by_status_and_level_and_each_failure(tmp_path: Path) -> None:
+    statuses = {
+        "SEQ-INDEX": "fail",
+        "BLOCK-NESTING": "error",
+        "TIE-GRAD-SUM": "blocked",
+        "PARAM-TYPE": "not-applicable",
+    }
+    path = write_result(tmp_path / "r.json", result_document(statuses=statuses))
+    text = render_markdown(merge_runs(load_results([path])))
+    catalogue = load_catalogue()
+    for cid in ("SEQ-INDEX", "BLOCK-NESTING"):
+        section = text.split(f"{cid} [", 1)
+        assert len(section) == 2, f"observed no section for failing {cid}; expected one\n{text[:2000]}"
+        body = section[1][:3000]
+        for part in (
+            inline(catalogue[cid].statement)[:60],
+            "observed 3; expected 4",
+            "Draw 1 (net): Net(width=3)",
+            f"--clause {cid}",
+        ):
+            assert part in body, f"observed the {cid} section without {part!r}\n{body}"
+    assert "TIE-GRAD-SUM" in text, "observed the blocked clause missing"
+    must = [line for line in text.splitlines() if line.startswith("| fakeframe") and "| MUST |" in line]
+    assert must, f"observed no MUST row\n{text[:1500]}"
+    cells = [c.strip() for c in must[0].strip("|").split("|")]
+    fail_column = 4 + list(STATUSES).index("fail")
+    assert cells[fail_column] == "1", f"observed MUST row {cells}; expected 1 fail in column {fail_column}"
+
+
+def test_markdown_shows_html_and_markdown_as_text(tmp_path: Path) -> None:
+    path = write_result(
+        tmp_path / "r.json",
+        result_document(backend=HTML_NAME, version="1|2", statuses={"SEQ-INDEX": "fail"}, message="``` <b>x</b>"),
+    )
+    text = render_markdown(merge_runs(load_results([path])))
+    prose = re.sub(r"(?ms)^(`{3,})[a-z]*\n.*?^\1$", "", text)  # code blocks show HTML as text anyway
+    assert "<img" not in prose and "<b>" not in prose, (
+        f"observed a raw tag outside code; expected it escaped\n{prose[:1500]}"
+    )
+    assert "&lt;img src=x onerror=alert\\(1\\)&gt;" in text or "&lt;img src=x onerror=alert(1)&gt;" in text, (
+        f"observed the backend name not shown as text\n{text[:1500]}"
+    )
+    rows = [line for line in text.splitlines() if line.startswith("| &lt;img")]
+    assert rows and all(line.count(" | ") == 4 + len(STATUSES) for line in rows), (
+        f"observed a table row broken by '|': {rows[:1]}"
+    )
+    assert "````text\n[SEQ-INDEX]" in text, "observed the message's ``` able to close its code block"
+
+
+def test_fenced_and_inline_helpers() -> None:
+    assert fenced("a ```` b").startswith("`````\n"), "observed a fence no longer than the text's backticks"
+    assert inline("# heading") == "\\# heading", "observed a leading # left able to make a heading"
+    assert inline("a\nb  c") == "a b c", "observed newlines kept in inline text"
+
+
+def test_report_command_writes_a_file_and_notes_supersession(cli: Cli, tmp_path: Path) -> None:
+    write_result(tmp_path / "old.json", result_document(started="2026-01-01T10:00:00+00:00"))
+    write_result(tmp_path / "new.json", result_document(started="2026-01-03T10:00:00+00:00"))
+    proc = cli(["report", "old.json", "new.json", "-o", "report.md"])
+    assert proc.returncode == 0, f"observed exit status {proc.returncode}; expected 0{_explain(proc)}"
+    assert "superseded" in proc.stderr and "old.json" in proc.stderr, f"observed no supersession note{_explain(proc)}"
+    text = (tmp_path / "report.md").read_text(encoding="utf-8")
+    assert text.startswith("## blockspec conformance"), f"observed {text[:80]!r}; expected the report's title"
+    assert "superseded" in text, "observed the report without the supersession note"
+
+
+def test_report_of_a_duplicate_exits_2(cli: Cli, tmp_path: Path) -> None:
+    write_result(tmp_path / "a.json", result_document())
+    write_result(tmp_path / "b.json", result_document())
+    proc = cli(["report", "a.json", "b.json"])
+    assert proc.returncode == 2, f"observed exit status {proc.returncode}; expected 2{_explain(proc)}"
+    assert "a.json" in proc.stderr and "b.json" in proc.stderr, f"observed no error naming both files{_explain(proc)}"
