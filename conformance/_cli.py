@@ -34,6 +34,19 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--no-shrink", action="store_true", help="report failing examples as found, without shrinking (faster)"
     )
+    run.add_argument(
+        "--timeout",
+        type=float,
+        default=300.0,
+        metavar="SECONDS",
+        help="a test running longer is a hang: its clause is an error and the run goes on (default: 300)",
+    )
+    run.add_argument(
+        "--in-process",
+        action="store_true",
+        help="run the suite in this process: faster to start, but a backend that crashes or hangs ends the run",
+    )
+    run.add_argument("--seed", type=int, metavar="N", help="draw examples at random from this seed (soak runs)")
 
     spec = commands.add_parser("spec", help="print the clause catalogue as Markdown")
     spec.add_argument("--output", "-o", type=Path, metavar="PATH", help="write to a file instead of stdout")
@@ -51,7 +64,10 @@ def _parser() -> argparse.ArgumentParser:
     dashboard.add_argument("--output", "-o", type=Path, required=True, metavar="DIR", help="the site's directory")
     dashboard.add_argument("--coverage", type=Path, metavar="JSON", help="coverage.py's JSON report (coverage json)")
     dashboard.add_argument(
-        "--coverage-html", type=Path, metavar="DIR", help="coverage.py's HTML report (coverage html), copied into the site"
+        "--coverage-html",
+        type=Path,
+        metavar="DIR",
+        help="coverage.py's HTML report (coverage html), copied into the site",
     )
     return parser
 
@@ -75,17 +91,25 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from conformance._runner import run_suite
+    options = {
+        "device": args.device,
+        "profile": args.profile,
+        "clauses": args.clause,
+        "json_path": args.json,
+        "verbose": args.verbose,
+        "shrink": not args.no_shrink,
+        "seed": args.seed,
+    }
+    if args.in_process:
+        from conformance._runner import run_suite
 
-    result = run_suite(
-        args.backend,
-        device=args.device,
-        profile=args.profile,
-        clauses=args.clause,
-        json_path=args.json,
-        verbose=args.verbose,
-        shrink=not args.no_shrink,
-    )
+        result = run_suite(args.backend, **options)
+    else:
+        from conformance._isolate import run_isolated
+        from conformance._summary import summary_lines
+
+        result = run_isolated(args.backend, timeout=args.timeout, **options)
+        print("\n".join(summary_lines(result)))
     if args.json is not None:
         print(f"result file: {args.json}")
     return result.exit_code

@@ -102,6 +102,11 @@ class RunResult:
         return data
 
 
+def rerun_template(backend: str, device: str, profile: str) -> str:
+    """The command that reruns one clause of a run, with ``{clause}`` to fill in."""
+    return f"blockspec run --backend {backend} --device {device} --profile {profile} --clause {{clause}}"
+
+
 def aggregate(
     catalogue: Catalogue,
     outcomes: dict[str, list[TestOutcome]],

@@ -24,6 +24,7 @@ from conformance._results import (
     TestOutcome,
     aggregate,
     check_writable,
+    rerun_template,
     write_json,
 )
 from spec import Catalogue, load_catalogue
@@ -141,10 +142,7 @@ class BlockspecSession:
     # --- the end -------------------------------------------------------------------
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        rerun = (
-            f"blockspec run --backend {self.backend_spec} --device {self.device} "
-            f"--profile {self.profile} --clause {{clause}}"
-        )
+        rerun = rerun_template(self.backend_spec, self.device, self.profile)
         outcomes = {cid: list(tests.values()) for cid, tests in self.outcomes.items()}
         clauses = aggregate(self.catalogue, outcomes, self.selected, rerun)
         self.result = RunResult(

@@ -42,6 +42,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "pass --hypothesis-seed N too)",
     )
     group.addoption(
+        "--blockspec-journal",
+        metavar="PATH",
+        help="append the run's events as JSON lines here (used by `blockspec run` to survive crashes and hangs)",
+    )
+    group.addoption(
         "--blockspec-no-shrink",
         action="store_true",
         help="report the first failing example without shrinking it (fast verdicts)",
@@ -61,6 +66,13 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(str(exc)) from exc
     config.stash[SESSION_KEY] = session
     config.pluginmanager.register(session, "blockspec-session")
+    journal = config.getoption("blockspec_journal")
+    if journal:
+        from pathlib import Path
+
+        from conformance._isolate import Journal
+
+        config.pluginmanager.register(Journal(Path(journal), config), "blockspec-journal")
 
 
 @pytest.hookimpl(trylast=True)

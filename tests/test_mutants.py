@@ -61,6 +61,7 @@ def test_mutant_fails_exactly_its_clause(module: str, name: str, target: str, tm
         "--profile",
         "fast",
         "--no-shrink",
+        "--in-process",  # no mutant crashes; one process per mutant is isolation enough here
         "--json",
         str(result_file),
     ]

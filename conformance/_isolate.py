@@ -1,0 +1,280 @@
+"""Crash and hang isolation: the suite runs in a child process that keeps a journal.
+
+A backend may raise, hang, or kill its own process (``os._exit``, a
+segfault) inside one clause's test. The run must still leave a complete
+report. So ``blockspec run`` starts the suite in a child process with
+:class:`Journal` registered; the journal writes one JSON line per event
+(collected tests, test started, test finished with its outcome), flushed as
+it goes. The parent watches it:
+
+* a test that has run longer than ``timeout`` seconds is a hang: the parent
+  kills the child's whole process group;
+* a child that dies before the end of the session (killed, a signal, an
+  ``os._exit``) leaves a test started and never finished.
+
+That test gets the outcome ``error`` with the reason (and the tail of the
+child's output, where Python's faulthandler prints a crash's traceback), and
+the parent starts a new child that deselects every test already decided.
+The parent then aggregates every outcome into one result, exactly as an
+in-process run does.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any
+
+import pytest
+
+from conformance._errors import UsageError
+from conformance._results import RunResult, TestOutcome, aggregate, rerun_template, write_json
+from conformance._runner import check_request, suite_arguments
+from spec import load_catalogue
+
+#: Seconds one test may run before it counts as hung (``--timeout``).
+DEFAULT_TIMEOUT_S = 300.0
+
+_POLL_S = 0.05
+_LOG_TAIL_LINES = 25
+
+
+# --- the child's side ---------------------------------------------------------------------
+
+
+class Journal:
+    """A pytest plugin writing the run's events as JSON lines to ``path`` (child side)."""
+
+    def __init__(self, path: Path, config: pytest.Config) -> None:
+        self.handle: IO[str] = path.open("a", encoding="utf-8")
+        self.config = config
+        self.clauses: dict[str, str] = {}
+
+    def _write(self, **event: Any) -> None:
+        self.handle.write(json.dumps(event) + "\n")
+        self.handle.flush()  # into the kernel: it survives the process dying
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        from conformance._session import clause_of
+        from conformance.plugin import SESSION_KEY
+
+        self.clauses = {item.nodeid: clause_of(item) or "" for item in session.items}
+        backend = session.config.stash[SESSION_KEY].backend
+        self._write(
+            event="collected",
+            tests=list(self.clauses),
+            backend={"name": backend.name, "version": _safe(backend.version)},
+        )
+
+    def pytest_runtest_logstart(self, nodeid: str) -> None:
+        self._write(event="start", nodeid=nodeid, clause=self.clauses.get(nodeid, ""))
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_runtest_logfinish(self, nodeid: str) -> None:
+        from conformance.plugin import SESSION_KEY
+
+        clause = self.clauses.get(nodeid, "")
+        session = self.config.stash[SESSION_KEY]
+        outcome = session.outcomes.get(clause, {}).get(nodeid)
+        self._write(event="finish", nodeid=nodeid, clause=clause, outcome=None if outcome is None else asdict(outcome))
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        from conformance.plugin import SESSION_KEY
+
+        result = session.config.stash[SESSION_KEY].result
+        self._write(event="end", environment=None if result is None else result.environment)
+        self.handle.close()
+
+
+def _safe(fn: Any) -> str:
+    try:
+        return str(fn())
+    except Exception as exc:  # a journal must not die on a version lookup
+        return f"unknown ({type(exc).__name__})"
+
+
+# --- the parent's side ------------------------------------------------------------------------
+
+
+@dataclass
+class _Progress:
+    """What the parent has learnt from the journals so far."""
+
+    tests: dict[str, str] = field(default_factory=dict)  # node id -> clause id, in collection order
+    outcomes: dict[str, tuple[str, TestOutcome]] = field(default_factory=dict)  # node id -> (clause, outcome)
+    backend: dict[str, str] = field(default_factory=dict)
+    environment: dict[str, str] = field(default_factory=dict)
+    running: str | None = None
+    running_clause: str = ""
+    running_since: float = 0.0
+    last_event: float = 0.0
+    ended: bool = False
+
+    def read(self, lines: Sequence[str]) -> None:
+        for line in lines:
+            if not line.strip():
+                continue
+            event = json.loads(line)
+            self.last_event = time.monotonic()
+            kind = event["event"]
+            if kind == "collected":
+                self.backend = event["backend"]
+                for nodeid in event["tests"]:
+                    self.tests.setdefault(nodeid, "")
+            elif kind == "start":
+                self.running, self.running_since = event["nodeid"], time.monotonic()
+                self.running_clause = event["clause"]
+            elif kind == "finish":
+                self.tests[event["nodeid"]] = event["clause"]
+                if event["outcome"] is not None:
+                    self.outcomes[event["nodeid"]] = (event["clause"], TestOutcome(**event["outcome"]))
+                self.running = None
+            elif kind == "end":
+                self.environment = event.get("environment") or {}
+                self.ended = True
+
+
+def run_isolated(
+    backend: str,
+    *,
+    device: str = "cpu",
+    profile: str = "ci",
+    clauses: Sequence[str] = (),
+    json_path: Path | None = None,
+    verbose: bool = False,
+    shrink: bool = True,
+    seed: int | None = None,
+    timeout: float = DEFAULT_TIMEOUT_S,
+) -> RunResult:
+    """Check ``backend`` in child processes, surviving exceptions, hangs and crashes of any one test."""
+    if timeout <= 0:
+        raise UsageError(f"--timeout must be positive, got {timeout:g}")
+    check_request(backend, device=device, clauses=clauses, json_path=json_path)
+    catalogue = load_catalogue()
+    args = suite_arguments(
+        backend, device=device, profile=profile, clauses=clauses, verbose=verbose, shrink=shrink, seed=seed
+    )
+    started, clock = datetime.now(UTC), time.perf_counter()
+    progress = _Progress()
+    with tempfile.TemporaryDirectory(prefix="blockspec-") as tmp:
+        for segment in range(10_000):
+            journal = Path(tmp) / f"journal-{segment}.jsonl"
+            deselect = [arg for nodeid in progress.outcomes for arg in ("--deselect", nodeid)]
+            command = [sys.executable, "-m", "pytest", *args, "--blockspec-journal", str(journal), *deselect]
+            returncode, hung, tail = _run_child(command, journal, progress, timeout, verbose, Path(tmp))
+            if progress.ended and not hung:
+                break
+            victim = progress.running
+            if victim is None:
+                raise UsageError(
+                    f"the conformance suite's process ended (status {returncode}) outside any test; "
+                    f"its last output:\n{tail}"
+                )
+            reason = _death_reason(returncode, hung, timeout)
+            message = f"{reason}\n{tail}" if tail else reason
+            progress.outcomes[victim] = (progress.running_clause, TestOutcome(victim, "error", 0.0, message))
+            progress.running, progress.ended = None, False
+            print(f"blockspec: {victim}: {reason}; going on with the other tests", file=sys.stderr)
+    outcomes: dict[str, list[TestOutcome]] = {}
+    for clause, outcome in progress.outcomes.values():
+        outcomes.setdefault(clause, []).append(outcome)
+    selected = set(clauses) or None
+    results = aggregate(catalogue, outcomes, selected, rerun_template(backend, device, profile))
+    result = RunResult(
+        backend={**progress.backend, "adapter": backend},
+        device=device,
+        profile=profile,
+        clauses=results,
+        started=started.isoformat(timespec="seconds"),
+        duration_s=time.perf_counter() - clock,
+        environment=progress.environment,
+        tool={"name": "blockspec", "version": _tool_version()},
+    )
+    if json_path is not None:
+        write_json(result, json_path)
+    return result
+
+
+def _run_child(
+    command: list[str], journal: Path, progress: _Progress, timeout: float, verbose: bool, tmp: Path
+) -> tuple[int, bool, str]:
+    """Run one child until it ends or hangs; returns (exit status, hung, tail of its output)."""
+    log_path = tmp / f"{journal.stem}.log"
+    journal.touch()
+    with log_path.open("w", encoding="utf-8") as log, journal.open(encoding="utf-8") as reader:
+        output: IO[str] | None = None if verbose else log
+        child = subprocess.Popen(
+            command, stdout=output, stderr=subprocess.STDOUT if output else None, start_new_session=True
+        )
+        progress.last_event = time.monotonic()
+        hung = False
+        pending = ""
+        while True:
+            returncode = child.poll()
+            chunk = reader.read()
+            if chunk:
+                pending += chunk
+                *lines, pending = pending.split("\n")
+                progress.read(lines)
+            if returncode is not None:
+                progress.read([pending] if pending.endswith("}") else [])
+                break
+            now = time.monotonic()
+            waiting_since = progress.running_since if progress.running else progress.last_event
+            if now - waiting_since > timeout:
+                hung = True
+                _kill_group(child)
+                child.wait()
+                returncode = child.returncode
+                break
+            time.sleep(_POLL_S)
+    tail = "" if verbose else _tail(log_path)
+    return returncode, hung, tail
+
+
+def _kill_group(child: subprocess.Popen[Any]) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(child.pid, signal.SIGKILL)
+
+
+def _death_reason(returncode: int, hung: bool, timeout: float) -> str:
+    if hung:
+        return f"hung: no verdict within {timeout:g} s, so its process was killed (raise --timeout if it is just slow)"
+    if returncode < 0:
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:
+            name = f"signal {-returncode}"
+        return f"crashed: the backend's process was killed by {name} while running this test"
+    return f"crashed: the backend's process exited with status {returncode} in the middle of this test (os._exit?)"
+
+
+def _tail(path: Path) -> str:
+    """The useful end of a child's output: a crash's own report (faulthandler) if any, else the last lines."""
+    try:
+        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return ""
+    marker = "Fatal Python error"
+    crash = next((i for i, line in enumerate(lines) if marker in line), None)
+    if crash is not None:
+        report = [lines[crash][lines[crash].index(marker) :], *lines[crash + 1 : crash + 12]]
+        return "\n".join(report)
+    return "\n".join(lines[-_LOG_TAIL_LINES:])
+
+
+def _tool_version() -> str:
+    from conformance._session import TOOL_VERSION
+
+    return TOOL_VERSION
