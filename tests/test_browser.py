@@ -93,7 +93,7 @@ def test_matrix_shows_every_clause_and_run_with_the_json_status(browser: Any, si
     seen = {}
     for cell in cells:
         row = cell.find_element(By.XPATH, "./ancestor::tr[1]").get_attribute("data-clause")
-        seen[(row, int(cell.get_attribute("data-run")))] = cell.find_element(By.CSS_SELECTOR, ".status-text").text
+        seen[(row, int(cell.get_attribute("data-run")))] = cell.text.strip()
     expected = {
         (cid, number): verdict.status
         for number, run in enumerate(merged.columns, 1)
