@@ -105,6 +105,8 @@ class BlockspecSession:
         clause_id = clause_of(item)
         if clause_id is None or clause_id not in self.catalogue:
             return
+        # pytest's --junitxml writes these as <property> of the testcase, so CI systems can group by clause.
+        item.user_properties += [("clause", clause_id), ("backend", self.backend.name), ("device", self.device)]
         missing = [c for c in self.catalogue[clause_id].requires if c not in self.backend.capabilities]
         if missing:
             pytest.skip(f"{NOT_APPLICABLE}{self.backend.name} does not declare capability {', '.join(missing)}")

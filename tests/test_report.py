@@ -373,3 +373,18 @@ def test_report_of_a_duplicate_exits_2(cli: Cli, tmp_path: Path) -> None:
     proc = cli(["report", "a.json", "b.json"])
     assert proc.returncode == 2, f"observed exit status {proc.returncode}; expected 2{_explain(proc)}"
     assert "a.json" in proc.stderr and "b.json" in proc.stderr, f"observed no error naming both files{_explain(proc)}"
+
+
+def test_junit_xml_of_the_suite_names_each_testcase_clause(tmp_path: Path) -> None:
+    import xml.etree.ElementTree as ET
+
+    from tests.conftest import run_python
+
+    args = ["-m", "pytest", "--pyargs", "conformance.suite", "-p", "no:cacheprovider", "-q"]
+    args += ["--blockspec-backend", "reference", "--blockspec-profile", "fast", "--blockspec-clause", "SEQ-INDEX"]
+    proc = run_python([*args, "--junitxml", str(tmp_path / "junit.xml")], tmp_path)
+    assert proc.returncode == 0, f"observed exit status {proc.returncode}; expected 0{_explain(proc)}"
+    cases = ET.parse(tmp_path / "junit.xml").getroot().iter("testcase")
+    props = [{p.get("name"): p.get("value") for p in case.iter("property")} for case in cases]
+    assert props and all(p.get("clause") == "SEQ-INDEX" for p in props), f"observed testcase properties {props}"
+    assert all(p.get("backend") == "reference" and p.get("device") == "cpu" for p in props), f"observed {props}"
