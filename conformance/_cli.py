@@ -53,6 +53,15 @@ def _parser() -> argparse.ArgumentParser:
 
     commands.add_parser("backends", help="list discoverable backends, their versions and capabilities")
 
+    kill = commands.add_parser(
+        "kill-matrix", help="run mutant backends and print which clause each makes fail (from a checkout)"
+    )
+    kill.add_argument(
+        "modules", nargs="*", metavar="MODULE", help="mutant modules (default: tests/mutants/*_mutants.py here)"
+    )
+    kill.add_argument("-j", "--jobs", type=int, default=2, help="mutants run at once (default: 2)")
+    kill.add_argument("--json", type=Path, metavar="PATH", help="also write the verdict per mutant here")
+
     report = commands.add_parser("report", help="a Markdown report of result files (for a pull-request comment)")
     report.add_argument("results", nargs="+", type=Path, metavar="RESULT", help="result files, or directories of them")
     report.add_argument("--output", "-o", type=Path, metavar="PATH", help="write to a file instead of stdout")
@@ -84,6 +93,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from conformance.report._command import dashboard_command, report_command
 
             return report_command(args) if args.command == "report" else dashboard_command(args)
+        if args.command == "kill-matrix":
+            from conformance._killmatrix import main as kill_matrix
+
+            return kill_matrix(args.modules, jobs=args.jobs, json_path=args.json, cwd=Path.cwd())
         return _backends()
     except BlockspecError as exc:
         print(f"blockspec: error: {exc}", file=sys.stderr)
