@@ -47,6 +47,10 @@ def _parser() -> argparse.ArgumentParser:
         help="run the suite in this process: faster to start, but a backend that crashes or hangs ends the run",
     )
     run.add_argument("--seed", type=int, metavar="N", help="draw examples at random from this seed (soak runs)")
+    run.add_argument("--quiet", "-q", action="store_true", help="no progress lines; only the summary")
+    run.add_argument(
+        "--junitxml", type=Path, metavar="PATH", help="also write JUnit XML (clause ids as testcase properties)"
+    )
 
     spec = commands.add_parser("spec", help="print the clause catalogue as Markdown")
     spec.add_argument("--output", "-o", type=Path, metavar="PATH", help="write to a file instead of stdout")
@@ -116,12 +120,13 @@ def _run(args: argparse.Namespace) -> int:
     if args.in_process:
         from conformance._runner import run_suite
 
-        result = run_suite(args.backend, **options)
+        extra = [] if args.junitxml is None else [f"--junitxml={args.junitxml}"]
+        result = run_suite(args.backend, pytest_args=extra, **options)
     else:
         from conformance._isolate import run_isolated
         from conformance._summary import summary_lines
 
-        result = run_isolated(args.backend, timeout=args.timeout, **options)
+        result = run_isolated(args.backend, timeout=args.timeout, quiet=args.quiet, junitxml=args.junitxml, **options)
         print("\n".join(summary_lines(result)))
     if args.json is not None:
         print(f"result file: {args.json}")

@@ -38,7 +38,16 @@ from typing import IO, Any
 import pytest
 
 from conformance._errors import UsageError
-from conformance._results import RunResult, TestOutcome, aggregate, rerun_template, write_json
+from conformance._progress import Reporter, make_reporter
+from conformance._results import (
+    RunResult,
+    TestOutcome,
+    aggregate,
+    check_writable,
+    rerun_template,
+    write_json,
+    write_text_atomic,
+)
 from conformance._runner import check_request, suite_arguments
 from spec import load_catalogue
 
@@ -120,6 +129,7 @@ class _Progress:
     running_since: float = 0.0
     last_event: float = 0.0
     ended: bool = False
+    reporter: Reporter | None = None
 
     def read(self, lines: Sequence[str]) -> None:
         for line in lines:
@@ -132,13 +142,20 @@ class _Progress:
                 self.backend = event["backend"]
                 for nodeid in event["tests"]:
                     self.tests.setdefault(nodeid, "")
+                if self.reporter:
+                    self.reporter.collected(len(self.tests))
             elif kind == "start":
                 self.running, self.running_since = event["nodeid"], time.monotonic()
                 self.running_clause = event["clause"]
+                if self.reporter:
+                    self.reporter.started(event["nodeid"], event["clause"])
             elif kind == "finish":
                 self.tests[event["nodeid"]] = event["clause"]
                 if event["outcome"] is not None:
-                    self.outcomes[event["nodeid"]] = (event["clause"], TestOutcome(**event["outcome"]))
+                    outcome = TestOutcome(**event["outcome"])
+                    self.outcomes[event["nodeid"]] = (event["clause"], outcome)
+                    if self.reporter:
+                        self.reporter.finished(event["clause"], outcome)
                 self.running = None
             elif kind == "end":
                 self.environment = event.get("environment") or {}
@@ -156,17 +173,26 @@ def run_isolated(
     shrink: bool = True,
     seed: int | None = None,
     timeout: float = DEFAULT_TIMEOUT_S,
+    quiet: bool = False,
+    junitxml: Path | None = None,
 ) -> RunResult:
-    """Check ``backend`` in child processes, surviving exceptions, hangs and crashes of any one test."""
+    """Check ``backend`` in child processes, surviving exceptions, hangs and crashes of any one test.
+
+    Progress goes to stdout (a live line on a terminal, one plain line per
+    test otherwise) unless ``quiet`` or ``verbose`` (pytest's own output).
+    ``junitxml`` gets one JUnit file for the whole run, crashed tests included.
+    """
     if timeout <= 0:
         raise UsageError(f"--timeout must be positive, got {timeout:g}")
     check_request(backend, device=device, clauses=clauses, json_path=json_path)
+    if junitxml is not None:
+        check_writable(junitxml)
     catalogue = load_catalogue()
     args = suite_arguments(
         backend, device=device, profile=profile, clauses=clauses, verbose=verbose, shrink=shrink, seed=seed
     )
     started, clock = datetime.now(UTC), time.perf_counter()
-    progress = _Progress()
+    progress = _Progress(reporter=None if quiet or verbose else make_reporter())
     with tempfile.TemporaryDirectory(prefix="blockspec-") as tmp:
         for segment in range(10_000):
             journal = Path(tmp) / f"journal-{segment}.jsonl"
@@ -183,9 +209,17 @@ def run_isolated(
                 )
             reason = _death_reason(returncode, hung, timeout)
             message = f"{reason}\n{tail}" if tail else reason
-            progress.outcomes[victim] = (progress.running_clause, TestOutcome(victim, "error", 0.0, message))
+            crashed = TestOutcome(victim, "error", time.monotonic() - progress.running_since, message)
+            progress.outcomes[victim] = (progress.running_clause, crashed)
+            if progress.reporter:
+                progress.reporter.finished(progress.running_clause, crashed)
             progress.running, progress.ended = None, False
             print(f"blockspec: {victim}: {reason}; going on with the other tests", file=sys.stderr)
+        if progress.reporter:
+            progress.reporter.close()
+        if junitxml is not None:
+            name = progress.backend.get("name", backend)
+            write_text_atomic(junitxml, junit_document(list(progress.outcomes.values()), name, device))
     outcomes: dict[str, list[TestOutcome]] = {}
     for clause, outcome in progress.outcomes.values():
         outcomes.setdefault(clause, []).append(outcome)
@@ -241,6 +275,46 @@ def _run_child(
             time.sleep(_POLL_S)
     tail = "" if verbose else _tail(log_path)
     return returncode, hung, tail
+
+
+def junit_document(outcomes: Sequence[tuple[str, TestOutcome]], backend: str, device: str) -> str:
+    """JUnit XML of a run, built from the journal (so tests of a crashed process are in it too).
+
+    Each testcase carries its clause, backend and device as properties, like
+    pytest's own ``--junitxml`` output of the suite.
+    """
+    from xml.etree import ElementTree as ET
+
+    suite = ET.Element("testsuite", name="blockspec")
+    counts = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
+    for clause, outcome in outcomes:
+        module, _, name = outcome.nodeid.partition("::")
+        case = ET.SubElement(
+            suite,
+            "testcase",
+            classname=module.removesuffix(".py").replace("/", "."),
+            name=name,
+            time=f"{outcome.duration_s:.3f}",
+        )
+        properties = ET.SubElement(case, "properties")
+        for key, value in (("clause", clause), ("backend", backend), ("device", device)):
+            ET.SubElement(properties, "property", name=key, value=value)
+        counts["tests"] += 1
+        first_line = outcome.message.partition("\n")[0]
+        if outcome.outcome == "failed":
+            ET.SubElement(case, "failure", message=first_line).text = outcome.message
+            counts["failures"] += 1
+        elif outcome.outcome == "error":
+            ET.SubElement(case, "error", message=first_line).text = outcome.message
+            counts["errors"] += 1
+        elif outcome.outcome != "passed":
+            ET.SubElement(case, "skipped", type=outcome.outcome, message=f"{outcome.outcome}: {first_line}")
+            counts["skipped"] += 1
+    for key, count in counts.items():
+        suite.set(key, str(count))
+    root = ET.Element("testsuites")
+    root.append(suite)
+    return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"
 
 
 def _kill_group(child: subprocess.Popen[Any]) -> None:

@@ -15,6 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 from typing import Any
+from xml.etree import ElementTree as ET
 
 import pytest
 
@@ -27,8 +28,8 @@ TARGET = "SEQ-INDEX"
 #: (adapter, extra arguments, words the reason must contain)
 CASES = {
     "raises": ("RaisesInLength", [], "RuntimeError: simulated framework bug"),
-    "os._exit": ("ExitsInLength", [], "exited with status 3"),
-    "segfault": ("SegfaultsInLength", [], "SIGSEGV"),
+    "os._exit": ("ExitsInLength", ["--quiet"], "exited with status 3"),
+    "segfault": ("SegfaultsInLength", ["--junitxml", "junit.xml"], "SIGSEGV"),
     "hang": ("HangsInLength", ["--timeout", "20"], "hung: no verdict within 20 s"),
 }
 
@@ -60,6 +61,29 @@ def test_a_misbehaving_clause_leaves_a_complete_report(case: str, tmp_path: Path
     assert not others, f"{case}: observed other clauses without their verdict {others}; expected all pass{where}"
     assert proc.returncode == 1, f"{case}: observed exit status {proc.returncode}; expected 1 (a MUST clause errs)"
     assert data["exit_code"] == 1, f"{case}: observed exit_code {data['exit_code']} in the file; expected 1"
+    progress = [line for line in proc.stdout.splitlines() if line.startswith("[")]
+    tests = sum(len(c["tests"]) for c in data["clauses"])
+    if "--quiet" in extra:
+        assert not progress, f"{case}: observed progress lines {progress[:3]} with --quiet; expected none"
+    else:
+        assert len(progress) == tests, (
+            f"{case}: observed {len(progress)} progress lines; expected one per test ({tests})"
+        )
+    if "--junitxml" in extra:
+        check_junit(tmp_path / "junit.xml", tests, reason)
+
+
+def check_junit(path: Path, tests: int, reason: str) -> None:
+    """The JUnit file has every test, the crashed one as an error, and clause ids as properties."""
+    root = ET.parse(path).getroot()
+    cases = list(root.iter("testcase"))
+    assert len(cases) == tests, f"observed {len(cases)} testcases in {path.name}; expected {tests}"
+    errors = [c for c in cases if c.find("error") is not None]
+    assert len(errors) == 1, f"observed {len(errors)} errored testcases; expected 1 (the crashed test)"
+    clause = {p.get("name"): p.get("value") for p in errors[0].iter("property")}.get("clause")
+    assert clause == TARGET, f"observed clause property {clause!r} on the crashed testcase; expected {TARGET}"
+    text = errors[0].find("error").text or ""  # type: ignore[union-attr]
+    assert reason in text, f"observed error text {text[:300]!r}; expected {reason!r} in it"
 
 
 def test_in_process_runs_share_the_verdicts(tmp_path: Path) -> None:
