@@ -1,0 +1,433 @@
+"""The Flax NNX adapter: it carries more than torch's, because the protocol speaks PyTorch's vocabulary.
+
+How each chapter concept is read from Flax (the README's "Write your own
+backend" explains the protocol itself):
+
+- Parameters are ``nnx.Param`` Variables. A Variable is a mutable reference
+  to an immutable array: writing a parameter replaces ``variable.value`` and
+  the Variable (the handle) stays the same object, which is what the chapter's
+  ``net[2].weight is net[4].weight`` asks. Handles the suite sees are
+  :class:`ParamView` objects, one per Variable (so ``is`` still works).
+- ``nnx.Linear`` stores ``kernel`` (in, out); the suite sees it as ``weight``
+  (out, in), transposed on every read and write.
+- Names are dotted attribute paths; ``nnx.Sequential``'s ``layers.N`` is
+  shown as ``N``. Order is the order the block assigned its attributes (which
+  the module object keeps); ``nnx.state`` prints the same mapping sorted by
+  key. A shared layer is one Variable, reachable under each path it sits at:
+  the state dict lists it under every path, loading through any path writes
+  that Variable, and ``named_parameters`` lists it once.
+- Gradients come from ``nnx.grad`` (returned, never stored on the
+  parameter): there is no ``.grad`` attribute, so ``grad-attribute`` is not
+  declared. Flax has no ``Module.apply(fn)`` and no lazy layers either.
+- Devices: ``cpu`` is ``jax.devices("cpu")[0]``; the accelerators are JAX's
+  GPUs/TPUs or, on a CPU-only machine, the extra host devices (see
+  :func:`blocks.accelerators`), named as JAX prints them (``cpu:1``). JAX names
+  devices by objects, not strings, so ``device-names`` is not declared.
+  Tensors are created with ``jax.device_put(x, device)``, which *commits* them
+  to the device: an uncommitted array (``jnp.asarray`` without a device)
+  would silently follow whatever it is combined with.
+- Files hold Flax's msgpack serialization (``flax.serialization``): arrays,
+  lists and string-keyed dicts, never code.
+- float64 and int64 exist only when JAX's ``jax_enable_x64`` is on; the
+  declared dtypes follow that setting.
+"""
+
+from __future__ import annotations
+
+import functools
+import weakref
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import flax
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx, serialization
+
+from conformance import arch as A
+from conformance._protocol import Gradients, LoadRejected, LoadResult
+from conformance.backends.flax import blocks
+
+Variable = nnx.Variable[Any]
+
+
+class ParamView:
+    """The suite's handle on one ``nnx.Param``; ``transposed`` for a Linear kernel shown as (out, in) ``weight``."""
+
+    __slots__ = ("__weakref__", "transposed", "variable")
+
+    def __init__(self, variable: Variable, transposed: bool) -> None:
+        self.variable, self.transposed = variable, transposed
+
+    def array(self) -> jax.Array:
+        value: jax.Array = self.variable.value
+        return value.T if self.transposed else value
+
+    def __repr__(self) -> str:
+        return f"ParamView({type(self.variable).__name__}, shape={tuple(self.array().shape)})"
+
+
+def _leaf_name(module: Any, attribute: str) -> str:
+    return "weight" if attribute == "kernel" and isinstance(module, nnx.Linear) else attribute
+
+
+class FlaxBackend:
+    """Flax NNX on JAX, checked against the spec."""
+
+    name = "flax"
+    capabilities = frozenset(
+        {
+            "mutable-parameters",
+            "custom-sequential",
+            "buffers",
+            "module-repr",
+            "file-io",
+            "accelerator",
+            "multi-device",
+        }
+    )
+    blocks: Any = blocks
+    linear_class: Any = nnx.Linear
+    sequential_class: Any = nnx.Sequential
+
+    def __init__(self) -> None:
+        x64 = bool(jax.config.jax_enable_x64)  # type: ignore[attr-defined]
+        self.float_dtypes: tuple[str, ...] = ("float32", "float64") if x64 else ("float32",)
+        wide = ("float64", "int64") if x64 else ()
+        self.dtypes: tuple[str, ...] = ("float16", "bfloat16", "float32", "int8", "int16", "int32", "uint8", "bool")
+        self.dtypes += wide
+        self._rngs = nnx.Rngs(0)
+        self._views: weakref.WeakValueDictionary[int, ParamView] = weakref.WeakValueDictionary()
+
+    def version(self) -> str:
+        return str(flax.__version__)
+
+    def environment(self) -> dict[str, str]:
+        return {
+            "jax": jax.__version__,
+            "jax_platform": jax.default_backend(),
+            "jax_devices": ", ".join(str(d) for d in jax.devices()),
+            "jax_enable_x64": str(self.dtypes[-1] == "int64"),
+        }
+
+    # --- devices ---------------------------------------------------------------------
+    def _devices(self) -> dict[str, jax.Device]:
+        host = jax.devices("cpu")
+        named = {"cpu": host[0]}
+        for device in [*host[1:], *blocks.accelerators()]:
+            named[str(device)] = device
+        return named
+
+    def _device(self, name: str | None) -> jax.Device:
+        devices = self._devices()
+        if name is None:
+            return devices["cpu"]
+        if name not in devices:
+            raise ValueError(f"Expected one of the devices {sorted(devices)} but got device={name!r}")
+        return devices[name]
+
+    def _name(self, device: jax.Device) -> str:
+        return "cpu" if device == jax.devices("cpu")[0] else str(device)
+
+    def accelerators(self) -> list[str]:
+        return [self._name(d) for d in blocks.accelerators()]
+
+    def device_count(self) -> int:
+        return len(blocks.accelerators())
+
+    def try_gpu(self, i: int = 0) -> str:
+        return self._name(blocks.try_gpu(i))
+
+    def try_all_gpus(self) -> list[str]:
+        return [self._name(d) for d in blocks.try_all_gpus()]
+
+    # --- tensors ---------------------------------------------------------------------
+    def _array(self, obj: Any) -> jax.Array:
+        return obj.array() if isinstance(obj, ParamView) else obj  # type: ignore[no-any-return]
+
+    def tensor(self, array: np.ndarray, device: str | None = None, dtype: str | None = None) -> jax.Array:
+        host = np.asarray(array)
+        if dtype is not None:
+            host = host.astype(jnp.dtype(dtype))
+        # An explicit device commits the array, as a tensor made on a device is in PyTorch.
+        placed: jax.Array = jax.device_put(host, self._device(device))
+        return placed
+
+    def to_numpy(self, tensor: Any) -> np.ndarray:
+        host = np.asarray(self._array(tensor))
+        return host.astype(np.float32) if host.dtype == jnp.bfloat16 else host
+
+    def bits(self, tensor: Any) -> tuple[str, tuple[int, ...], bytes]:
+        host = np.ascontiguousarray(np.asarray(self._array(tensor)))
+        return str(host.dtype), tuple(host.shape), host.tobytes()
+
+    def strided_view(self, tensor: Any) -> jax.Array:
+        return self._array(tensor).T  # JAX has no views: the transposed copy
+
+    def device_of(self, tensor: Any) -> str:
+        devices = self._array(tensor).devices()
+        if len(devices) != 1:
+            raise ValueError(f"Expected an array on one device but got one sharded over {sorted(map(str, devices))}")
+        return self._name(next(iter(devices)))
+
+    def to_device(self, tensor: Any, device: str) -> jax.Array:
+        moved: jax.Array = jax.device_put(self._array(tensor), self._device(device))
+        return moved
+
+    def add(self, a: Any, b: Any) -> jax.Array:
+        return self._array(a) + self._array(b)
+
+    # --- building ----------------------------------------------------------------------
+    def build(self, node: A.Node, *, dtype: str = "float32", device: str | None = None) -> Any:
+        jdtype = jnp.dtype(dtype)
+        rngs = self._rngs
+
+        def make(node: A.Node, child: Callable[[A.Node], Any]) -> Any:
+            if isinstance(node, A.Linear):
+                layer = self.linear_class(
+                    node.in_features, node.out_features, use_bias=node.bias, param_dtype=jdtype, rngs=rngs
+                )
+                if node.values is not None:
+                    layer.kernel.value = jnp.asarray(node.values.weight.T, dtype=jdtype)
+                    if node.values.bias is not None:
+                        layer.bias.value = jnp.asarray(node.values.bias, dtype=jdtype)
+                return layer
+            if isinstance(node, A.MyLinear):
+                layer = self.blocks.MyLinear(node.in_units, node.units, rngs=rngs)
+                values = node.values
+                layer.weight.value = jnp.asarray(layer.weight.value if values is None else values.weight, dtype=jdtype)
+                bias = layer.bias.value if values is None or values.bias is None else values.bias
+                layer.bias.value = jnp.asarray(bias, dtype=jdtype)
+                return layer
+            if isinstance(node, A.ReLU):
+                return self.blocks.ReLU()
+            if isinstance(node, A.Centered):
+                return self.blocks.CenteredLayer()
+            if isinstance(node, A.Block):
+                return self.blocks.Block([(name, child(c)) for name, c in node.children])
+            if isinstance(node, A.Sequential):
+                kids = [child(c) for c in node.children]
+                if node.custom:
+                    return self.blocks.MySequential(*kids)
+                if node.names is None:
+                    return self.sequential_class(*kids)
+                net = self.blocks.NamedSequential()
+                for name, kid in zip(node.names, kids, strict=True):
+                    net.add_module(name, kid)
+                return net
+            raise TypeError(f"Expected an architecture node Flax can build (no lazy layers) but got {node!r}")
+
+        module = A.build_tree(node, make)
+        return module if device is None else self.module_to(module, device)
+
+    def chapter(self, name: str, *, device: str | None = None) -> Any:
+        rngs, b = self._rngs, self.blocks
+        factories: dict[str, Callable[[], Any]] = {
+            "MLP": lambda: b.MLP(rngs=rngs),
+            "FixedHiddenMLP": lambda: b.FixedHiddenMLP(rngs=rngs),
+            "MySequential": lambda: b.MySequential(
+                nnx.Linear(20, 256, rngs=rngs), b.ReLU(), nnx.Linear(256, 10, rngs=rngs)
+            ),
+            "block1": lambda: b.block1(rngs),
+            "block2": lambda: b.block2(rngs),
+            "rgnet": lambda: b.rgnet(rngs),
+            "tied_net": lambda: b.tied_net(rngs),
+            "CenteredLayer": b.CenteredLayer,
+            "MyLinear": lambda: b.MyLinear(5, 3, rngs=rngs),
+        }
+        module = factories[name]()
+        return module if device is None else self.module_to(module, device)
+
+    def forward(self, module: Any, x: Any) -> jax.Array:
+        out: jax.Array = module(self._array(x))
+        return out
+
+    # --- the module graph, in registration order -----------------------------------------
+    def named_children(self, module: Any) -> list[tuple[str, Any]]:
+        if isinstance(module, nnx.Sequential):
+            return [(str(i), layer) for i, layer in enumerate(module.layers)]
+        if not isinstance(module, nnx.Module):
+            return []
+        if isinstance(module, blocks.MySequential):
+            return [(name, getattr(module, name)) for name in module._order]
+        return [(key, value) for key, value in vars(module).items() if isinstance(value, nnx.Module)]
+
+    def _own_variables(self, module: Any) -> list[tuple[str, Variable]]:
+        if not isinstance(module, nnx.Module) or isinstance(module, nnx.Sequential):
+            return []
+        return [(_leaf_name(module, k), v) for k, v in vars(module).items() if isinstance(v, nnx.Variable)]
+
+    def _walk(self, module: Any, prefix: str = "") -> Iterator[tuple[str, Any, str, Variable]]:
+        """(path, owning module, leaf name, Variable) for every Variable under every path."""
+        for leaf, variable in self._own_variables(module):
+            yield (f"{prefix}.{leaf}" if prefix else leaf), module, leaf, variable
+        for name, child in self.named_children(module):
+            yield from self._walk(child, f"{prefix}.{name}" if prefix else name)
+
+    def _view(self, module: Any, leaf: str, variable: Variable) -> ParamView:
+        view = self._views.get(id(variable))
+        if view is None or view.variable is not variable:
+            view = ParamView(variable, transposed=leaf == "weight" and isinstance(module, nnx.Linear))
+            self._views[id(variable)] = view
+        return view
+
+    def named_parameters(self, module: Any) -> list[tuple[str, ParamView]]:
+        seen: set[int] = set()
+        params = []
+        for path, owner, leaf, variable in self._walk(module):
+            if isinstance(variable, nnx.Param) and id(variable) not in seen:
+                seen.add(id(variable))
+                params.append((path, self._view(owner, leaf, variable)))
+        return params
+
+    def state_dict(self, module: Any) -> list[tuple[str, jax.Array]]:
+        return [(path, self._view(owner, leaf, v).array()) for path, owner, leaf, v in self._walk(module)]
+
+    def named_buffers(self, module: Any) -> list[tuple[str, jax.Array]]:
+        seen: set[int] = set()
+        buffers = []
+        for path, _, _, variable in self._walk(module):
+            if not isinstance(variable, nnx.Param) and id(variable) not in seen:
+                seen.add(id(variable))
+                buffers.append((path, variable.value))
+        return buffers
+
+    def load_state_dict(self, module: Any, state: Mapping[str, Any], *, strict: bool) -> LoadResult:
+        # Flax's own restore (nnx.update) checks nothing; like orbax's restore against a
+        # target tree, the adapter checks keys and shapes against the model before writing.
+        targets = {path: self._view(owner, leaf, v) for path, owner, leaf, v in self._walk(module)}
+        missing = [key for key in targets if key not in state]
+        unexpected = [key for key in state if key not in targets]
+        if strict and (missing or unexpected):
+            raise LoadRejected(f"Error(s) loading state: missing keys {missing}, unexpected keys {unexpected}")
+        wrong = {
+            key: (tuple(np.shape(self._array(state[key]))), tuple(view.array().shape))
+            for key, view in targets.items()
+            if key in state and tuple(np.shape(self._array(state[key]))) != tuple(view.array().shape)
+        }
+        if wrong:
+            lines = [
+                f"size mismatch for {key}: got shape {got}, the model has {has}" for key, (got, has) in wrong.items()
+            ]
+            raise LoadRejected("; ".join(lines))
+        for key, view in targets.items():
+            if key in state:
+                self._write(view, np.asarray(self._array(state[key])))
+        return LoadResult(missing, unexpected)
+
+    def _write(self, view: ParamView, value: np.ndarray) -> None:
+        old = view.variable.value
+        stored = value.T if view.transposed else value
+        view.variable.value = jax.device_put(jnp.asarray(stored, dtype=old.dtype), old.sharding)
+
+    def index(self, module: Any, i: int) -> Any:
+        return self.named_children(module)[i][1]
+
+    def length(self, module: Any) -> int:
+        return len(self.named_children(module))
+
+    def iterate(self, module: Any) -> list[Any]:
+        return [child for _, child in self.named_children(module)]
+
+    def is_parameter(self, obj: Any) -> bool:
+        return isinstance(obj, ParamView) and isinstance(obj.variable, nnx.Param)
+
+    # --- gradients -----------------------------------------------------------------------
+    def gradients(self, module: Any, x: Any, cotangent: np.ndarray) -> Gradients:
+        x = self._array(x)
+        out_device = next(iter(x.devices()))
+
+        def loss(model: Any, inputs: jax.Array) -> jax.Array:
+            out = model(inputs)
+            return jnp.sum(out * jax.device_put(jnp.asarray(cotangent, dtype=out.dtype), out_device))
+
+        grad_state, grad_x = nnx.grad(loss, argnums=(0, 1))(module, x)
+        by_variable = {id(view.variable): (name, view) for name, view in self.named_parameters(module)}
+        params: dict[str, np.ndarray] = {}
+        devices: dict[str, str] = {}
+        for path, grad in nnx.to_flat_state(grad_state):
+            variable = self._follow(module, path)
+            name, view = by_variable[id(variable)]
+            value = grad.value if isinstance(grad, nnx.Variable) else grad
+            params[name] = self.to_numpy(value.T if view.transposed else value)
+            devices[name] = self.device_of(value)
+        return Gradients(self.to_numpy(grad_x), params, devices)
+
+    @staticmethod
+    def _follow(module: Any, path: tuple[Any, ...]) -> Any:
+        node = module
+        for key in path:
+            node = node[key] if isinstance(key, int) else getattr(node, key)
+        return node
+
+    # --- initialization ------------------------------------------------------------------
+    def manual_seed(self, seed: int) -> None:
+        self._rngs = nnx.Rngs(seed)
+
+    def init_(self, parameter: ParamView, scheme: str, **kwargs: float) -> None:
+        init = nnx.initializers
+        old = parameter.variable.value
+        key, shape, dtype = self._rngs.params(), old.shape, old.dtype
+        if scheme == "normal":
+            value = kwargs["mean"] + init.normal(stddev=kwargs["std"])(key, shape, dtype)
+        elif scheme == "zeros":
+            value = init.zeros(key, shape, dtype)
+        elif scheme == "constant":
+            value = init.constant(kwargs["value"])(key, shape, dtype)
+        elif scheme == "uniform":
+            value = kwargs["a"] + init.uniform(scale=kwargs["b"] - kwargs["a"])(key, shape, dtype)
+        elif scheme == "xavier_uniform":
+            # Fans from the stored (in, out) kernel: Flax's default in_axis=-2, out_axis=-1.
+            value = init.variance_scaling(kwargs["gain"] ** 2, "fan_avg", "uniform")(key, shape, dtype)
+        else:
+            raise ValueError(
+                f"Expected an initializer of {sorted(('normal', 'zeros', 'constant', 'uniform', 'xavier_uniform'))} but got scheme={scheme!r}"
+            )
+        parameter.variable.value = jax.device_put(value.astype(dtype), old.sharding)
+
+    def chapter_init(self, name: str) -> Callable[[Any], None]:
+        fn: Callable[[Any, nnx.Rngs], None] = getattr(self.blocks, name)
+        return functools.partial(self._call_init, fn)
+
+    def _call_init(self, fn: Callable[[Any, nnx.Rngs], None], module: Any) -> None:
+        fn(module, self._rngs)  # the key stream current when the init runs, as torch's global generator
+
+    # --- mutable-parameters, module-repr, accelerator ------------------------------------------
+    def assign(self, parameter: ParamView, value: np.ndarray) -> None:
+        self._write(parameter, np.asarray(value))
+
+    def describe(self, module: Any) -> str:
+        return repr(module)
+
+    def module_to(self, module: Any, device: str) -> Any:
+        # Variables keep their identity: nnx.update replaces each one's value in place.
+        nnx.update(module, jax.device_put(nnx.state(module), self._device(device)))
+        return module
+
+    # --- files -----------------------------------------------------------------------------
+    def save(self, obj: Any, path: Path) -> None:
+        Path(path).write_bytes(serialization.msgpack_serialize(self._to_host(obj)))
+
+    def _to_host(self, obj: Any) -> Any:
+        if isinstance(obj, dict):
+            return {str(k): self._to_host(v) for k, v in obj.items()}
+        if isinstance(obj, (list, tuple)):
+            return [self._to_host(v) for v in obj]
+        return np.asarray(self._array(obj))
+
+    def load(self, path: Path, map_location: str | None = None) -> Any:
+        restored = serialization.msgpack_restore(Path(path).read_bytes())
+        return self._to_device(restored, self._device(map_location))
+
+    def _to_device(self, obj: Any, device: jax.Device) -> Any:
+        if isinstance(obj, dict):
+            if not all(isinstance(k, str) for k in obj):
+                raise ValueError(f"Expected string keys in a saved dict but got {sorted(map(repr, obj))}")
+            return {k: self._to_device(v, device) for k, v in obj.items()}
+        if isinstance(obj, list):
+            return [self._to_device(v, device) for v in obj]
+        if isinstance(obj, (np.ndarray, np.generic)):
+            return jax.device_put(np.asarray(obj), device)
+        raise ValueError(f"Expected arrays, lists and dicts in the file but got a {type(obj).__name__}")
