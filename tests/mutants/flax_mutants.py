@@ -1,0 +1,53 @@
+"""Mutant Flax backends: each breaks one behaviour the way JAX code commonly does.
+
+Importing this module raises ImportError where jax or flax is missing, so the
+meta-test (tests/test_mutants.py) skips it there.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+# Imports jax and flax (ImportError when absent). jax itself is only reached through the
+# adapter, which must be imported first: it sets XLA_FLAGS before jax starts.
+from conformance.backends.flax import FlaxBackend
+
+
+class SilentCrossDeviceCopy(FlaxBackend):
+    """Adding arrays on two devices copies the second operand over instead of raising."""
+
+    target = "DEV-MIXED-RAISES"
+
+    def add(self, a: Any, b: Any) -> Any:
+        return self._array(a) + self.to_device(b, self.device_of(a))
+
+
+class UncommittedTensors(FlaxBackend):
+    """Tensors made with ``jnp.asarray`` and no device: JAX leaves them uncommitted, so they follow the other operand."""
+
+    target = "DEV-MIXED-RAISES"
+
+    def tensor(self, array: np.ndarray, device: str | None = None, dtype: str | None = None) -> Any:
+        import jax.numpy as jnp
+
+        if device is not None:
+            return super().tensor(array, device, dtype)
+        host = np.asarray(array)
+        return jnp.asarray(host if dtype is None else host.astype(jnp.dtype(dtype)))
+
+
+class StateListsSharedOnce(FlaxBackend):
+    """The state dict is ``nnx.state``'s: a shared layer's Variables appear once, at the first path."""
+
+    target = "TIE-STATE-DICT-ALIASES"
+
+    def state_dict(self, module: Any) -> list[tuple[str, Any]]:
+        seen: set[int] = set()
+        state = []
+        for path, owner, leaf, variable in self._walk(module):
+            if id(variable) not in seen:
+                seen.add(id(variable))
+                state.append((path, self._view(owner, leaf, variable).array()))
+        return state
