@@ -17,6 +17,7 @@ ENTRY_POINT_GROUP = "blockspec.backends"
 BUILTIN: dict[str, str] = {
     "reference": "conformance.backends.reference:ReferenceBackend",
     "torch": "conformance.backends.torch:TorchBackend",
+    "flax": "conformance.backends.flax:FlaxBackend",
 }
 
 
