@@ -156,7 +156,7 @@ class FlaxBackend:
         return placed
 
     def to_numpy(self, tensor: Any) -> np.ndarray:
-        host = np.asarray(self._array(tensor))
+        host = np.array(self._array(tensor))  # a writable copy: JAX's own host view is read-only
         return host.astype(np.float32) if host.dtype == jnp.bfloat16 else host
 
     def bits(self, tensor: Any) -> tuple[str, tuple[int, ...], bytes]:
