@@ -49,6 +49,12 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int, metavar="N", help="draw examples at random from this seed (soak runs)")
     run.add_argument("--quiet", "-q", action="store_true", help="no progress lines; only the summary")
     run.add_argument(
+        "--known-failures",
+        type=Path,
+        metavar="PATH",
+        help="TOML manifest of known failures (default: the one the adapter ships, if any)",
+    )
+    run.add_argument(
         "--junitxml", type=Path, metavar="PATH", help="also write JUnit XML (clause ids as testcase properties)"
     )
 
@@ -116,6 +122,7 @@ def _run(args: argparse.Namespace) -> int:
         "verbose": args.verbose,
         "shrink": not args.no_shrink,
         "seed": args.seed,
+        "known_failures": args.known_failures,
     }
     if args.in_process:
         from conformance._runner import run_suite

@@ -175,6 +175,7 @@ def run_isolated(
     timeout: float = DEFAULT_TIMEOUT_S,
     quiet: bool = False,
     junitxml: Path | None = None,
+    known_failures: Path | None = None,
 ) -> RunResult:
     """Check ``backend`` in child processes, surviving exceptions, hangs and crashes of any one test.
 
@@ -184,12 +185,19 @@ def run_isolated(
     """
     if timeout <= 0:
         raise UsageError(f"--timeout must be positive, got {timeout:g}")
-    check_request(backend, device=device, clauses=clauses, json_path=json_path)
+    known = check_request(backend, device=device, clauses=clauses, json_path=json_path, known_failures=known_failures)
     if junitxml is not None:
         check_writable(junitxml)
     catalogue = load_catalogue()
     args = suite_arguments(
-        backend, device=device, profile=profile, clauses=clauses, verbose=verbose, shrink=shrink, seed=seed
+        backend,
+        device=device,
+        profile=profile,
+        clauses=clauses,
+        verbose=verbose,
+        shrink=shrink,
+        seed=seed,
+        known_failures=known_failures,
     )
     started, clock = datetime.now(UTC), time.perf_counter()
     progress = _Progress(reporter=None if quiet or verbose else make_reporter())
@@ -224,7 +232,7 @@ def run_isolated(
     for clause, outcome in progress.outcomes.values():
         outcomes.setdefault(clause, []).append(outcome)
     selected = set(clauses) or None
-    results = aggregate(catalogue, outcomes, selected, rerun_template(backend, device, profile))
+    results = aggregate(catalogue, outcomes, selected, rerun_template(backend, device, profile), known)
     result = RunResult(
         backend={**progress.backend, "adapter": backend},
         device=device,

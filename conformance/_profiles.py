@@ -53,22 +53,35 @@ def register_profiles() -> None:
         )
 
 
-def load_profile(profile: str, *, shrink: bool = True, seeded: bool = False) -> None:
-    """Make ``profile`` hypothesis's default.
+def load_profile(profile: str, *, shrink: bool = True, seeded: bool = False) -> str:
+    """Make ``profile`` hypothesis's default and return the name it is registered under.
 
     ``shrink`` False reports the first failing example as found: a failure
     becomes a fast verdict (mutation runs, known failures); the example is
     then larger but still reproducible. ``seeded`` True turns derandomization
     off so that ``--hypothesis-seed`` picks the examples (soak runs).
     """
-    from hypothesis import Phase, settings
+    from hypothesis import settings
 
     register_profiles()
     name = hypothesis_name(profile)
-    if not shrink or seeded:
+    if seeded:
         base = settings.get_profile(name)
-        phases = [p for p in base.phases if shrink or p is not Phase.shrink]
-        variant = f"{name}{'-no-shrink' if not shrink else ''}{'-seeded' if seeded else ''}"
-        settings.register_profile(variant, parent=base, phases=phases, derandomize=not seeded and base.derandomize)
-        name = variant
+        settings.register_profile(f"{name}-seeded", parent=base, derandomize=False)
+        name = f"{name}-seeded"
+    if not shrink:
+        name = without_shrinking(name)
     settings.load_profile(name)
+    return name
+
+
+def without_shrinking(name: str) -> str:
+    """Register (once) the variant of hypothesis profile ``name`` that does not shrink; return its name."""
+    from hypothesis import Phase, settings
+
+    variant = f"{name}-no-shrink"
+    if not name.endswith("-no-shrink"):
+        base = settings.get_profile(name)
+        settings.register_profile(variant, parent=base, phases=[p for p in base.phases if p is not Phase.shrink])
+        return variant
+    return name

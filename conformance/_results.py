@@ -11,11 +11,13 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from conformance._errors import ResultFileError
+from conformance._manifest import KnownFailure
 from spec import Catalogue, Level
 
 SCHEMA_VERSION = 1
@@ -36,7 +38,7 @@ class TestOutcome:
     """What one test (one node id) did for its clause."""
 
     nodeid: str
-    outcome: str  # passed, failed, error, xfail, not-applicable, skipped
+    outcome: str  # passed, failed, error, xfail, xpassed, not-applicable, skipped
     duration_s: float
     message: str = ""
     example: list[str] = field(default_factory=list)
@@ -56,6 +58,7 @@ class ClauseResult:
     reason: str = ""
     tests: list[TestOutcome] = field(default_factory=list)
     failure: dict[str, Any] | None = None
+    known_failure: dict[str, Any] | None = None  # the manifest entry: reason, link, unexpected_pass
 
 
 @dataclass
@@ -112,6 +115,7 @@ def aggregate(
     outcomes: dict[str, list[TestOutcome]],
     selected: set[str] | None,
     rerun: str,
+    known: Mapping[str, KnownFailure] | None = None,
 ) -> list[ClauseResult]:
     """One verdict per catalogue clause from its tests' outcomes.
 
@@ -132,6 +136,12 @@ def aggregate(
                 result.failure = _failure(tests, rerun.format(clause=clause.id))
         else:
             result.reason = "no test checks this clause yet"
+        entry = (known or {}).get(clause.id)
+        if entry is not None:
+            unexpected = result.status == "pass" and any(t.outcome == "xpassed" for t in tests)
+            result.known_failure = {"reason": entry.reason, "link": entry.link, "unexpected_pass": unexpected}
+            if result.status == "xfail":
+                result.failure = _failure(tests, rerun.format(clause=clause.id), outcomes=("xfail",))
         results[clause.id] = result
     _block_dependents(catalogue, results)
     return list(results.values())
@@ -142,9 +152,9 @@ def _first_line(message: str) -> str:
     return lines[0][:300] if lines else "(no message)"
 
 
-def _deciding(tests: list[TestOutcome]) -> TestOutcome | None:
+def _deciding(tests: list[TestOutcome], outcomes: tuple[str, ...] = ("error", "failed")) -> TestOutcome | None:
     """The test whose outcome decides the clause's status: an error, else a failure."""
-    for outcome in ("error", "failed"):
+    for outcome in outcomes:
         for test in tests:
             if test.outcome == outcome:
                 return test
@@ -157,16 +167,20 @@ def _verdict(tests: list[TestOutcome]) -> tuple[str, str]:
         status = "error" if decisive.outcome == "error" else "fail"
         return status, _first_line(decisive.message)
     kinds = {t.outcome for t in tests}
+    if "xfail" in kinds:  # a known failure that failed, though another test of the clause may pass
+        return "xfail", _first_line(next(t.message for t in tests if t.outcome == "xfail"))
+    if "xpassed" in kinds:
+        return "pass", next(t.message for t in tests if t.outcome == "xpassed")
     if "passed" in kinds:
         return "pass", ""
-    for kind in ("xfail", "not-applicable", "skipped"):
+    for kind in ("not-applicable", "skipped"):
         if kind in kinds:
             return kind, next(t.message for t in tests if t.outcome == kind)
     return "error", f"unexpected test outcomes {sorted(kinds)}"
 
 
-def _failure(tests: list[TestOutcome], rerun: str) -> dict[str, Any]:
-    worst = _deciding(tests)
+def _failure(tests: list[TestOutcome], rerun: str, outcomes: tuple[str, ...] = ("error", "failed")) -> dict[str, Any]:
+    worst = _deciding(tests, outcomes)
     assert worst is not None, "a failure record needs a failed or errored test"
     return {
         "test": worst.nodeid,

@@ -11,6 +11,7 @@ import pytest
 
 from conformance._discovery import load_backend
 from conformance._errors import UsageError
+from conformance._manifest import KnownFailure
 from conformance._results import RunResult, check_writable
 from spec import load_catalogue
 
@@ -28,9 +29,18 @@ class _Capture:
 
 
 def check_request(
-    backend: str, *, device: str = "cpu", clauses: Sequence[str] = (), json_path: Path | None = None
-) -> None:
-    """Refuse bad input before any test runs: unknown clause, backend or device, an unwritable result path."""
+    backend: str,
+    *,
+    device: str = "cpu",
+    clauses: Sequence[str] = (),
+    json_path: Path | None = None,
+    known_failures: Path | None = None,
+) -> dict[str, KnownFailure]:
+    """Refuse bad input before any test runs; return the backend's known failures.
+
+    Bad input: an unknown clause, backend or device, an unwritable result
+    path, an invalid known-failure manifest.
+    """
     catalogue = load_catalogue()
     unknown = [c for c in clauses if c not in catalogue]
     if unknown:
@@ -43,6 +53,9 @@ def check_request(
         )
     if json_path is not None:
         check_writable(json_path)
+    from conformance._session import known_failures as manifest_of
+
+    return manifest_of(loaded, catalogue, known_failures)
 
 
 def suite_arguments(
@@ -55,6 +68,7 @@ def suite_arguments(
     verbose: bool = False,
     shrink: bool = True,
     seed: int | None = None,
+    known_failures: Path | None = None,
 ) -> list[str]:
     """The pytest command line (after ``pytest``) that runs the conformance suite."""
     args = [
@@ -82,6 +96,8 @@ def suite_arguments(
         args.append("--blockspec-no-shrink")
     if seed is not None:
         args += ["--blockspec-seed", str(seed), f"--hypothesis-seed={seed}"]
+    if known_failures is not None:
+        args += ["--blockspec-known-failures", str(known_failures)]
     return args
 
 
@@ -95,6 +111,7 @@ def run_suite(
     verbose: bool = False,
     shrink: bool = True,
     seed: int | None = None,
+    known_failures: Path | None = None,
     pytest_args: Sequence[str] = (),
 ) -> RunResult:
     """Check ``backend`` on ``device`` in this process and return a verdict per clause.
@@ -106,7 +123,7 @@ def run_suite(
     >>> result.exit_code
     0
     """
-    check_request(backend, device=device, clauses=clauses, json_path=json_path)
+    check_request(backend, device=device, clauses=clauses, json_path=json_path, known_failures=known_failures)
     args = suite_arguments(
         backend,
         device=device,
@@ -116,6 +133,7 @@ def run_suite(
         verbose=verbose,
         shrink=shrink,
         seed=seed,
+        known_failures=known_failures,
     )
     capture = _Capture()
     code = pytest.main([*args, *pytest_args], plugins=[capture])

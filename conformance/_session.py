@@ -16,6 +16,7 @@ from conformance import _profiles
 from conformance._checks import ClauseViolation
 from conformance._discovery import load_backend
 from conformance._errors import UsageError
+from conformance._manifest import KnownFailure, load_manifest
 from conformance._protocol import Backend
 from conformance._results import (
     NOT_APPLICABLE,
@@ -52,9 +53,11 @@ class BlockspecSession:
         profile: str,
         selected: set[str] | None,
         json_path: Path | None,
+        known: dict[str, KnownFailure] | None = None,
     ) -> None:
         self.catalogue, self.backend_spec, self.backend = catalogue, backend_spec, backend
         self.device, self.profile, self.selected, self.json_path = device, profile, selected, json_path
+        self.known = known or {}
         self.outcomes: dict[str, dict[str, TestOutcome]] = {}
         self.started = datetime.now(UTC)
         self.clock = time.perf_counter()
@@ -79,17 +82,23 @@ class BlockspecSession:
         json_path = Path(json_option) if json_option else None
         if json_path is not None:
             check_writable(json_path)
+        manifest = config.getoption("blockspec_known_failures")
+        known = known_failures(backend, catalogue, Path(manifest) if manifest else None)
         profile = config.getoption("blockspec_profile")
         _profiles.load_profile(
             profile,
             shrink=not config.getoption("blockspec_no_shrink"),
             seeded=config.getoption("blockspec_seed") is not None,
         )
-        return cls(catalogue, spec, backend, device, profile, set(wanted) or None, json_path)
+        return cls(catalogue, spec, backend, device, profile, set(wanted) or None, json_path, known)
 
     # --- collection and setup ------------------------------------------------
     @pytest.hookimpl(trylast=True)
     def pytest_collection_modifyitems(self, config: pytest.Config, items: list[pytest.Item]) -> None:
+        for item in items:
+            known = self.known.get(clause_of(item) or "")
+            if known is not None:
+                item.add_marker(pytest.mark.xfail(reason=known.describe(), strict=False))
         if self.selected is None:
             return
         keep: list[pytest.Item] = []
@@ -111,6 +120,28 @@ class BlockspecSession:
         if missing:
             pytest.skip(f"{NOT_APPLICABLE}{self.backend.name} does not declare capability {', '.join(missing)}")
 
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_call(self, item: pytest.Item) -> Generator[None, None, None]:
+        """A known failure is not shrunk: it must be a fast verdict, not minutes of search.
+
+        A ``@given`` test holds the settings it was decorated with (the
+        profile at import time) in hypothesis's ``_hypothesis_internal_use_settings``;
+        for a known failure that attribute is swapped for a copy without the
+        shrink phase during the call, and put back after it.
+        """
+        test = getattr(item, "obj", None)
+        attribute = "_hypothesis_internal_use_settings"
+        if (clause_of(item) or "") not in self.known or not hasattr(test, attribute):
+            return (yield)
+        from hypothesis import Phase, settings
+
+        original = getattr(test, attribute)
+        setattr(test, attribute, settings(original, phases=[p for p in original.phases if p is not Phase.shrink]))
+        try:
+            return (yield)
+        finally:
+            setattr(test, attribute, original)
+
     # --- recording --------------------------------------------------------------
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
@@ -129,14 +160,27 @@ class BlockspecSession:
             return  # the first failure of a test is the one to report
         expected_failure = getattr(report, "wasxfail", None)
         if expected_failure is not None and report.skipped:
-            per_clause[nodeid] = TestOutcome(nodeid, "xfail", report.duration, _xfail_reason(expected_failure))
+            # Keep what failed (message, example) under the reason, so a known failure stays inspectable.
+            detail = _failure_outcome(nodeid, call, report) if call.excinfo is not None else None
+            message = _xfail_reason(expected_failure) + (f"\n{detail.message}" if detail else "")
+            per_clause[nodeid] = TestOutcome(
+                nodeid,
+                "xfail",
+                report.duration,
+                message,
+                detail.example if detail else [],
+                detail.reproduce if detail else "",
+            )
         elif report.skipped:
             reason = _skip_reason(report)
             kind = "not-applicable" if reason.startswith(NOT_APPLICABLE) else "skipped"
             message = reason.removeprefix(NOT_APPLICABLE).removeprefix(SKIPPED)
             per_clause[nodeid] = TestOutcome(nodeid, kind, report.duration, message)
         elif report.passed:
-            if report.when == "call":
+            if report.when == "call" and expected_failure is not None:
+                message = f"unexpected pass: the clause is listed as a {_xfail_reason(expected_failure)}"
+                per_clause[nodeid] = TestOutcome(nodeid, "xpassed", report.duration, message)
+            elif report.when == "call":
                 per_clause[nodeid] = TestOutcome(nodeid, "passed", report.duration)
         else:
             per_clause[nodeid] = _failure_outcome(nodeid, call, report)
@@ -146,7 +190,7 @@ class BlockspecSession:
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         rerun = rerun_template(self.backend_spec, self.device, self.profile)
         outcomes = {cid: list(tests.values()) for cid, tests in self.outcomes.items()}
-        clauses = aggregate(self.catalogue, outcomes, self.selected, rerun)
+        clauses = aggregate(self.catalogue, outcomes, self.selected, rerun, self.known)
         self.result = RunResult(
             backend={"name": self.backend.name, "version": _safe(self.backend.version), "adapter": self.backend_spec},
             device=self.device,
@@ -168,6 +212,14 @@ class BlockspecSession:
         terminalreporter.section("blockspec conformance")
         for line in summary_lines(self.result):
             terminalreporter.write_line(line)
+
+
+def known_failures(backend: Backend, catalogue: Catalogue, path: Path | None) -> dict[str, KnownFailure]:
+    """The manifest given on the command line, else the one the adapter ships (``known_failures``), else none."""
+    if path is None:
+        shipped = getattr(backend, "known_failures", None)
+        path = Path(shipped) if shipped else None
+    return {} if path is None else load_manifest(path, catalogue)
 
 
 def _xfail_reason(wasxfail: str) -> str:

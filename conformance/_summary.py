@@ -26,6 +26,11 @@ def summary_lines(result: RunResult) -> list[str]:
             lines.append(f"         {clause.reason}")
             if clause.failure and clause.failure.get("rerun"):
                 lines.append(f"         rerun: {clause.failure['rerun']}")
+    for clause in result.clauses:
+        if clause.known_failure and clause.known_failure.get("unexpected_pass"):
+            lines.append(
+                f"XPASS    {clause.id} [{clause.level}] listed as a known failure but passes: remove the entry"
+            )
     verdict = (
         "every applicable MUST clause passes"
         if result.exit_code == 0

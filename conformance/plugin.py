@@ -42,6 +42,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "pass --hypothesis-seed N too)",
     )
     group.addoption(
+        "--blockspec-known-failures",
+        metavar="PATH",
+        help="TOML manifest of the backend's known failures: listed clauses that fail are xfail",
+    )
+    group.addoption(
         "--blockspec-journal",
         metavar="PATH",
         help="append the run's events as JSON lines here (used by `blockspec run` to survive crashes and hangs)",
