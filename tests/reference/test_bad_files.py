@@ -290,3 +290,53 @@ def test_a_valid_header_length_starting_like_a_pickle_still_loads(tmp_path: Path
     path = write(tmp_path / "x.safetensors", safetensors_bytes(blob, b"\x07"))
     assert path.read_bytes()[:2] == b"\x80\x02"
     assert reference.load(path)["t"].tolist() == [7]
+
+
+# --- structured fuzzing: well-framed files whose header says anything ----------------------------------
+
+DTYPE_NAMES = ["F16", "BF16", "F32", "F64", "I8", "I16", "I32", "I64", "U8", "BOOL", "F8_E4M3", "C64", "U2", "", "f32"]
+HUGE = [0, 1, 2, 3, 7, 2**31, 2**32 + 1, 2**40, 2**63 - 1, 2**64, -1, -(2**63)]
+
+
+@st.composite
+def fuzzed_entries(draw: st.DrawFn) -> dict[str, object]:
+    """A header entry whose dtype, shape and offsets are drawn from valid and absurd values."""
+    entry: dict[str, object] = {
+        "dtype": draw(st.sampled_from(DTYPE_NAMES) | st.text(max_size=6), label="dtype"),
+        "shape": draw(st.lists(st.sampled_from(HUGE) | st.integers(0, 8), max_size=4), label="shape"),
+        "data_offsets": draw(
+            st.lists(st.sampled_from(HUGE) | st.integers(0, 64), min_size=0, max_size=3), label="data_offsets"
+        ),
+    }
+    if draw(st.booleans(), label="drop a field"):
+        entry.pop(draw(st.sampled_from(sorted(entry)), label="dropped field"))
+    return entry
+
+
+@SETTINGS
+@given(
+    entries=st.dictionaries(st.text(min_size=1, max_size=4), fuzzed_entries(), max_size=3),
+    payload=st.binary(max_size=96),
+    length_delta=st.sampled_from([0, 0, 0, -1, 1, 2**20, 2**62]),
+)
+def test_fuzzed_headers_raise_only_checkpoint_error_without_big_allocations(
+    entries: dict[str, object], payload: bytes, length_delta: int, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Whatever the header claims (dtypes, shapes of 2**40, offsets past the end), the loader either
+    loads what the file really holds or raises CheckpointError, and never allocates more than a few MB."""
+    import tracemalloc
+
+    header = json.dumps(entries).encode()
+    data = struct.pack("<Q", max(0, len(header) + length_delta) % 2**64) + header + payload
+    path = write(tmp_path_factory.mktemp("fuzz") / "header.safetensors", data)
+    tracemalloc.start()
+    try:
+        with contextlib.suppress(CheckpointError):
+            reference.load(path)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    limit = 8 * 2**20
+    assert peak < limit, (
+        f"observed a peak allocation of {peak} bytes loading a {len(data)}-byte file; expected < {limit}"
+    )
