@@ -8,7 +8,7 @@ print in one line.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from hypothesis import strategies as st
@@ -157,6 +157,31 @@ def nets(
     root_kind = draw(st.sampled_from(containers), label="root container")
     arch, out_width = builder.container(root_kind, in_width, max_depth - 1)
     return Net(arch, in_width, out_width, dtype, seed)
+
+
+def tied_linears(root: A.Node) -> dict[int, list[str]]:
+    """Paths of every linear layer used at more than one position, by layer identity."""
+    uses: dict[int, list[str]] = {}
+    for path, node in A.walk(root):
+        if isinstance(node, A.Linear):
+            uses.setdefault(id(node), []).append(path)
+    return {key: paths for key, paths in uses.items() if len(paths) > 1}
+
+
+@st.composite
+def tied_nets(draw: st.DrawFn, /, dtypes: tuple[str, ...] = ("float32",), **options: Any) -> Net:
+    """A network with at least one tied linear layer, built rather than filtered for.
+
+    A drawn net (``ties="any"``) that happens to share no layer gets a square
+    linear layer appended twice, around a ReLU, so no example is thrown away.
+    """
+    net = draw(nets(dtypes, ties="any", **options))
+    if tied_linears(net.arch):
+        return net
+    width = net.out_width
+    shared = A.Linear(width, width, True, linear_values(np.random.default_rng(net.seed + 7), width, width, net.dtype))
+    arch = A.Sequential((net.arch, shared, A.ReLU(), shared))
+    return Net(arch, net.in_width, width, net.dtype, net.seed)
 
 
 @st.composite

@@ -16,6 +16,8 @@ from conformance._strategies import (
     mlps,
     nets,
     seeds,
+    tied_linears,
+    tied_nets,
     untie,
     widths,
 )
@@ -30,6 +32,8 @@ __all__ = [
     "mlps",
     "nets",
     "seeds",
+    "tied_linears",
+    "tied_nets",
     "untie",
     "widths",
 ]
