@@ -574,8 +574,12 @@ class OffsetCentered(TorchBackend):
 class _KnownLayersSequential(nn.Sequential):
     def forward(self, input: torch.Tensor) -> torch.Tensor:
         for module in self:
-            known = isinstance(module, (nn.ReLU, nn.Sequential)) or any(True for _ in module.parameters())
-            if known:  # a parameter-free layer it does not know is treated as the identity
+            known = (
+                isinstance(module, (nn.ReLU, nn.Sequential))
+                or any(True for _ in module.parameters())
+                or any(True for _ in module.children())
+            )
+            if known:  # a parameter-free leaf layer it does not know is treated as the identity
                 input = module(input)
         return input
 
