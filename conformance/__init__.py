@@ -36,7 +36,7 @@ if TYPE_CHECKING:
         LoadResult,
     )
     from conformance._results import SCHEMA_VERSION, STATUSES, ClauseResult, RunResult
-    from conformance._runner import run_suite
+    from conformance._runner import RunRequest, run_suite
     from spec import BlockspecError
 
 _WHERE = {
@@ -65,6 +65,7 @@ _WHERE = {
     "STATUSES": "conformance._results",
     "ClauseResult": "conformance._results",
     "RunResult": "conformance._results",
+    "RunRequest": "conformance._runner",
     "run_suite": "conformance._runner",
 }
 
@@ -89,6 +90,7 @@ __all__ = [
     "LoadRejected",
     "LoadResult",
     "ResultFileError",
+    "RunRequest",
     "RunResult",
     "UnknownBackendError",
     "UsageError",

@@ -114,26 +114,28 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    options = {
-        "device": args.device,
-        "profile": args.profile,
-        "clauses": args.clause,
-        "json_path": args.json,
-        "verbose": args.verbose,
-        "shrink": not args.no_shrink,
-        "seed": args.seed,
-        "known_failures": args.known_failures,
-    }
+    from conformance._runner import RunRequest
+
+    request = RunRequest(
+        args.backend,
+        device=args.device,
+        profile=args.profile,
+        clauses=tuple(args.clause),
+        json_path=args.json,
+        verbose=args.verbose,
+        shrink=not args.no_shrink,
+        seed=args.seed,
+        known_failures=args.known_failures,
+    )
     if args.in_process:
         from conformance._runner import run_suite
 
-        extra = [] if args.junitxml is None else [f"--junitxml={args.junitxml}"]
-        result = run_suite(args.backend, pytest_args=extra, **options)
+        result = run_suite(request, pytest_args=[] if args.junitxml is None else [f"--junitxml={args.junitxml}"])
     else:
         from conformance._isolate import run_isolated
         from conformance._summary import summary_lines
 
-        result = run_isolated(args.backend, timeout=args.timeout, quiet=args.quiet, junitxml=args.junitxml, **options)
+        result = run_isolated(request, timeout=args.timeout, quiet=args.quiet, junitxml=args.junitxml)
         print("\n".join(summary_lines(result)))
     if args.json is not None:
         print(f"result file: {args.json}")

@@ -30,7 +30,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
@@ -48,7 +48,7 @@ from conformance._results import (
     write_json,
     write_text_atomic,
 )
-from conformance._runner import check_request, suite_arguments
+from conformance._runner import RunRequest
 from spec import load_catalogue
 
 #: Seconds one test may run before it counts as hung (``--timeout``).
@@ -163,42 +163,28 @@ class _Progress:
 
 
 def run_isolated(
-    backend: str,
+    request: RunRequest,
     *,
-    device: str = "cpu",
-    profile: str = "ci",
-    clauses: Sequence[str] = (),
-    json_path: Path | None = None,
-    verbose: bool = False,
-    shrink: bool = True,
-    seed: int | None = None,
     timeout: float = DEFAULT_TIMEOUT_S,
     quiet: bool = False,
     junitxml: Path | None = None,
-    known_failures: Path | None = None,
 ) -> RunResult:
-    """Check ``backend`` in child processes, surviving exceptions, hangs and crashes of any one test.
+    """Run ``request`` in child processes, surviving exceptions, hangs and crashes of any one test.
 
     Progress goes to stdout (a live line on a terminal, one plain line per
-    test otherwise) unless ``quiet`` or ``verbose`` (pytest's own output).
-    ``junitxml`` gets one JUnit file for the whole run, crashed tests included.
+    test otherwise) unless ``quiet`` or ``request.verbose`` (pytest's own
+    output). ``junitxml`` gets one JUnit file for the whole run, crashed
+    tests included.
     """
     if timeout <= 0:
         raise UsageError(f"--timeout must be positive, got {timeout:g}")
-    known = check_request(backend, device=device, clauses=clauses, json_path=json_path, known_failures=known_failures)
+    known = request.check()
     if junitxml is not None:
         check_writable(junitxml)
     catalogue = load_catalogue()
-    args = suite_arguments(
-        backend,
-        device=device,
-        profile=profile,
-        clauses=clauses,
-        verbose=verbose,
-        shrink=shrink,
-        seed=seed,
-        known_failures=known_failures,
-    )
+    # The parent writes the result file; the children only keep the journal.
+    args = replace(request, json_path=None).pytest_arguments()
+    backend, device, profile, verbose = request.backend, request.device, request.profile, request.verbose
     started, clock = datetime.now(UTC), time.perf_counter()
     progress = _Progress(reporter=None if quiet or verbose else make_reporter())
     with tempfile.TemporaryDirectory(prefix="blockspec-") as tmp:
@@ -231,7 +217,7 @@ def run_isolated(
     outcomes: dict[str, list[TestOutcome]] = {}
     for clause, outcome in progress.outcomes.values():
         outcomes.setdefault(clause, []).append(outcome)
-    selected = set(clauses) or None
+    selected = set(request.clauses) or None
     results = aggregate(catalogue, outcomes, selected, rerun_template(backend, device, profile), known)
     result = RunResult(
         backend={**progress.backend, "adapter": backend},
@@ -243,8 +229,8 @@ def run_isolated(
         environment=progress.environment,
         tool={"name": "blockspec", "version": _tool_version()},
     )
-    if json_path is not None:
-        write_json(result, json_path)
+    if request.json_path is not None:
+        write_json(result, request.json_path)
     return result
 
 

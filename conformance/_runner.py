@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,115 +29,82 @@ class _Capture:
         self.config = config
 
 
-def check_request(
-    backend: str,
-    *,
-    device: str = "cpu",
-    clauses: Sequence[str] = (),
-    json_path: Path | None = None,
-    known_failures: Path | None = None,
-) -> dict[str, KnownFailure]:
-    """Refuse bad input before any test runs; return the backend's known failures.
+@dataclass(frozen=True)
+class RunRequest:
+    """One conformance run: which backend and device, and how to draw and report."""
 
-    Bad input: an unknown clause, backend or device, an unwritable result
-    path, an invalid known-failure manifest.
-    """
-    catalogue = load_catalogue()
-    unknown = [c for c in clauses if c not in catalogue]
-    if unknown:
-        raise UsageError(f"unknown clause id(s) {', '.join(unknown)}; `blockspec spec` lists them all")
-    loaded = load_backend(backend)
-    valid = ["cpu", *loaded.accelerators()]
-    if device not in valid:
-        raise UsageError(
-            f"device {device!r} is not available to backend {loaded.name!r}; available: {', '.join(valid)}"
-        )
-    if json_path is not None:
-        check_writable(json_path)
-    from conformance._session import known_failures as manifest_of
+    backend: str
+    device: str = "cpu"
+    profile: str = "ci"
+    clauses: tuple[str, ...] = ()
+    json_path: Path | None = None
+    verbose: bool = False
+    shrink: bool = True
+    seed: int | None = None
+    known_failures: Path | None = None
 
-    return manifest_of(loaded, catalogue, known_failures)
+    def check(self) -> dict[str, KnownFailure]:
+        """Refuse bad input before any test runs; return the backend's known failures.
 
+        Bad input: an unknown clause, backend or device, an unwritable result
+        path, an invalid known-failure manifest.
+        """
+        from conformance._session import known_failures, validate_selection
 
-def suite_arguments(
-    backend: str,
-    *,
-    device: str = "cpu",
-    profile: str = "ci",
-    clauses: Sequence[str] = (),
-    json_path: Path | None = None,
-    verbose: bool = False,
-    shrink: bool = True,
-    seed: int | None = None,
-    known_failures: Path | None = None,
-) -> list[str]:
-    """The pytest command line (after ``pytest``) that runs the conformance suite."""
-    args = [
-        "--pyargs",
-        "conformance.suite",
-        "-c",
-        os.devnull,
-        "--rootdir",
-        str(_PACKAGE_PARENT),
-        "-p",
-        "no:cacheprovider",
-        "--blockspec-backend",
-        backend,
-        "--blockspec-device",
-        device,
-        "--blockspec-profile",
-        profile,
-    ]
-    args += ["-v", "--tb=short"] if verbose else ["-q", "--tb=no", "--no-header", "-rN"]
-    for clause in clauses:
-        args += ["--blockspec-clause", clause]
-    if json_path is not None:
-        args += ["--blockspec-json", str(json_path)]
-    if not shrink:
-        args.append("--blockspec-no-shrink")
-    if seed is not None:
-        args += ["--blockspec-seed", str(seed), f"--hypothesis-seed={seed}"]
-    if known_failures is not None:
-        args += ["--blockspec-known-failures", str(known_failures)]
-    return args
+        catalogue = load_catalogue()
+        loaded = load_backend(self.backend)
+        validate_selection(catalogue, loaded, self.device, self.clauses)
+        if self.json_path is not None:
+            check_writable(self.json_path)
+        return known_failures(loaded, catalogue, self.known_failures)
+
+    def pytest_arguments(self) -> list[str]:
+        """The pytest command line (after ``pytest``) that runs the conformance suite."""
+        args = [
+            "--pyargs",
+            "conformance.suite",
+            "-c",
+            os.devnull,
+            "--rootdir",
+            str(_PACKAGE_PARENT),
+            "-p",
+            "no:cacheprovider",
+            "--blockspec-backend",
+            self.backend,
+            "--blockspec-device",
+            self.device,
+            "--blockspec-profile",
+            self.profile,
+        ]
+        args += ["-v", "--tb=short"] if self.verbose else ["-q", "--tb=no", "--no-header", "-rN"]
+        for clause in self.clauses:
+            args += ["--blockspec-clause", clause]
+        if self.json_path is not None:
+            args += ["--blockspec-json", str(self.json_path)]
+        if not self.shrink:
+            args.append("--blockspec-no-shrink")
+        if self.seed is not None:
+            args += ["--blockspec-seed", str(self.seed), f"--hypothesis-seed={self.seed}"]
+        if self.known_failures is not None:
+            args += ["--blockspec-known-failures", str(self.known_failures)]
+        return args
 
 
-def run_suite(
-    backend: str,
-    *,
-    device: str = "cpu",
-    profile: str = "ci",
-    clauses: Sequence[str] = (),
-    json_path: Path | None = None,
-    verbose: bool = False,
-    shrink: bool = True,
-    seed: int | None = None,
-    known_failures: Path | None = None,
-    pytest_args: Sequence[str] = (),
-) -> RunResult:
-    """Check ``backend`` on ``device`` in this process and return a verdict per clause.
+def run_suite(backend: str | RunRequest, *, pytest_args: Sequence[str] = (), **options: Any) -> RunResult:
+    """Check a backend in this process and return a verdict per clause.
 
-    Bad input (unknown backend, clause or device, an unwritable result path)
-    raises :class:`conformance.UsageError` before any test runs.
+    ``backend`` is a :class:`RunRequest`, or a backend name with the
+    request's other fields as keywords. Bad input raises
+    :class:`conformance.UsageError` before any test runs.
 
-    >>> result = run_suite("reference", clauses=["SEQ-INDEX"])  # doctest: +SKIP
+    >>> result = run_suite("reference", clauses=("SEQ-INDEX",))  # doctest: +SKIP
     >>> result.exit_code
     0
     """
-    check_request(backend, device=device, clauses=clauses, json_path=json_path, known_failures=known_failures)
-    args = suite_arguments(
-        backend,
-        device=device,
-        profile=profile,
-        clauses=clauses,
-        json_path=json_path,
-        verbose=verbose,
-        shrink=shrink,
-        seed=seed,
-        known_failures=known_failures,
-    )
+    request = backend if isinstance(backend, RunRequest) else RunRequest(backend, **options)
+    request.check()
     capture = _Capture()
-    code = pytest.main([*args, *pytest_args], plugins=[capture])
+    code = pytest.main([*request.pytest_arguments(), *pytest_args], plugins=[capture])
     result = _session_result(capture.config)
     if result is None:
         raise UsageError(f"the conformance suite did not run (pytest exit status {int(code)}); rerun with --verbose")

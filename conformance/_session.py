@@ -5,7 +5,7 @@ from __future__ import annotations
 import platform
 import sys
 import time
-from collections.abc import Generator
+from collections.abc import Generator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -69,15 +69,8 @@ class BlockspecSession:
         spec = config.getoption("blockspec_backend")
         backend = load_backend(spec)
         device = config.getoption("blockspec_device")
-        valid = ["cpu", *backend.accelerators()]
-        if device not in valid:
-            raise UsageError(
-                f"device {device!r} is not available to backend {backend.name!r}; available: {', '.join(valid)}"
-            )
         wanted = config.getoption("blockspec_clause") or []
-        unknown = [c for c in wanted if c not in catalogue]
-        if unknown:
-            raise UsageError(f"unknown clause id(s) {', '.join(unknown)}; `blockspec spec` lists them all")
+        validate_selection(catalogue, backend, device, wanted)
         json_option = config.getoption("blockspec_json")
         json_path = Path(json_option) if json_option else None
         if json_path is not None:
@@ -212,6 +205,18 @@ class BlockspecSession:
         terminalreporter.section("blockspec conformance")
         for line in summary_lines(self.result):
             terminalreporter.write_line(line)
+
+
+def validate_selection(catalogue: Catalogue, backend: Backend, device: str, clauses: Sequence[str]) -> None:
+    """A usage error for a clause id the catalogue lacks or a device the backend does not offer."""
+    unknown = [c for c in clauses if c not in catalogue]
+    if unknown:
+        raise UsageError(f"unknown clause id(s) {', '.join(unknown)}; `blockspec spec` lists them all")
+    valid = ["cpu", *backend.accelerators()]
+    if device not in valid:
+        raise UsageError(
+            f"device {device!r} is not available to backend {backend.name!r}; available: {', '.join(valid)}"
+        )
 
 
 def known_failures(backend: Backend, catalogue: Catalogue, path: Path | None) -> dict[str, KnownFailure]:
