@@ -388,3 +388,16 @@ def test_junit_xml_of_the_suite_names_each_testcase_clause(tmp_path: Path) -> No
     props = [{p.get("name"): p.get("value") for p in case.iter("property")} for case in cases]
     assert props and all(p.get("clause") == "SEQ-INDEX" for p in props), f"observed testcase properties {props}"
     assert all(p.get("backend") == "reference" and p.get("device") == "cpu" for p in props), f"observed {props}"
+
+
+def test_unexpected_passes_are_listed_in_the_report(tmp_path: Path) -> None:
+    """A clause listed as a known failure that passes is named, so its manifest entry can go."""
+    document = result_document("fakeframe")
+    clause = next(c for c in document["clauses"] if c["id"] == "SEQ-INDEX")
+    clause["known_failure"] = {"reason": "thought broken", "link": "", "unexpected_pass": True}
+    clause["reason"] = "unexpected pass: the clause is listed as a known failure: thought broken"
+    path = write_result(tmp_path / "r.json", document)
+    text = render_markdown(merge_runs(load_results([path])))
+    line = next((ln for ln in text.splitlines() if "SEQ-INDEX" in ln and "unexpected pass" in ln), "")
+    assert line, f"observed no line naming SEQ-INDEX as an unexpected pass in:\n{text[-1500:]}"
+    assert "Unexpected passes" in text, "observed no 'Unexpected passes' heading; expected one"

@@ -68,6 +68,7 @@ class Verdict:
     reason: str = ""
     failure: Failure | None = None
     tests: tuple[tuple[str, str], ...] = ()  # (node id, outcome)
+    unexpected_pass: bool = False  # listed in the backend's known-failure manifest, yet passed
 
 
 @dataclass(frozen=True)
@@ -309,6 +310,7 @@ def _run(path: Path, data: dict[str, Any]) -> Run:
                 failure.get("test", ""),
             ),
             tests=tuple((t["nodeid"], t["outcome"]) for t in clause.get("tests", [])),
+            unexpected_pass=bool((clause.get("known_failure") or {}).get("unexpected_pass", False)),
         )
     started_text = data.get("started", "")
     return Run(

@@ -100,7 +100,8 @@ def _counts_table(columns: tuple[Run, ...]) -> list[str]:
 def _failures(run: Run) -> list[str]:
     failing = [v for v in run.verdicts.values() if v.status in ("fail", "error")]
     blocked = [v for v in run.verdicts.values() if v.status == "blocked"]
-    if not failing and not blocked:
+    unexpected = [v for v in run.verdicts.values() if v.unexpected_pass]
+    if not failing and not blocked and not unexpected:
         return []
     lines = [f"### {inline(run.label)}: {len(failing)} failing, {len(blocked)} blocked", ""]
     for verdict in failing:
@@ -110,6 +111,12 @@ def _failures(run: Run) -> list[str]:
         lines.append("")
         for verdict in blocked:
             lines.append(f"- {_SYMBOL['blocked']} **{verdict.id}** [{verdict.level}]: {inline(verdict.reason)}")
+        lines.append("")
+    if unexpected:
+        lines.append("Unexpected passes (listed as known failures, yet passing: remove their manifest entries):")
+        lines.append("")
+        for verdict in unexpected:
+            lines.append(f"- {_SYMBOL['pass']} **{verdict.id}** [{verdict.level}]: {inline(verdict.reason)}")
         lines.append("")
     return lines
 
