@@ -35,7 +35,7 @@ def hypothesis_name(profile: str) -> str:
 
 def register_profiles() -> None:
     """Register every profile with hypothesis (idempotent)."""
-    from hypothesis import HealthCheck, settings
+    from hypothesis import HealthCheck, Phase, settings
 
     for profile, options in PROFILES.items():
         assert options["max_examples"] <= MAX_EXAMPLES_CAP
@@ -44,6 +44,8 @@ def register_profiles() -> None:
             deadline=None,
             database=None,
             print_blob=True,
+            # Every phase named, so a variant (no shrinking) never leaks into a profile loaded after it.
+            phases=tuple(Phase),
             suppress_health_check=[
                 HealthCheck.too_slow,
                 HealthCheck.function_scoped_fixture,
@@ -61,7 +63,7 @@ def load_profile(profile: str, *, shrink: bool = True, seeded: bool = False) -> 
     then larger but still reproducible. ``seeded`` True turns derandomization
     off so that ``--hypothesis-seed`` picks the examples (soak runs).
     """
-    from hypothesis import settings
+    from hypothesis import Phase, settings
 
     register_profiles()
     name = hypothesis_name(profile)
@@ -70,18 +72,10 @@ def load_profile(profile: str, *, shrink: bool = True, seeded: bool = False) -> 
         settings.register_profile(f"{name}-seeded", parent=base, derandomize=False)
         name = f"{name}-seeded"
     if not shrink:
-        name = without_shrinking(name)
-    settings.load_profile(name)
-    return name
-
-
-def without_shrinking(name: str) -> str:
-    """Register (once) the variant of hypothesis profile ``name`` that does not shrink; return its name."""
-    from hypothesis import Phase, settings
-
-    variant = f"{name}-no-shrink"
-    if not name.endswith("-no-shrink"):
         base = settings.get_profile(name)
-        settings.register_profile(variant, parent=base, phases=[p for p in base.phases if p is not Phase.shrink])
-        return variant
+        settings.register_profile(
+            f"{name}-no-shrink", parent=base, phases=[p for p in base.phases if p is not Phase.shrink]
+        )
+        name = f"{name}-no-shrink"
+    settings.load_profile(name)
     return name
