@@ -49,6 +49,8 @@ from conformance._results import (
     write_text_atomic,
 )
 from conformance._runner import RunRequest
+from conformance._session import TOOL_VERSION, clause_of
+from conformance.plugin import SESSION_KEY
 from spec import load_catalogue
 
 #: Seconds one test may run before it counts as hung (``--timeout``).
@@ -74,24 +76,15 @@ class Journal:
         self.handle.flush()  # into the kernel: it survives the process dying
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
-        from conformance._session import clause_of
-        from conformance.plugin import SESSION_KEY
-
         self.clauses = {item.nodeid: clause_of(item) or "" for item in session.items}
-        backend = session.config.stash[SESSION_KEY].backend
-        self._write(
-            event="collected",
-            tests=list(self.clauses),
-            backend={"name": backend.name, "version": _safe(backend.version)},
-        )
+        backend = session.config.stash[SESSION_KEY].backend_info()
+        self._write(event="collected", tests=list(self.clauses), backend=backend)
 
     def pytest_runtest_logstart(self, nodeid: str) -> None:
         self._write(event="start", nodeid=nodeid, clause=self.clauses.get(nodeid, ""))
 
     @pytest.hookimpl(trylast=True)
     def pytest_runtest_logfinish(self, nodeid: str) -> None:
-        from conformance.plugin import SESSION_KEY
-
         clause = self.clauses.get(nodeid, "")
         session = self.config.stash[SESSION_KEY]
         outcome = session.outcomes.get(clause, {}).get(nodeid)
@@ -99,18 +92,9 @@ class Journal:
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        from conformance.plugin import SESSION_KEY
-
         result = session.config.stash[SESSION_KEY].result
         self._write(event="end", environment=None if result is None else result.environment)
         self.handle.close()
-
-
-def _safe(fn: Any) -> str:
-    try:
-        return str(fn())
-    except Exception as exc:  # a journal must not die on a version lookup
-        return f"unknown ({type(exc).__name__})"
 
 
 # --- the parent's side ------------------------------------------------------------------------
@@ -120,7 +104,6 @@ def _safe(fn: Any) -> str:
 class _Progress:
     """What the parent has learnt from the journals so far."""
 
-    tests: dict[str, str] = field(default_factory=dict)  # node id -> clause id, in collection order
     outcomes: dict[str, tuple[str, TestOutcome]] = field(default_factory=dict)  # node id -> (clause, outcome)
     backend: dict[str, str] = field(default_factory=dict)
     environment: dict[str, str] = field(default_factory=dict)
@@ -140,17 +123,14 @@ class _Progress:
             kind = event["event"]
             if kind == "collected":
                 self.backend = event["backend"]
-                for nodeid in event["tests"]:
-                    self.tests.setdefault(nodeid, "")
-                if self.reporter:
-                    self.reporter.collected(len(self.tests))
+                if self.reporter:  # the first child collects every test; later ones only those left
+                    self.reporter.collected(len(event["tests"]) + len(self.outcomes))
             elif kind == "start":
                 self.running, self.running_since = event["nodeid"], time.monotonic()
                 self.running_clause = event["clause"]
                 if self.reporter:
                     self.reporter.started(event["nodeid"], event["clause"])
             elif kind == "finish":
-                self.tests[event["nodeid"]] = event["clause"]
                 if event["outcome"] is not None:
                     outcome = TestOutcome(**event["outcome"])
                     self.outcomes[event["nodeid"]] = (event["clause"], outcome)
@@ -227,7 +207,7 @@ def run_isolated(
         started=started.isoformat(timespec="seconds"),
         duration_s=time.perf_counter() - clock,
         environment=progress.environment,
-        tool={"name": "blockspec", "version": _tool_version()},
+        tool={"name": "blockspec", "version": TOOL_VERSION},
     )
     if request.json_path is not None:
         write_json(result, request.json_path)
@@ -340,9 +320,3 @@ def _tail(path: Path) -> str:
         report = [lines[crash][lines[crash].index(marker) :], *lines[crash + 1 : crash + 12]]
         return "\n".join(report)
     return "\n".join(lines[-_LOG_TAIL_LINES:])
-
-
-def _tool_version() -> str:
-    from conformance._session import TOOL_VERSION
-
-    return TOOL_VERSION

@@ -33,7 +33,6 @@ class Mutant:
     module: str
     name: str
     target: str
-    doc: str = ""
 
     @property
     def spec(self) -> str:
@@ -54,12 +53,6 @@ class Verdict:
     def killed(self) -> bool:
         return not self.problem
 
-    @property
-    def caught_by(self) -> list[str]:
-        """Every clause that failed or erred on this mutant (the target first)."""
-        bad = [cid for cid, status in self.statuses.items() if status in ("fail", "error")]
-        return sorted(bad, key=lambda cid: cid != self.mutant.target)
-
 
 def find_mutants(modules: Iterable[str]) -> list[Mutant]:
     """Every class with a ``target`` defined in ``modules``; a module whose framework is missing is skipped."""
@@ -72,8 +65,7 @@ def find_mutants(modules: Iterable[str]) -> list[Mutant]:
         for name, cls in inspect.getmembers(module, inspect.isclass):
             target = getattr(cls, "target", None)
             if cls.__module__ == module_name and isinstance(target, str):
-                doc = (inspect.getdoc(cls) or "").partition("\n")[0]
-                found.append(Mutant(module_name, name, target, doc))
+                found.append(Mutant(module_name, name, target))
     return found
 
 

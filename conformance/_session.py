@@ -178,6 +178,10 @@ class BlockspecSession:
         else:
             per_clause[nodeid] = _failure_outcome(nodeid, call, report)
 
+    def backend_info(self) -> dict[str, str]:
+        """The backend's name and version, as result files and the journal record them."""
+        return {"name": self.backend.name, "version": _safe(self.backend.version)}
+
     # --- the end -------------------------------------------------------------------
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
@@ -185,7 +189,7 @@ class BlockspecSession:
         outcomes = {cid: list(tests.values()) for cid, tests in self.outcomes.items()}
         clauses = aggregate(self.catalogue, outcomes, self.selected, rerun, self.known)
         self.result = RunResult(
-            backend={"name": self.backend.name, "version": _safe(self.backend.version), "adapter": self.backend_spec},
+            backend={**self.backend_info(), "adapter": self.backend_spec},
             device=self.device,
             profile=self.profile,
             clauses=clauses,
