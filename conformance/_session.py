@@ -218,8 +218,9 @@ def validate_selection(catalogue: Catalogue, backend: Backend, device: str, clau
         raise UsageError(f"unknown clause id(s) {', '.join(unknown)}; `blockspec spec` lists them all")
     valid = ["cpu", *backend.accelerators()]
     if device not in valid:
+        hint = f" (the suite names a device with its index: {device}:0)" if f"{device}:0" in valid else ""
         raise UsageError(
-            f"device {device!r} is not available to backend {backend.name!r}; available: {', '.join(valid)}"
+            f"device {device!r} is not available to backend {backend.name!r}; available: {', '.join(valid)}{hint}"
         )
 
 

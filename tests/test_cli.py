@@ -6,6 +6,7 @@ import importlib.metadata
 import json
 import re
 import subprocess
+import sys
 import textwrap
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -14,7 +15,7 @@ import pytest
 
 from conformance._protocol import CAPABILITY_MEMBERS, REQUIRED_MEMBERS
 from spec import load_catalogue
-from tests.conftest import ADAPTERS_DIR, Cli, run_python, schema_errors
+from tests.conftest import ADAPTERS_DIR, REPO_ROOT, Cli, run_python, schema_errors, subprocess_env
 
 if TYPE_CHECKING:
     import jsonschema
@@ -123,6 +124,34 @@ def test_adapter_missing_protocol_members_names_them_all(cli: Cli, monkeypatch: 
     assert "telepathy" in stderr, f"observed {stderr.strip()!r}; expected the unknown capability named"
 
 
+@pytest.mark.parametrize("mode", [[], ["--in-process"]], ids=["isolated", "in-process"])
+def test_run_needs_no_entry_point(mode: list[str], tmp_path: Path) -> None:
+    """A checkout run with PYTHONPATH=. (not installed, as on the GPU machine) has no pytest11 entry points.
+
+    PYTEST_DISABLE_PLUGIN_AUTOLOAD=1 takes them away here: the run must load its plugins itself.
+    """
+    env = {**subprocess_env(), "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
+    args = ["run", "--backend", "reference", "--clause", "SEQ-INDEX", "--seed", "7", "--json", "r.json", *mode]
+    proc = subprocess.run(
+        [sys.executable, "-m", "conformance", *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=180
+    )
+    assert proc.returncode == 0, f"observed exit status {proc.returncode}; expected 0{_explain(proc)}"
+    clauses = {c["id"]: c["status"] for c in json.loads((tmp_path / "r.json").read_text(encoding="utf-8"))["clauses"]}
+    assert clauses["SEQ-INDEX"] == "pass", f"observed SEQ-INDEX {clauses['SEQ-INDEX']!r}; expected pass{_explain(proc)}"
+
+
+def test_reference_version_is_the_package_version() -> None:
+    """The reference reports blockspec's version without package metadata (it may run uninstalled)."""
+    import tomllib
+
+    from conformance.backends.reference import ReferenceBackend
+
+    declared = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["version"]
+    assert ReferenceBackend().version() == declared, (
+        f"observed reference version {ReferenceBackend().version()!r}; expected pyproject's {declared!r}"
+    )
+
+
 # --- bad options -------------------------------------------------------------------------------------------
 
 
@@ -141,6 +170,12 @@ def test_unavailable_device_lists_available_ones_and_keeps_the_old_result(cli: C
     assert "cpu" in available, f"observed {stderr.strip()!r}; expected the available devices (cpu) listed"
     assert old.read_text(encoding="utf-8") == '{"old": true}\n', "observed the old result file changed"
     assert old.stat().st_mtime_ns == before, "observed the old result file rewritten; expected it untouched"
+
+
+def test_unindexed_device_is_refused_with_the_indexed_name(cli: Cli) -> None:
+    stderr = _usage_error(cli(["run", "--backend", "reference", "--device", "sim", "--clause", "SEQ-INDEX"]))
+    hint = stderr.split("available", 1)[-1]
+    assert "sim:0)" in hint, f"observed {stderr.strip()!r}; expected a hint naming sim:0"
 
 
 def test_json_into_missing_directory_is_refused_and_creates_nothing(cli: Cli, tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 import reference
+from conformance._session import TOOL_VERSION
 from conformance.backends._torchlike import TorchLikeBackend, attribute_block_class
 from reference import chapter, nn, sim
 from reference.errors import FrameworkError
@@ -45,9 +46,7 @@ class ReferenceBackend(TorchLikeBackend):
     load_errors = (FrameworkError,)
 
     def version(self) -> str:
-        from importlib.metadata import version
-
-        return version("blockspec")
+        return TOOL_VERSION  # the reference ships with blockspec, installed or run from a checkout
 
     def environment(self) -> dict[str, str]:
         return {"numpy": np.__version__, "simulated_devices": str(sim.device_count())}
