@@ -28,8 +28,9 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -167,7 +168,7 @@ def run_isolated(
     backend, device, profile, verbose = request.backend, request.device, request.profile, request.verbose
     started, clock = datetime.now(UTC), time.perf_counter()
     progress = _Progress(reporter=None if quiet or verbose else make_reporter())
-    with tempfile.TemporaryDirectory(prefix="blockspec-") as tmp:
+    with _terminate_as_exit(), tempfile.TemporaryDirectory(prefix="blockspec-") as tmp:
         for segment in range(10_000):
             journal = Path(tmp) / f"journal-{segment}.jsonl"
             deselect = [arg for nodeid in progress.outcomes for arg in ("--deselect", nodeid)]
@@ -214,6 +215,27 @@ def run_isolated(
     return result
 
 
+@contextlib.contextmanager
+def _terminate_as_exit() -> Iterator[None]:
+    """SIGTERM raises SystemExit(143) while running, so the child is killed on the way out.
+
+    Python's default for SIGTERM ends the process at once, cleanup skipped.
+    Signal handlers can only be set from the main thread; elsewhere nothing changes.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def exit_on_term(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, exit_on_term)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def _run_child(
     command: list[str], journal: Path, progress: _Progress, timeout: float, verbose: bool, tmp: Path
 ) -> tuple[int, bool, str]:
@@ -228,25 +250,32 @@ def _run_child(
         progress.last_event = time.monotonic()
         hung = False
         pending = ""
-        while True:
-            returncode = child.poll()
-            chunk = reader.read()
-            if chunk:
-                pending += chunk
-                *lines, pending = pending.split("\n")
-                progress.read(lines)
-            if returncode is not None:
-                progress.read([pending] if pending.endswith("}") else [])
-                break
-            now = time.monotonic()
-            waiting_since = progress.running_since if progress.running else progress.last_event
-            if now - waiting_since > timeout:
-                hung = True
-                _kill_group(child)
-                child.wait()
-                returncode = child.returncode
-                break
-            time.sleep(_POLL_S)
+        try:
+            while True:
+                returncode = child.poll()
+                chunk = reader.read()
+                if chunk:
+                    pending += chunk
+                    *lines, pending = pending.split("\n")
+                    progress.read(lines)
+                if returncode is not None:
+                    progress.read([pending] if pending.endswith("}") else [])
+                    break
+                now = time.monotonic()
+                waiting_since = progress.running_since if progress.running else progress.last_event
+                if now - waiting_since > timeout:
+                    hung = True
+                    _kill_group(child)
+                    child.wait()
+                    returncode = child.returncode
+                    break
+                time.sleep(_POLL_S)
+        except BaseException:
+            # Ctrl-C, or SIGTERM from a CI job's timeout (see _terminate_as_exit): the child runs in its
+            # own session, so nothing else would stop it; it must not outlive the run.
+            _kill_group(child)
+            child.wait()
+            raise
     tail = "" if verbose else _tail(log_path)
     return returncode, hung, tail
 

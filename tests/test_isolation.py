@@ -100,3 +100,49 @@ def test_a_non_positive_timeout_is_a_usage_error(tmp_path: Path) -> None:
     assert proc.returncode == 2, f"observed exit status {proc.returncode}; expected 2: {proc.stderr[-500:]}"
     assert "--timeout" in proc.stderr, f"observed {proc.stderr[-500:]!r}; expected the option named"
     assert data is None, "observed a result file from a refused run; expected none"
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="process groups and SIGTERM are POSIX")
+def test_a_terminated_run_takes_its_child_with_it(tmp_path: Path) -> None:
+    """CI's job timeout sends SIGTERM to blockspec: the suite's child (in its own session) must die too."""
+    import signal
+    import time
+
+    marker = tmp_path / "child-pid"
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(ADAPTERS), str(ROOT)]),
+        "BLOCKSPEC_TEST_PID_FILE": str(marker),
+    }
+    command = [sys.executable, "-m", "conformance", "run", "--backend", "crashing_adapter:HangsInLengthWritingPid"]
+    command += ["--clause", TARGET, "--profile", "fast", "--quiet", "--timeout", "300"]
+    parent = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 120
+        while not marker.exists() and time.monotonic() < deadline and parent.poll() is None:
+            time.sleep(0.1)
+        assert marker.exists(), f"observed no hanging child within 120 s (parent status {parent.poll()})"
+        child = int(marker.read_text(encoding="utf-8"))
+        parent.send_signal(signal.SIGTERM)
+        status = parent.wait(timeout=60)
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+    assert status == 128 + signal.SIGTERM, f"observed exit status {status}; expected {128 + signal.SIGTERM}"
+    deadline = time.monotonic() + 10
+    while _alive(child) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    orphaned = _alive(child)
+    if orphaned:
+        os.kill(child, signal.SIGKILL)  # leave no busy loop behind a failed test
+    assert not orphaned, f"observed the suite's child {child} still running after its parent ended"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie (ended, not yet reaped by its new parent) counts as gone.
+    stat = Path(f"/proc/{pid}/stat")
+    return not (stat.exists() and stat.read_text().split(")")[-1].split()[0] == "Z")
