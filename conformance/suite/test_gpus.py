@@ -106,7 +106,7 @@ def test_tensor_lives_where_created(backend: Backend, accelerator: str, check: C
     t = backend.tensor(array, accelerator, dtype=dtype)
     check.equal(backend.device_of(t), accelerator, "device of the created tensor")
     check.bitwise(
-        backend.bits(t), backend.bits(backend.tensor(array, dtype=dtype)), "values on the device vs on the CPU"
+        backend.bits(t), backend.bits(backend.tensor(array, "cpu", dtype=dtype)), "values on the device vs on the CPU"
     )
 
 
@@ -114,7 +114,7 @@ def test_tensor_lives_where_created(backend: Backend, accelerator: str, check: C
 @given(shape=st.lists(st.integers(1, 4), min_size=1, max_size=3))
 def test_mixing_devices_raises(backend: Backend, accelerator: str, check: Check, shape: list[int]) -> None:
     x = np.ones(tuple(shape), dtype=np.float32)
-    on_cpu, on_acc = backend.tensor(x), backend.tensor(x, accelerator)
+    on_cpu, on_acc = backend.tensor(x, "cpu"), backend.tensor(x, accelerator)
     check.raises(lambda: backend.add(on_cpu, on_acc), f"cpu tensor + {accelerator} tensor")
     check.raises(lambda: backend.add(on_acc, on_cpu), f"{accelerator} tensor + cpu tensor")
     others = [d for d in backend.accelerators() if d != accelerator]
@@ -128,7 +128,7 @@ def test_mixing_devices_raises(backend: Backend, accelerator: str, check: Check,
 def test_zero_dim_cpu_tensor_is_a_scalar(
     backend: Backend, accelerator: str, check: Check, value: float, shape: list[int]
 ) -> None:
-    scalar = backend.tensor(np.array(value, dtype=np.float32))
+    scalar = backend.tensor(np.array(value, dtype=np.float32), "cpu")
     x = backend.tensor(np.ones(tuple(shape), dtype=np.float32), accelerator)
     try:
         result = backend.add(x, scalar)
@@ -148,12 +148,13 @@ def test_zero_dim_cpu_tensor_is_a_scalar(
 @pytest.mark.clause("DEV-COPY-ROUNDTRIP")
 @given(data=st.data())
 def test_copy_roundtrip_is_exact(backend: Backend, accelerator: str, check: Check, data: st.DataObject) -> None:
-    array, dtype = data.draw(raw_arrays(backend.dtypes), label="tensor")
-    t = backend.tensor(array, dtype=dtype)
-    there = backend.to_device(t, accelerator)
-    check.equal(backend.device_of(there), accelerator, "device of the copy")
-    back = backend.to_device(there, "cpu")
-    check.bitwise(backend.bits(back), backend.bits(t), f"cpu -> {accelerator} -> cpu")
+    for dtype in backend.dtypes:  # every dtype in every example: a device may lack one (float64)
+        array, _ = data.draw(raw_arrays((dtype,)), label=f"{dtype} tensor")
+        t = backend.tensor(array, "cpu", dtype=dtype)
+        there = backend.to_device(t, accelerator)
+        check.equal(backend.device_of(there), accelerator, f"device of the {dtype} copy")
+        back = backend.to_device(there, "cpu")
+        check.bitwise(backend.bits(back), backend.bits(t), f"{dtype}: cpu -> {accelerator} -> cpu")
 
 
 @pytest.mark.clause("DEV-MULTI-DEVICE")
@@ -214,7 +215,7 @@ def test_fixed_hidden_mlp_runs_on_device(
     backend.manual_seed(seed % 2**31)
     model = backend.chapter("FixedHiddenMLP")
     x = hh.input_array(seed, (batch, 20), "float32")
-    on_cpu = backend.to_numpy(backend.forward(model, backend.tensor(x)))
+    on_cpu = backend.to_numpy(backend.forward(model, backend.tensor(x, "cpu")))
     moved = backend.module_to(model, accelerator)
     out = backend.forward(moved, backend.tensor(x, accelerator))
     check.equal(backend.device_of(out), accelerator, "device of FixedHiddenMLP's output")
