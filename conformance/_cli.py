@@ -67,7 +67,10 @@ def _parser() -> argparse.ArgumentParser:
         "kill-matrix", help="run mutant backends and print which clause each makes fail (from a checkout)"
     )
     kill.add_argument(
-        "modules", nargs="*", metavar="MODULE", help="mutant modules (default: tests/mutants/*_mutants.py here)"
+        "modules",
+        nargs="*",
+        metavar="MODULE",
+        help="mutant modules, or module:Class for one mutant (default: tests/mutants/*_mutants.py here)",
     )
     kill.add_argument("-j", "--jobs", type=int, default=2, help="mutants run at once (default: 2)")
     kill.add_argument("--json", type=Path, metavar="PATH", help="also write the verdict per mutant here")

@@ -55,18 +55,45 @@ class Verdict:
 
 
 def find_mutants(modules: Iterable[str]) -> list[Mutant]:
-    """Every class with a ``target`` defined in ``modules``; a module whose framework is missing is skipped."""
+    """Every class with a ``target`` defined in ``modules``; a module whose framework is missing is skipped.
+
+    ``module:Class`` selects one mutant of a module.
+    """
     found = []
-    for module_name in modules:
+    for selector in modules:
+        module_name, _, only = selector.partition(":")
         try:
             module = importlib.import_module(module_name)
         except ImportError:
             continue
         for name, cls in inspect.getmembers(module, inspect.isclass):
             target = getattr(cls, "target", None)
-            if cls.__module__ == module_name and isinstance(target, str):
+            if cls.__module__ == module_name and isinstance(target, str) and only in ("", name):
                 found.append(Mutant(module_name, name, target))
     return found
+
+
+def not_runnable_here(mutant: Mutant) -> str:
+    """Why ``mutant`` cannot be judged on this machine, or ``""`` when it can.
+
+    A mutant may break a behaviour that shows only where its backend has an
+    accelerator (``needs_accelerator = True``: elsewhere the target is
+    ``skipped``) or only where it has none (``needs_accelerator = False``:
+    e.g. the CPU fallback of try_all_gpus). On the wrong machine its verdict
+    is neither a kill nor a survival, so it is set aside.
+    """
+    cls = getattr(importlib.import_module(mutant.module), mutant.name)
+    needs = getattr(cls, "needs_accelerator", None)
+    if needs is None:
+        return ""
+    backend = cls()
+    present = bool(backend.accelerators())
+    if present == needs:
+        return ""
+    have = "has none" if needs else "has " + ", ".join(backend.accelerators())
+    return (
+        f"{mutant.target} is broken only {'with' if needs else 'without'} an accelerator and {backend.name} {have} here"
+    )
 
 
 def default_modules(root: Path) -> list[str]:
@@ -152,12 +179,15 @@ def main(modules: Sequence[str], *, jobs: int, json_path: Path | None, cwd: Path
         raise UsageError(f"no mutant modules given and none found under {cwd / 'tests' / 'mutants'}")
     if str(cwd) not in sys.path:
         sys.path.insert(0, str(cwd))
-    mutants = find_mutants(names)
-    if not mutants:
+    found = find_mutants(names)
+    if not found:
         raise UsageError(f"no mutant (a class with a `target` clause id) in {', '.join(names)}")
+    not_here = {m: not_runnable_here(m) for m in found}
+    mutants = [m for m in found if not not_here[m]]
     print(f"running the suite on {len(mutants)} mutants from {', '.join(names)} ({jobs} at a time)", flush=True)
     verdicts = run_all(mutants, cwd=cwd, jobs=jobs)
     lines, complete = matrix_lines(verdicts)
+    lines += [f"NOT RUN HERE {m.spec}: {why}" for m, why in not_here.items() if why]
     print("\n".join(lines))
     if json_path is not None:
         from conformance._results import write_text_atomic
@@ -166,7 +196,8 @@ def main(modules: Sequence[str], *, jobs: int, json_path: Path | None, cwd: Path
             "mutants": [
                 {"mutant": v.mutant.spec, "target": v.mutant.target, "killed": v.killed, "problem": v.problem}
                 for v in verdicts
-            ]
+            ],
+            "not_run": [{"mutant": m.spec, "target": m.target, "reason": why} for m, why in not_here.items() if why],
         }
         write_text_atomic(json_path, json.dumps(data, indent=2) + "\n")
     return 0 if complete else 1

@@ -34,6 +34,8 @@ def _param(mutant: K.Mutant) -> Any:
     marks = []
     if mutant.module in SLOW_MODULES and not RUN_SLOW:
         marks.append(pytest.mark.skip(reason=f"slow backend: set BLOCKSPEC_SLOW_MUTANTS=1 to run {mutant.spec}"))
+    elif why := K.not_runnable_here(mutant):
+        marks.append(pytest.mark.skip(reason=f"not run here: {why}"))
     return pytest.param(mutant, id=f"{mutant.name}->{mutant.target}", marks=marks)
 
 
@@ -61,3 +63,24 @@ def test_a_surviving_mutant_is_reported() -> None:
     assert "SEQ-ORDER" in K.judge(collateral), f"observed {K.judge(collateral)!r}; expected SEQ-ORDER named"
     clean = K.Verdict(mutant, {"SEQ-INDEX": "fail", "SEQ-ORDER": "blocked", "MODULE-REPR": "fail"}, levels, 1)
     assert K.judge(clean) == "", f"observed {K.judge(clean)!r}; expected a clean kill (SHOULD and blocked allowed)"
+
+
+def test_accelerator_mutants_are_judged_only_where_an_accelerator_is() -> None:
+    """A device mutant whose backend has no accelerator here is set aside, not counted as a survivor."""
+    by_target = {(m.module, m.target): m for m in MUTANTS}
+    reference = by_target.get(("tests.mutants.reference_mutants", "DEV-PARITY"))
+    assert reference is not None, "observed no reference mutant of DEV-PARITY; expected one"
+    assert K.not_runnable_here(reference) == "", "observed the reference (simulated devices) set aside"
+    counting = by_target.get(("tests.mutants.torch_mutants", "DEV-COUNT"))
+    if counting is not None:  # device_count() is checked with no accelerator present too
+        assert K.not_runnable_here(counting) == "", f"observed {counting.spec} set aside; it needs no accelerator"
+    cuda = by_target.get(("tests.mutants.torch_cuda_mutants", "DEV-PARITY"))
+    if cuda is None:
+        pytest.skip("torch missing")
+    import torch
+
+    why = K.not_runnable_here(cuda)
+    if torch.cuda.is_available():
+        assert why == "", f"observed {cuda.spec} set aside ({why!r}) on a machine with CUDA"
+    else:
+        assert "accelerator" in why, f"observed {why!r} for {cuda.spec} without CUDA; expected it set aside"

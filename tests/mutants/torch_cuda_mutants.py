@@ -1,0 +1,180 @@
+"""Mutant PyTorch backends that break a device behaviour only a real accelerator can show.
+
+Each targets a clause checked on an accelerator, so its verdict means
+something only where CUDA is present (``needs_accelerator``): tests/test_mutants.py skips them on a
+machine without one (the target would be ``skipped``, not caught), and
+``blockspec kill-matrix`` reports them as not run there. On a GPU machine
+they show that the device clauses catch a broken CUDA backend, not only a
+broken simulated device (the reference's mutants in reference_mutants.py).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+from torch.nn.parameter import is_lazy
+
+from conformance._protocol import Gradients
+from conformance.backends.torch import TorchBackend, blocks
+from tests.mutants.torch_mutants import _chapter
+
+
+class _OnCuda(TorchBackend):
+    """Judged only where CUDA is present (conformance._killmatrix.not_runnable_here)."""
+
+    needs_accelerator = True
+
+
+class UnindexedIsHost(_OnCuda):
+    """An unindexed accelerator name ('cuda') places tensors on the CPU, the framework's default device."""
+
+    target = "DEV-UNINDEXED-IS-ZERO"
+
+    def tensor(self, array: np.ndarray, device: str | None = None, dtype: str | None = None) -> torch.Tensor:
+        return super().tensor(array, "cpu" if device == "cuda" else device, dtype)
+
+
+class IntegersStayOnHost(_OnCuda):
+    """Integer and boolean tensors are created on the CPU whatever device is asked for."""
+
+    target = "DEV-TENSOR-PLACEMENT"
+
+    def tensor(self, array: np.ndarray, device: str | None = None, dtype: str | None = None) -> torch.Tensor:
+        if (dtype or str(array.dtype)).startswith(("int", "uint", "bool")):  # numpy has no bfloat16 dtype
+            device = None
+        return super().tensor(array, device, dtype)
+
+
+class SilentCrossDeviceCopy(_OnCuda):
+    """Adding tensors on two devices copies the second operand over instead of raising."""
+
+    target = "DEV-MIXED-RAISES"
+
+    def add(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        return a + b.to(a.device)
+
+
+class NoScalarPromotion(_OnCuda):
+    """A 0-d CPU tensor is refused next to a CUDA tensor."""
+
+    target = "DEV-SCALAR-PROMOTION"
+
+    def add(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        if a.device != b.device:
+            raise RuntimeError(f"Expected all tensors to be on the same device, but got {a.device} and {b.device}")
+        return a + b
+
+
+class NarrowingTransfer(_OnCuda):
+    """Copies to and from CUDA pass float64 values through float32 (a device without fp64)."""
+
+    target = "DEV-COPY-ROUNDTRIP"
+
+    def to_device(self, tensor: torch.Tensor, device: str) -> torch.Tensor:
+        if tensor.dtype is torch.float64:
+            return tensor.to(torch.float32).to(device).to(torch.float64)
+        return tensor.to(device)
+
+
+class BuffersLeftBehind(_OnCuda):
+    """module.to(device) moves parameters but leaves buffers where they were."""
+
+    target = "DEV-MODULE-TO"
+
+    def module_to(self, module: nn.Module, device: str) -> nn.Module:
+        kept = [(m, dict(m._buffers)) for m in module.modules()]
+        module.to(device)
+        for m, buffers in kept:
+            m._buffers.update(buffers)
+        return module
+
+
+class ToReplacesParameters(_OnCuda):
+    """module.to(device) puts new Parameter objects in place of the old ones."""
+
+    target = "DEV-MODULE-TO-IDENTITY"
+
+    def module_to(self, module: nn.Module, device: str) -> nn.Module:
+        for m in module.modules():
+            for name, param in list(m._parameters.items()):
+                if param is not None and not is_lazy(param):
+                    m._parameters[name] = nn.Parameter(param.detach().to(device))
+        return module.to(device)
+
+
+class _CachedConstantFixedHiddenMLP(blocks.FixedHiddenMLP):
+    def __init__(self) -> None:
+        super().__init__()
+        self.cached = self.rand_weight  # a plain attribute, as the book writes it: stays behind on .to()
+
+    def forward(self, X: torch.Tensor) -> torch.Tensor:
+        X = self.linear(X)
+        X = F.relu(torch.mm(X, self.cached) + 1)
+        X = self.linear(X)
+        while X.abs().sum() > 1:
+            X /= 2
+        return X.sum()
+
+
+class CachedConstant(_OnCuda):
+    """FixedHiddenMLP computes with its constant held as a plain attribute (the book's code)."""
+
+    target = "DEV-CONSTANT-FOLLOWS"
+    blocks = _chapter(FixedHiddenMLP=_CachedConstantFixedHiddenMLP)
+
+
+class OutputsToHost(_OnCuda):
+    """Forward returns its output on the CPU whatever the module's device."""
+
+    target = "DEV-OUTPUT-ON-DEVICE"
+
+    def forward(self, module: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        return module(x).cpu()
+
+
+class GradientsOnHost(_OnCuda):
+    """Gradients are reported from host copies, not from the parameters' device."""
+
+    target = "DEV-GRAD-ON-DEVICE"
+
+    def gradients(self, module: nn.Module, x: torch.Tensor, cotangent: np.ndarray) -> Gradients:
+        grads = super().gradients(module, x, cotangent)
+        return Gradients(grads.input, grads.params, dict.fromkeys(grads.devices, "cpu"))
+
+
+class _HalfPrecisionOnDevice(nn.Linear):
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
+        weight = self.weight
+        if input.device.type != "cpu":  # the device kernel rounds weights to float16, like TF32 left on
+            weight = weight + (weight.half().to(weight.dtype) - weight).detach()
+        return F.linear(input, weight, self.bias)
+
+
+class HalfPrecisionDeviceKernel(_OnCuda):
+    """On CUDA, linear layers compute with float16-rounded weights."""
+
+    target = "DEV-PARITY"
+    linear_class = _HalfPrecisionOnDevice
+
+
+class IgnoresMapLocation(_OnCuda):
+    """load() ignores map_location: tensors return to the device they were saved from."""
+
+    target = "DEV-CHECKPOINT-TO-CPU"
+
+    def load(self, path: Path, map_location: str | None = None) -> Any:
+        return super().load(path)
+
+
+class LoadsOnHost(_OnCuda):
+    """load() without map_location puts every tensor on the CPU."""
+
+    target = "DEV-CHECKPOINT-HOME"
+
+    def load(self, path: Path, map_location: str | None = None) -> Any:
+        return super().load(path, map_location or "cpu")
