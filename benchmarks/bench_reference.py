@@ -81,6 +81,7 @@ def interleaved(candidates: dict[str, Callable[[], object]], number: int, repeat
 
 # --- MLP -----------------------------------------------------------------------
 
+
 def reference_mlp_step(batch: int) -> Callable[[], object]:
     reference.manual_seed(0)
     net = nn.Sequential(nn.Linear(20, 256), nn.ReLU(), nn.Linear(256, 10))
@@ -134,6 +135,7 @@ def bench_mlp(quick: bool) -> list[tuple[str, dict[str, float]]]:
 
 # --- save / load ------------------------------------------------------------------
 
+
 def make_state(megabytes: int) -> OrderedDict[str, np.ndarray]:
     rng = np.random.default_rng(0)
     count = max(1, megabytes // 4)
@@ -180,12 +182,19 @@ def bench_io(quick: bool, directory: Path) -> list[tuple[str, dict[str, float]]]
 
 # --- report ------------------------------------------------------------------------
 
+
 def table(rows: list[tuple[str, dict[str, float]]]) -> str:
     columns: list[str] = []
     for _, times in rows:
         columns += [name for name in times if name not in columns]
     ratios = [c for c in columns if c.startswith("reference")]
-    header = "| workload | " + " | ".join(f"{c} (ms)" for c in columns) + " | " + " | ".join(f"{c} / torch" for c in ratios) + " |"
+    header = (
+        "| workload | "
+        + " | ".join(f"{c} (ms)" for c in columns)
+        + " | "
+        + " | ".join(f"{c} / torch" for c in ratios)
+        + " |"
+    )
     lines = [header, "|" + "---|" * (len(columns) + len(ratios) + 1)]
     for label, times in rows:
         cells = [f"{times[c] * 1e3:.3f}" if c in times else "n/a" for c in columns]

@@ -53,7 +53,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="blockspec-soak-") as tmp, ThreadPoolExecutor(args.jobs) as pool:
         results = list(pool.map(lambda r: run_once(r[0], r[1], args.profile, Path(tmp)), runs))
     total = 0
-    print(f"| backend | seeds | non-pass MUST verdicts | mean wall per run |\n|---|---|---|---|")
+    print("| backend | seeds | non-pass MUST verdicts | mean wall per run |\n|---|---|---|---|")
     for backend in args.backends:
         mine = [r for r in results if r[0] == backend]
         count = sum(len(r[2]) for r in mine)
@@ -63,7 +63,9 @@ def main() -> int:
     for backend, seed, bad, _ in results:
         for clause, status, reason in bad:
             print(f"{backend} seed {seed}: {clause} {status}: {reason}")
-            print(f"  rerun: blockspec run --backend {backend} --profile {args.profile} --seed {seed} --clause {clause}")
+            print(
+                f"  rerun: blockspec run --backend {backend} --profile {args.profile} --seed {seed} --clause {clause}"
+            )
     print(f"total non-pass MUST verdicts: {total} over {len(runs)} runs ({time.perf_counter() - clock:.0f} s)")
     return 0 if total == 0 else 1
 
