@@ -7,17 +7,16 @@ Each breaks one device behaviour the way real frameworks and user code do;
 from __future__ import annotations
 
 import types
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 import reference
 from conformance import arch as A
-from conformance._protocol import Gradients
 from conformance.backends.reference import ReferenceBackend
 from reference import chapter, nn
 from reference.nn import functional as F
+from tests.mutants import devices
 
 
 def _chapter(**overrides: Any) -> types.SimpleNamespace:
@@ -36,24 +35,12 @@ class CurrentDeviceIsLast(ReferenceBackend):
         return super().tensor(array, device, dtype)
 
 
-class IntegersStayOnHost(ReferenceBackend):
+class IntegersStayOnHost(devices.IntegersStayOnHost, ReferenceBackend):
     """Integer and boolean tensors are created on the CPU whatever device is asked for."""
 
-    target = "DEV-TENSOR-PLACEMENT"
 
-    def tensor(self, array: np.ndarray, device: str | None = None, dtype: str | None = None) -> Any:
-        if np.dtype(dtype or array.dtype).kind in "iub":
-            device = None
-        return super().tensor(array, device, dtype)
-
-
-class SilentCrossDeviceCopy(ReferenceBackend):
+class SilentCrossDeviceCopy(devices.SilentCrossDeviceCopy, ReferenceBackend):
     """Adding tensors on two devices copies the second operand over instead of raising."""
-
-    target = "DEV-MIXED-RAISES"
-
-    def add(self, a: Any, b: Any) -> Any:
-        return a + (b.to(a.device) if b.device != a.device else b)
 
 
 class NoScalarPromotion(ReferenceBackend):
@@ -91,30 +78,12 @@ class CopiesLandOnDeviceZero(ReferenceBackend):
         return tensor.to(device)
 
 
-class BuffersLeftBehind(ReferenceBackend):
+class BuffersLeftBehind(devices.BuffersLeftBehind, ReferenceBackend):
     """module.to(device) moves parameters but leaves buffers where they were."""
 
-    target = "DEV-MODULE-TO"
 
-    def module_to(self, module: Any, device: str) -> Any:
-        kept = [(m, dict(m._buffers)) for m in module.modules()]
-        module.to(device)
-        for m, buffers in kept:
-            m._buffers.update(buffers)
-        return module
-
-
-class ToReplacesParameters(ReferenceBackend):
+class ToReplacesParameters(devices.ToReplacesParameters, ReferenceBackend):
     """module.to(device) puts new Parameter objects in place of the old ones."""
-
-    target = "DEV-MODULE-TO-IDENTITY"
-
-    def module_to(self, module: Any, device: str) -> Any:
-        for m in module.modules():
-            for name, param in list(m._parameters.items()):
-                if param is not None and not isinstance(param, nn.UninitializedParameter):
-                    m._parameters[name] = nn.Parameter(param.detach().to(device))
-        return module.to(device)
 
 
 class _CachedConstantFixedHiddenMLP(chapter.FixedHiddenMLP):
@@ -138,23 +107,12 @@ class CachedConstant(ReferenceBackend):
     blocks = _chapter(FixedHiddenMLP=_CachedConstantFixedHiddenMLP)
 
 
-class OutputsToHost(ReferenceBackend):
+class OutputsToHost(devices.OutputsToHost, ReferenceBackend):
     """Forward returns its output on the CPU whatever the module's device."""
 
-    target = "DEV-OUTPUT-ON-DEVICE"
 
-    def forward(self, module: Any, x: Any) -> Any:
-        return module(x).to("cpu")
-
-
-class GradientsOnHost(ReferenceBackend):
+class GradientsOnHost(devices.GradientsOnHost, ReferenceBackend):
     """Gradients are kept on the CPU whatever the parameters' device."""
-
-    target = "DEV-GRAD-ON-DEVICE"
-
-    def gradients(self, module: Any, x: Any, cotangent: np.ndarray) -> Gradients:
-        grads = super().gradients(module, x, cotangent)
-        return Gradients(grads.input, grads.params, dict.fromkeys(grads.devices, "cpu"))
 
 
 class _HalfPrecisionOnDevice(nn.Linear):
@@ -174,22 +132,12 @@ class HalfPrecisionDeviceKernel(ReferenceBackend):
     linear_class = _HalfPrecisionOnDevice
 
 
-class IgnoresMapLocation(ReferenceBackend):
+class IgnoresMapLocation(devices.IgnoresMapLocation, ReferenceBackend):
     """load() ignores map_location: tensors return to the device they were saved from."""
 
-    target = "DEV-CHECKPOINT-TO-CPU"
 
-    def load(self, path: Path, map_location: str | None = None) -> Any:
-        return reference.load(path)
-
-
-class LoadsOnHost(ReferenceBackend):
+class LoadsOnHost(devices.LoadsOnHost, ReferenceBackend):
     """load() without map_location puts every tensor on the CPU."""
-
-    target = "DEV-CHECKPOINT-HOME"
-
-    def load(self, path: Path, map_location: str | None = None) -> Any:
-        return reference.load(path, map_location=map_location or "cpu")
 
 
 class _HostLazyLinear(nn.LazyLinear):

@@ -1,26 +1,23 @@
 """Mutant PyTorch backends that break a device behaviour only a real accelerator can show.
 
 Each targets a clause checked on an accelerator, so its verdict means
-something only where CUDA is present (``needs_accelerator``): tests/test_mutants.py skips them on a
-machine without one (the target would be ``skipped``, not caught), and
-``blockspec kill-matrix`` reports them as not run there. On a GPU machine
-they show that the device clauses catch a broken CUDA backend, not only a
-broken simulated device (the reference's mutants in reference_mutants.py).
+something only where CUDA is present (``needs_accelerator``):
+tests/test_mutants.py skips them on a machine without one (the target would
+be ``skipped``, not caught), and ``blockspec kill-matrix`` reports them as not
+run there. On a GPU machine they show that the device clauses catch a broken
+CUDA backend, not only a broken simulated device (reference_mutants.py). The
+behaviours both backends break the same way are written once, in devices.py.
 """
 
 from __future__ import annotations
-
-from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
-from torch.nn.parameter import is_lazy
 
-from conformance._protocol import Gradients
 from conformance.backends.torch import TorchBackend, blocks
+from tests.mutants import devices
 from tests.mutants.torch_mutants import _chapter
 
 
@@ -39,24 +36,12 @@ class UnindexedIsHost(_OnCuda):
         return super().tensor(array, "cpu" if device == "cuda" else device, dtype)
 
 
-class IntegersStayOnHost(_OnCuda):
+class IntegersStayOnHost(devices.IntegersStayOnHost, _OnCuda):
     """Integer and boolean tensors are created on the CPU whatever device is asked for."""
 
-    target = "DEV-TENSOR-PLACEMENT"
 
-    def tensor(self, array: np.ndarray, device: str | None = None, dtype: str | None = None) -> torch.Tensor:
-        if (dtype or str(array.dtype)).startswith(("int", "uint", "bool")):  # numpy has no bfloat16 dtype
-            device = None
-        return super().tensor(array, device, dtype)
-
-
-class SilentCrossDeviceCopy(_OnCuda):
+class SilentCrossDeviceCopy(devices.SilentCrossDeviceCopy, _OnCuda):
     """Adding tensors on two devices copies the second operand over instead of raising."""
-
-    target = "DEV-MIXED-RAISES"
-
-    def add(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        return a + b.to(a.device)
 
 
 class NoScalarPromotion(_OnCuda):
@@ -81,30 +66,12 @@ class NarrowingTransfer(_OnCuda):
         return tensor.to(device)
 
 
-class BuffersLeftBehind(_OnCuda):
+class BuffersLeftBehind(devices.BuffersLeftBehind, _OnCuda):
     """module.to(device) moves parameters but leaves buffers where they were."""
 
-    target = "DEV-MODULE-TO"
 
-    def module_to(self, module: nn.Module, device: str) -> nn.Module:
-        kept = [(m, dict(m._buffers)) for m in module.modules()]
-        module.to(device)
-        for m, buffers in kept:
-            m._buffers.update(buffers)
-        return module
-
-
-class ToReplacesParameters(_OnCuda):
+class ToReplacesParameters(devices.ToReplacesParameters, _OnCuda):
     """module.to(device) puts new Parameter objects in place of the old ones."""
-
-    target = "DEV-MODULE-TO-IDENTITY"
-
-    def module_to(self, module: nn.Module, device: str) -> nn.Module:
-        for m in module.modules():
-            for name, param in list(m._parameters.items()):
-                if param is not None and not is_lazy(param):
-                    m._parameters[name] = nn.Parameter(param.detach().to(device))
-        return module.to(device)
 
 
 class _CachedConstantFixedHiddenMLP(blocks.FixedHiddenMLP):
@@ -128,23 +95,12 @@ class CachedConstant(_OnCuda):
     blocks = _chapter(FixedHiddenMLP=_CachedConstantFixedHiddenMLP)
 
 
-class OutputsToHost(_OnCuda):
+class OutputsToHost(devices.OutputsToHost, _OnCuda):
     """Forward returns its output on the CPU whatever the module's device."""
 
-    target = "DEV-OUTPUT-ON-DEVICE"
 
-    def forward(self, module: nn.Module, x: torch.Tensor) -> torch.Tensor:
-        return module(x).cpu()
-
-
-class GradientsOnHost(_OnCuda):
+class GradientsOnHost(devices.GradientsOnHost, _OnCuda):
     """Gradients are reported from host copies, not from the parameters' device."""
-
-    target = "DEV-GRAD-ON-DEVICE"
-
-    def gradients(self, module: nn.Module, x: torch.Tensor, cotangent: np.ndarray) -> Gradients:
-        grads = super().gradients(module, x, cotangent)
-        return Gradients(grads.input, grads.params, dict.fromkeys(grads.devices, "cpu"))
 
 
 class _HalfPrecisionOnDevice(nn.Linear):
@@ -162,19 +118,9 @@ class HalfPrecisionDeviceKernel(_OnCuda):
     linear_class = _HalfPrecisionOnDevice
 
 
-class IgnoresMapLocation(_OnCuda):
+class IgnoresMapLocation(devices.IgnoresMapLocation, _OnCuda):
     """load() ignores map_location: tensors return to the device they were saved from."""
 
-    target = "DEV-CHECKPOINT-TO-CPU"
 
-    def load(self, path: Path, map_location: str | None = None) -> Any:
-        return super().load(path)
-
-
-class LoadsOnHost(_OnCuda):
+class LoadsOnHost(devices.LoadsOnHost, _OnCuda):
     """load() without map_location puts every tensor on the CPU."""
-
-    target = "DEV-CHECKPOINT-HOME"
-
-    def load(self, path: Path, map_location: str | None = None) -> Any:
-        return super().load(path, map_location or "cpu")
