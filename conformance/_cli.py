@@ -8,6 +8,7 @@ Nothing here imports a framework until a backend is asked for.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -98,22 +99,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``blockspec`` console script and ``python -m conformance``."""
     args = _parser().parse_args(argv)
     try:
-        if args.command == "run":
-            return _run(args)
-        if args.command == "spec":
-            return _spec(args)
-        if args.command in ("report", "dashboard"):
-            from conformance.report._command import dashboard_command, report_command
-
-            return report_command(args) if args.command == "report" else dashboard_command(args)
-        if args.command == "kill-matrix":
-            from conformance._killmatrix import main as kill_matrix
-
-            return kill_matrix(args.modules, jobs=args.jobs, json_path=args.json, cwd=Path.cwd())
-        return _backends()
+        code = _command(args)
+        sys.stdout.flush()  # inside the try: a closed pipe shows up here, not at interpreter exit
+        return code
     except BlockspecError as exc:
         print(f"blockspec: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # The reader stopped early (`blockspec spec | head`): drop the rest quietly, as Unix tools do.
+        # Files (--json, --junitxml) are written before anything is printed, so none is cut short.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + 13  # SIGPIPE's status in a shell
+
+
+def _command(args: argparse.Namespace) -> int:
+    if args.command == "run":
+        return _run(args)
+    if args.command == "spec":
+        return _spec(args)
+    if args.command in ("report", "dashboard"):
+        from conformance.report._command import dashboard_command, report_command
+
+        return report_command(args) if args.command == "report" else dashboard_command(args)
+    if args.command == "kill-matrix":
+        from conformance._killmatrix import main as kill_matrix
+
+        return kill_matrix(args.modules, jobs=args.jobs, json_path=args.json, cwd=Path.cwd())
+    return _backends()
 
 
 def _run(args: argparse.Namespace) -> int:

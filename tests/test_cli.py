@@ -152,6 +152,24 @@ def test_reference_version_is_the_package_version() -> None:
     )
 
 
+def test_a_closed_pipe_ends_the_command_quietly(tmp_path: Path) -> None:
+    """`blockspec spec | head -1`: the reader leaves early; no traceback, SIGPIPE's status (141)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "conformance", "spec"],
+        cwd=tmp_path,
+        env=subprocess_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # before the command writes: its first write finds no reader
+    stderr = proc.stderr.read()
+    status = proc.wait(timeout=60)
+    assert "Traceback" not in stderr and "BrokenPipeError" not in stderr, f"observed on stderr:\n{stderr}"
+    assert status == 141, f"observed exit status {status}; expected 141 (SIGPIPE){stderr}"
+
+
 # --- bad options -------------------------------------------------------------------------------------------
 
 
