@@ -24,6 +24,7 @@ class _Cells(HTMLParser):
     def __init__(self) -> None:
         super().__init__()
         self.cells: list[tuple[str, str, str, str]] = []
+        self.unexpected: set[tuple[str, str]] = set()  # (clause, run) of cells marked as unexpected passes
         self.clause = ""
         self._cell: list[str] | None = None
 
@@ -35,6 +36,8 @@ class _Cells(HTMLParser):
         if tag == "td" and "cell" in classes:
             status = next((c[2:] for c in classes if c.startswith("c-")), "")
             self._cell = [self.clause, a.get("data-run") or "", status, ""]
+            if "unexpected" in classes:
+                self.unexpected.add((self.clause, a.get("data-run") or ""))
 
     def handle_endtag(self, tag: str) -> None:
         if tag == "td" and self._cell is not None:
@@ -88,6 +91,38 @@ def test_matrix_has_a_cell_per_clause_and_run_with_the_json_status(three_runs: l
     assert not wrong_text, f"observed status words differing from the cell's status class: {wrong_text[:5]}"
     pages = {p.stem for p in (site / "clauses").glob("*.html")}
     assert pages == set(load_catalogue()), f"observed clause pages {sorted(pages ^ set(load_catalogue()))[:5]} differ"
+
+
+def test_unexpected_passes_are_marked_in_the_matrix_and_listed(tmp_path: Path) -> None:
+    """A pass that the backend's known-failure manifest lists is marked in words, not shown as a plain pass."""
+    document = result_document("fakeframe")
+    clause = next(c for c in document["clauses"] if c["id"] == "SEQ-INDEX")
+    clause["known_failure"] = {"reason": "thought broken", "link": "", "unexpected_pass": True}
+    clause["reason"] = "unexpected pass: the clause is listed as a known failure: thought broken"
+    runs = [
+        write_result(tmp_path / "plain.json", result_document("reference", "0.1")),
+        write_result(tmp_path / "listed.json", document),
+    ]
+    site = tmp_path / "site"
+    merged = merge_runs(load_results(runs))
+    build_dashboard(merged, site)
+    column = str(next(n for n, run in enumerate(merged.columns, 1) if run.backend == "fakeframe"))
+    parsed = _cells(site)
+    assert parsed.unexpected == {("SEQ-INDEX", column)}, (
+        f"observed cells marked unexpected {sorted(parsed.unexpected)}; expected only SEQ-INDEX in run {column}"
+    )
+    text = next(c[3] for c in parsed.cells if c[:2] == ("SEQ-INDEX", column))
+    assert "pass" in text and "unexpected" in text, (
+        f"observed the cell's words {text!r}; expected 'pass' and 'unexpected'"
+    )
+    index = (site / "index.html").read_text(encoding="utf-8")
+    assert "1 unexpected pass</h2>" in index, "observed no '1 unexpected pass' heading on the index page"
+    assert f'href="clauses/SEQ-INDEX.html#run-{column}"' in index, "observed no link from the list to the verdict"
+    page = (site / "clauses" / "SEQ-INDEX.html").read_text(encoding="utf-8")
+    row = page[page.index(f'id="run-{column}"') :].split("</tr>")[0]
+    assert "st s-pass unexpected" in row and "thought broken" in row, (
+        f"observed the clause page's verdict row {row!r}; expected a pass marked unexpected, with the manifest's reason"
+    )
 
 
 def test_html_in_backend_names_and_messages_is_text(three_runs: list[Path], tmp_path: Path) -> None:

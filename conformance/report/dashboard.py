@@ -51,6 +51,9 @@ STATUS_INFO: dict[str, tuple[str, str]] = {
     "absent": ("—", "this result file has no verdict for the clause"),
 }
 
+#: The mark on a pass whose clause the backend's known-failure manifest lists, and what it means.
+UNEXPECTED_PASS: tuple[str, str] = ("!", "unexpected pass: listed as a known failure, yet passing (remove the entry)")
+
 
 @dataclass(frozen=True)
 class Cell:
@@ -60,6 +63,7 @@ class Cell:
     status: str
     reason: str
     href: str
+    unexpected_pass: bool = False
 
 
 @dataclass(frozen=True)
@@ -181,6 +185,7 @@ def _environment() -> Any:
         lstrip_blocks=True,
     )
     env.globals["STATUS_INFO"] = STATUS_INFO
+    env.globals["UNEXPECTED_PASS"] = UNEXPECTED_PASS
     env.globals["STATUSES"] = STATUSES
     env.filters["pct"] = lambda v: "–" if v is None else f"{v:.0f}%"
     return env
@@ -223,7 +228,9 @@ class _Site:
                 verdict = run.verdicts.get(cid)
                 status = "absent" if verdict is None else verdict.status
                 reason = "" if verdict is None else verdict.reason
-                cells.append(Cell(number, status, reason, f"{root}clauses/{cid}.html#run-{number}"))
+                unexpected = verdict is not None and verdict.unexpected_pass
+                href = f"{root}clauses/{cid}.html#run-{number}"
+                cells.append(Cell(number, status, reason, href, unexpected))
             chapter_section = ".".join(section.split(".")[:2])
             by_section.setdefault(chapter_section, []).append(Row(cid, section, level, title, tuple(cells)))
         return [
@@ -263,6 +270,7 @@ class _Site:
             groups=self.groups(""),
             rates=[(lv, self.rates(lv)) for lv in ("MUST", "SHOULD") if lv in levels],
             clause_count=len(self.clause_ids),
+            unexpected=self._unexpected_passes(),
         )
         for cid in self.clause_ids:
             write(f"clauses/{cid}.html", "clause.html", **self.common("../", "clause"), **self._clause_page(cid))
@@ -271,6 +279,15 @@ class _Site:
         if self.coverage is not None:
             write("coverage.html", "coverage.html", **self.common("", "coverage"), html=self.coverage_html)
         return written
+
+    def _unexpected_passes(self) -> list[tuple[int, Run, Verdict]]:
+        """(column, run, verdict) of every pass the run's known-failure manifest did not expect."""
+        return [
+            (number, run, verdict)
+            for number, run in enumerate(self.columns, 1)
+            for cid in self.clause_ids
+            if (verdict := run.verdicts.get(cid)) is not None and verdict.unexpected_pass
+        ]
 
     def _clause_page(self, clause_id: str) -> dict[str, Any]:
         clause: Clause | None = self.catalogue.get(clause_id)
@@ -329,4 +346,4 @@ def _sparkline(points: list[dict[str, Any]]) -> str:
     return " ".join(f"{i * step:.1f},{40 - 0.38 * (r or 0) - 1:.1f}" for i, r in enumerate(rates))
 
 
-__all__ = ["MARKER", "STATUS_INFO", "build_dashboard"]
+__all__ = ["MARKER", "STATUS_INFO", "UNEXPECTED_PASS", "build_dashboard"]
