@@ -79,6 +79,14 @@ def _parser() -> argparse.ArgumentParser:
     report = commands.add_parser("report", help="a Markdown report of result files (for a pull-request comment)")
     report.add_argument("results", nargs="+", type=Path, metavar="RESULT", help="result files, or directories of them")
     report.add_argument("--output", "-o", type=Path, metavar="PATH", help="write to a file instead of stdout")
+    report.add_argument(
+        "--max-chars",
+        type=int,
+        default=None,
+        metavar="N",
+        help="shorten the report to at most N characters (default: 60000, under GitHub's 65536 "
+        "per comment; 0: never shorten)",
+    )
 
     dashboard = commands.add_parser("dashboard", help="a static HTML dashboard merging result files")
     dashboard.add_argument(

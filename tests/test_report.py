@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from conformance._results import SCHEMA_VERSION, STATUSES
 from conformance.report import (
@@ -401,3 +403,125 @@ def test_unexpected_passes_are_listed_in_the_report(tmp_path: Path) -> None:
     line = next((ln for ln in text.splitlines() if "SEQ-INDEX" in ln and "unexpected pass" in ln), "")
     assert line, f"observed no line naming SEQ-INDEX as an unexpected pass in:\n{text[-1500:]}"
     assert "Unexpected passes" in text, "observed no 'Unexpected passes' heading; expected one"
+
+
+# --- a report sized for a comment ---------------------------------------------------------------------------
+
+_FENCE = re.compile(r"^(`{3,})")
+
+
+def _many_failing_runs(tmp_path: Path, runs: int) -> Any:
+    """``runs`` result files, each with a third of the clauses failing and long messages: far over 60000 chars."""
+    ids = list(load_catalogue())
+    paths = []
+    for i in range(runs):
+        statuses = {cid: ("fail" if n % 2 else "error") for n, cid in enumerate(ids) if (n + i) % 3 == 0}
+        statuses |= {ids[(i + 1) % len(ids)]: "blocked"} if ids[(i + 1) % len(ids)] not in statuses else {}
+        message = f"observed {'3 ' * 300}; expected 4"
+        document = result_document(f"backend{i}", f"{i}.0", statuses=statuses, message=message)
+        paths.append(write_result(tmp_path / f"r{i}.json", document))
+    return merge_runs(load_results(paths))
+
+
+def _listed(text: str, merged: Any) -> tuple[int, int]:
+    """(listed, expected) count of (run, clause) verdicts the report must list: fail, error and blocked."""
+    sections = re.split(r"(?m)^### ", text)[1:]
+    listed = 0
+    for run in merged.columns:
+        section = next((s for s in sections if s.startswith(inline(run.label))), "")
+        for verdict in run.verdicts.values():
+            if verdict.status in ("fail", "error", "blocked"):
+                whole = rf"(?m)^#### \S+ {verdict.status.upper()} {verdict.id} \["
+                one_line = rf"(?m)^- \S+ \*\*({verdict.status.upper()} )?{verdict.id}\*\* \["
+                listed += bool(re.search(whole, section) or re.search(one_line, section))
+    expected = sum(v.status in ("fail", "error", "blocked") for run in merged.columns for v in run.verdicts.values())
+    return listed, expected
+
+
+def _balanced(text: str) -> list[str]:
+    """What is left open at the end of ``text``: code fences and <details> blocks."""
+    problems, fence = [], ""
+    for line in text.splitlines():
+        match = _FENCE.match(line)
+        if match and not fence:
+            fence = match.group(1)
+        elif fence and line == fence:
+            fence = ""
+    if fence:
+        problems.append(f"an unclosed {fence} fence")
+    if text.count("<details>") != text.count("</details>"):
+        problems.append(f"{text.count('<details>')} <details> against {text.count('</details>')} </details>")
+    return problems
+
+
+def test_a_report_that_fits_is_whole_and_says_nothing_of_size(tmp_path: Path) -> None:
+    path = write_result(tmp_path / "r.json", result_document(statuses={"SEQ-INDEX": "fail"}))
+    merged = merge_runs(load_results([path]))
+    text = render_markdown(merged)
+    assert text == render_markdown(merged, None), "observed a report that fits changed by the size limit"
+    assert "Shortened" not in text, f"observed a shortening notice on a report of {len(text)} chars"
+
+
+@pytest.mark.parametrize(("runs", "first_form"), [(3, "whole"), (12, "one line")])
+def test_a_long_report_is_shortened_to_fit_and_still_names_every_verdict(
+    tmp_path: Path, runs: int, first_form: str
+) -> None:
+    """Over the limit, every verdict is still named; the first keep richer forms than the rest."""
+    merged = _many_failing_runs(tmp_path, runs)
+    whole = render_markdown(merged, None)
+    assert len(whole) > 60000, f"observed the whole report at {len(whole)} chars; the test needs one over 60000"
+    text = render_markdown(merged)
+    assert len(text) <= 60000, f"observed {len(text)} chars; expected at most 60000 (the default limit)"
+    assert "> [!WARNING]\n> Shortened to fit 60000 characters" in text, f"observed no notice:\n{text[:800]}"
+    listed, expected = _listed(text, merged)
+    assert listed == expected, f"observed {listed} of {expected} failing or blocked verdicts named; expected all"
+    assert "cut here" not in text and "; 0 listed verdict(s) left out" in text, (
+        f"observed verdicts left out although every name fits:\n{text[:800]}"
+    )
+    first = next(v for v in merged.columns[0].verdicts.values() if v.status in ("fail", "error"))
+    shown = {
+        "whole": f"{first.id} [{first.level}, §{first.section}]" in text,
+        "one line": f"**{first.status.upper()} {first.id}** [{first.level}]: " in text,
+    }
+    assert shown[first_form], f"observed {first.id} shown as {shown}; expected its {first_form} form ({runs} runs)"
+    last = [v for v in merged.columns[-1].verdicts.values() if v.status in ("fail", "error")][-1]
+    name = f"**{last.status.upper()} {last.id}** [{last.level}]"
+    assert f"{name}\n" in text or f"{name}: " in text, f"observed the last failure {last.id} not shortened"
+    assert not _balanced(text), f"observed {_balanced(text)}"
+
+
+@settings(max_examples=25, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_any_limit_holds_and_what_is_left_out_is_counted(data: st.DataObject, tmp_path_factory: Any) -> None:
+    runs = data.draw(st.integers(1, 40), label="runs")
+    limit = data.draw(st.integers(2000, 300000), label="max_chars")
+    merged = _many_failing_runs(tmp_path_factory.mktemp("runs"), runs)
+    text = render_markdown(merged, limit)
+    assert len(text) <= limit, f"observed {len(text)} chars; expected at most max_chars={limit} ({runs} runs)"
+    assert not _balanced(text), f"observed {_balanced(text)} with max_chars={limit}, {runs} runs"
+    listed, expected = _listed(text, merged)
+    if "Shortened" not in text:
+        assert text == render_markdown(merged, None), f"observed a changed report without a notice ({limit})"
+        return
+    said = re.search(r"(\d+) listed verdict\(s\) left out", text)
+    assert said, f"observed a notice without the count left out:\n{text[:800]}"
+    assert listed + int(said.group(1)) == expected, (
+        f"observed {listed} listed + {said.group(1)} said left out; expected {expected} (max_chars={limit})"
+    )
+
+
+def test_report_command_takes_max_chars(cli: Cli, tmp_path: Path) -> None:
+    _many_failing_runs(tmp_path, 3)
+    merged_paths = [p.name for p in sorted(tmp_path.glob("r*.json"))]
+    proc = cli(["report", *merged_paths, "--max-chars", "5000"])
+    assert proc.returncode == 0, f"observed exit {proc.returncode}: {proc.stderr[-800:]}"
+    assert len(proc.stdout) <= 5000 and "Shortened to fit 5000" in proc.stdout, (
+        f"observed {len(proc.stdout)} chars, notice {'Shortened' in proc.stdout}; expected ≤ 5000 with the notice"
+    )
+    whole = cli(["report", *merged_paths, "--max-chars", "0"])
+    assert whole.returncode == 0 and "Shortened" not in whole.stdout, f"observed {whole.stdout[:400]!r} with 0"
+    for bad in ("100", "-1"):
+        refused = cli(["report", *merged_paths, "--max-chars", bad])
+        assert refused.returncode == 2 and "--max-chars" in refused.stderr, (
+            f"observed exit {refused.returncode}, stderr {refused.stderr[-300:]!r} for --max-chars {bad}; expected 2"
+        )

@@ -18,9 +18,12 @@ def _merged(args: argparse.Namespace) -> Merged:
 
 
 def report_command(args: argparse.Namespace) -> int:
-    from conformance.report.markdown import render_markdown
+    from conformance.report.markdown import DEFAULT_MAX_CHARS, MIN_MAX_CHARS, render_markdown
 
-    text = render_markdown(_merged(args))
+    max_chars = DEFAULT_MAX_CHARS if args.max_chars is None else args.max_chars or None
+    if max_chars is not None and max_chars < MIN_MAX_CHARS:
+        raise UsageError(f"--max-chars must be 0 (never shorten) or at least {MIN_MAX_CHARS}, got {args.max_chars}")
+    text = render_markdown(_merged(args), max_chars)
     if args.output is None:
         sys.stdout.write(text)
         return 0

@@ -5,6 +5,13 @@ failed or errored, with its statement, message, shrunk example and the
 command that reruns it. Text from result files is escaped, so a backend name
 or message holding HTML or Markdown shows as text.
 
+A report longer than ``max_chars`` (GitHub refuses a comment over 65536
+characters) is shortened, and says so at the top. If every listed verdict fits
+in one line (clause, the message's first line, rerun command), the first keep
+their whole form and the rest one line; if not, the first keep one line and
+the rest their clause's name; if not even the names fit, the last are counted
+instead of listed. Nothing is cut in the middle of a block.
+
 >>> from conformance.report import load_results, merge_runs, render_markdown
 >>> text = render_markdown(merge_runs(load_results(["r.json"])))  # doctest: +SKIP
 """
@@ -12,6 +19,7 @@ or message holding HTML or Markdown shows as text.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from conformance._results import STATUSES
 from conformance.report.loader import Run, Verdict
@@ -20,6 +28,14 @@ from conformance.report.merge import Merged
 #: GitHub refuses comments over 65536 characters; long examples are cut to stay well below.
 MAX_EXAMPLE_LINES = 40
 MAX_MESSAGE_CHARS = 2000
+#: The default size of a report, in characters: under GitHub's 65536 with room for a caller's own text.
+DEFAULT_MAX_CHARS = 60000
+#: The smallest ``max_chars`` accepted: the summary line and the shortening notice fit in it.
+MIN_MAX_CHARS = 2000
+#: Characters held back for the notice that says what was shortened.
+_NOTICE_RESERVE = 600
+#: The message's first line, in a failure's one-line form, is cut to this many characters.
+_SHORT_MESSAGE_CHARS = 200
 
 _SYMBOL = {
     "pass": "✅",
@@ -49,22 +65,172 @@ def fenced(text: str, info: str = "") -> str:
     return f"{fence}{info}\n{text.rstrip()}\n{fence}"
 
 
-def render_markdown(merged: Merged) -> str:
-    """The whole report as Markdown text."""
+@dataclass(frozen=True)
+class _Entry:
+    """One listed verdict in three forms, richest first: whole, one line, and its clause's name only."""
+
+    whole: tuple[str, ...]
+    line: str
+    name: str
+
+    def form(self, level: int) -> tuple[str, ...]:
+        return (self.whole, (self.line,), (self.name,))[level]
+
+
+#: The forms of an entry: its whole form, one line, its clause's name only.
+_WHOLE, _LINE, _NAME = 0, 1, 2
+
+
+def render_markdown(merged: Merged, max_chars: int | None = DEFAULT_MAX_CHARS) -> str:
+    """The report as Markdown text, shortened to at most ``max_chars`` characters (``None``: never)."""
+    if max_chars is not None and max_chars < MIN_MAX_CHARS:
+        raise ValueError(f"max_chars must be at least {MIN_MAX_CHARS}, got {max_chars}")
     columns = merged.columns
     bad = sum(1 for run in columns for v in run.verdicts.values() if v.status in ("fail", "error"))
-    lines = ["## blockspec conformance", ""]
+    title = ["## blockspec conformance", ""]
     verdict = "every applicable MUST clause passes" if not _failing_must(columns) else "some MUST clauses do not pass"
-    lines.append(f"{len(columns)} run(s); {verdict}; {bad} failing or erroring clause verdict(s).")
-    lines.append("")
+    title.append(f"{len(columns)} run(s); {verdict}; {bad} failing or erroring clause verdict(s).")
+    title.append("")
+    units: list[str | _Entry] = []
     for note in merged.superseded:
-        lines.append(f"> [!NOTE]\n> {inline(note.message)}")
-        lines.append("")
-    lines += _counts_table(columns)
-    lines.append("")
+        units.append(f"> [!NOTE]\n> {inline(note.message)}")
+        units.append("")
+    units += _counts_table(columns)
+    units.append("")
+    table = len(units)
     for run in columns:
-        lines += _failures(run)
+        units += _failures(run)
+    whole = [*title, *_lines(units, _WHOLE)]
+    if max_chars is None or len(_text(whole)) <= max_chars:
+        return _text(whole)
+    return _shortened(title, units, table, max_chars)
+
+
+def _text(lines: list[str]) -> str:
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _cost(lines: list[str] | tuple[str, ...]) -> int:
+    """Characters that ``lines`` add to a report, newlines included (an upper bound of their share)."""
+    return sum(len(line) + 1 for line in lines)
+
+
+def _lines(units: list[str | _Entry], level: int) -> list[str]:
+    out: list[str] = []
+    for unit in units:
+        out += [unit] if isinstance(unit, str) else unit.form(level)
+    return out
+
+
+def _shortened(title: list[str], units: list[str | _Entry], table: int, max_chars: int) -> str:
+    """The report within ``max_chars``, and a notice of what was shortened.
+
+    The richest form that every entry can take decides: the first entries get
+    the next richer form while it fits, the others that one. Where not even
+    every name fits, names are listed in order while they fit and the rest are
+    counted. ``units[:table]`` is the counts table.
+    """
+    budget = max_chars - _cost(title) - _NOTICE_RESERVE
+    out: list[str] = []
+    used: dict[int, int] = dict.fromkeys((_WHOLE, _LINE, _NAME), 0)  # entries shown in each form
+    left_out, cut, table_cut = 0, False, False
+    floor = next((level for level in (_LINE, _NAME) if _cost(_lines(units, level)) <= budget), None)
+    if floor is not None:
+        spare = budget - _cost(_lines(units, floor))
+        for unit in units:
+            if isinstance(unit, str):
+                out.append(unit)
+                continue
+            level = floor
+            extra = _cost(unit.form(floor - 1)) - _cost(unit.form(floor))
+            if spare >= 0 and extra <= spare:
+                level, spare = floor - 1, spare - extra
+            elif extra:
+                spare = -1  # one entry shortened: so is every entry after it, as the notice says
+            out += unit.form(level)
+            used[_shortest(unit, level)] += 1
+    else:
+        spent = 0
+        for index, unit in enumerate(units):
+            lines = [unit] if isinstance(unit, str) else list(unit.form(_NAME))
+            if cut or spent + _cost(lines) > budget:  # from the first unit that does not fit on: count
+                cut = True
+                left_out += isinstance(unit, _Entry)
+                table_cut = table_cut or index < table
+                continue
+            out += lines
+            spent += _cost(lines)
+            if isinstance(unit, _Entry):
+                used[_shortest(unit, _NAME)] += 1
+        rest = f"{left_out} more listed verdict(s)" + (" and the rest of the counts table" if table_cut else "")
+        out += ["", f"… cut here: {rest} did not fit; the result files have them."]
+    notice = [
+        "> [!WARNING]",
+        f"> Shortened to fit {max_chars} characters (GitHub refuses a comment over 65536): "
+        f"{used[_LINE]} failure(s) shown in one line, without statement, example and details; "
+        f"{used[_NAME]} listed verdict(s) by name only; {left_out} listed verdict(s) left out. "
+        "The result files and `blockspec dashboard` have everything; "
+        "`blockspec report --max-chars 0` prints the whole report.",
+        "",
+    ]
+    return _text([*title, *notice, *out])
+
+
+def _shortest(entry: _Entry, level: int) -> int:
+    """The richest form that shows the same as ``entry.form(level)``: a one-line entry is whole as a line."""
+    while level > _WHOLE and entry.form(level - 1) == entry.form(level):
+        level -= 1
+    return level
+
+
+def _failures(run: Run) -> list[str | _Entry]:
+    failing = [v for v in run.verdicts.values() if v.status in ("fail", "error")]
+    blocked = [v for v in run.verdicts.values() if v.status == "blocked"]
+    unexpected = [v for v in run.verdicts.values() if v.unexpected_pass]
+    if not failing and not blocked and not unexpected:
+        return []
+    lines: list[str | _Entry] = [f"### {inline(run.label)}: {len(failing)} failing, {len(blocked)} blocked", ""]
+    for verdict in failing:
+        name = f"- {_SYMBOL[verdict.status]} **{verdict.status.upper()} {verdict.id}** [{verdict.level}]"
+        lines.append(_Entry(tuple(_failure(verdict)), _failure_line(name, verdict), name))
+    if failing:
+        lines.append("")  # ends a list of shortened forms
+    lines += _listed("Blocked (a clause they depend on does not pass):", _SYMBOL["blocked"], blocked)
+    heading = "Unexpected passes (listed as known failures, yet passing: remove their manifest entries):"
+    lines += _listed(heading, _SYMBOL["pass"], unexpected)
+    return lines
+
+
+def _listed(heading: str, symbol: str, verdicts: list[Verdict]) -> list[str | _Entry]:
+    """Verdicts under ``heading``, each in one line with its reason, or by name only."""
+    if not verdicts:
+        return []
+    lines: list[str | _Entry] = [heading, ""]
+    for verdict in verdicts:
+        name = f"- {symbol} **{verdict.id}** [{verdict.level}]"
+        line = f"{name}: {inline(verdict.reason)}"
+        lines.append(_Entry((line,), line, name))
+    return [*lines, ""]
+
+
+def _failure_line(name: str, verdict: Verdict) -> str:
+    """A failing verdict in one line: its name, the message's first line and the rerun command."""
+    failure = verdict.failure
+    message = (failure.message if failure is not None else verdict.reason).strip() or "(no message)"
+    first = message.splitlines()[0]
+    if len(first) > _SHORT_MESSAGE_CHARS:
+        first = first[:_SHORT_MESSAGE_CHARS] + " …"
+    rerun = f" — rerun: {code_span(failure.rerun)}" if failure is not None and failure.rerun else ""
+    return f"{name}: {inline(first)}{rerun}"
+
+
+def code_span(text: str) -> str:
+    """``text`` as an inline code span that its own backticks cannot close."""
+    text = " ".join(text.split())
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
 
 
 def _failing_must(columns: tuple[Run, ...]) -> list[Verdict]:
@@ -94,30 +260,6 @@ def _counts_table(columns: tuple[Run, ...]) -> list[str]:
             lines.append("| " + " | ".join([*cells, rate]) + " |")
     lines.append("")
     lines.append("Pass rate: passed / applicable (not-applicable, skipped and pending clauses do not count).")
-    return lines
-
-
-def _failures(run: Run) -> list[str]:
-    failing = [v for v in run.verdicts.values() if v.status in ("fail", "error")]
-    blocked = [v for v in run.verdicts.values() if v.status == "blocked"]
-    unexpected = [v for v in run.verdicts.values() if v.unexpected_pass]
-    if not failing and not blocked and not unexpected:
-        return []
-    lines = [f"### {inline(run.label)}: {len(failing)} failing, {len(blocked)} blocked", ""]
-    for verdict in failing:
-        lines += _failure(verdict)
-    if blocked:
-        lines.append("Blocked (a clause they depend on does not pass):")
-        lines.append("")
-        for verdict in blocked:
-            lines.append(f"- {_SYMBOL['blocked']} **{verdict.id}** [{verdict.level}]: {inline(verdict.reason)}")
-        lines.append("")
-    if unexpected:
-        lines.append("Unexpected passes (listed as known failures, yet passing: remove their manifest entries):")
-        lines.append("")
-        for verdict in unexpected:
-            lines.append(f"- {_SYMBOL['pass']} **{verdict.id}** [{verdict.level}]: {inline(verdict.reason)}")
-        lines.append("")
     return lines
 
 
