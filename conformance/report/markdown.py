@@ -162,8 +162,9 @@ def _shortened(title: list[str], units: list[str | _Entry], table: int, max_char
             spent += _cost(lines)
             if isinstance(unit, _Entry):
                 used[_shortest(unit, _NAME)] += 1
-        rest = f"{left_out} more listed verdict(s)" + (" and the rest of the counts table" if table_cut else "")
-        out += ["", f"… cut here: {rest} did not fit; the result files have them."]
+        if cut:
+            rest = f"{left_out} more listed verdict(s)" + (" and the rest of the counts table" if table_cut else "")
+            out += ["", f"… cut here: {rest} did not fit; the result files have them."]
     notice = [
         "> [!WARNING]",
         f"> Shortened to fit {max_chars} characters (GitHub refuses a comment over 65536): "
