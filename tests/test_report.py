@@ -416,7 +416,7 @@ def _many_failing_runs(tmp_path: Path, runs: int) -> Any:
     paths = []
     for i in range(runs):
         statuses = {cid: ("fail" if n % 2 else "error") for n, cid in enumerate(ids) if (n + i) % 3 == 0}
-        statuses |= {ids[(i + 1) % len(ids)]: "blocked"} if ids[(i + 1) % len(ids)] not in statuses else {}
+        statuses.setdefault(ids[(i + 1) % len(ids)], "blocked")  # and one blocked clause, where it is free
         message = f"observed {'3 ' * 300}; expected 4"
         document = result_document(f"backend{i}", f"{i}.0", statuses=statuses, message=message)
         paths.append(write_result(tmp_path / f"r{i}.json", document))
