@@ -23,8 +23,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from conformance._results import SCHEMA_VERSION, STATUSES
 from conformance.report import build_dashboard, load_results, merge_runs, render_markdown
+from conformance.run.result import SCHEMA_VERSION
+from conformance.run.status import STATUSES
 from spec import load_catalogue
 
 BACKENDS = ("torch", "reference", "flax", "tinygrad")

@@ -7,6 +7,29 @@ costs next to nothing in every pytest session of an environment.
 >>> result = run_suite("reference")  # doctest: +SKIP
 >>> result.exit_code  # doctest: +SKIP
 0
+
+Where things are (three layers, each a package or a few modules):
+
+- **the plug** — ``_protocol.py`` (the ``Backend`` protocol), ``arch.py`` (the
+  architecture trees adapters build), ``_discovery.py`` (finding a backend),
+  ``_manifest.py`` (known failures), ``backends/<name>/`` (the adapters);
+- **the suite and its kit** — ``suite/test_<section>.py`` (one module per
+  chapter section; each test cites its clause with ``@pytest.mark.clause``),
+  ``kit/`` (strategies, oracle, statistics, clause-bound checks, profiles);
+- **the run** — ``run/``: ``request.py`` (what to run, validated once) →
+  ``session.py`` (in pytest: gating, outcomes as events) → ``journal.py``
+  (the isolated child writes the events) → ``isolate.py`` (the parent: child
+  processes, timeouts, restarts) or ``inprocess.py`` → ``verdicts.py`` (the
+  one result builder: events in, a verdict per clause out) → ``result.py``
+  (the result file); ``summary.py``, ``progress.py``, ``junit.py``;
+  ``plugin.py`` is the thin ``pytest11`` face that nothing imports;
+- **reports** — ``report/`` reads result files only (Markdown, dashboard).
+
+From a clause id to its verdict: the statement is in ``spec/clauses/*.toml``
+(``blockspec spec``); its tests are found with ``grep -rn '"ID"'
+conformance/suite``; its mutants with ``blockspec kill-matrix --clause ID``
+(``tests/mutants/``); its verdict is computed by
+``run/verdicts.py:build_result`` from the outcomes ``run/session.py`` records.
 """
 
 from __future__ import annotations
@@ -15,7 +38,6 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from conformance._checks import Check, ClauseViolation
     from conformance._discovery import BUILTIN, ENTRY_POINT_GROUP, known_backends, load_backend
     from conformance._errors import (
         BackendImportError,
@@ -35,14 +57,17 @@ if TYPE_CHECKING:
         LoadRejected,
         LoadResult,
     )
-    from conformance._results import SCHEMA_VERSION, STATUSES, ClauseResult, RunResult
-    from conformance._runner import RunRequest, run_suite
+    from conformance.kit.checks import Check, ClauseViolation
+    from conformance.run.inprocess import run_suite
+    from conformance.run.request import RunRequest
+    from conformance.run.result import SCHEMA_VERSION, ClauseResult, RunResult
+    from conformance.run.status import STATUSES, Outcome, Status
     from spec import BlockspecError
 
 _WHERE = {
     "BlockspecError": "spec",
-    "Check": "conformance._checks",
-    "ClauseViolation": "conformance._checks",
+    "Check": "conformance.kit.checks",
+    "ClauseViolation": "conformance.kit.checks",
     "BUILTIN": "conformance._discovery",
     "ENTRY_POINT_GROUP": "conformance._discovery",
     "known_backends": "conformance._discovery",
@@ -61,12 +86,14 @@ _WHERE = {
     "Gradients": "conformance._protocol",
     "LoadRejected": "conformance._protocol",
     "LoadResult": "conformance._protocol",
-    "SCHEMA_VERSION": "conformance._results",
-    "STATUSES": "conformance._results",
-    "ClauseResult": "conformance._results",
-    "RunResult": "conformance._results",
-    "RunRequest": "conformance._runner",
-    "run_suite": "conformance._runner",
+    "SCHEMA_VERSION": "conformance.run.result",
+    "STATUSES": "conformance.run.status",
+    "Outcome": "conformance.run.status",
+    "Status": "conformance.run.status",
+    "ClauseResult": "conformance.run.result",
+    "RunResult": "conformance.run.result",
+    "RunRequest": "conformance.run.request",
+    "run_suite": "conformance.run.inprocess",
 }
 
 __all__ = [
@@ -89,9 +116,11 @@ __all__ = [
     "Gradients",
     "LoadRejected",
     "LoadResult",
+    "Outcome",
     "ResultFileError",
     "RunRequest",
     "RunResult",
+    "Status",
     "UnknownBackendError",
     "UsageError",
     "known_backends",

@@ -1,8 +1,10 @@
 """The ``blockspec`` command line: ``run``, ``spec``, ``backends``, ``report``, ``dashboard``.
 
-Exit status: 0 when every applicable MUST clause passes, 1 when one does
-not, 2 for bad usage (unknown backend, clause or device; unwritable paths).
-Nothing here imports a framework until a backend is asked for.
+Exit status: 0 when every applicable, selected MUST clause was checked by
+tests that ran and passed; 1 when one was not; 2 for bad usage (unknown
+backend, clause or device; unwritable paths; a backend that cannot be
+loaded); 130 when the user interrupted the run (Ctrl-C). Nothing here
+imports a framework until a backend is asked for.
 """
 
 from __future__ import annotations
@@ -13,9 +15,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from conformance._interrupt import install as install_interrupt
+from conformance.kit.profiles import PROFILES
 from spec import BlockspecError
-
-PROFILES = ("fast", "ci", "thorough")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -30,7 +32,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--device", default="cpu", help="device to place modules and tensors on (default: cpu)")
     run.add_argument("--json", type=Path, metavar="PATH", help="write the per-clause result file here")
     run.add_argument("--clause", action="append", default=[], metavar="ID", help="check only this clause (repeatable)")
-    run.add_argument("--profile", choices=PROFILES, default="ci", help="hypothesis profile (default: ci)")
+    run.add_argument("--profile", choices=tuple(PROFILES), default="ci", help="hypothesis profile (default: ci)")
     run.add_argument("--verbose", action="store_true", help="show pytest's own output and tracebacks")
     run.add_argument(
         "--no-shrink", action="store_true", help="report failing examples as found, without shrinking (faster)"
@@ -74,6 +76,10 @@ def _parser() -> argparse.ArgumentParser:
         help="mutant modules, or module:Class for one mutant (default: tests/mutants/*_mutants.py here)",
     )
     kill.add_argument("-j", "--jobs", type=int, default=2, help="mutants run at once (default: 2)")
+    kill.add_argument(
+        "--clause", action="append", default=[], metavar="ID", help="only the mutants of this clause (repeatable)"
+    )
+    kill.add_argument("--list", action="store_true", help="list the mutants by clause without running them")
     kill.add_argument("--json", type=Path, metavar="PATH", help="also write the verdict per mutant here")
 
     report = commands.add_parser("report", help="a Markdown report of result files (for a pull-request comment)")
@@ -106,6 +112,7 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``blockspec`` console script and ``python -m conformance``."""
     args = _parser().parse_args(argv)
+    install_interrupt()
     try:
         code = _command(args)
         sys.stdout.flush()  # inside the try: a closed pipe shows up here, not at interpreter exit
@@ -113,6 +120,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BlockspecError as exc:
         print(f"blockspec: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("blockspec: interrupted", file=sys.stderr)
+        return 130
     except BrokenPipeError:
         # The reader stopped early (`blockspec spec | head`): drop the rest quietly, as Unix tools do.
         # Files (--json, --junitxml) are written before anything is printed, so none is cut short.
@@ -132,12 +142,19 @@ def _command(args: argparse.Namespace) -> int:
     if args.command == "kill-matrix":
         from conformance._killmatrix import main as kill_matrix
 
-        return kill_matrix(args.modules, jobs=args.jobs, json_path=args.json, cwd=Path.cwd())
+        return kill_matrix(
+            args.modules,
+            jobs=args.jobs,
+            json_path=args.json,
+            cwd=Path.cwd(),
+            clauses=tuple(args.clause),
+            list_only=args.list,
+        )
     return _backends()
 
 
 def _run(args: argparse.Namespace) -> int:
-    from conformance._runner import RunRequest
+    from conformance.run.request import RunRequest
 
     request = RunRequest(
         args.backend,
@@ -145,20 +162,22 @@ def _run(args: argparse.Namespace) -> int:
         profile=args.profile,
         clauses=tuple(args.clause),
         json_path=args.json,
+        junit_path=args.junitxml,
         verbose=args.verbose,
         shrink=not args.no_shrink,
         seed=args.seed,
         known_failures=args.known_failures,
+        timeout=args.timeout,
     )
     if args.in_process:
-        from conformance._runner import run_suite
+        from conformance.run.inprocess import run_suite
 
-        result = run_suite(request, pytest_args=[] if args.junitxml is None else [f"--junitxml={args.junitxml}"])
+        result = run_suite(request)
     else:
-        from conformance._isolate import run_isolated
-        from conformance._summary import summary_lines
+        from conformance.run.isolate import run_isolated
+        from conformance.run.summary import summary_lines
 
-        result = run_isolated(request, timeout=args.timeout, quiet=args.quiet, junitxml=args.junitxml)
+        result = run_isolated(request, quiet=args.quiet)
         print("\n".join(summary_lines(result)))
     if args.json is not None:
         print(f"result file: {args.json}")
@@ -166,13 +185,13 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _spec(args: argparse.Namespace) -> int:
-    from spec import load_catalogue, render_markdown
+    from spec import load_catalogue, render_catalogue
 
-    text = render_markdown(load_catalogue())
+    text = render_catalogue(load_catalogue())
     if args.output is None:
         sys.stdout.write(text)
         return 0
-    from conformance._results import write_text_atomic
+    from conformance._files import write_text_atomic
 
     write_text_atomic(args.output, text)
     return 0

@@ -8,6 +8,7 @@ from importlib.metadata import entry_points
 from typing import Any
 
 from conformance._errors import BackendImportError, BackendProtocolError, UnknownBackendError
+from conformance._interrupt import user_interrupted
 from conformance._protocol import Backend, missing_members
 from spec import CAPABILITIES
 
@@ -39,29 +40,35 @@ def known_backends() -> list[BackendEntry]:
     return entries
 
 
-def resolve(spec: str) -> BackendEntry:
+def resolve(target: str) -> BackendEntry:
     """The entry for a backend name or a ``package.module:attr`` target."""
     for entry in known_backends():
-        if entry.name == spec:
+        if entry.name == target:
             return entry
-    if ":" in spec:
-        return BackendEntry(spec, spec, "module:attr")
-    raise UnknownBackendError(spec, [e.name for e in known_backends()])
+    if ":" in target:
+        return BackendEntry(target, target, "module:attr")
+    raise UnknownBackendError(target, [e.name for e in known_backends()])
 
 
-def load_backend(spec: str) -> Backend:
-    """Import, instantiate and validate the backend named by ``spec``.
+def load_backend(target: str) -> Backend:
+    """Import, instantiate and validate the backend named by ``target`` (a name or ``package.module:attr``).
 
     >>> backend = load_backend("torch")  # doctest: +SKIP
     >>> backend.name
     'torch'
     """
-    entry = resolve(spec)
+    entry = resolve(target)
     module_name, _, attribute = entry.target.partition(":")
     if not module_name or not attribute:
         raise BackendImportError(entry.name, entry.target, "expected the form package.module:attribute")
     try:
         module = importlib.import_module(module_name)
+    except KeyboardInterrupt as exc:
+        if user_interrupted():
+            raise
+        raise BackendImportError(entry.name, entry.target, "importing it raised KeyboardInterrupt") from exc
+    except SystemExit as exc:  # `sys.exit(0)` in a module must not end blockspec as if all was well
+        raise BackendImportError(entry.name, entry.target, f"importing it called sys.exit({exc.code!r})") from exc
     except Exception as exc:  # an adapter may fail to import in any way; report it, do not crash
         raise BackendImportError(entry.name, entry.target, f"{type(exc).__name__}: {exc}") from exc
     try:
@@ -73,6 +80,14 @@ def load_backend(spec: str) -> Backend:
     if isinstance(obj, type) or (callable(obj) and not hasattr(obj, "capabilities")):
         try:
             obj = obj()
+        except KeyboardInterrupt as exc:
+            if user_interrupted():
+                raise
+            raise BackendImportError(entry.name, entry.target, "constructing it raised KeyboardInterrupt") from exc
+        except SystemExit as exc:
+            raise BackendImportError(
+                entry.name, entry.target, f"constructing it called sys.exit({exc.code!r})"
+            ) from exc
         except Exception as exc:
             raise BackendImportError(
                 entry.name, entry.target, f"constructing it raised {type(exc).__name__}: {exc}"

@@ -35,12 +35,12 @@ class Mutant:
     target: str
 
     @property
-    def spec(self) -> str:
+    def selector(self) -> str:
         return f"{self.module}:{self.name}"
 
 
 @dataclass
-class Verdict:
+class MutantRun:
     """What the suite said about one mutant, and whether that is the kill the matrix needs."""
 
     mutant: Mutant
@@ -101,31 +101,31 @@ def default_modules(root: Path) -> list[str]:
     return [f"tests.mutants.{path.stem}" for path in sorted((root / "tests" / "mutants").glob("*_mutants.py"))]
 
 
-def run_mutant(mutant: Mutant, *, cwd: Path, profile: str = "fast", timeout: float = 600) -> Verdict:
+def run_mutant(mutant: Mutant, *, cwd: Path, profile: str = "fast", timeout: float = 600) -> MutantRun:
     """Run the whole suite on ``mutant`` in a fresh process and judge the outcome."""
     with tempfile.TemporaryDirectory(prefix="blockspec-mutant-") as tmp:
         result_file = Path(tmp) / "result.json"
-        command = [sys.executable, "-m", "conformance", "run", "--backend", mutant.spec, "--profile", profile]
+        command = [sys.executable, "-m", "conformance", "run", "--backend", mutant.selector, "--profile", profile]
         # No shrinking: a kill needs a verdict, not a minimal example. One process per mutant is the isolation.
         command += ["--no-shrink", "--in-process", "--json", str(result_file)]
         completed = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=timeout)
         if not result_file.exists():
             output = (completed.stdout + completed.stderr)[-2000:]
-            return Verdict(mutant, exit_code=completed.returncode, problem=f"no result file; output:\n{output}")
+            return MutantRun(mutant, exit_code=completed.returncode, problem=f"no result file; output:\n{output}")
         data = json.loads(result_file.read_text(encoding="utf-8"))
-    verdict = Verdict(
+    run = MutantRun(
         mutant,
         statuses={c["id"]: c["status"] for c in data["clauses"]},
         levels={c["id"]: c["level"] for c in data["clauses"]},
         exit_code=completed.returncode,
     )
-    verdict.problem = judge(verdict)
-    return verdict
+    run.problem = judge(run)
+    return run
 
 
-def judge(verdict: Verdict) -> str:
-    """Why ``verdict`` is not a clean kill, or ``""`` when it is."""
-    mutant, statuses = verdict.mutant, verdict.statuses
+def judge(run: MutantRun) -> str:
+    """Why ``run`` is not a clean kill, or ``""`` when it is."""
+    mutant, statuses = run.mutant, run.statuses
     if mutant.target not in statuses:
         return f"target {mutant.target} is not a clause of the catalogue"
     status = statuses[mutant.target]
@@ -134,46 +134,71 @@ def judge(verdict: Verdict) -> str:
     collateral = {
         cid: s
         for cid, s in statuses.items()
-        if cid != mutant.target and verdict.levels[cid] == "MUST" and s in ("fail", "error")
+        if cid != mutant.target and run.levels[cid] == "MUST" and s in ("fail", "error")
     }
     if collateral:
         return f"also fails unrelated MUST clauses {collateral} (make them depend on {mutant.target}, or narrow the mutant)"
-    expected_exit = 1 if verdict.levels[mutant.target] == "MUST" else 0
-    if verdict.exit_code != expected_exit:
-        return f"exit status {verdict.exit_code}; expected {expected_exit} ({mutant.target} is {verdict.levels[mutant.target]})"
+    expected_exit = 1 if run.levels[mutant.target] == "MUST" else 0
+    if run.exit_code != expected_exit:
+        return f"exit status {run.exit_code}; expected {expected_exit} ({mutant.target} is {run.levels[mutant.target]})"
     return ""
 
 
-def run_all(mutants: Sequence[Mutant], *, cwd: Path, jobs: int, profile: str = "fast") -> list[Verdict]:
+def run_all(mutants: Sequence[Mutant], *, cwd: Path, jobs: int, profile: str = "fast") -> list[MutantRun]:
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         return list(pool.map(lambda m: run_mutant(m, cwd=cwd, profile=profile), mutants))
 
 
-def matrix_lines(verdicts: Sequence[Verdict], catalogue: Catalogue | None = None) -> tuple[list[str], bool]:
+def matrix_lines(runs: Sequence[MutantRun], catalogue: Catalogue | None = None) -> tuple[list[str], bool]:
     """The kill matrix as text (clause -> mutants that kill it) and whether it is complete."""
     catalogue = catalogue or load_catalogue()
     killers: dict[str, list[str]] = {cid: [] for cid in catalogue}
-    for verdict in verdicts:
-        if verdict.killed:
-            killers[verdict.mutant.target].append(verdict.mutant.name)
+    for run in runs:
+        if run.killed:
+            killers[run.mutant.target].append(run.mutant.name)
     lines = [f"{'clause':28} {'level':6} mutants that make it fail"]
     for cid, clause in catalogue.items():
         names = ", ".join(killers[cid]) or "NONE: no mutant shows this clause can fail"
         lines.append(f"{cid:28} {clause.level.value:6} {names}")
-    problems = [v for v in verdicts if not v.killed]
-    for verdict in problems:
-        lines.append(f"NOT KILLED {verdict.mutant.spec} (target {verdict.mutant.target}): {verdict.problem}")
+    problems = [v for v in runs if not v.killed]
+    for run in problems:
+        lines.append(f"NOT KILLED {run.mutant.selector} (target {run.mutant.target}): {run.problem}")
     uncaught = [cid for cid, names in killers.items() if not names]
-    killed = sum(v.killed for v in verdicts)
+    killed = sum(v.killed for v in runs)
     lines.append(
-        f"{killed}/{len(verdicts)} mutants killed cleanly; "
+        f"{killed}/{len(runs)} mutants killed cleanly; "
         f"{len(catalogue) - len(uncaught)}/{len(catalogue)} clauses shown able to fail"
     )
     return lines, not problems and not uncaught
 
 
-def main(modules: Sequence[str], *, jobs: int, json_path: Path | None, cwd: Path) -> int:
-    """``blockspec kill-matrix``: 0 when every clause is killed by some mutant and every mutant cleanly."""
+def listing(mutants: Sequence[Mutant], catalogue: Catalogue | None = None) -> list[str]:
+    """Clause by clause, in catalogue order, every mutant that targets it (``module:Class``)."""
+    catalogue = catalogue or load_catalogue()
+    by_clause: dict[str, list[str]] = {}
+    for mutant in mutants:
+        by_clause.setdefault(mutant.target, []).append(mutant.selector)
+    lines = []
+    for cid in [*catalogue, *sorted(set(by_clause) - set(catalogue))]:
+        if cid in by_clause:
+            lines.append(f"{cid}:")
+            lines += [f"  {selector}" for selector in sorted(by_clause[cid])]
+    return lines
+
+
+def main(
+    modules: Sequence[str],
+    *,
+    jobs: int,
+    json_path: Path | None,
+    cwd: Path,
+    clauses: Sequence[str] = (),
+    list_only: bool = False,
+) -> int:
+    """``blockspec kill-matrix``: 0 when every clause is killed by some mutant and every mutant cleanly.
+
+    ``clauses`` keeps the mutants of those clauses only; ``list_only`` prints them by clause without running.
+    """
     names = list(modules) or default_modules(cwd)
     if not names:
         raise UsageError(f"no mutant modules given and none found under {cwd / 'tests' / 'mutants'}")
@@ -182,22 +207,37 @@ def main(modules: Sequence[str], *, jobs: int, json_path: Path | None, cwd: Path
     found = find_mutants(names)
     if not found:
         raise UsageError(f"no mutant (a class with a `target` clause id) in {', '.join(names)}")
+    if clauses:
+        catalogue = load_catalogue()
+        unknown = [c for c in clauses if c not in catalogue]
+        if unknown:
+            raise UsageError(f"unknown clause id(s) {', '.join(unknown)}; `blockspec spec` lists them all")
+        found = [m for m in found if m.target in clauses]
+        if not found:
+            raise UsageError(f"no mutant of {', '.join(clauses)} in {', '.join(names)}")
+    if list_only:
+        print("\n".join(listing(found)))
+        return 0
     not_here = {m: not_runnable_here(m) for m in found}
     mutants = [m for m in found if not not_here[m]]
     print(f"running the suite on {len(mutants)} mutants from {', '.join(names)} ({jobs} at a time)", flush=True)
-    verdicts = run_all(mutants, cwd=cwd, jobs=jobs)
-    lines, complete = matrix_lines(verdicts)
-    lines += [f"NOT RUN HERE {m.spec}: {why}" for m, why in not_here.items() if why]
+    runs = run_all(mutants, cwd=cwd, jobs=jobs)
+    lines, complete = matrix_lines(runs)
+    if clauses:  # a partial matrix: only the selected clauses are judged complete or not
+        complete = all(r.killed for r in runs)
+    lines += [f"NOT RUN HERE {m.selector}: {why}" for m, why in not_here.items() if why]
     print("\n".join(lines))
     if json_path is not None:
-        from conformance._results import write_text_atomic
+        from conformance._files import write_text_atomic
 
         data: dict[str, Any] = {
             "mutants": [
-                {"mutant": v.mutant.spec, "target": v.mutant.target, "killed": v.killed, "problem": v.problem}
-                for v in verdicts
+                {"mutant": v.mutant.selector, "target": v.mutant.target, "killed": v.killed, "problem": v.problem}
+                for v in runs
             ],
-            "not_run": [{"mutant": m.spec, "target": m.target, "reason": why} for m, why in not_here.items() if why],
+            "not_run": [
+                {"mutant": m.selector, "target": m.target, "reason": why} for m, why in not_here.items() if why
+            ],
         }
         write_text_atomic(json_path, json.dumps(data, indent=2) + "\n")
     return 0 if complete else 1

@@ -1,24 +1,22 @@
 """The blockspec pytest plugin (registered through the ``pytest11`` entry point).
 
-Light on purpose: importing it loads no framework, no NumPy and no
-hypothesis. It adds the ``--blockspec-*`` options and the ``clause`` marker;
-only when ``--blockspec-backend`` is given does it load the backend and
-collect a verdict per clause::
+A leaf: nothing in blockspec imports it. Light on purpose: importing it
+loads no framework, no NumPy and no hypothesis. It adds the
+``--blockspec-*`` options and the ``clause`` marker; only when a run is asked
+for (``--blockspec-backend``, or ``blockspec run`` handing it a prepared
+request) does it start a :class:`conformance.run.session.BlockspecSession`::
 
     pytest --pyargs conformance.suite --blockspec-backend torch --blockspec-json r.json
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from pathlib import Path
 
 import pytest
 
-if TYPE_CHECKING:
-    from conformance._session import BlockspecSession
-
-PROFILE_CHOICES = ("fast", "ci", "thorough")
-SESSION_KEY = pytest.StashKey["BlockspecSession"]()
+from conformance.kit.profiles import PROFILES
+from conformance.run.stash import NO_BACKEND, SESSION_KEY
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -32,7 +30,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--blockspec-clause", metavar="ID", action="append", default=[], help="check only this clause (repeatable)"
     )
     group.addoption(
-        "--blockspec-profile", choices=PROFILE_CHOICES, default="ci", help="hypothesis profile (default: ci)"
+        "--blockspec-profile", choices=tuple(PROFILES), default="ci", help="hypothesis profile (default: ci)"
     )
     group.addoption(
         "--blockspec-seed",
@@ -51,6 +49,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="PATH",
         help="append the run's events as JSON lines here (used by `blockspec run` to survive crashes and hangs)",
     )
+    group.addoption("--blockspec-module", metavar="TARGET", help="check a module factory (package.module:attr)")
+    group.addoption(
+        "--blockspec-input-shape",
+        metavar="SHAPE",
+        action="append",
+        default=[],
+        help="an input shape of the module, batch first, e.g. 4,6 (repeatable: one per argument)",
+    )
+    group.addoption("--blockspec-dtype", metavar="DTYPE", default="float32", help="the module's dtype")
+    group.addoption("--blockspec-inputs", metavar="TARGET", help="module:attr of a strategy or function of inputs")
     group.addoption(
         "--blockspec-no-shrink",
         action="store_true",
@@ -60,24 +68,29 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "clause(id): the spec clause a conformance test checks")
-    if not config.getoption("blockspec_backend"):
+    # `blockspec run --in-process` validated its request already and hands it over on a plugin object.
+    carried = next((p for p in config.pluginmanager.get_plugins() if hasattr(p, "blockspec_prepared")), None)
+    if carried is None and not (config.getoption("blockspec_backend") or config.getoption("blockspec_module")):
         return
-    from conformance._session import BlockspecSession
+    from conformance.run.journal import Journal
+    from conformance.run.request import RunRequest
+    from conformance.run.session import BlockspecSession
     from spec import BlockspecError
 
+    journal = config.getoption("blockspec_journal")
     try:
-        session = BlockspecSession.from_config(config)
+        prepared = (
+            carried.blockspec_prepared if carried is not None else RunRequest.from_pytest_options(config).prepare()
+        )
     except BlockspecError as exc:
+        if journal:
+            Journal.refuse(Path(journal), str(exc))
         raise pytest.UsageError(str(exc)) from exc
+    session = BlockspecSession(prepared)
+    if journal:
+        session.sinks.append(Journal(Path(journal)))
     config.stash[SESSION_KEY] = session
     config.pluginmanager.register(session, "blockspec-session")
-    journal = config.getoption("blockspec_journal")
-    if journal:
-        from pathlib import Path
-
-        from conformance._isolate import Journal
-
-        config.pluginmanager.register(Journal(Path(journal), config), "blockspec-journal")
 
 
 @pytest.hookimpl(trylast=True)
@@ -86,18 +99,4 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if SESSION_KEY in config.stash:
         return
     if any("backend" in getattr(item, "fixturenames", ()) for item in items):
-        raise pytest.UsageError(_NO_BACKEND)
-
-
-_NO_BACKEND = (
-    "the blockspec conformance suite needs a backend: pass --blockspec-backend NAME "
-    "(e.g. torch or reference), or run `blockspec run --backend NAME`"
-)
-
-
-def active_session(config: pytest.Config) -> BlockspecSession:
-    """The running blockspec session, or a clear error when none is configured."""
-    session = config.stash.get(SESSION_KEY, None)
-    if session is None:
-        raise pytest.UsageError(_NO_BACKEND)
-    return session
+        raise pytest.UsageError(NO_BACKEND)

@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from conformance._strategies import (
+from conformance.kit.strategies import (
     Net,
     batch_sizes,
     float_dtypes,
@@ -15,6 +15,7 @@ from conformance._strategies import (
     linear_values,
     mlps,
     nets,
+    raw_arrays,
     seeds,
     tied_linears,
     tied_nets,
@@ -31,6 +32,7 @@ __all__ = [
     "linear_values",
     "mlps",
     "nets",
+    "raw_arrays",
     "seeds",
     "tied_linears",
     "tied_nets",

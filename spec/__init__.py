@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from spec._errors import BlockspecError, SpecError, SpecProblem
 from spec._loader import CLAUSES_DIR, load_catalogue
-from spec._markdown import render_markdown
+from spec._markdown import render_catalogue
 from spec._model import CAPABILITIES, SECTIONS, Catalogue, Clause, Level
 
 __all__ = [
@@ -24,5 +24,5 @@ __all__ = [
     "SpecError",
     "SpecProblem",
     "load_catalogue",
-    "render_markdown",
+    "render_catalogue",
 ]

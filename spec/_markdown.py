@@ -5,7 +5,7 @@ from __future__ import annotations
 from spec._model import SECTIONS, Catalogue, Clause
 
 
-def render_markdown(catalogue: Catalogue) -> str:
+def render_catalogue(catalogue: Catalogue) -> str:
     """The whole catalogue as one Markdown document, grouped by chapter section."""
     counts = {level: 0 for level in ("MUST", "SHOULD", "MAY")}
     for clause in catalogue.values():

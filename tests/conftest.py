@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import importlib.resources
 import json
-import os
 import subprocess
-import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -16,48 +14,9 @@ import pytest
 if TYPE_CHECKING:
     import jsonschema
 
+from tests.helpers import Cli, run_cli
+
 pytest_plugins = ["pytester"]
-
-#: The repository root (where ``tests.mutants`` is importable from).
-REPO_ROOT = Path(__file__).resolve().parent.parent
-#: Fake adapter modules (``fake_adapters``, ``exploding_adapter``, ``noapply_adapter``).
-ADAPTERS_DIR = Path(__file__).resolve().parent / "fixtures" / "adapters"
-
-#: A CLI call: ``(args, cwd=None, extra_path=())`` -> the finished process.
-Cli = Callable[..., "subprocess.CompletedProcess[str]"]
-
-
-def subprocess_env(extra_path: Sequence[Path] = ()) -> dict[str, str]:
-    """The environment for a child Python: ours, minus pytest's own settings, plus ``extra_path``."""
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTEST_ADDOPTS", "PYTEST_PLUGINS")}
-    parts = [str(p) for p in extra_path]
-    if env.get("PYTHONPATH"):
-        parts.append(env["PYTHONPATH"])
-    if parts:
-        env["PYTHONPATH"] = os.pathsep.join(parts)
-    return env
-
-
-def run_python(
-    args: Sequence[str], cwd: Path, extra_path: Sequence[Path] = (), timeout: float = 180
-) -> subprocess.CompletedProcess[str]:
-    """``sys.executable *args`` in ``cwd``, output captured as text."""
-    return subprocess.run(
-        [sys.executable, *args],
-        cwd=cwd,
-        env=subprocess_env(extra_path),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-
-
-def run_cli(
-    args: Sequence[str], cwd: Path, extra_path: Sequence[Path] = (), timeout: float = 180
-) -> subprocess.CompletedProcess[str]:
-    """``python -m conformance *args`` (the ``blockspec`` command) in ``cwd``."""
-    return run_python(["-m", "conformance", *args], cwd, extra_path, timeout)
 
 
 @pytest.fixture
@@ -95,8 +54,3 @@ def result_validator() -> jsonschema.protocols.Validator:
     jsonschema.Draft202012Validator.check_schema(schema)
     validator: jsonschema.protocols.Validator = jsonschema.Draft202012Validator(schema)
     return validator
-
-
-def schema_errors(validator: jsonschema.protocols.Validator, document: object) -> list[str]:
-    """Every way ``document`` breaks the schema, as ``path: message`` lines."""
-    return [f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in validator.iter_errors(document)]

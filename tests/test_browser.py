@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from conformance.report import build_dashboard, load_results, merge_runs
-from tests.test_report import HTML_NAME, result_document, write_result
+from tests.helpers import HTML_NAME, result_document, write_result
 
 CHROMIUM = next((p for p in map(shutil.which, ("chromium", "chromium-browser", "google-chrome")) if p), None)
 CHROMEDRIVER = shutil.which("chromedriver")

@@ -15,7 +15,7 @@ import pytest
 
 from conformance._protocol import CAPABILITY_MEMBERS, REQUIRED_MEMBERS
 from spec import load_catalogue
-from tests.conftest import ADAPTERS_DIR, REPO_ROOT, Cli, run_python, schema_errors, subprocess_env
+from tests.helpers import ADAPTERS_DIR, REPO_ROOT, Cli, run_python, schema_errors, subprocess_env
 
 if TYPE_CHECKING:
     import jsonschema

@@ -14,8 +14,7 @@ from conformance._errors import ResultFileError
 from conformance.report import build_dashboard, load_coverage, load_results, merge_runs
 from conformance.report.dashboard import MARKER
 from spec import load_catalogue
-from tests.conftest import Cli
-from tests.test_report import HTML_NAME, result_document, write_result
+from tests.helpers import HTML_NAME, Cli, result_document, write_result
 
 
 class _Cells(HTMLParser):

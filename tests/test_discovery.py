@@ -27,7 +27,7 @@ from conformance import (
 from conformance._discovery import validate
 from conformance._protocol import missing_members
 from spec import CAPABILITIES
-from tests.conftest import ADAPTERS_DIR
+from tests.helpers import ADAPTERS_DIR
 
 
 @pytest.fixture

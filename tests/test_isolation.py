@@ -146,3 +146,37 @@ def _alive(pid: int) -> bool:
     # A zombie (ended, not yet reaped by its new parent) counts as gone.
     stat = Path(f"/proc/{pid}/stat")
     return not (stat.exists() and stat.read_text().split(")")[-1].split()[0] == "Z")
+
+
+def _without_timings(data: dict[str, Any]) -> dict[str, Any]:
+    """The result file less what differs between processes: times, and object addresses in reprs."""
+    import re
+
+    data = json.loads(re.sub(r"0x[0-9a-f]{6,}", "0x?", json.dumps(data)))
+    data = {k: v for k, v in data.items() if k not in ("started", "duration_s")}
+    data["clauses"] = [
+        {**c, "tests": sorted(({**t, "duration_s": 0} for t in c["tests"]), key=lambda t: t["nodeid"])}
+        for c in data["clauses"]
+    ]
+    return data
+
+
+def test_isolated_and_in_process_runs_build_the_same_result(tmp_path: Path) -> None:
+    """One result builder: the two paths feed it the same events, so their files differ only in timings."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ADAPTERS), str(ROOT)])}
+    files = {}
+    for mode in ("isolated", "in-process"):
+        path = tmp_path / f"{mode}.json"
+        command = [sys.executable, "-m", "conformance", "run", "--backend", "crashing_adapter:RaisesInLength"]
+        command += ["--profile", "fast", "--no-shrink", "--quiet", "--json", str(path)]
+        command += ["--in-process"] if mode == "in-process" else []
+        proc = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+        assert proc.returncode == 1, (
+            f"{mode}: observed exit status {proc.returncode}; expected 1: {proc.stderr[-1500:]}"
+        )
+        files[mode] = _without_timings(json.loads(path.read_text(encoding="utf-8")))
+    isolated, in_process = files["isolated"], files["in-process"]
+    differing = [c["id"] for c, d in zip(isolated["clauses"], in_process["clauses"], strict=True) if c != d] + [
+        k for k in isolated if k != "clauses" and isolated[k] != in_process.get(k)
+    ]
+    assert not differing, f"observed the isolated and in-process results differ in {differing}; expected only timings"

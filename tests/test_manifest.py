@@ -10,7 +10,7 @@ import pytest
 from conformance._errors import UsageError
 from conformance._manifest import load_manifest
 from spec import load_catalogue
-from tests.test_plugin import ADAPTERS_DIR, _outcome
+from tests.helpers import ADAPTERS_DIR, pytester_output
 
 CATALOGUE = load_catalogue()
 
@@ -88,7 +88,7 @@ def _run(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, *extra: str
         "r.json",
         *extra,
     )
-    assert (pytester.path / "r.json").exists(), f"observed no result file{_outcome(result)}"
+    assert (pytester.path / "r.json").exists(), f"observed no result file{pytester_output(result)}"
     data = json.loads((pytester.path / "r.json").read_text(encoding="utf-8"))
     return {c["id"]: c for c in data["clauses"]}
 

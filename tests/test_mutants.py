@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from conformance import _killmatrix as K
-from tests.test_traceability import clauses_with_tests
+from tests.helpers import clauses_with_tests
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -33,7 +33,7 @@ RUN_SLOW = os.environ.get("BLOCKSPEC_SLOW_MUTANTS") == "1"
 def _param(mutant: K.Mutant) -> Any:
     marks = []
     if mutant.module in SLOW_MODULES and not RUN_SLOW:
-        marks.append(pytest.mark.skip(reason=f"slow backend: set BLOCKSPEC_SLOW_MUTANTS=1 to run {mutant.spec}"))
+        marks.append(pytest.mark.skip(reason=f"slow backend: set BLOCKSPEC_SLOW_MUTANTS=1 to run {mutant.selector}"))
     elif why := K.not_runnable_here(mutant):
         marks.append(pytest.mark.skip(reason=f"not run here: {why}"))
     return pytest.param(mutant, id=f"{mutant.name}->{mutant.target}", marks=marks)
@@ -50,18 +50,18 @@ def test_every_tested_clause_has_a_mutant() -> None:
 @pytest.mark.parametrize("mutant", [_param(m) for m in MUTANTS])
 def test_mutant_fails_exactly_its_clause(mutant: K.Mutant) -> None:
     verdict = K.run_mutant(mutant, cwd=ROOT)
-    assert verdict.killed, f"mutant {mutant.spec} (target {mutant.target}): {verdict.problem}"
+    assert verdict.killed, f"mutant {mutant.selector} (target {mutant.target}): {verdict.problem}"
 
 
 def test_a_surviving_mutant_is_reported() -> None:
     """The judge itself can fail: a mutant whose target passes, or that fails a bystander, is not a kill."""
     mutant = K.Mutant("m", "M", "SEQ-INDEX")
     levels = {"SEQ-INDEX": "MUST", "SEQ-ORDER": "MUST", "MODULE-REPR": "SHOULD"}
-    survived = K.Verdict(mutant, {"SEQ-INDEX": "pass", "SEQ-ORDER": "pass", "MODULE-REPR": "pass"}, levels, 0)
+    survived = K.MutantRun(mutant, {"SEQ-INDEX": "pass", "SEQ-ORDER": "pass", "MODULE-REPR": "pass"}, levels, 0)
     assert "survived" in K.judge(survived), f"observed {K.judge(survived)!r}; expected a survivor"
-    collateral = K.Verdict(mutant, {"SEQ-INDEX": "fail", "SEQ-ORDER": "fail", "MODULE-REPR": "pass"}, levels, 1)
+    collateral = K.MutantRun(mutant, {"SEQ-INDEX": "fail", "SEQ-ORDER": "fail", "MODULE-REPR": "pass"}, levels, 1)
     assert "SEQ-ORDER" in K.judge(collateral), f"observed {K.judge(collateral)!r}; expected SEQ-ORDER named"
-    clean = K.Verdict(mutant, {"SEQ-INDEX": "fail", "SEQ-ORDER": "blocked", "MODULE-REPR": "fail"}, levels, 1)
+    clean = K.MutantRun(mutant, {"SEQ-INDEX": "fail", "SEQ-ORDER": "blocked", "MODULE-REPR": "fail"}, levels, 1)
     assert K.judge(clean) == "", f"observed {K.judge(clean)!r}; expected a clean kill (SHOULD and blocked allowed)"
 
 
@@ -73,7 +73,7 @@ def test_accelerator_mutants_are_judged_only_where_an_accelerator_is() -> None:
     assert K.not_runnable_here(reference) == "", "observed the reference (simulated devices) set aside"
     counting = by_target.get(("tests.mutants.torch_mutants", "DEV-COUNT"))
     if counting is not None:  # device_count() is checked with no accelerator present too
-        assert K.not_runnable_here(counting) == "", f"observed {counting.spec} set aside; it needs no accelerator"
+        assert K.not_runnable_here(counting) == "", f"observed {counting.selector} set aside; it needs no accelerator"
     cuda = by_target.get(("tests.mutants.torch_cuda_mutants", "DEV-PARITY"))
     if cuda is None:
         pytest.skip("torch missing")
@@ -81,6 +81,6 @@ def test_accelerator_mutants_are_judged_only_where_an_accelerator_is() -> None:
 
     why = K.not_runnable_here(cuda)
     if torch.cuda.is_available():
-        assert why == "", f"observed {cuda.spec} set aside ({why!r}) on a machine with CUDA"
+        assert why == "", f"observed {cuda.selector} set aside ({why!r}) on a machine with CUDA"
     else:
-        assert "accelerator" in why, f"observed {why!r} for {cuda.spec} without CUDA; expected it set aside"
+        assert "accelerator" in why, f"observed {why!r} for {cuda.selector} without CUDA; expected it set aside"

@@ -9,9 +9,9 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from conformance import _oracle as oracle
 from conformance import arch as A
 from conformance import strategies as hh
+from conformance.kit import oracle
 
 ALL_LEAVES = ("linear", "linear_maybe_bias", "relu", "centered", "my_linear")
 ALL_CONTAINERS = ("sequential", "named", "block", "my_sequential")

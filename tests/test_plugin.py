@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from spec import load_catalogue
-from tests.conftest import ADAPTERS_DIR, run_python
+from tests.helpers import ADAPTERS_DIR, pytester_output, run_python
 
 PLAIN_TESTS = """
 import sys
@@ -25,16 +25,12 @@ def test_plugin_is_loaded_but_idle(pytestconfig):
 """
 
 
-def _outcome(result: pytest.RunResult) -> str:
-    return f"\n--- stdout ---\n{result.stdout.str()[-3000:]}\n--- stderr ---\n{result.stderr.str()[-2000:]}"
-
-
 def test_plugin_is_inert_without_a_backend(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_plain=PLAIN_TESTS)
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
-    assert result.ret == pytest.ExitCode.OK, f"observed exit status {result.ret}; expected 0{_outcome(result)}"
+    assert result.ret == pytest.ExitCode.OK, f"observed exit status {result.ret}; expected 0{pytester_output(result)}"
     result.assert_outcomes(passed=2)
-    assert "blockspec conformance" not in result.stdout.str(), f"observed a blockspec section{_outcome(result)}"
+    assert "blockspec conformance" not in result.stdout.str(), f"observed a blockspec section{pytester_output(result)}"
 
 
 def test_clause_marker_is_registered(pytester: pytest.Pytester) -> None:
@@ -48,7 +44,7 @@ def test_clause_marker_is_registered(pytester: pytest.Pytester) -> None:
         """
     )
     result = pytester.runpytest("--strict-markers", "-W", "error::pytest.PytestUnknownMarkWarning")
-    assert result.ret == pytest.ExitCode.OK, f"observed exit status {result.ret}; expected 0{_outcome(result)}"
+    assert result.ret == pytest.ExitCode.OK, f"observed exit status {result.ret}; expected 0{pytester_output(result)}"
     result.assert_outcomes(passed=1)
     markers = pytester.runpytest("--markers").stdout.str()
     assert "@pytest.mark.clause(" in markers, "observed `pytest --markers` without the clause marker"
@@ -84,8 +80,10 @@ def test_suite_without_a_backend_is_one_usage_error(no_backend_run: tuple[int, s
 
 def test_unknown_backend_is_a_usage_error(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest_subprocess("--blockspec-backend", "no-such-backend", "-p", "no:cacheprovider")
-    assert result.ret == pytest.ExitCode.USAGE_ERROR, f"observed exit status {result.ret}; expected 4{_outcome(result)}"
-    assert "no-such-backend" in result.stderr.str(), f"observed no mention of the backend{_outcome(result)}"
+    assert result.ret == pytest.ExitCode.USAGE_ERROR, (
+        f"observed exit status {result.ret}; expected 4{pytester_output(result)}"
+    )
+    assert "no-such-backend" in result.stderr.str(), f"observed no mention of the backend{pytester_output(result)}"
 
 
 # --- a real run through the plugin, on a backend without the `apply` capability ----------------------------
@@ -151,7 +149,9 @@ def test_blockspec_json_into_missing_directory_is_a_usage_error(
     result = pytester.runpytest_subprocess(
         "--blockspec-backend", "fake_adapters:MinimalBackend", "--blockspec-json", str(target), "-p", "no:cacheprovider"
     )
-    assert result.ret == pytest.ExitCode.USAGE_ERROR, f"observed exit status {result.ret}; expected 4{_outcome(result)}"
+    assert result.ret == pytest.ExitCode.USAGE_ERROR, (
+        f"observed exit status {result.ret}; expected 4{pytester_output(result)}"
+    )
     assert not target.parent.exists(), "observed the missing directory created"
 
 
@@ -182,7 +182,7 @@ def test_crashes():
 
 @pytest.mark.clause("PARAM-LINEAR-STATE")
 def test_environment_skip():
-    pytest.skip("skipped: no accelerator present (simulated)")
+    pytest.skip("no accelerator present (simulated)")
 """
 
 EXPECTED_STATUSES = {
@@ -210,7 +210,7 @@ def test_clause_outcomes_become_verdicts(pytester: pytest.Pytester, monkeypatch:
     pytester.makepyfile(test_fake_clauses=FAKE_CLAUSE_TESTS)
     result = _fake_run(pytester, monkeypatch, "--blockspec-json", "r.json")
     assert result.ret == pytest.ExitCode.TESTS_FAILED, (
-        f"observed exit status {result.ret}; expected 1{_outcome(result)}"
+        f"observed exit status {result.ret}; expected 1{pytester_output(result)}"
     )
     data = json.loads((pytester.path / "r.json").read_text(encoding="utf-8"))
     by_id = {c["id"]: c for c in data["clauses"]}
@@ -226,15 +226,20 @@ def test_clause_outcomes_become_verdicts(pytester: pytest.Pytester, monkeypatch:
     assert failure["message"].startswith("[BLOCK-FORWARD-SHAPE]"), f"observed message {failure['message']!r}"
     for part in ("--backend fake_adapters:MinimalBackend", "--clause BLOCK-FORWARD-SHAPE"):
         assert part in failure["rerun"], f"observed rerun {failure['rerun']!r}; expected {part!r} in it"
-    untested = {c["status"] for cid, c in by_id.items() if cid not in EXPECTED_STATUSES}
-    assert untested == {"pending"}, f"observed {untested} for clauses without tests; expected pending"
-    assert "blockspec conformance" in result.stdout.str(), f"observed no summary section{_outcome(result)}"
+    gated = {c.id for c in load_catalogue().values() if c.requires}  # the fake declares no capability
+    untested = {c["status"] for cid, c in by_id.items() if cid not in EXPECTED_STATUSES and cid not in gated}
+    assert untested == {"error"}, f"observed {untested} for clauses without tests; expected error (not run)"
+    reasons = {
+        c["reason"].partition(":")[0] for cid, c in by_id.items() if cid not in gated and cid not in EXPECTED_STATUSES
+    }
+    assert reasons == {"not run"}, f"observed reasons {reasons} for clauses without tests; expected 'not run: ...'"
+    assert "blockspec conformance" in result.stdout.str(), f"observed no summary section{pytester_output(result)}"
 
 
 def test_clause_selection_deselects_other_tests(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
     pytester.makepyfile(test_fake_clauses=FAKE_CLAUSE_TESTS)
     result = _fake_run(pytester, monkeypatch, "--blockspec-clause", "SEQ-INDEX")
-    assert result.ret == pytest.ExitCode.OK, f"observed exit status {result.ret}; expected 0{_outcome(result)}"
+    assert result.ret == pytest.ExitCode.OK, f"observed exit status {result.ret}; expected 0{pytester_output(result)}"
     result.assert_outcomes(passed=1, deselected=len(EXPECTED_STATUSES) - 1)
 
 
@@ -268,7 +273,7 @@ def test_bare_assertion_is_a_fail_not_a_crash(pytester: pytest.Pytester, monkeyp
     )
     result = _fake_run(pytester, monkeypatch, "--blockspec-json", "r.json")
     assert result.ret == pytest.ExitCode.TESTS_FAILED, (
-        f"observed exit status {result.ret}; expected 1{_outcome(result)}"
+        f"observed exit status {result.ret}; expected 1{pytester_output(result)}"
     )
     data = json.loads((pytester.path / "r.json").read_text(encoding="utf-8"))
     status = next(c["status"] for c in data["clauses"] if c["id"] == "SEQ-ORDER")

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 from hypothesis import Phase, settings
 
-from conformance import _profiles
+from conformance.kit import profiles as _profiles
 
 
 @pytest.fixture

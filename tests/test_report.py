@@ -13,7 +13,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conformance._results import SCHEMA_VERSION, STATUSES
 from conformance.report import (
     DuplicateRunError,
     InvalidResultFile,
@@ -24,73 +23,12 @@ from conformance.report import (
     schema_problems,
 )
 from conformance.report.markdown import fenced, inline
+from conformance.run.status import STATUSES
 from spec import load_catalogue
-from tests.conftest import Cli, schema_errors
+from tests.helpers import HTML_NAME, Cli, result_document, schema_errors, write_result
 
 if TYPE_CHECKING:
     import jsonschema
-
-HTML_NAME = "<img src=x onerror=alert(1)>"
-
-
-def result_document(
-    backend: str = "fakeframe",
-    version: str = "1.0",
-    device: str = "cpu",
-    started: str = "2026-01-01T10:00:00+00:00",
-    statuses: dict[str, str] | None = None,
-    message: str = "observed 3; expected 4",
-) -> dict[str, Any]:
-    """A result file as ``blockspec run --json`` writes it: every catalogue clause, ``pass`` unless told."""
-    statuses = statuses or {}
-    clauses = []
-    for clause in load_catalogue().values():
-        status = statuses.get(clause.id, "pass")
-        failing = status in ("fail", "error")
-        clauses.append(
-            {
-                "id": clause.id,
-                "section": clause.section,
-                "level": clause.level.value,
-                "title": clause.title,
-                "statement": clause.statement,
-                "status": status,
-                "reason": f"[{clause.id}] {message}" if status != "pass" else "",
-                "tests": [{"nodeid": f"suite/test_x.py::test_{clause.id}", "outcome": "passed", "duration_s": 0.01}],
-                "failure": {
-                    "test": f"suite/test_x.py::test_{clause.id}",
-                    "message": f"[{clause.id}] {backend} on {device}: {message}",
-                    "example": ["Falsifying example: test_x(", "    width=3,", ")", "Draw 1 (net): Net(width=3)"],
-                    "reproduce": "@reproduce_failure('6.1', b'AAA=')",
-                    "rerun": f"blockspec run --backend {backend} --device {device} --clause {clause.id}",
-                }
-                if failing
-                else None,
-            }
-        )
-    counts = dict.fromkeys(STATUSES, 0)
-    for c in clauses:
-        counts[c["status"]] += 1
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "tool": {"name": "blockspec", "version": "0.1.0"},
-        "backend": {"name": backend, "version": version, "adapter": backend},
-        "device": device,
-        "profile": "fast",
-        "started": started,
-        "duration_s": 1.5,
-        "environment": {"python": "3.11.7", "machine": "x86_64"},
-        "summary": counts,
-        "exit_code": 1
-        if any(c["status"] in ("fail", "error", "blocked") and c["level"] == "MUST" for c in clauses)
-        else 0,
-        "clauses": clauses,
-    }
-
-
-def write_result(path: Path, document: dict[str, Any]) -> Path:
-    path.write_text(json.dumps(document), encoding="utf-8")
-    return path
 
 
 def _explain(proc: subprocess.CompletedProcess[str]) -> str:
@@ -380,7 +318,7 @@ def test_report_of_a_duplicate_exits_2(cli: Cli, tmp_path: Path) -> None:
 def test_junit_xml_of_the_suite_names_each_testcase_clause(tmp_path: Path) -> None:
     import xml.etree.ElementTree as ET
 
-    from tests.conftest import run_python
+    from tests.helpers import run_python
 
     args = ["-m", "pytest", "--pyargs", "conformance.suite", "-p", "no:cacheprovider", "-q"]
     args += ["--blockspec-backend", "reference", "--blockspec-profile", "fast", "--blockspec-clause", "SEQ-INDEX"]

@@ -16,10 +16,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from conformance._errors import ResultFileError
-from conformance._results import STATUSES, ClauseResult, RunResult, aggregate, check_writable, write_json
-from conformance._results import TestOutcome as Outcome
+from conformance._files import check_writable
+from conformance.run.result import ClauseResult, RunResult, write_json
+from conformance.run.result import TestOutcome as Outcome
+from conformance.run.status import STATUSES
+from conformance.run.verdicts import Ledger, build_result
 from spec import Catalogue, Clause, Level, load_catalogue
-from tests.conftest import REPO_ROOT, run_cli, schema_errors
+from tests.helpers import REPO_ROOT, run_cli, schema_errors
 
 if TYPE_CHECKING:
     import jsonschema
@@ -41,7 +44,27 @@ def outcome(kind: str, message: str = "", nodeid: str = "suite/test_x.py::test_x
 def verdicts(
     catalogue: Catalogue, outcomes: dict[str, list[Outcome]], selected: set[str] | None = None
 ) -> dict[str, ClauseResult]:
-    return {r.id: r for r in aggregate(catalogue, outcomes, selected, RERUN)}
+    """The verdicts of a run whose every collected test finished with the given outcomes."""
+    ledger = Ledger(subject={"name": "fake", "version": "0"}, capabilities=frozenset(), began=True, ended=True)
+    for cid, tests in outcomes.items():
+        for test in tests:
+            if test.nodeid in ledger.collected:  # one node id per test: the samples reuse a default one
+                test = Outcome(f"{test.nodeid}@{cid}", test.outcome, test.duration_s, test.message)
+            ledger.collected[test.nodeid] = cid
+            ledger.record(cid, test)
+    result = build_result(
+        ledger,
+        catalogue,
+        target="fake",
+        device="cpu",
+        profile="fast",
+        selected=None if selected is None else frozenset(selected),
+        rerun=RERUN,
+        started="",
+        duration_s=0.0,
+        tool={},
+    )
+    return {r.id: r for r in result.clauses}
 
 
 # --- one clause's verdict ------------------------------------------------------------------------------
@@ -84,10 +107,11 @@ def test_failure_details_come_from_the_test_that_decided_the_status() -> None:
     assert result.failure["message"].startswith("a crash"), f"observed {result.failure['message']!r}"
 
 
-def test_clause_without_tests_is_pending() -> None:
+def test_clause_without_tests_is_an_error_not_run() -> None:
+    """A verdict is earned: a clause no test checked is never a pass, and not a silent 'pending' either."""
     result = verdicts(Catalogue([clause("NO-TESTS")]), {})["NO-TESTS"]
-    assert result.status == "pending", f"observed {result.status}; expected pending"
-    assert result.reason, "observed an empty reason; expected one saying no test checks the clause"
+    assert result.status == "error", f"observed {result.status}; expected error"
+    assert result.reason.startswith("not run:"), f"observed reason {result.reason!r}; expected 'not run: <why>'"
 
 
 def test_unselected_clauses_are_skipped_with_a_reason() -> None:
@@ -155,16 +179,17 @@ def test_blocked_exactly_when_an_ancestor_fails(data: st.DataObject) -> None:
         for kind in ("error", "failed", "passed", "not-applicable", "skipped"):
             if kind in found:
                 return OWN[kind]
-        return "pending"
+        return "error"  # not run: no test of the clause ran
 
     def ancestors(cid: str) -> set[str]:
         direct = set(deps[cid])
         return direct.union(*(ancestors(d) for d in direct))
 
-    failing = {cid for cid in ids if own(cid) in ("fail", "error")}
+    failing = {cid for cid in ids if own(cid) in ("fail", "error") and kinds[cid]}  # an unrun clause blocks none
     for cid in ids:
         culprits = ancestors(cid) & failing
-        expected = "blocked" if cid in failing and culprits else own(cid)
+        ran = bool(kinds[cid])  # a clause that did not run is its own root cause, never blocked
+        expected = "blocked" if cid in failing and culprits and ran else own(cid)
         status = results[cid].status
         assert status == expected, f"observed {cid} {status}; expected {expected} (culprits {sorted(culprits)})"
         if expected == "blocked":
@@ -211,7 +236,7 @@ def test_exit_code_is_one_iff_a_must_clause_does_not_pass(rows: list[tuple[str, 
 def _sample_result() -> RunResult:
     catalogue = Catalogue([clause("ROOT-A"), clause("LEAF-C", deps=("ROOT-A",)), clause("OTHER-D", "SHOULD")])
     outcomes = {"ROOT-A": [outcome("failed")], "LEAF-C": [outcome("error")], "OTHER-D": [outcome("not-applicable")]}
-    return _run_result(aggregate(catalogue, outcomes, None, RERUN))
+    return _run_result(list(verdicts(catalogue, outcomes).values()))
 
 
 def test_write_json_round_trips(tmp_path: Path) -> None:

@@ -108,9 +108,9 @@ def test_directory_without_clause_files_is_refused(tmp_path: Path, make: Callabl
     assert str(directory.name) in str(info.value), f"observed {info.value}; expected the directory named"
 
 
-def test_render_markdown_has_every_clause_and_statement() -> None:
+def test_render_catalogue_has_every_clause_and_statement() -> None:
     catalogue = spec.load_catalogue()
-    text = spec.render_markdown(catalogue)
+    text = spec.render_catalogue(catalogue)
     assert text.startswith("# "), f"observed first line {text.splitlines()[0]!r}; expected a Markdown title"
     for clause in catalogue.values():
         assert f"### {clause.id}" in text, f"observed no heading for {clause.id}"

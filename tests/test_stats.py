@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from conformance import _stats as stats
+from conformance.kit import stats
 
 ALPHA = 1e-13  # what the suite allows per example (conformance._profiles.ALPHA_PER_EXAMPLE)
 N = 40_000
@@ -115,6 +115,6 @@ def test_hoeffding_false_alarms_stay_below_alpha() -> None:
 
 
 def test_verdict_text_names_statistic_threshold_and_n() -> None:
-    text = str(stats.Verdict(False, 0.25, 0.125, 40))
+    text = str(stats.Decision(False, 0.25, 0.125, 40))
     for part in ("0.25", "0.125", "n=40"):
         assert part in text, f"observed {text!r}; expected {part!r} in it"

@@ -2,40 +2,14 @@
 
 from __future__ import annotations
 
-import importlib
-import inspect
-import pkgutil
-from collections.abc import Iterator
-from typing import Any
-
 import pytest
 
-import conformance.suite
 from spec import load_catalogue
+from tests.helpers import cited, clauses_with_tests, conformance_tests
 
 CATALOGUE = load_catalogue()
 #: Sections whose clauses may still be pending: none, every clause has a test.
 MAY_BE_PENDING: tuple[str, ...] = ()
-
-
-def conformance_tests() -> Iterator[tuple[str, Any]]:
-    """(qualified name, function) of every test function in the conformance suite."""
-    for info in pkgutil.iter_modules(conformance.suite.__path__):
-        if not info.name.startswith("test_"):
-            continue
-        module = importlib.import_module(f"conformance.suite.{info.name}")
-        for name, function in inspect.getmembers(module, inspect.isfunction):
-            if name.startswith("test_") and function.__module__ == module.__name__:
-                yield f"{info.name}.{name}", function
-
-
-def cited(function: Any) -> list[str]:
-    marks = getattr(function, "pytestmark", [])
-    return [str(arg) for mark in marks if mark.name == "clause" for arg in mark.args]
-
-
-def clauses_with_tests() -> set[str]:
-    return {clause for _, function in conformance_tests() for clause in cited(function)}
 
 
 def test_every_conformance_test_cites_exactly_one_existing_clause() -> None:

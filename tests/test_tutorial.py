@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from spec import load_catalogue
-from tests.conftest import REPO_ROOT, run_cli
+from tests.helpers import REPO_ROOT, run_cli
 
 TUTORIAL = REPO_ROOT / "docs" / "tutorial"
 BACKEND = "tiny_backend:TinyBackend"

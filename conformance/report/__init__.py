@@ -19,10 +19,10 @@ from __future__ import annotations
 from conformance.report.coverage_summary import CoverageSummary, load_coverage
 from conformance.report.dashboard import build_dashboard
 from conformance.report.loader import (
+    ClauseVerdict,
     Failure,
     InvalidResultFile,
     Run,
-    Verdict,
     load_result,
     load_results,
     schema_problems,
@@ -31,6 +31,7 @@ from conformance.report.markdown import render_markdown
 from conformance.report.merge import DuplicateRunError, Merged, Supersession, merge_runs
 
 __all__ = [
+    "ClauseVerdict",
     "CoverageSummary",
     "DuplicateRunError",
     "Failure",
@@ -38,7 +39,6 @@ __all__ = [
     "Merged",
     "Run",
     "Supersession",
-    "Verdict",
     "build_dashboard",
     "load_coverage",
     "load_result",

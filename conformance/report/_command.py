@@ -27,7 +27,7 @@ def report_command(args: argparse.Namespace) -> int:
     if args.output is None:
         sys.stdout.write(text)
         return 0
-    from conformance._results import write_text_atomic
+    from conformance._files import write_text_atomic
 
     write_text_atomic(args.output, text)
     print(f"report: {args.output}", file=sys.stderr)

@@ -28,10 +28,10 @@ from pathlib import Path
 from typing import Any
 
 from conformance._errors import ResultFileError, UsageError
-from conformance._results import STATUSES
 from conformance.report.coverage_summary import CoverageSummary
-from conformance.report.loader import Run, Verdict
+from conformance.report.loader import ClauseVerdict, Run
 from conformance.report.merge import Merged
+from conformance.run.status import STATUSES
 from spec import SECTIONS, Catalogue, Clause, load_catalogue
 
 #: The file that marks a directory as a dashboard this command may replace.
@@ -209,7 +209,7 @@ class _Site:
         unknown = sorted(seen - set(known), key=lambda cid: (self._first(cid).section, cid))
         return known + unknown
 
-    def _first(self, clause_id: str) -> Verdict:
+    def _first(self, clause_id: str) -> ClauseVerdict:
         return next(run.verdicts[clause_id] for run in self.columns if clause_id in run.verdicts)
 
     def _meta(self, clause_id: str) -> tuple[str, str, str]:
@@ -280,7 +280,7 @@ class _Site:
             write("coverage.html", "coverage.html", **self.common("", "coverage"), html=self.coverage_html)
         return written
 
-    def _unexpected_passes(self) -> list[tuple[int, Run, Verdict]]:
+    def _unexpected_passes(self) -> list[tuple[int, Run, ClauseVerdict]]:
         """(column, run, verdict) of every pass the run's known-failure manifest did not expect."""
         return [
             (number, run, verdict)

@@ -24,7 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from conformance._errors import ResultFileError
-from conformance._results import SCHEMA_VERSION, STATUSES
+from conformance.run.result import SCHEMA_VERSION
+from conformance.run.status import STATUSES
 
 #: Statuses that count towards a pass rate: the clause applied and was checked.
 APPLICABLE = frozenset({"pass", "fail", "error", "blocked", "xfail"})
@@ -56,7 +57,7 @@ class Failure:
 
 
 @dataclass(frozen=True)
-class Verdict:
+class ClauseVerdict:
     """One clause's status in one run."""
 
     id: str
@@ -79,7 +80,7 @@ class Run:
     backend: str
     version: str
     device: str
-    verdicts: Mapping[str, Verdict]
+    verdicts: Mapping[str, ClauseVerdict]
     adapter: str = ""
     profile: str = ""
     started: datetime | None = None
@@ -287,12 +288,12 @@ def load_result(path: Path) -> Run:
 
 
 def _run(path: Path, data: dict[str, Any]) -> Run:
-    verdicts: dict[str, Verdict] = {}
+    verdicts: dict[str, ClauseVerdict] = {}
     for clause in data["clauses"]:
         if clause["id"] in verdicts:
             raise InvalidResultFile(path, f"clause {clause['id']} appears twice")
         failure = clause.get("failure")
-        verdicts[clause["id"]] = Verdict(
+        verdicts[clause["id"]] = ClauseVerdict(
             id=clause["id"],
             section=clause["section"],
             level=clause["level"],

@@ -21,9 +21,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from conformance._results import STATUSES
-from conformance.report.loader import Run, Verdict
+from conformance.report.loader import ClauseVerdict, Run
 from conformance.report.merge import Merged
+from conformance.run.status import STATUSES
 
 #: GitHub refuses comments over 65536 characters; long examples are cut to stay well below.
 MAX_EXAMPLE_LINES = 40
@@ -202,7 +202,7 @@ def _failures(run: Run) -> list[str | _Entry]:
     return lines
 
 
-def _listed(heading: str, symbol: str, verdicts: list[Verdict]) -> list[str | _Entry]:
+def _listed(heading: str, symbol: str, verdicts: list[ClauseVerdict]) -> list[str | _Entry]:
     """Verdicts under ``heading``, each in one line with its reason, or by name only."""
     if not verdicts:
         return []
@@ -214,7 +214,7 @@ def _listed(heading: str, symbol: str, verdicts: list[Verdict]) -> list[str | _E
     return [*lines, ""]
 
 
-def _failure_line(name: str, verdict: Verdict) -> str:
+def _failure_line(name: str, verdict: ClauseVerdict) -> str:
     """A failing verdict in one line: its name, the message's first line and the rerun command."""
     failure = verdict.failure
     message = (failure.message if failure is not None else verdict.reason).strip() or "(no message)"
@@ -234,7 +234,7 @@ def code_span(text: str) -> str:
     return f"{fence}{pad}{text}{pad}{fence}"
 
 
-def _failing_must(columns: tuple[Run, ...]) -> list[Verdict]:
+def _failing_must(columns: tuple[Run, ...]) -> list[ClauseVerdict]:
     return [
         v
         for r in columns
@@ -264,7 +264,7 @@ def _counts_table(columns: tuple[Run, ...]) -> list[str]:
     return lines
 
 
-def _failure(verdict: Verdict) -> list[str]:
+def _failure(verdict: ClauseVerdict) -> list[str]:
     lines = [
         f"#### {_SYMBOL[verdict.status]} {verdict.status.upper()} {verdict.id} [{verdict.level}, §{verdict.section}]",
         "",

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from conformance._checks import Check
 from conformance._protocol import Backend
-from conformance._results import SKIPPED
-from conformance._session import clause_of
-from conformance.plugin import active_session
+from conformance.kit.checks import Check
+from conformance.run.session import active_session, clause_of, skip_environment
 
 
 @pytest.fixture(scope="session")
@@ -33,20 +31,20 @@ def check(request: pytest.FixtureRequest, backend: Backend, device: str) -> Chec
 
 
 @pytest.fixture
-def accelerator(backend: Backend, device: str) -> str:
+def accelerator(request: pytest.FixtureRequest, backend: Backend, device: str) -> str:
     """An accelerator to check device clauses on: the run's device if it is one, else the first present."""
     if device != "cpu":
         return device
     present = backend.accelerators()
     if not present:
-        pytest.skip(f"{SKIPPED}no accelerator present for {backend.name} on this machine")
+        skip_environment(request.node, f"no accelerator present for {backend.name} on this machine")
     return present[0]
 
 
 @pytest.fixture
-def two_accelerators(backend: Backend, accelerator: str) -> tuple[str, str]:
+def two_accelerators(request: pytest.FixtureRequest, backend: Backend, accelerator: str) -> tuple[str, str]:
     """Two distinct accelerators, the run's first."""
     others = [d for d in backend.accelerators() if d != accelerator]
     if not others:
-        pytest.skip(f"{SKIPPED}a second accelerator is needed; {backend.name} has {len(others) + 1}")
+        skip_environment(request.node, f"a second accelerator is needed; {backend.name} has {len(others) + 1}")
     return accelerator, others[0]

@@ -9,11 +9,11 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from conformance import _oracle as oracle
 from conformance import arch as A
 from conformance import strategies as hh
-from conformance._checks import Check
 from conformance._protocol import Backend
+from conformance.kit import oracle
+from conformance.kit.checks import Check
 from conformance.suite import _support as sup
 
 

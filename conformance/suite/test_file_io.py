@@ -19,8 +19,8 @@ from hypothesis import strategies as st
 
 from conformance import arch as A
 from conformance import strategies as hh
-from conformance._checks import Check
 from conformance._protocol import Backend, LoadRejected
+from conformance.kit.checks import Check
 
 ALL_CONTAINERS = ("sequential", "named", "block")
 
@@ -33,30 +33,10 @@ def scratch() -> Iterator[Path]:
 
 
 @st.composite
-def raw_arrays(draw: st.DrawFn, dtypes: tuple[str, ...]) -> tuple[np.ndarray, str]:
-    """An array with arbitrary bit patterns (NaN payloads, -0.0, subnormals, inf), and its dtype name.
-
-    bfloat16 arrives as float32 values that bfloat16 represents exactly.
-    """
-    dtype = draw(st.sampled_from(dtypes), label="dtype")
-    shape = tuple(draw(st.lists(st.integers(0, 4), max_size=3), label="shape"))
-    count = int(np.prod(shape))
-    if dtype == "bool":
-        return np.array(draw(st.lists(st.booleans(), min_size=count, max_size=count)), dtype=bool).reshape(shape), dtype
-    if dtype == "bfloat16":
-        halves = draw(st.binary(min_size=2 * count, max_size=2 * count), label="bfloat16 bits")
-        bits = np.frombuffer(halves, dtype=np.uint16).astype(np.uint32) << 16
-        return bits.view(np.float32).reshape(shape), dtype
-    itemsize = np.dtype(dtype).itemsize
-    raw = draw(st.binary(min_size=itemsize * count, max_size=itemsize * count), label="bits")
-    return np.frombuffer(raw, dtype=dtype).reshape(shape).copy(), dtype
-
-
-@st.composite
 def containers(draw: st.DrawFn, dtypes: tuple[str, ...], depth: int = 3) -> Any:
     """A tensor spec, or a list or dict (drawn key order) nesting them: leaves are (array, dtype)."""
     if depth == 0 or draw(st.booleans()):
-        return draw(raw_arrays(dtypes))
+        return draw(hh.raw_arrays(dtypes))
     if draw(st.booleans()):
         return draw(st.lists(containers(dtypes, depth - 1), max_size=3))
     keys = draw(st.lists(st.text("abcxyz_", min_size=1, max_size=5), max_size=3, unique=True))
@@ -90,7 +70,7 @@ def check_same_structure(backend: Backend, check: Check, loaded: Any, saved: Any
 @pytest.mark.clause("IO-TENSOR-ROUNDTRIP")
 @given(data=st.data())
 def test_tensor_roundtrip(backend: Backend, device: str, check: Check, data: st.DataObject) -> None:
-    array, dtype = data.draw(raw_arrays(backend.dtypes), label="tensor")
+    array, dtype = data.draw(hh.raw_arrays(backend.dtypes), label="tensor")
     tensor = backend.tensor(array, device, dtype=dtype)
     if array.ndim >= 2 and data.draw(st.booleans(), label="save a transposed view"):
         tensor = backend.strided_view(tensor)
@@ -337,7 +317,7 @@ def test_loading_never_runs_code(backend: Backend, check: Check) -> None:
 def test_damaged_files_do_not_load(backend: Backend, device: str, check: Check, data: st.DataObject) -> None:
     spec = data.draw(
         st.dictionaries(
-            st.text("abc", min_size=1, max_size=3), raw_arrays(("float32", "int64")), min_size=1, max_size=3
+            st.text("abc", min_size=1, max_size=3), hh.raw_arrays(("float32", "int64")), min_size=1, max_size=3
         ),
         label="saved dict",
     )

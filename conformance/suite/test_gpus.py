@@ -18,11 +18,10 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from conformance import _oracle as oracle
 from conformance import strategies as hh
-from conformance._checks import Check
 from conformance._protocol import Backend
-from conformance.suite.test_file_io import raw_arrays
+from conformance.kit import oracle
+from conformance.kit.checks import Check
 
 
 @contextmanager
@@ -102,7 +101,7 @@ def test_device_names_compare_by_name(backend: Backend, check: Check) -> None:
 @pytest.mark.clause("DEV-TENSOR-PLACEMENT")
 @given(data=st.data())
 def test_tensor_lives_where_created(backend: Backend, accelerator: str, check: Check, data: st.DataObject) -> None:
-    array, dtype = data.draw(raw_arrays(backend.dtypes), label="tensor")
+    array, dtype = data.draw(hh.raw_arrays(backend.dtypes), label="tensor")
     t = backend.tensor(array, accelerator, dtype=dtype)
     check.equal(backend.device_of(t), accelerator, "device of the created tensor")
     check.bitwise(
@@ -149,7 +148,7 @@ def test_zero_dim_cpu_tensor_is_a_scalar(
 @given(data=st.data())
 def test_copy_roundtrip_is_exact(backend: Backend, accelerator: str, check: Check, data: st.DataObject) -> None:
     for dtype in backend.dtypes:  # every dtype in every example: a device may lack one (float64)
-        array, _ = data.draw(raw_arrays((dtype,)), label=f"{dtype} tensor")
+        array, _ = data.draw(hh.raw_arrays((dtype,)), label=f"{dtype} tensor")
         t = backend.tensor(array, "cpu", dtype=dtype)
         there = backend.to_device(t, accelerator)
         check.equal(backend.device_of(there), accelerator, f"device of the {dtype} copy")
@@ -287,6 +286,6 @@ def test_checkpoint_loads_on_cpu(backend: Backend, accelerator: str, check: Chec
 def test_checkpoint_returns_to_its_device(
     backend: Backend, accelerator: str, check: Check, data: st.DataObject
 ) -> None:
-    array, dtype = data.draw(raw_arrays(("float32", "int64")), label="tensor")
+    array, dtype = data.draw(hh.raw_arrays(("float32", "int64")), label="tensor")
     loaded = _save_load(backend, backend.tensor(array, accelerator, dtype=dtype), None)
     check.equal(backend.device_of(loaded), accelerator, "device of a tensor loaded without map_location")

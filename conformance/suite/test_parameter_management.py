@@ -10,13 +10,12 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from conformance import _oracle as oracle
-from conformance import _stats as stats
 from conformance import arch as A
 from conformance import strategies as hh
-from conformance._checks import Check
-from conformance._profiles import ALPHA_PER_EXAMPLE
 from conformance._protocol import Backend
+from conformance.kit import oracle, stats
+from conformance.kit.checks import Check
+from conformance.kit.profiles import ALPHA_PER_EXAMPLE
 from conformance.suite import _support as sup
 
 ALL_CONTAINERS = ("sequential", "named", "block")

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 import reference
-from conformance._session import TOOL_VERSION
+from conformance._version import tool_version
 from conformance.backends._torchlike import TorchLikeBackend, attribute_block_class
 from reference import chapter, nn, sim
 from reference.errors import FrameworkError
@@ -46,7 +46,7 @@ class ReferenceBackend(TorchLikeBackend):
     load_errors = (FrameworkError,)
 
     def version(self) -> str:
-        return TOOL_VERSION  # the reference ships with blockspec, installed or run from a checkout
+        return tool_version()  # the reference ships with blockspec, installed or run from a checkout
 
     def environment(self) -> dict[str, str]:
         return {"numpy": np.__version__, "simulated_devices": str(sim.device_count())}

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from conformance._results import STATUSES, RunResult
+from conformance.run.result import RunResult
+from conformance.run.status import STATUSES, Status
 
 
 def summary_lines(result: RunResult) -> list[str]:
@@ -21,8 +22,8 @@ def summary_lines(result: RunResult) -> list[str]:
     for level, level_counts in by_level.items():
         lines.append(f"  {level}: " + ", ".join(f"{n} {s}" for s, n in level_counts.items()))
     for clause in result.clauses:
-        if clause.status in ("fail", "error", "blocked"):
-            lines.append(f"{clause.status.upper():8} {clause.id} [{clause.level}] {clause.statement}")
+        if clause.status in (Status.FAIL, Status.ERROR, Status.BLOCKED):
+            lines.append(f"{Status(clause.status).value.upper():8} {clause.id} [{clause.level}] {clause.statement}")
             lines.append(f"         {clause.reason}")
             if clause.failure and clause.failure.get("rerun"):
                 lines.append(f"         rerun: {clause.failure['rerun']}")
@@ -31,10 +32,11 @@ def summary_lines(result: RunResult) -> list[str]:
             lines.append(
                 f"XPASS    {clause.id} [{clause.level}] listed as a known failure but passes: remove the entry"
             )
-    verdict = (
-        "every applicable MUST clause passes"
-        if result.exit_code == 0
-        else (f"{len(result.failing_must())} MUST clause(s) do not pass")
-    )
+    if result.incomplete:
+        verdict = f"incomplete: {result.incomplete}; {len(result.failing_must())} MUST clause(s) not passed or not run"
+    elif result.exit_code == 0:
+        verdict = "every applicable, selected MUST clause was checked and passes"
+    else:
+        verdict = f"{len(result.failing_must())} MUST clause(s) do not pass"
     lines.append(f"verdict: {verdict}")
     return lines

@@ -6,7 +6,7 @@ import sys
 import time
 from typing import Any, Protocol
 
-from conformance._results import TestOutcome
+from conformance.run.result import TestOutcome
 
 #: How a finished test's outcome reads in a progress line.
 _WORDS = {"passed": "pass", "failed": "FAIL", "error": "ERROR", "xfail": "xfail"}

@@ -28,7 +28,7 @@ def uniform_cdf(a: float, b: float) -> Callable[[np.ndarray], np.ndarray]:
 
 
 @dataclass(frozen=True)
-class Verdict:
+class Decision:
     passed: bool
     statistic: float
     threshold: float
@@ -43,7 +43,7 @@ def dkw_epsilon(n: int, alpha: float) -> float:
     return math.sqrt(math.log(2.0 / alpha) / (2.0 * n))
 
 
-def dkw_test(samples: np.ndarray, cdf: Callable[[np.ndarray], np.ndarray], alpha: float) -> Verdict:
+def dkw_test(samples: np.ndarray, cdf: Callable[[np.ndarray], np.ndarray], alpha: float) -> Decision:
     """Kolmogorov distance between the empirical CDF of ``samples`` and ``cdf``, against DKW."""
     x = np.sort(samples.astype(np.float64).ravel())
     n = x.size
@@ -52,11 +52,11 @@ def dkw_test(samples: np.ndarray, cdf: Callable[[np.ndarray], np.ndarray], alpha
     lower = f - np.arange(0, n) / n
     statistic = float(max(upper.max(), lower.max()))
     threshold = dkw_epsilon(n, alpha)
-    return Verdict(statistic <= threshold, statistic, threshold, n)
+    return Decision(statistic <= threshold, statistic, threshold, n)
 
 
-def hoeffding_test(successes: int, n: int, p: float, alpha: float) -> Verdict:
+def hoeffding_test(successes: int, n: int, p: float, alpha: float) -> Decision:
     """Whether a frequency ``successes / n`` is consistent with probability ``p``."""
     t = math.sqrt(math.log(2.0 / alpha) / (2.0 * n))
     statistic = abs(successes / n - p)
-    return Verdict(statistic < t, statistic, t, n)
+    return Decision(statistic < t, statistic, t, n)

@@ -223,3 +223,23 @@ def untie(root: A.Node) -> A.Node:
     if isinstance(root, A.LazyLinear):
         return A.LazyLinear(root.out_features, root.bias)
     return type(root)()
+
+
+@st.composite
+def raw_arrays(draw: st.DrawFn, dtypes: tuple[str, ...]) -> tuple[np.ndarray, str]:
+    """An array with arbitrary bit patterns (NaN payloads, -0.0, subnormals, inf), and its dtype name.
+
+    bfloat16 arrives as float32 values that bfloat16 represents exactly.
+    """
+    dtype = draw(st.sampled_from(dtypes), label="dtype")
+    shape = tuple(draw(st.lists(st.integers(0, 4), max_size=3), label="shape"))
+    count = int(np.prod(shape))
+    if dtype == "bool":
+        return np.array(draw(st.lists(st.booleans(), min_size=count, max_size=count)), dtype=bool).reshape(shape), dtype
+    if dtype == "bfloat16":
+        halves = draw(st.binary(min_size=2 * count, max_size=2 * count), label="bfloat16 bits")
+        bits = np.frombuffer(halves, dtype=np.uint16).astype(np.uint32) << 16
+        return bits.view(np.float32).reshape(shape), dtype
+    itemsize = np.dtype(dtype).itemsize
+    raw = draw(st.binary(min_size=itemsize * count, max_size=itemsize * count), label="bits")
+    return np.frombuffer(raw, dtype=dtype).reshape(shape).copy(), dtype

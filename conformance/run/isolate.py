@@ -1,0 +1,327 @@
+"""The parent's side of an isolated run: child processes, timeouts, crashes, restarts.
+
+A backend may raise, hang, or kill its own process (``os._exit``, a
+segfault) inside one clause's test. The run must still leave a complete
+report. So ``blockspec run`` starts the suite in a child process that keeps a
+journal (``conformance.run.journal``); the parent applies the journal's
+events to its :class:`~conformance.run.verdicts.Ledger` as they arrive:
+
+* a test that has run longer than ``timeout`` seconds is a hang: the parent
+  kills the child's whole process group;
+* a child that dies before the end of the session (killed, a signal, an
+  ``os._exit``) leaves a test started and never finished;
+* a backend that raises ``KeyboardInterrupt`` inside a test stops its child's
+  pytest session early.
+
+That test gets the outcome ``error`` with the reason (and the tail of the
+child's output, where Python's faulthandler prints a crash's traceback), and
+the parent starts a new child that deselects every test already decided.
+The result is built by :func:`~conformance.run.verdicts.build_result`, as in
+an in-process run.
+
+No process outlives the run: the child dies with the parent
+(``PR_SET_PDEATHSIG`` on Linux), the parent is a subreaper so that whatever
+the backend forked (``os.setsid()`` too) becomes its child once the suite's
+child is gone, and every such leftover is killed before the run returns.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any
+
+from conformance._errors import UsageError
+from conformance._files import write_text_atomic
+from conformance._interrupt import user_interrupted
+from conformance._version import tool_version
+from conformance.run.junit import junit_document
+from conformance.run.progress import Reporter, make_reporter
+from conformance.run.request import RunRequest
+from conformance.run.result import RunResult, TestOutcome, write_json
+from conformance.run.status import Outcome
+from conformance.run.verdicts import Ledger, build_result, rerun_template
+
+_POLL_S = 0.05
+_LOG_TAIL_LINES = 25
+_PR_SET_PDEATHSIG = 1
+_PR_SET_CHILD_SUBREAPER = 36
+
+
+@dataclass
+class _Watch:
+    """The parent's view of a run: the ledger, plus what only the parent knows (times, progress)."""
+
+    ledger: Ledger = field(default_factory=Ledger)
+    selected: set[str] = field(default_factory=set)  # tests some child meant to run
+    running_since: float = 0.0
+    last_event: float = 0.0
+    reporter: Reporter | None = None
+
+    def read(self, lines: list[str]) -> None:
+        import json
+
+        for line in lines:
+            if line.strip():
+                self.apply(json.loads(line))
+
+    def apply(self, event: Mapping[str, Any]) -> None:
+        self.last_event = time.monotonic()
+        kind = event["event"]
+        if kind == "collected":
+            self.selected.update(event["selected"])
+            if self.reporter:  # the first child collects every test; later ones only those left
+                self.reporter.collected(len(event["selected"]) + len(self.ledger.outcomes))
+        elif kind == "start":
+            self.running_since = time.monotonic()
+            if self.reporter:
+                self.reporter.started(event["nodeid"], event["clause"])
+        elif kind == "finish" and event["outcome"] is not None and self.reporter:
+            self.reporter.finished(event["clause"], TestOutcome(**event["outcome"]))
+        self.ledger.apply(event)
+
+    def remaining(self) -> list[str]:
+        return sorted(self.selected - set(self.ledger.outcomes))
+
+
+def run_isolated(request: RunRequest, *, quiet: bool = False) -> RunResult:
+    """Run ``request`` in child processes, surviving exceptions, hangs and crashes of any one test.
+
+    Progress goes to stdout (a live line on a terminal, one plain line per
+    test otherwise) unless ``quiet`` or ``request.verbose`` (pytest's own
+    output). The backend is loaded in the child only: one that exits, hangs
+    or interrupts at import is refused (exit 2) without touching this process.
+    """
+    catalogue = request.validate()
+    args = RunRequest(**{**request.__dict__, "json_path": None}).pytest_arguments()
+    started, clock = datetime.now(UTC), time.perf_counter()
+    watch = _Watch(reporter=None if quiet or request.verbose else make_reporter())
+    ledger = watch.ledger
+    incomplete = ""
+    _become_subreaper()
+    with _signals_as_exit(), tempfile.TemporaryDirectory(prefix="blockspec-") as tmp:
+        try:
+            for segment in range(10_000):
+                journal = Path(tmp) / f"journal-{segment}.jsonl"
+                deselect = [arg for nodeid in ledger.outcomes for arg in ("--deselect", nodeid)]
+                command = [sys.executable, "-m", "pytest", *args, "--blockspec-journal", str(journal), *deselect]
+                decided = len(ledger.outcomes)
+                returncode, hung, tail = _run_child(
+                    command, journal, watch, request.timeout, request.verbose, Path(tmp)
+                )
+                if ledger.refused:
+                    raise UsageError(ledger.refused)
+                if not ledger.began:
+                    why = _death_reason(returncode, hung, request.timeout, during="loading the backend")
+                    raise UsageError(f"backend {request.target!r} could not be loaded: {why}" + _tail_text(tail))
+                if ledger.ended and not hung:
+                    if ledger.stopped and watch.remaining() and len(ledger.outcomes) > decided:
+                        ledger.ended, ledger.stopped = False, ""  # a backend's KeyboardInterrupt: go on without it
+                        continue
+                    break
+                victim = ledger.running
+                reason = _death_reason(returncode, hung, request.timeout)
+                if victim is None:
+                    between = _death_reason(returncode, hung, request.timeout, during="between tests")
+                    ledger.stopped = f"the suite's process stopped early: {between}{_tail_text(tail)}"
+                    break
+                crashed = TestOutcome(
+                    victim, Outcome.ERROR, time.monotonic() - watch.running_since, f"{reason}{_tail_text(tail)}"
+                )
+                watch.apply(
+                    {"event": "finish", "nodeid": victim, "clause": ledger.running_clause, "outcome": crashed.to_json()}
+                )
+                ledger.ended = False
+                print(f"blockspec: {victim}: {reason}; going on with the other tests", file=sys.stderr)
+        except KeyboardInterrupt:
+            if not user_interrupted():
+                raise
+            incomplete = "interrupted by the user (Ctrl-C)"
+            print("\nblockspec: interrupted; the result lists what ran, the rest as not run", file=sys.stderr)
+        finally:
+            if watch.reporter:
+                watch.reporter.close()
+        name = ledger.subject.get("name", request.target)
+        if request.junit_path is not None:
+            write_text_atomic(request.junit_path, junit_document(list(ledger.outcomes.values()), name, request.device))
+    result = build_result(
+        ledger,
+        catalogue,
+        target=request.target,
+        device=request.device,
+        profile=request.profile,
+        selected=frozenset(request.clauses) or None,
+        rerun=rerun_template(request.target, request.device, request.profile, request.rerun_extra()),
+        started=started.isoformat(timespec="seconds"),
+        duration_s=time.perf_counter() - clock,
+        tool={"name": "blockspec", "version": tool_version()},
+        incomplete=incomplete,
+    )
+    if request.json_path is not None:
+        write_json(result, request.json_path)
+    return result
+
+
+@contextlib.contextmanager
+def _signals_as_exit() -> Iterator[None]:
+    """SIGTERM and SIGHUP raise SystemExit(128 + signal) while running, so the child is killed on the way out.
+
+    Python's default for either ends the process at once, cleanup skipped.
+    Signal handlers can only be set from the main thread; elsewhere nothing changes.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def exit_on_signal(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    previous = {s: signal.signal(s, exit_on_signal) for s in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+def _become_subreaper() -> None:
+    """Orphans of the child's tree become this process's children (Linux), so they can be ended."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+
+
+def _die_with_parent() -> None:  # runs in the child between fork and exec
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+
+def _children() -> set[int]:
+    """Process ids whose parent is this process (from /proc; empty where there is none)."""
+    me, found = os.getpid(), set()
+    with contextlib.suppress(OSError):
+        for entry in os.scandir("/proc"):
+            if entry.name.isdigit():
+                with contextlib.suppress(OSError, IndexError, ValueError):
+                    stat = Path(entry.path, "stat").read_text()
+                    if int(stat.rpartition(")")[2].split()[1]) == me:
+                        found.add(int(entry.name))
+    return found
+
+
+def _end_leftovers(before: set[int]) -> None:
+    """Kill and reap every child of this process that the run made (and the orphans it left)."""
+    for _ in range(50):
+        leftovers = _children() - before
+        if not leftovers:
+            return
+        for pid in leftovers:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pid, signal.SIGKILL) if os.getpgid(pid) == pid else os.kill(pid, signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+        for pid in leftovers:
+            with contextlib.suppress(ChildProcessError, OSError):
+                os.waitpid(pid, 0)
+        time.sleep(0.01)
+
+
+def _run_child(
+    command: list[str], journal: Path, watch: _Watch, timeout: float, verbose: bool, tmp: Path
+) -> tuple[int, bool, str]:
+    """Run one child until it ends or hangs; returns (exit status, hung, tail of its output)."""
+    log_path = tmp / f"{journal.stem}.log"
+    journal.touch()
+    before = _children()
+    with log_path.open("w", encoding="utf-8") as log, journal.open(encoding="utf-8", errors="replace") as reader:
+        output: IO[str] | None = None if verbose else log
+        child = subprocess.Popen(
+            command,
+            stdout=output,
+            stderr=subprocess.STDOUT if output else None,
+            start_new_session=True,
+            preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
+        )
+        watch.last_event = time.monotonic()
+        hung = False
+        pending = ""
+        try:
+            while True:
+                returncode = child.poll()
+                chunk = reader.read()
+                if chunk:
+                    pending += chunk
+                    *lines, pending = pending.split("\n")
+                    watch.read(lines)
+                if returncode is not None:
+                    watch.read([pending] if pending.endswith("}") else [])
+                    break
+                now = time.monotonic()
+                waiting_since = watch.running_since if watch.ledger.running else watch.last_event
+                if now - waiting_since > timeout:
+                    hung = True
+                    _kill_group(child)
+                    child.wait()
+                    returncode = child.returncode
+                    break
+                time.sleep(_POLL_S)
+        except BaseException:
+            # Ctrl-C, or SIGTERM/SIGHUP (see _signals_as_exit): the child runs in its own session,
+            # so nothing else would stop it; it must not outlive the run.
+            _kill_group(child)
+            child.wait()
+            raise
+        finally:
+            _kill_group(child)  # what the backend forked into the child's group
+            _end_leftovers(before)
+    tail = "" if verbose else _tail(log_path)
+    return returncode, hung, tail
+
+
+def _kill_group(child: subprocess.Popen[Any]) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(child.pid, signal.SIGKILL)
+
+
+def _death_reason(returncode: int, hung: bool, timeout: float, during: str = "") -> str:
+    if hung:
+        if during:
+            return f"hung: no answer within {timeout:g} s while {during}, so its process was killed"
+        return f"hung: no verdict within {timeout:g} s, so its process was killed (raise --timeout if it is just slow)"
+    where = f"while {during}" if during else "in the middle of this test"
+    if returncode < 0:
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:
+            name = f"signal {-returncode}"
+        return f"crashed: the backend's process was killed by {name} {where}"
+    return f"crashed: the backend's process exited with status {returncode} {where} (os._exit or sys.exit?)"
+
+
+def _tail_text(tail: str) -> str:
+    return f"\n{tail}" if tail else ""
+
+
+def _tail(path: Path) -> str:
+    """The useful end of a child's output: a crash's own report (faulthandler) if any, else the last lines."""
+    try:
+        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return ""
+    marker = "Fatal Python error"
+    crash = next((i for i, line in enumerate(lines) if marker in line), None)
+    if crash is not None:
+        report = [lines[crash][lines[crash].index(marker) :], *lines[crash + 1 : crash + 12]]
+        return "\n".join(report)
+    return "\n".join(lines[-_LOG_TAIL_LINES:])

@@ -1,0 +1,243 @@
+"""What to run: the subject, device, clauses, profile, seed and manifest; validated once, before pytest starts.
+
+A :class:`RunRequest` is the whole of a run's input. ``validate`` checks what
+needs no backend (clause ids, profile, timeout, output paths);
+``prepare`` also loads the backend and resolves the device and the known
+failures, and is called once in the process that runs the suite: the
+in-process runner hands its :class:`Prepared` to the session directly, an
+isolated child prepares from its own command line.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from conformance._discovery import load_backend
+from conformance._errors import UsageError
+from conformance._files import check_writable
+from conformance._manifest import KnownFailure, load_manifest
+from conformance._protocol import Backend
+from conformance.kit.profiles import PROFILES
+from spec import Catalogue, load_catalogue
+
+#: Seconds one test may run before it counts as hung (``--timeout``).
+DEFAULT_TIMEOUT_S = 300.0
+
+_PACKAGE_PARENT = Path(__file__).resolve().parent.parent.parent
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """One conformance run: which backend and device, which clauses, how to draw and where to report."""
+
+    target: str
+    device: str = "cpu"
+    profile: str = "ci"
+    clauses: tuple[str, ...] = ()
+    json_path: Path | None = None
+    junit_path: Path | None = None
+    verbose: bool = False
+    shrink: bool = True
+    seed: int | None = None
+    known_failures: Path | None = None
+    timeout: float = DEFAULT_TIMEOUT_S
+    #: What is checked: a framework through its adapter (``backend``), or a user's module factory (``module``).
+    kind: str = "backend"
+    #: For a module: the input shapes (batch first), dtype and an optional ``module:attr`` of example inputs.
+    input_shapes: tuple[tuple[int, ...], ...] = ()
+    dtype: str = "float32"
+    inputs: str | None = None
+
+    @property
+    def suite(self) -> str:
+        """The package of conformance tests this request runs."""
+        return "conformance.modules.suite" if self.kind == "module" else "conformance.suite"
+
+    def catalogue(self) -> Catalogue:
+        """The clauses this kind of subject is checked against."""
+        if self.kind == "module":
+            return load_catalogue(subject="module")  # type: ignore[call-arg]
+        return load_catalogue()
+
+    def validate(self, catalogue: Catalogue | None = None) -> Catalogue:
+        """Refuse what is wrong without loading the backend; return the catalogue."""
+        if self.kind not in ("backend", "module"):
+            raise UsageError(f"unknown kind of subject {self.kind!r}; expected backend or module")
+        catalogue = catalogue if catalogue is not None else self.catalogue()
+        unknown = [c for c in self.clauses if c not in catalogue]
+        if unknown:
+            shown = ", ".join(repr(c[:60]) for c in unknown[:5])
+            raise UsageError(f"unknown clause id(s) {shown}; `blockspec spec` lists them all")
+        if self.profile not in PROFILES:
+            raise UsageError(f"unknown profile {self.profile!r}; expected one of {', '.join(PROFILES)}")
+        if not (math.isfinite(self.timeout) and self.timeout > 0):
+            raise UsageError(f"--timeout must be a positive number of seconds, got {self.timeout!r}")
+        if self.seed is not None and not 0 <= self.seed < 2**64:
+            raise UsageError(f"--seed must be between 0 and 2**64 - 1, got {self.seed}")
+        for path in (self.json_path, self.junit_path):
+            if path is not None:
+                check_writable(path)
+        return catalogue
+
+    def prepare(self) -> Prepared:
+        """Validate everything, load the backend, check the device, read the known failures."""
+        catalogue = self.validate()
+        if self.kind == "module":
+            from conformance.modules import load_subject  # type: ignore[attr-defined]
+
+            subject = load_subject(
+                self.target, self.input_shapes, dtype=self.dtype, device=self.device, inputs=self.inputs
+            )
+            return Prepared(self, catalogue, subject, {})
+        backend = load_backend(self.target)
+        check_device(backend, self.device)
+        return Prepared(self, catalogue, backend, known_failures(backend, catalogue, self.known_failures))
+
+    def rerun_extra(self) -> str:
+        """The options a rerun of one clause must repeat to see what this run saw."""
+        extra = []
+        if self.seed is not None:
+            extra.append(f"--seed {self.seed}")
+        if not self.shrink:
+            extra.append("--no-shrink")
+        if self.known_failures is not None:
+            extra.append(f"--known-failures {self.known_failures}")
+        return " ".join(extra)
+
+    def pytest_arguments(self) -> list[str]:
+        """The pytest command line (after ``pytest``) that runs the conformance suite."""
+        args = [
+            "--pyargs",
+            self.suite,
+            "-c",
+            os.devnull,
+            "--rootdir",
+            str(_PACKAGE_PARENT),
+            "-p",
+            "no:cacheprovider",
+            # The plugins the suite needs, loaded by module rather than by entry point: a run then
+            # works from a checkout that is not installed (PYTHONPATH=.) and under
+            # PYTEST_DISABLE_PLUGIN_AUTOLOAD=1. Blocking the entry point names first keeps an
+            # installed copy from registering the same module twice.
+            *("-p", "no:blockspec", "-p", "conformance.plugin"),
+            *("-p", "no:hypothesispytest", "-p", "_hypothesis_pytestplugin"),
+            # The suite asserts through Check, not bare assert: nothing of it needs rewriting.
+            *("-W", "ignore::pytest.PytestAssertRewriteWarning"),
+            "--blockspec-module" if self.kind == "module" else "--blockspec-backend",
+            self.target,
+            "--blockspec-device",
+            self.device,
+            "--blockspec-profile",
+            self.profile,
+        ]
+        args += ["-v", "--tb=short"] if self.verbose else ["-q", "--tb=no", "--no-header", "-rN"]
+        for clause in self.clauses:
+            args += ["--blockspec-clause", clause]
+        if self.json_path is not None:
+            args += ["--blockspec-json", str(self.json_path)]
+        if not self.shrink:
+            args.append("--blockspec-no-shrink")
+        if self.seed is not None:
+            args += ["--blockspec-seed", str(self.seed), f"--hypothesis-seed={self.seed}"]
+        if self.known_failures is not None:
+            args += ["--blockspec-known-failures", str(self.known_failures)]
+        if self.kind == "module":
+            for shape in self.input_shapes:
+                args += ["--blockspec-input-shape", ",".join(map(str, shape))]
+            args += ["--blockspec-dtype", self.dtype]
+            if self.inputs:
+                args += ["--blockspec-inputs", self.inputs]
+        return args
+
+    @classmethod
+    def from_pytest_options(cls, config: Any) -> RunRequest:
+        """The request a pytest command line describes (the ``--blockspec-*`` options of ``conformance.plugin``)."""
+
+        def path(option: str) -> Path | None:
+            value = config.getoption(option)
+            return Path(value) if value else None
+
+        module = config.getoption("blockspec_module")
+        shapes = tuple(parse_shape(text) for text in config.getoption("blockspec_input_shape") or ())
+        return cls(
+            module or config.getoption("blockspec_backend"),
+            kind="module" if module else "backend",
+            input_shapes=shapes,
+            dtype=config.getoption("blockspec_dtype"),
+            inputs=config.getoption("blockspec_inputs"),
+            device=config.getoption("blockspec_device"),
+            profile=config.getoption("blockspec_profile"),
+            clauses=tuple(config.getoption("blockspec_clause") or ()),
+            json_path=path("blockspec_json"),
+            shrink=not config.getoption("blockspec_no_shrink"),
+            seed=config.getoption("blockspec_seed"),
+            known_failures=path("blockspec_known_failures"),
+        )
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A validated request with what validating it loaded: the catalogue, the subject, its known failures.
+
+    The subject is a :class:`~conformance._protocol.Backend`, or for a module check the object
+    ``conformance.modules.load_subject`` returns; the session needs of either only ``name``,
+    ``capabilities``, ``version()`` and ``environment()``.
+    """
+
+    request: RunRequest
+    catalogue: Catalogue
+    subject: Backend
+    known: dict[str, KnownFailure]
+
+    @property
+    def backend(self) -> Backend:
+        return self.subject
+
+    @property
+    def selected(self) -> frozenset[str] | None:
+        return frozenset(self.request.clauses) or None
+
+
+def parse_shape(text: str) -> tuple[int, ...]:
+    """``"4,6"`` -> ``(4, 6)``; every dimension a positive integer, else a usage error."""
+    try:
+        shape = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise UsageError(f"--input-shape must be comma-separated integers such as 4,6; got {text!r}") from None
+    if not shape or any(d <= 0 for d in shape):
+        raise UsageError(f"--input-shape dimensions must be positive (the first is the batch); got {text!r}")
+    return shape
+
+
+def check_device(backend: Backend, device: str) -> None:
+    """A usage error for a device the backend does not offer, listing those it does.
+
+    The host needs no query: a backend whose ``accelerators()`` raises still
+    runs there, and the device clauses that call it are ``error``.
+    """
+    if device == "cpu":
+        return
+    try:
+        accelerators = list(backend.accelerators())
+    except Exception as exc:  # a broken adapter must be named, not crash the run
+        raise UsageError(
+            f"backend {backend.name!r} could not list its devices: accelerators() raised {type(exc).__name__}: {exc}"
+        ) from exc
+    valid = ["cpu", *accelerators]
+    if device not in valid:
+        hint = f" (the suite names a device with its index: {device}:0)" if f"{device}:0" in valid else ""
+        raise UsageError(
+            f"device {device!r} is not available to backend {backend.name!r}; available: {', '.join(valid)}{hint}"
+        )
+
+
+def known_failures(backend: Backend, catalogue: Catalogue, path: Path | None) -> dict[str, KnownFailure]:
+    """The manifest given on the command line, else the one the adapter ships (``known_failures``), else none."""
+    if path is None:
+        shipped = getattr(backend, "known_failures", None)
+        path = Path(shipped) if shipped else None
+    return {} if path is None else load_manifest(path, catalogue)

@@ -1,0 +1,233 @@
+"""Hostile backends and options: never a false green, never a leftover process (issue: earned verdicts).
+
+Each case runs ``blockspec run`` in a subprocess and asserts the exit
+status, the message, what the result file says, and that nothing of the
+run is left behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.helpers import ADAPTERS_DIR, REPO_ROOT, subprocess_env
+
+TARGET = "SEQ-INDEX"
+FEW_IDS = ("SEQ-INDEX", "SEQ-ORDER", "BLOCK-NESTING")
+FEW = [arg for cid in FEW_IDS for arg in ("--clause", cid)]
+
+
+def blockspec(
+    args: list[str], tmp_path: Path, env: dict[str, str] | None = None, timeout: float = 300
+) -> tuple[subprocess.CompletedProcess[str], dict[str, Any] | None]:
+    result = tmp_path / "r.json"
+    full_env = {**subprocess_env([ADAPTERS_DIR, REPO_ROOT]), **(env or {})}
+    command = [sys.executable, "-m", "conformance", "run", "--profile", "fast", "--no-shrink", "--json", str(result)]
+    proc = subprocess.run(
+        [*command, *args], cwd=tmp_path, env=full_env, capture_output=True, text=True, timeout=timeout
+    )
+    data = json.loads(result.read_text(encoding="utf-8")) if result.exists() else None
+    return proc, data
+
+
+def _explain(proc: subprocess.CompletedProcess[str]) -> str:
+    return f"\n--- stdout\n{proc.stdout[-2500:]}\n--- stderr\n{proc.stderr[-2500:]}"
+
+
+# --- 1. verdicts only from tests that ran ----------------------------------------------------------------
+
+ADDOPTS = {"marker": "-m slow", "keyword": "-k x", "collect-only": "--collect-only"}
+
+
+@pytest.mark.parametrize("mode", ["isolated", "in-process"])
+@pytest.mark.parametrize("case", list(ADDOPTS))
+def test_tests_deselected_behind_blockspecs_back_are_errors_not_passes(case: str, mode: str, tmp_path: Path) -> None:
+    extra = ["--in-process"] if mode == "in-process" else []
+    proc, data = blockspec(["--backend", "reference", *FEW, *extra], tmp_path, {"PYTEST_ADDOPTS": ADDOPTS[case]})
+    assert proc.returncode == 1, f"{case}/{mode}: observed exit status {proc.returncode}; expected 1{_explain(proc)}"
+    assert data is not None, f"{case}/{mode}: observed no result file; expected one saying why{_explain(proc)}"
+    selected = {c["id"]: c for c in data["clauses"] if c["id"] in FEW_IDS}
+    unrun = {cid: c["status"] for cid, c in selected.items() if c["status"] != "pass"}
+    assert unrun, f"{case}/{mode}: observed every selected clause pass; expected the unrun ones as error"
+    for cid, clause in selected.items():
+        if clause["status"] != "pass":
+            assert clause["status"] == "error", f"{case}/{mode}: observed {cid} {clause['status']}; expected error"
+            assert clause["reason"].startswith("not run:"), f"{case}/{mode}: observed reason {clause['reason']!r}"
+    assert "every applicable" not in proc.stdout, f"{case}/{mode}: observed a passing verdict line{_explain(proc)}"
+
+
+def test_a_clause_without_any_collected_test_is_an_error(tmp_path: Path) -> None:
+    """A test module that fails to import: its clauses are errors naming the collection failure."""
+    suite = tmp_path / "brokensuite"
+    suite.mkdir()
+    (suite / "__init__.py").write_text("", encoding="utf-8")
+    (suite / "test_broken.py").write_text("import no_such_module_anywhere\n", encoding="utf-8")
+    env = {"PYTEST_ADDOPTS": f"--rootdir {tmp_path} {suite}"}
+    proc, data = blockspec(["--backend", "reference", "--clause", TARGET, "--in-process"], tmp_path, env)
+    assert proc.returncode == 1, f"observed exit status {proc.returncode}; expected 1{_explain(proc)}"
+    assert data is not None, f"observed no result file{_explain(proc)}"
+    clause = next(c for c in data["clauses"] if c["id"] == TARGET)
+    assert clause["status"] == "error", f"observed {TARGET} {clause['status']}; expected error"
+    assert "no_such_module_anywhere" in clause["reason"], f"observed reason {clause['reason']!r}"
+
+
+@pytest.mark.parametrize("mode", ["isolated", "in-process"])
+def test_a_backends_keyboard_interrupt_is_its_clauses_error(mode: str, tmp_path: Path) -> None:
+    extra = ["--in-process"] if mode == "in-process" else []
+    proc, data = blockspec(["--backend", "hostile_adapters:KeyboardInt", *FEW, *extra], tmp_path)
+    assert data is not None, f"{mode}: observed no result file{_explain(proc)}"
+    by_id = {c["id"]: c for c in data["clauses"]}
+    assert by_id[TARGET]["status"] == "error", f"{mode}: observed {TARGET} {by_id[TARGET]['status']}; expected error"
+    assert "KeyboardInterrupt" in by_id[TARGET]["reason"], f"{mode}: observed {by_id[TARGET]['reason']!r}"
+    assert proc.returncode == 1, f"{mode}: observed exit status {proc.returncode}; expected 1{_explain(proc)}"
+    others = {cid: by_id[cid]["status"] for cid in FEW_IDS if cid != TARGET}
+    if mode == "isolated":  # a new child goes on with the tests left
+        assert set(others.values()) == {"pass"}, f"observed {others}; expected the other clauses checked and passing"
+    else:  # in process the session stops: what it did not run is said so, never passed
+        for cid, status in others.items():
+            assert status in ("pass", "error"), f"observed {cid} {status}; expected pass or error (not run)"
+
+
+# --- 2. a backend whose import exits or interrupts ------------------------------------------------------
+
+IMPORTS = {
+    "exit0": ("exit0_on_import", "sys.exit(0)"),
+    "exit3": ("exit3_on_import", "sys.exit(3)"),
+    "systemexit": ("systemexit_on_import", "sys.exit('no GPU, giving up')"),
+    "keyboardinterrupt": ("kbint_on_import", "KeyboardInterrupt"),
+}
+
+
+@pytest.mark.parametrize("mode", ["isolated", "in-process"])
+@pytest.mark.parametrize("case", list(IMPORTS))
+def test_a_backend_that_exits_on_import_is_refused(case: str, mode: str, tmp_path: Path) -> None:
+    module, what = IMPORTS[case]
+    extra = ["--in-process"] if mode == "in-process" else []
+    proc, data = blockspec(["--backend", f"{module}:Backend", *extra], tmp_path)
+    assert proc.returncode == 2, f"{case}/{mode}: observed exit status {proc.returncode}; expected 2{_explain(proc)}"
+    assert module in proc.stderr and what in proc.stderr, (
+        f"{case}/{mode}: observed {proc.stderr[-600:]!r}; expected the module and {what!r} named"
+    )
+    assert "Traceback" not in proc.stderr, f"{case}/{mode}: observed a traceback{_explain(proc)}"
+    assert data is None, f"{case}/{mode}: observed a result file from a backend that never loaded"
+
+
+def test_a_backend_whose_import_hangs_is_refused_within_the_timeout(tmp_path: Path) -> None:
+    start = time.monotonic()
+    proc, data = blockspec(["--backend", "hang_on_import:Backend", "--timeout", "5"], tmp_path)
+    took = time.monotonic() - start
+    assert proc.returncode == 2, f"observed exit status {proc.returncode}; expected 2{_explain(proc)}"
+    assert "could not be loaded" in proc.stderr and "hung" in proc.stderr, f"observed {proc.stderr[-600:]!r}"
+    assert data is None, "observed a result file from a backend that never loaded"
+    assert took < 120, f"observed the refusal after {took:.0f} s; expected it soon after the 5 s timeout"
+
+
+# --- 3. no process outlives the run ---------------------------------------------------------------------
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    stat = Path(f"/proc/{pid}/stat")
+    try:
+        return stat.read_text().rpartition(")")[2].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _survivors(directory: Path, pattern: str = "*.pid") -> list[int]:
+    pids = [int(p.read_text(encoding="utf-8")) for p in directory.glob(pattern)]
+    deadline = time.monotonic() + 10
+    while any(_alive(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    alive = [p for p in pids if _alive(p)]
+    for pid in alive:  # leave nothing behind a failed test
+        os.kill(pid, signal.SIGKILL)
+    return alive
+
+
+linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc, prctl and subreapers are Linux's")
+
+
+@linux_only
+@pytest.mark.parametrize("adapter", ["ForksGrandchild", "ForksDaemon"])
+def test_nothing_a_backend_forks_outlives_a_normal_run(adapter: str, tmp_path: Path) -> None:
+    pids = tmp_path / "pids"
+    pids.mkdir()
+    proc, _ = blockspec(
+        ["--backend", f"hostile_adapters:{adapter}", "--clause", TARGET],
+        tmp_path,
+        {"BLOCKSPEC_TEST_PID_DIR": str(pids)},
+    )
+    assert proc.returncode == 0, f"{adapter}: observed exit status {proc.returncode}; expected 0{_explain(proc)}"
+    forked = list(pids.glob("*.pid"))
+    assert forked, f"{adapter}: observed no forked process; the fixture did not run"
+    alive = _survivors(pids)
+    assert not alive, f"{adapter}: observed {len(alive)} of {len(forked)} forked processes alive after the run"
+
+
+@linux_only
+def test_nothing_outlives_a_hang_kill(tmp_path: Path) -> None:
+    pids = tmp_path / "pids"
+    pids.mkdir()
+    proc, data = blockspec(
+        ["--backend", "hostile_adapters:HangsAfterForking", "--clause", TARGET, "--timeout", "5"],
+        tmp_path,
+        {"BLOCKSPEC_TEST_PID_DIR": str(pids)},
+    )
+    assert proc.returncode == 1, f"observed exit status {proc.returncode}; expected 1{_explain(proc)}"
+    assert data is not None and "hung" in next(c for c in data["clauses"] if c["id"] == TARGET)["reason"]
+    alive = _survivors(pids)
+    assert not alive, f"observed {alive} alive after the hang-kill; expected the child and its daemon gone"
+
+
+def _start_hanging_run(tmp_path: Path, pids: Path) -> subprocess.Popen[str]:
+    env = {**subprocess_env([ADAPTERS_DIR, REPO_ROOT]), "BLOCKSPEC_TEST_PID_DIR": str(pids)}
+    command = [sys.executable, "-m", "conformance", "run", "--backend", "hostile_adapters:HangsAfterForking"]
+    command += ["--clause", TARGET, "--profile", "fast", "--quiet", "--timeout", "300", "--json", "r.json"]
+    parent = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not list(pids.glob("child-*.pid")) and time.monotonic() < deadline and parent.poll() is None:
+        time.sleep(0.1)
+    assert list(pids.glob("child-*.pid")), f"observed no hanging child within 120 s (parent {parent.poll()})"
+    return parent
+
+
+@linux_only
+@pytest.mark.parametrize("how", ["SIGINT", "SIGHUP", "SIGKILL"])
+def test_ending_blockspec_ends_its_children(how: str, tmp_path: Path) -> None:
+    """Ctrl-C gives an incomplete result (exit 130); SIGHUP exits 129; even SIGKILL orphans no child."""
+    pids = tmp_path / "pids"
+    pids.mkdir()
+    parent = _start_hanging_run(tmp_path, pids)
+    try:
+        parent.send_signal(getattr(signal, how))
+        status = parent.wait(timeout=60)
+        stdout, stderr = parent.communicate()
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+    expected = {"SIGINT": 130, "SIGHUP": 128 + signal.SIGHUP, "SIGKILL": -signal.SIGKILL}[how]
+    assert status == expected, f"{how}: observed exit status {status}; expected {expected}\n{stderr[-1500:]}"
+    if how == "SIGINT":
+        data = json.loads((tmp_path / "r.json").read_text(encoding="utf-8"))
+        assert data["exit_code"] == 130 and "interrupted" in data.get("incomplete", ""), (
+            f"observed exit_code {data['exit_code']}, incomplete {data.get('incomplete')!r}; expected 130, interrupted"
+        )
+        assert "incomplete" in stdout, f"observed a summary without 'incomplete': {stdout[-800:]!r}"
+    # A SIGKILLed parent runs no code: its isolating child dies with it (PR_SET_PDEATHSIG), but a daemon the
+    # backend detached is beyond reach; for the catchable signals nothing at all may remain.
+    child_only = how == "SIGKILL"
+    alive = _survivors(pids, "child-*.pid" if child_only else "*.pid")
+    _survivors(pids)  # the daemon of the SIGKILL case, cleaned up either way
+    assert not alive, f"{how}: observed {alive} of the run's processes alive after blockspec ended"

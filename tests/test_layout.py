@@ -1,0 +1,79 @@
+"""The layout keeps its layers: no import circle in ``conformance/``, the pytest plugin a leaf, light imports."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+from tests.helpers import REPO_ROOT
+
+PACKAGE = REPO_ROOT / "conformance"
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(REPO_ROOT).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def _imports() -> dict[str, set[str]]:
+    """Each conformance module -> the conformance modules it imports (at any depth of the file, lazily too)."""
+    modules = {_module_name(p): p for p in PACKAGE.rglob("*.py")}
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        found: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                # `from package import submodule` depends on the submodule, not on the package's other modules.
+                submodules = [f"{node.module}.{a.name}" for a in node.names if f"{node.module}.{a.name}" in modules]
+                targets = submodules or [node.module]
+            elif isinstance(node, ast.Import):
+                targets = [a.name for a in node.names]
+            else:
+                continue
+            # A module's own parent packages are imported by Python before it: no edge of the code's making.
+            found.update(t for t in targets if t in modules and t != name and not name.startswith(f"{t}."))
+        graph[name] = found - {"conformance"}  # the lazy public namespace imports nothing at import time
+    return graph
+
+
+def test_no_import_circle_in_conformance() -> None:
+    graph = _imports()
+    state: dict[str, int] = {}
+    path: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        path.append(node)
+        for target in sorted(graph.get(node, ())):
+            if state.get(target) == 1:
+                return [*path[path.index(target) :], target]
+            if target not in state:
+                cycle = visit(target)
+                if cycle:
+                    return cycle
+        path.pop()
+        state[node] = 2
+        return None
+
+    for module in sorted(graph):
+        if module not in state:
+            cycle = visit(module)
+            assert cycle is None, f"observed the import circle {' -> '.join(cycle)}; expected none"
+
+
+def test_the_pytest_plugin_is_a_leaf() -> None:
+    importers = sorted(m for m, targets in _imports().items() if "conformance.plugin" in targets)
+    assert importers == [], f"observed {importers} importing conformance.plugin; expected no module (a leaf)"
+
+
+def test_run_and_kit_are_packages_of_one_concept_per_module() -> None:
+    for package, expected in {
+        "run": {"request", "session", "journal", "isolate", "inprocess", "verdicts", "result", "status", "summary"},
+        "kit": {"strategies", "oracle", "stats", "checks", "profiles"},
+    }.items():
+        present = {p.stem for p in (PACKAGE / package).glob("*.py")}
+        assert expected <= present, (
+            f"observed conformance/{package}/ with {sorted(present)}; missing {expected - present}"
+        )
