@@ -29,7 +29,7 @@ import keras
 from keras import ops
 
 
-class MLP(keras.layers.Layer):
+class MLP(keras.layers.Layer):  # type: ignore[misc]  # keras ships no type hints
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.hidden = keras.layers.Dense(256)
@@ -41,7 +41,7 @@ class MLP(keras.layers.Layer):
         return self.out(ops.relu(self.hidden(X)))
 
 
-class FixedHiddenMLP(keras.layers.Layer):
+class FixedHiddenMLP(keras.layers.Layer):  # type: ignore[misc]  # keras ships no type hints
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         # A constant, not a parameter: a non-trainable weight, saved and moved with the block.
@@ -60,7 +60,7 @@ class FixedHiddenMLP(keras.layers.Layer):
         return ops.sum(X)
 
 
-class MySequential(keras.layers.Layer):
+class MySequential(keras.layers.Layer):  # type: ignore[misc]  # keras ships no type hints
     """The chapter's MySequential: children set as attributes ``"0"``, ``"1"``, ... and applied in that order."""
 
     def __init__(self, *args: keras.layers.Layer, **kwargs: Any) -> None:
@@ -151,12 +151,12 @@ def my_init(m: keras.layers.Layer) -> None:
         m.kernel.assign(w * ops.cast(ops.abs(w) >= 5, w.dtype))
 
 
-class CenteredLayer(keras.layers.Layer):
+class CenteredLayer(keras.layers.Layer):  # type: ignore[misc]  # keras ships no type hints
     def call(self, X: Any) -> Any:
         return X - ops.mean(X)
 
 
-class MyLinear(keras.layers.Layer):
+class MyLinear(keras.layers.Layer):  # type: ignore[misc]  # keras ships no type hints
     def __init__(self, in_units: int, units: int, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         normal = keras.initializers.RandomNormal(0.0, 1.0)
