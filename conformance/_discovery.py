@@ -19,6 +19,7 @@ BUILTIN: dict[str, str] = {
     "reference": "conformance.backends.reference:ReferenceBackend",
     "torch": "conformance.backends.torch:TorchBackend",
     "flax": "conformance.backends.flax:FlaxBackend",
+    "keras": "conformance.backends.keras:KerasBackend",
 }
 
 

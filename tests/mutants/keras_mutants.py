@@ -1,0 +1,78 @@
+"""Mutant Keras backends: each breaks one behaviour the way Keras code commonly does.
+
+Importing this module raises ImportError where keras or torch is missing, so the
+meta-test (tests/test_mutants.py) skips it there.
+"""
+
+from __future__ import annotations
+
+import types
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from conformance import arch as A
+from conformance._protocol import LoadRejected, LoadResult
+
+# Imports keras (ImportError when absent); the adapter must come first: it sets KERAS_BACKEND.
+from conformance.backends.keras import KerasBackend, blocks
+
+
+def _chapter(**overrides: Any) -> types.SimpleNamespace:
+    """The chapter's Keras blocks with some replaced."""
+    names = {name: getattr(blocks, name) for name in dir(blocks) if not name.startswith("_")}
+    return types.SimpleNamespace(**{**names, **overrides})
+
+
+class _TrainableFixedHiddenMLP(blocks.FixedHiddenMLP):
+    """``add_weight`` without ``trainable=False``: Keras' default makes the constant a parameter."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.rand_weight.trainable = True
+
+
+class TrainableConstant(KerasBackend):
+    """FixedHiddenMLP's constant is a trainable weight (add_weight's default), so it is a parameter."""
+
+    target = "CONSTANT-NOT-PARAMETER"
+    blocks = _chapter(FixedHiddenMLP=_TrainableFixedHiddenMLP)
+
+
+def _build_every_use(node: A.Node, make: Callable[[A.Node, Callable[[A.Node], Any]], Any]) -> Any:
+    """Build a node anew at every place it appears: a shared layer becomes equal-valued copies."""
+
+    def child(c: A.Node) -> Any:
+        return make(c, child)
+
+    return child(node)
+
+
+def _copied_tied_net() -> Any:
+    import keras
+
+    shared, copy = blocks.dense(8, 8), blocks.dense(8, 8)
+    copy.set_weights(shared.get_weights())
+    layers = [blocks.dense(4, 8), keras.layers.ReLU(), shared, keras.layers.ReLU(), copy, keras.layers.ReLU()]
+    return keras.Sequential([*layers, blocks.dense(8, 1)])
+
+
+class SharedLayerCopied(KerasBackend):
+    """A layer used twice is rebuilt as an equal-valued copy at its second use, as a config round trip does."""
+
+    target = "TIE-IDENTITY"
+    build_tree = staticmethod(_build_every_use)
+    blocks = _chapter(tied_net=_copied_tied_net)
+
+
+class StrictIgnoresUnexpected(KerasBackend):
+    """A strict load checks only that every variable gets a value (Keras' set_weights counts, it does not name)."""
+
+    target = "LOAD-STRICT-UNEXPECTED"
+
+    def load_state_dict(self, module: Any, state: Mapping[str, Any], *, strict: bool) -> LoadResult:
+        known = {key for key, _ in self.state_dict(module)}
+        missing = sorted(known - set(state))
+        if strict and missing:
+            raise LoadRejected(f"missing keys {missing}")
+        result = super().load_state_dict(module, {k: v for k, v in state.items() if k in known}, strict=False)
+        return LoadResult(result.missing, [k for k in state if k not in known])
