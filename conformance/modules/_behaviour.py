@@ -96,7 +96,8 @@ def check_registered(subject: ModuleSubject, check: Check, data: st.DataObject) 
         strays: list[tuple[str, torch.Tensor]] = []
 
         def note(op: str, t: torch.Tensor) -> None:
-            if t.requires_grad and t.is_leaf and id(t) not in params and id(t) not in given:
+            base = t if t._base is None else t._base  # a view of a parameter (w.t() in a custom Function)
+            if t.requires_grad and t.is_leaf and id(base) not in params and id(base) not in given:
                 if all(s is not t for _, s in strays):
                     strays.append((op, t))
 
@@ -144,9 +145,12 @@ def check_any_batch(subject: ModuleSubject, check: Check, data: st.DataObject) -
     if len(ref) != len(out):
         raise violation(check, f"number of output tensors at batch {batch}", str(len(out)), f"{len(ref)}", fix)
     for (path, r), (_, o) in zip(ref, out, strict=True):
-        follows = r.dim() > 0 and r.shape[0] == full and tuple(o.shape) == (batch, *r.shape[1:])
-        if tuple(o.shape) != tuple(r.shape) and not follows:
-            expected = (batch, *r.shape[1:]) if r.dim() > 0 and r.shape[0] == full else tuple(r.shape)
+        # A dimension that was the batch may follow it (LSTM's h has the batch second); any other stays.
+        follows = o.dim() == r.dim() and all(
+            od == rd or (rd == full and od == batch) for od, rd in zip(o.shape, r.shape, strict=True)
+        )
+        if not follows:
+            expected = tuple(batch if rd == full else rd for rd in r.shape)
             raise violation(
                 check, f"{path} shape at batch {batch} (given {full})", str(tuple(o.shape)), str(expected), fix
             )

@@ -147,15 +147,16 @@ def check_ties_kept(subject: ModuleSubject, check: Check, data: st.DataObject) -
     import torch
 
     with seeded(data):
-        module = subject.build()
-        groups = tie_groups(module)
+        groups = tie_groups(subject.factory())  # as built, before any move
         if not groups:
             not_applicable("the module shares no parameter between submodules")
+        module = subject.build()
         moved = subject.build()
         moved.to(torch.float64)
         fresh = subject.build()
         fresh.load_state_dict(_torch_roundtrip(module), strict=True)
         after = {
+            f"after .to({subject.device!r}, {subject.dtype}) of a new instance": module,
             "after .to(torch.float64)": moved,
             "after copy.deepcopy": copy.deepcopy(module),
             "after a state-dict round trip into a fresh instance": fresh,
