@@ -88,7 +88,11 @@ def check_registered(subject: ModuleSubject, check: Check, data: st.DataObject) 
         module = subject.build()
         for found in unregistered(module):
             raise violation(
-                check, f"{found.describe()} that the module does not register", found.describe(), "registered", found.fix
+                check,
+                f"{found.describe()} that the module does not register",
+                found.describe(),
+                "registered",
+                found.fix,
             )
         inputs = I.draw_inputs(data, subject)
         params = {id(p) for p in module.parameters()}
@@ -97,9 +101,9 @@ def check_registered(subject: ModuleSubject, check: Check, data: st.DataObject) 
 
         def note(op: str, t: torch.Tensor) -> None:
             base = t if t._base is None else t._base  # a view of a parameter (w.t() in a custom Function)
-            if t.requires_grad and t.is_leaf and id(base) not in params and id(base) not in given:
-                if all(s is not t for _, s in strays):
-                    strays.append((op, t))
+            stray = t.requires_grad and t.is_leaf and id(base) not in params and id(base) not in given
+            if stray and all(s is not t for _, s in strays):
+                strays.append((op, t))
 
         module.eval()
         with record_function_args(note):
@@ -139,7 +143,11 @@ def check_any_batch(subject: ModuleSubject, check: Check, data: st.DataObject) -
             output = I.call(module, inputs)
         except Exception as exc:
             raise violation(
-                check, f"eval forward with batch size {batch} (given {full})", f"it raised {_raised(exc)}", "an output", fix
+                check,
+                f"eval forward with batch size {batch} (given {full})",
+                f"it raised {_raised(exc)}",
+                "an output",
+                fix,
             ) from None
     ref, out = list(I.tensors(reference)), list(I.tensors(output))
     if len(ref) != len(out):
@@ -245,7 +253,11 @@ def check_noncontiguous(subject: ModuleSubject, check: Check, data: st.DataObjec
             output = I.call(module, strided)
         except Exception as exc:
             raise violation(
-                check, f"eval forward of {layout} (non-contiguous) inputs", f"it raised {_raised(exc)}", "an output", fix
+                check,
+                f"eval forward of {layout} (non-contiguous) inputs",
+                f"it raised {_raised(exc)}",
+                "an output",
+                fix,
             ) from None
     _compare_close(check, output, reference, f"outputs of {layout} inputs vs contiguous ones", fix)
 
@@ -341,9 +353,7 @@ def check_device_move(subject: ModuleSubject, check: Check, data: st.DataObject)
         raise violation(check, f"forward after module.to({target!r})", f"it raised {_raised(error)}", "an output", fix)
     stray = [(path, t.device) for path, t in I.tensors(output) if not _same_device_type(t, target)]
     if stray:
-        raise violation(
-            check, f"{stray[0][0]} after module.to({target!r})", f"on {stray[0][1]}", f"on {target}", fix
-        )
+        raise violation(check, f"{stray[0][0]} after module.to({target!r})", f"on {stray[0][1]}", f"on {target}", fix)
 
 
 # --- MOD-DTYPE-MOVE -----------------------------------------------------------------------------------

@@ -69,7 +69,7 @@ def check_grad_reaches(subject: ModuleSubject, check: Check, data: st.DataObject
                 _cause(module),
             )
         live = [(p, t) for p, t in outputs if t.requires_grad]
-        _loss(live, _weights(live, seed)).backward()
+        _loss(live, _weights(live, seed)).backward()  # type: ignore[no-untyped-call]
     cut = [name for name, p in trainable if p.grad is None]
     if cut:
         raise violation(
@@ -94,7 +94,7 @@ def _one_side(f: Any, sign: float, base: float) -> float:
     """Richardson-extrapolated one-sided derivative along the direction, on the side ``sign``."""
     d1 = (f(sign * STEP) - base) / (sign * STEP)
     d2 = (f(sign * STEP / 2) - base) / (sign * STEP / 2)
-    return 2 * d2 - d1
+    return float(2 * d2 - d1)
 
 
 def check_grad_correct(subject: ModuleSubject, check: Check, data: st.DataObject) -> None:
@@ -104,9 +104,7 @@ def check_grad_correct(subject: ModuleSubject, check: Check, data: st.DataObject
         module = subject.build().double().eval()
         params = [(f"parameter {n}", p) for n, p in module.named_parameters() if p.requires_grad]
         drawn = I.draw_inputs(data, subject)
-        inputs = I.map_tensors(
-            drawn, lambda t: t.detach().double().requires_grad_() if t.is_floating_point() else t
-        )
+        inputs = I.map_tensors(drawn, lambda t: t.detach().double().requires_grad_() if t.is_floating_point() else t)
         leaves = [(p, t) for p, t in I.input_tensors(inputs) if t.requires_grad] + params
         if not leaves:
             not_applicable("neither a floating input nor a trainable parameter to differentiate")
@@ -129,9 +127,7 @@ def check_grad_correct(subject: ModuleSubject, check: Check, data: st.DataObject
                     for (_, p), v, o in zip(params, directions[len(leaves) - len(params) :], originals, strict=True):
                         p.copy_(o + h * v)
                     shifted = iter(directions)
-                    moved = I.map_tensors(
-                        inputs, lambda t: (t + h * next(shifted)) if t.requires_grad else t
-                    )
+                    moved = I.map_tensors(inputs, lambda t: (t + h * next(shifted)) if t.requires_grad else t)
                     value = float(_loss(I.floating(I.call(module, moved)), weights))
                     for (_, p), o in zip(params, originals, strict=True):
                         p.copy_(o)
@@ -143,7 +139,9 @@ def check_grad_correct(subject: ModuleSubject, check: Check, data: st.DataObject
             analytic = float(sum((g * v).sum() for g, v in zip(grads, directions, strict=True)))
             scale = float(sum((g * v).abs().sum() for g, v in zip(grads, directions, strict=True)))
             with torch.no_grad():
-                terms = float(sum((t.detach().double() * w).abs().sum() for (_, t), w in zip(outputs, weights, strict=True)))
+                terms = float(
+                    sum((t.detach().double() * w).abs().sum() for (_, t), w in zip(outputs, weights, strict=True))
+                )
             f = loss_at(directions)
             base = f(0.0)
             bound = RTOL * scale + ATOL * terms

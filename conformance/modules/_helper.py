@@ -85,7 +85,7 @@ def _run_one(subject: ModuleSubject, clause: str, level: str, options: Any, seed
     check = Check(clause, subject.target, subject.device)
     function = BY_ID[clause].function
 
-    @options
+    @options  # type: ignore[untyped-decorator]
     @given(data=st.data())
     def run(data: st.DataObject) -> None:
         function(subject, check, data)

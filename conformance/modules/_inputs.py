@@ -58,9 +58,7 @@ def example_inputs(subject: ModuleSubject, batch: int | None = None, seed: int =
     )
 
 
-def draw_inputs(
-    data: st.DataObject, subject: ModuleSubject, *, min_batch: int = 1, batch: int | None = None
-) -> Inputs:
+def draw_inputs(data: st.DataObject, subject: ModuleSubject, *, min_batch: int = 1, batch: int | None = None) -> Inputs:
     """Drawn inputs: batch in ``min_batch .. 2 * given`` (or ``batch``), a seed and a scale, each labelled."""
     if subject.inputs is not None:
         source = subject.inputs

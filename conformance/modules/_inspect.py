@@ -197,7 +197,7 @@ def record_ops(on_op: Callable[[str, list[torch.Tensor]], None]) -> Iterator[Non
     """Call ``on_op(aten op name, tensor arguments)`` for every operator dispatched in the block."""
     from torch.utils._python_dispatch import TorchDispatchMode
 
-    class _Mode(TorchDispatchMode):
+    class _Mode(TorchDispatchMode):  # type: ignore[no-untyped-call]
         def __torch_dispatch__(
             self, func: Any, types: Any, args: tuple[Any, ...] = (), kwargs: dict[str, Any] | None = None
         ) -> Any:
@@ -206,7 +206,7 @@ def record_ops(on_op: Callable[[str, list[torch.Tensor]], None]) -> Iterator[Non
             on_op(str(func), [v for v in _flat([args, kwargs or {}]) if isinstance(v, torch.Tensor)])
             return func(*args, **(kwargs or {}))
 
-    with _Mode():
+    with _Mode():  # type: ignore[no-untyped-call]
         yield
 
 

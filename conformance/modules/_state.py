@@ -127,11 +127,17 @@ def check_deepcopy(subject: ModuleSubject, check: Check, data: st.DataObject) ->
     storages = _storages(module)
     for name, t in [*twin.named_parameters(remove_duplicate=False), *twin.named_buffers(remove_duplicate=False)]:
         if id(t) in originals:
-            raise violation(check, f"{name} of the copy", f"the original's {originals[id(t)]} itself", "a new tensor", fix)
+            raise violation(
+                check, f"{name} of the copy", f"the original's {originals[id(t)]} itself", "a new tensor", fix
+            )
         ptr = t.untyped_storage().data_ptr() if t.numel() else 0
         if ptr in storages:
             raise violation(
-                check, f"{name} of the copy", f"shares memory with the original's {storages[ptr]}", "its own memory", fix
+                check,
+                f"{name} of the copy",
+                f"shares memory with the original's {storages[ptr]}",
+                "its own memory",
+                fix,
             )
 
 

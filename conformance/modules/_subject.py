@@ -22,7 +22,6 @@ from conformance._errors import UsageError
 
 if TYPE_CHECKING:
     import torch
-    from hypothesis.strategies import SearchStrategy
 
 #: The dtypes a subject may be checked in.
 DTYPES = ("float32", "float64", "float16", "bfloat16")

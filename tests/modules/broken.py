@@ -217,7 +217,7 @@ class _BadScale(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        x, w = ctx.saved_tensors
+        _, w = ctx.saved_tensors
         return grad * w, (grad * w).sum(0)  # the weight's gradient uses w where x belongs
 
 

@@ -10,11 +10,11 @@ import pytest
 
 pytest.importorskip("torch")
 
-from conformance.modules import ModuleReport, ModuleTargetError, check_module, evaluate, load_subject  # noqa: E402
-from conformance.modules._clauses import BY_ID  # noqa: E402
-from spec import load_catalogue  # noqa: E402
-from tests.modules.broken import BROKEN, CHAPTER, Broken  # noqa: E402
-from tests.modules.correct import CASES, MLP, Case, MyLinear  # noqa: E402
+from conformance.modules import ModuleReport, ModuleTargetError, check_module, evaluate, load_subject
+from conformance.modules._clauses import BY_ID
+from spec import load_catalogue
+from tests.modules.broken import BROKEN, CHAPTER, Broken
+from tests.modules.correct import CASES, MLP, Case, MyLinear
 
 FAILING = ("fail", "error")
 
@@ -24,7 +24,9 @@ def _report(case: Case) -> ModuleReport:
 
 
 def _listing(report: ModuleReport) -> str:
-    return "\n".join(f"  {r.clause}: {r.status} {r.message.splitlines()[0] if r.message else ''}" for r in report.results)
+    return "\n".join(
+        f"  {r.clause}: {r.status} {r.message.splitlines()[0] if r.message else ''}" for r in report.results
+    )
 
 
 def test_the_sets_are_large_enough_and_every_clause_has_a_broken_module() -> None:
@@ -56,7 +58,9 @@ def test_a_broken_module_fails_exactly_its_clauses(case: Broken) -> None:
     )
     for clause in case.fails:
         message = report[clause].message
-        assert message.startswith(f"[{clause}] "), f"{case.name}: observed message {message[:200]!r}; expected the clause"
+        assert message.startswith(f"[{clause}] "), (
+            f"{case.name}: observed message {message[:200]!r}; expected the clause"
+        )
         assert "observed" in message and "expected" in message and "fix:" in message, (
             f"{case.name}: {clause} message lacks observed/expected/fix: {message[:400]!r}"
         )
