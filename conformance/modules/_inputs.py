@@ -45,7 +45,10 @@ def example_inputs(subject: ModuleSubject, batch: int | None = None, seed: int =
     if subject.inputs is not None:
         source = subject.inputs
         if isinstance(source, st.SearchStrategy):
-            return as_inputs(source.example())
+            from hypothesis import find, settings
+
+            # The simplest example, the same on every call (no .example(): it is random and warns).
+            return as_inputs(find(source, lambda _: True, settings=settings(database=None, max_examples=10)))
         examples = list(source())
         if not examples:
             raise ModuleTargetError(subject.target, "the inputs function returned no example")
