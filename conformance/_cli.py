@@ -61,6 +61,30 @@ def _parser() -> argparse.ArgumentParser:
         "--junitxml", type=Path, metavar="PATH", help="also write JUnit XML (clause ids as testcase properties)"
     )
 
+    module = commands.add_parser(
+        "check-module", help="check your own PyTorch module against the module contract (MOD-* clauses)"
+    )
+    module.add_argument("target", metavar="TARGET", help="package.module:attr or path/file.py:attr of a module factory")
+    module.add_argument(
+        "--input-shape",
+        action="append",
+        default=[],
+        metavar="SHAPE",
+        help="an input's shape, batch first, e.g. 4,6 (repeatable: one per forward argument)",
+    )
+    module.add_argument("--inputs", metavar="TARGET", help="module:attr of a hypothesis strategy or function of inputs")
+    module.add_argument("--dtype", default="float32", help="the module's dtype (default: float32)")
+    module.add_argument("--device", default="cpu", help="where the module is checked (default: cpu)")
+    module.add_argument("--json", type=Path, metavar="PATH", help="write the per-clause result file here")
+    module.add_argument("--junitxml", type=Path, metavar="PATH", help="also write JUnit XML")
+    module.add_argument("--clause", action="append", default=[], metavar="ID", help="check only this clause")
+    module.add_argument("--profile", choices=tuple(PROFILES), default="ci", help="hypothesis profile (default: ci)")
+    module.add_argument("--seed", type=int, metavar="N", help="draw examples at random from this seed")
+    module.add_argument(
+        "--timeout", type=float, default=300.0, metavar="SECONDS", help="a test running longer is a hang (default: 300)"
+    )
+    module.add_argument("--quiet", "-q", action="store_true", help="no progress lines; only the summary")
+
     spec = commands.add_parser("spec", help="print the clause catalogue as Markdown")
     spec.add_argument("--output", "-o", type=Path, metavar="PATH", help="write to a file instead of stdout")
 
@@ -135,6 +159,8 @@ def _command(args: argparse.Namespace) -> int:
         return _run(args)
     if args.command == "spec":
         return _spec(args)
+    if args.command == "check-module":
+        return _check_module(args)
     if args.command in ("report", "dashboard"):
         from conformance.report._command import dashboard_command, report_command
 
@@ -184,10 +210,40 @@ def _run(args: argparse.Namespace) -> int:
     return result.exit_code
 
 
-def _spec(args: argparse.Namespace) -> int:
-    from spec import load_catalogue, render_catalogue
+def _check_module(args: argparse.Namespace) -> int:
+    from conformance.run.isolate import run_isolated
+    from conformance.run.request import RunRequest, parse_shape
+    from conformance.run.summary import summary_lines
 
-    text = render_catalogue(load_catalogue())
+    request = RunRequest(
+        args.target,
+        kind="module",
+        input_shapes=tuple(parse_shape(text) for text in args.input_shape),
+        inputs=args.inputs,
+        dtype=args.dtype,
+        device=args.device,
+        profile=args.profile,
+        clauses=tuple(args.clause),
+        json_path=args.json,
+        junit_path=args.junitxml,
+        seed=args.seed,
+        timeout=args.timeout,
+    )
+    if not request.input_shapes and not request.inputs:
+        from conformance._errors import UsageError
+
+        raise UsageError("check-module needs --input-shape (e.g. --input-shape 4,6) or --inputs module:attr")
+    result = run_isolated(request, quiet=args.quiet)
+    print("\n".join(summary_lines(result)))
+    if args.json is not None:
+        print(f"result file: {args.json}")
+    return result.exit_code
+
+
+def _spec(args: argparse.Namespace) -> int:
+    from spec import ALL, load_catalogue, render_catalogue
+
+    text = render_catalogue(load_catalogue(subject=ALL))
     if args.output is None:
         sys.stdout.write(text)
         return 0

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from spec._errors import SpecError, SpecProblem
-from spec._model import CAPABILITIES, SECTIONS, Catalogue, Clause, Level
+from spec._model import CAPABILITIES, DEFAULT_SUBJECT, SECTIONS, SUBJECTS, Catalogue, Clause, Level
 
 #: The directory holding the catalogue shipped with blockspec.
 CLAUSES_DIR = Path(__file__).parent / "clauses"
@@ -21,16 +21,27 @@ _ID = re.compile(r"^[A-Z][A-Z0-9]*(-[A-Z0-9]+)+$")
 _REQUIRED_TEXT = ("id", "section", "level", "title", "statement", "rationale", "chapter")
 _OPTIONAL_TEXT = ("notes",)
 _LISTS = ("requires", "depends_on")
-_FILE_KEYS = {"section", "title", "clause"}
+_FILE_KEYS = {"section", "title", "subject", "clause"}
+#: ``load_catalogue(subject=ALL)`` returns the clauses of every subject.
+ALL = "all"
 
 
-def load_catalogue(directory: Path | str | None = None) -> Catalogue:
+def load_catalogue(directory: Path | str | None = None, *, subject: str = DEFAULT_SUBJECT) -> Catalogue:
     """Read every ``*.toml`` file of ``directory`` (the shipped catalogue by default).
 
+    ``subject`` picks the clauses returned: ``"framework"`` (the default: the
+    chapter's clauses, what ``blockspec run`` checks), ``"module"`` (the module
+    contract of ``blockspec check-module``) or ``"all"``. Every file is
+    validated whatever the subject, so a broken file is never hidden.
+
     Raises :class:`spec.SpecError` listing every problem when anything is
-    invalid: unknown fields, sections, levels or capabilities, duplicate ids,
-    ``depends_on`` targets that do not exist, or dependency cycles.
+    invalid: unknown fields, sections, levels, subjects or capabilities,
+    duplicate ids, ``depends_on`` targets that do not exist or belong to
+    another subject, or dependency cycles; :class:`ValueError` for an unknown
+    ``subject`` argument.
     """
+    if subject != ALL and subject not in SUBJECTS:
+        raise ValueError(f"Expected subject to be one of {[*SUBJECTS, ALL]} but got subject={subject!r}")
     root = CLAUSES_DIR if directory is None else Path(directory)
     problems: list[SpecProblem] = []
     files = sorted(root.glob("*.toml"))
@@ -54,7 +65,7 @@ def load_catalogue(directory: Path | str | None = None) -> Catalogue:
     _check_dependencies(clauses, problems)
     if problems:
         raise SpecError(problems)
-    return Catalogue(clauses)
+    return Catalogue([c for c in clauses if subject == ALL or c.subject == subject])
 
 
 def _load_file(path: Path, problems: list[SpecProblem], covered: dict[str, Path]) -> list[Clause]:
@@ -65,6 +76,12 @@ def _load_file(path: Path, problems: list[SpecProblem], covered: dict[str, Path]
         return []
     for key in sorted(set(document) - _FILE_KEYS):
         problems.append(SpecProblem(path, None, key, f"unknown top-level key; expected one of {sorted(_FILE_KEYS)}"))
+    file_subject = document.get("subject", DEFAULT_SUBJECT)
+    if not isinstance(file_subject, str) or file_subject not in SUBJECTS:
+        problems.append(
+            SpecProblem(path, None, "subject", f"expected one of {list(SUBJECTS)} but got {file_subject!r}")
+        )
+        file_subject = DEFAULT_SUBJECT
     file_section = document.get("section")
     if not isinstance(file_section, str) or file_section.count(".") != 1 or file_section not in SECTIONS:
         top = sorted(s for s in SECTIONS if s.count(".") == 1)
@@ -84,14 +101,19 @@ def _load_file(path: Path, problems: list[SpecProblem], covered: dict[str, Path]
         return []
     clauses = []
     for position, entry in enumerate(entries, start=1):
-        clause = _parse_clause(path, position, entry, file_section, problems)
+        clause = _parse_clause(path, position, entry, file_section, file_subject, problems)
         if clause is not None:
             clauses.append(clause)
     return clauses
 
 
 def _parse_clause(
-    path: Path, position: int, entry: dict[str, Any], file_section: str | None, problems: list[SpecProblem]
+    path: Path,
+    position: int,
+    entry: dict[str, Any],
+    file_section: str | None,
+    subject: str,
+    problems: list[SpecProblem],
 ) -> Clause | None:
     raw_id = entry.get("id")
     name = raw_id if isinstance(raw_id, str) else f"#{position}"
@@ -141,6 +163,7 @@ def _parse_clause(
         requires=tuple(entry.get("requires", [])),
         depends_on=tuple(entry.get("depends_on", [])),
         notes=" ".join(entry.get("notes", "").split()),
+        subject=subject,
         source=path,
     )
 
@@ -162,6 +185,16 @@ def _check_dependencies(clauses: list[Clause], problems: list[SpecProblem]) -> N
                         "depends_on",
                         f"a MUST clause cannot depend on {target} ({by_id[target].level.value}): "
                         "its verdict would hang on a weaker requirement",
+                    )
+                )
+            if target in by_id and by_id[target].subject != clause.subject:
+                problems.append(
+                    SpecProblem(
+                        where,
+                        clause.id,
+                        "depends_on",
+                        f"{target} is a {by_id[target].subject} clause and this one a {clause.subject} clause: "
+                        "they are never checked in one run",
                     )
                 )
     for cycle in _cycles(by_id):

@@ -18,6 +18,8 @@ def render_catalogue(catalogue: Catalogue) -> str:
     ]
     for section in (s for s in SECTIONS if s.count(".") == 1):
         clauses = catalogue.in_section(section)
+        if not clauses:
+            continue  # a catalogue of one subject leaves the other's sections out
         lines += [f"## {section} {SECTIONS[section]}", ""]
         lines += ["| id | section | level | title |", "| --- | --- | --- | --- |"]
         lines += [f"| [{c.id}](#{c.id.lower()}) | {c.section} | {c.level.value} | {_cell(c.title)} |" for c in clauses]

@@ -35,7 +35,25 @@ SECTIONS: Mapping[str, str] = {
     "4.5.1": "Computing devices",
     "4.5.2": "Tensors and GPUs",
     "4.5.3": "Neural networks and GPUs",
+    # The module contract: what any user-written module owes, generalized from the chapter.
+    "MC.1": "The module contract",
+    "MC.1.1": "Registration",
+    "MC.1.2": "Gradients",
+    "MC.1.3": "Purity and determinism",
+    "MC.1.4": "State and copies",
+    "MC.1.5": "Placement and precision",
+    "MC.1.6": "Input layout and batch",
 }
+
+#: What a clause is checked on: a framework through its Backend adapter (the chapter's
+#: clauses, ``blockspec run``), or a user's own module through a factory (``blockspec check-module``).
+SUBJECTS: Mapping[str, str] = {
+    "framework": "a deep-learning framework, through a Backend adapter (blockspec run)",
+    "module": "a user's own PyTorch module, through a zero-argument factory (blockspec check-module)",
+}
+
+#: The subject of a clause file that does not name one.
+DEFAULT_SUBJECT = "framework"
 
 #: What a backend may declare it can express. A clause that requires a
 #: capability the backend lacks is reported ``not-applicable``, never passed.
@@ -74,7 +92,8 @@ class Clause:
     """One normative statement of the spec.
 
     ``requires`` names capabilities (see :data:`CAPABILITIES`); ``depends_on``
-    names clauses whose failure makes this one ``blocked`` rather than failed.
+    names clauses whose failure makes this one ``blocked`` rather than failed;
+    ``subject`` says what the clause is checked on (see :data:`SUBJECTS`).
     """
 
     id: str
@@ -87,6 +106,7 @@ class Clause:
     requires: tuple[str, ...] = ()
     depends_on: tuple[str, ...] = ()
     notes: str = ""
+    subject: str = DEFAULT_SUBJECT
     source: Path | None = field(default=None, compare=False)
 
     @property

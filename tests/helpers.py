@@ -18,10 +18,11 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+import conformance.modules.suite
 import conformance.suite
 from conformance.run.result import SCHEMA_VERSION
 from conformance.run.status import STATUSES
-from spec import load_catalogue
+from spec import ALL, load_catalogue
 
 if TYPE_CHECKING:
     import jsonschema
@@ -145,15 +146,21 @@ def write_result(path: Path, document: dict[str, Any]) -> Path:
 # --- the conformance suite's tests ----------------------------------------------------------------------
 
 
-def conformance_tests() -> Iterator[tuple[str, Any]]:
-    """(qualified name, function) of every test function in the conformance suite."""
-    for info in pkgutil.iter_modules(conformance.suite.__path__):
-        if not info.name.startswith("test_"):
-            continue
-        module = importlib.import_module(f"conformance.suite.{info.name}")
-        for name, function in inspect.getmembers(module, inspect.isfunction):
-            if name.startswith("test_") and function.__module__ == module.__name__:
-                yield f"{info.name}.{name}", function
+#: Each subject's suite package.
+SUITES = {"framework": conformance.suite, "module": conformance.modules.suite}
+
+
+def conformance_tests(subject: str = "framework") -> Iterator[tuple[str, Any]]:
+    """(qualified name, function) of every test function in the suite of ``subject`` (or of all, with ALL)."""
+    packages = list(SUITES.values()) if subject == ALL else [SUITES[subject]]
+    for package in packages:
+        for info in pkgutil.iter_modules(package.__path__):
+            if not info.name.startswith("test_"):
+                continue
+            module = importlib.import_module(f"{package.__name__}.{info.name}")
+            for name, function in inspect.getmembers(module, inspect.isfunction):
+                if name.startswith("test_") and function.__module__ == module.__name__:
+                    yield f"{module.__name__}.{name}", function
 
 
 def cited(function: Any) -> list[str]:
@@ -161,5 +168,6 @@ def cited(function: Any) -> list[str]:
     return [str(arg) for mark in marks if mark.name == "clause" for arg in mark.args]
 
 
-def clauses_with_tests() -> set[str]:
-    return {clause for _, function in conformance_tests() for clause in cited(function)}
+def clauses_with_tests(subject: str = "framework") -> set[str]:
+    """Clauses cited by the suite of ``subject`` (the framework suite by default, as the kill matrix needs)."""
+    return {clause for _, function in conformance_tests(subject) for clause in cited(function)}

@@ -19,6 +19,8 @@ import spec
 from spec import CAPABILITIES, CLAUSES_DIR, SECTIONS, Level
 
 TOP_SECTIONS = ("4.1", "4.2", "4.3", "4.4", "4.5")
+#: The module contract's section (subject "module").
+MODULE_SECTIONS = ("MC.1",)
 #: Fields every clause must have, as the loader's docstring and DESIGN.md list them.
 REQUIRED_FIELDS = ("id", "section", "level", "title", "statement", "rationale", "chapter")
 LIST_FIELDS = ("requires", "depends_on")
@@ -67,26 +69,60 @@ def write_catalogue(root: Path, files: Files) -> None:
 # --- the shipped catalogue -----------------------------------------------------------------
 
 
+def _raw_ids(subject: str) -> list[str]:
+    return [
+        entry["id"]
+        for document in SHIPPED.values()
+        if subject == spec.ALL or document.get("subject", spec.DEFAULT_SUBJECT) == subject
+        for entry in document["clause"]
+    ]
+
+
 def test_shipped_catalogue_loads_with_unique_ids_in_every_section() -> None:
-    catalogue = spec.load_catalogue()
+    catalogue = spec.load_catalogue(subject=spec.ALL)
     assert len(catalogue) > 40, f"observed {len(catalogue)} clauses; expected more than 40"
-    raw_ids = [entry["id"] for document in SHIPPED.values() for entry in document["clause"]]
+    raw_ids = _raw_ids(spec.ALL)
     duplicates = sorted({i for i in raw_ids if raw_ids.count(i) > 1})
     assert not duplicates, f"observed duplicate ids {duplicates}; expected every id once"
     assert sorted(catalogue) == sorted(raw_ids), "observed loaded ids differ from the ids in the TOML files"
-    for section in TOP_SECTIONS:
+    for section in TOP_SECTIONS + MODULE_SECTIONS:
         clauses = catalogue.in_section(section)
         assert clauses, f"observed no clause in section {section}; expected at least one"
         assert all(c.chapter_section == section for c in clauses), f"clauses of {section} cite other sections"
 
 
+@pytest.mark.parametrize("subject", [*spec.SUBJECTS, spec.ALL])
+def test_each_subject_gets_exactly_its_clauses(subject: str) -> None:
+    """The default is the framework's chapter clauses alone, so `blockspec run` of a backend sees no module clause."""
+    catalogue = spec.load_catalogue(subject=subject)
+    assert list(catalogue) == [i for i in _raw_ids(spec.ALL) if i in set(_raw_ids(subject))], (
+        f"observed {subject} clauses {sorted(catalogue)}; expected {sorted(_raw_ids(subject))} in file order"
+    )
+    assert subject == spec.ALL or all(c.subject == subject for c in catalogue.values()), f"{subject}: foreign clause"
+    default = spec.load_catalogue()
+    assert list(default) == list(spec.load_catalogue(subject="framework")), "observed a default other than framework"
+    assert not any(c.id.startswith("MOD-") for c in default.values()), "observed a module clause by default"
+    module = spec.load_catalogue(subject="module")
+    assert len(module) >= 12 and all(c.section.startswith("MC.1") for c in module.values()), (
+        f"observed module clauses {[(c.id, c.section) for c in module.values()]}; expected 12 or more in MC.1"
+    )
+
+
+@pytest.mark.parametrize("subject", ["frameworks", "", "ALL", "module "])
+def test_unknown_subject_argument_is_refused(subject: str) -> None:
+    with pytest.raises(ValueError, match=r"Expected subject to be one of") as info:
+        spec.load_catalogue(subject=subject)
+    assert repr(subject) in str(info.value), f"observed {info.value}; expected the argument named"
+
+
 def test_shipped_catalogue_is_consistent() -> None:
-    catalogue = spec.load_catalogue()
+    catalogue = spec.load_catalogue(subject=spec.ALL)
     for clause in catalogue.values():
         assert clause.section in SECTIONS, f"{clause.id}: observed section {clause.section}; expected a known one"
         assert set(clause.requires) <= set(CAPABILITIES), f"{clause.id}: observed requires {clause.requires}"
         for target in clause.depends_on:
             assert target in catalogue, f"{clause.id}: depends on {target}, which is not a clause"
+            assert catalogue[target].subject == clause.subject, f"{clause.id} depends on {target} of another subject"
             if clause.level is Level.MUST:
                 assert catalogue[target].level is Level.MUST, f"{clause.id} (MUST) depends on a weaker {target}"
 
@@ -94,8 +130,8 @@ def test_shipped_catalogue_is_consistent() -> None:
 def test_loader_reads_a_copied_catalogue_identically(tmp_path: Path) -> None:
     """The rewriting used by the corruption test below changes nothing by itself."""
     write_catalogue(tmp_path, dict(SHIPPED))
-    copied = spec.load_catalogue(tmp_path)
-    shipped = spec.load_catalogue()
+    copied = spec.load_catalogue(tmp_path, subject=spec.ALL)
+    shipped = spec.load_catalogue(subject=spec.ALL)
     assert copied.clauses == shipped.clauses, "observed a different catalogue after rewriting; expected the same"
     assert all(c.source is not None and c.source.parent == tmp_path for c in copied.values()), "sources not in tmp"
 
@@ -108,15 +144,27 @@ def test_directory_without_clause_files_is_refused(tmp_path: Path, make: Callabl
     assert str(directory.name) in str(info.value), f"observed {info.value}; expected the directory named"
 
 
-def test_render_catalogue_has_every_clause_and_statement() -> None:
-    catalogue = spec.load_catalogue()
+@pytest.mark.parametrize(
+    ("subject", "sections", "absent"),
+    [
+        ("framework", TOP_SECTIONS, MODULE_SECTIONS),
+        ("module", MODULE_SECTIONS, TOP_SECTIONS),
+        (spec.ALL, TOP_SECTIONS + MODULE_SECTIONS, ()),
+    ],
+)
+def test_render_catalogue_has_every_clause_and_statement(
+    subject: str, sections: tuple[str, ...], absent: tuple[str, ...]
+) -> None:
+    catalogue = spec.load_catalogue(subject=subject)
     text = spec.render_catalogue(catalogue)
     assert text.startswith("# "), f"observed first line {text.splitlines()[0]!r}; expected a Markdown title"
     for clause in catalogue.values():
         assert f"### {clause.id}" in text, f"observed no heading for {clause.id}"
         assert clause.statement in text, f"observed no statement of {clause.id}"
-    for section in TOP_SECTIONS:
+    for section in sections:
         assert f"## {section} {SECTIONS[section]}" in text, f"observed no heading for section {section}"
+    for section in absent:
+        assert f"## {section} " not in text, f"{subject}: observed a heading for the other subject's {section}"
 
 
 # --- one corruption at a time -----------------------------------------------------------------
@@ -308,6 +356,25 @@ def unknown_file_section(data: st.DataObject, files: Files, root: Path) -> Expec
     return _one(name, None, "section", section)
 
 
+def unknown_subject(data: st.DataObject, files: Files, root: Path) -> Expected:
+    name = data.draw(st.sampled_from(sorted(files)), label="file")
+    subject = data.draw(st.sampled_from(["modules", "Framework", "backend", ""]), label="subject")
+    _parsed(files, name)["subject"] = subject
+    return _one(name, None, "subject", repr(subject))
+
+
+def cross_subject_dependency(data: st.DataObject, files: Files, root: Path) -> Expected:
+    every = _all_clauses(files)
+    module = [(n, e) for n, e in every if _parsed(files, n).get("subject") == "module"]
+    framework = [(n, e) for n, e in every if "subject" not in _parsed(files, n)]
+    direction = data.draw(st.booleans(), label="module clause depends on a framework one")
+    dependents, targets = (module, framework) if direction else (framework, module)
+    name, entry = data.draw(st.sampled_from(dependents), label="dependent")
+    _, target = data.draw(st.sampled_from(targets), label="target")
+    entry["depends_on"] = [*entry.get("depends_on", []), target["id"]]
+    return _one(name, entry["id"], "depends_on", target["id"], "clause and this one a")
+
+
 CORRUPTIONS: dict[str, Corruption] = {
     f.__name__: f
     for f in (
@@ -328,6 +395,8 @@ CORRUPTIONS: dict[str, Corruption] = {
         missing_section_file,
         unknown_top_level_key,
         unknown_file_section,
+        unknown_subject,
+        cross_subject_dependency,
     )
 }
 

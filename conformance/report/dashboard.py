@@ -32,7 +32,7 @@ from conformance.report.coverage_summary import CoverageSummary
 from conformance.report.loader import ClauseVerdict, Run
 from conformance.report.merge import Merged
 from conformance.run.status import STATUSES
-from spec import SECTIONS, Catalogue, Clause, load_catalogue
+from spec import ALL, SECTIONS, Catalogue, Clause, load_catalogue
 
 #: The file that marks a directory as a dashboard this command may replace.
 MARKER = ".blockspec-dashboard"
@@ -118,7 +118,7 @@ def build_dashboard(
     """
     _check_target(out)
     env = _environment()
-    catalogue = load_catalogue() if catalogue is None else catalogue
+    catalogue = load_catalogue(subject=ALL) if catalogue is None else catalogue
     now = datetime.now(UTC) if now is None else now
     site = _Site(merged, catalogue, coverage, coverage_html is not None, now)
     parent = out.parent if str(out.parent) else Path(".")
@@ -235,7 +235,7 @@ class _Site:
             by_section.setdefault(chapter_section, []).append(Row(cid, section, level, title, tuple(cells)))
         return [
             Group(s, SECTIONS.get(s, ""), tuple(rows))
-            for s, rows in sorted(by_section.items(), key=lambda kv: [int(p) for p in kv[0].split(".")])
+            for s, rows in sorted(by_section.items(), key=lambda kv: _section_key(kv[0]))
         ]
 
     def rates(self, level: str) -> list[Rate]:
@@ -347,3 +347,8 @@ def _sparkline(points: list[dict[str, Any]]) -> str:
 
 
 __all__ = ["MARKER", "STATUS_INFO", "UNEXPECTED_PASS", "build_dashboard"]
+
+
+def _section_key(section: str) -> list[tuple[int, int | str]]:
+    """Sort ``4.10`` after ``4.9`` and a lettered section (``MC.1``) after the numbered ones."""
+    return [(0, int(p)) if p.isdigit() else (1, p) for p in section.split(".")]

@@ -51,7 +51,7 @@ from conformance.run.progress import Reporter, make_reporter
 from conformance.run.request import RunRequest
 from conformance.run.result import RunResult, TestOutcome, write_json
 from conformance.run.status import Outcome
-from conformance.run.verdicts import Ledger, build_result, rerun_template
+from conformance.run.verdicts import Ledger, build_result
 
 _POLL_S = 0.05
 _LOG_TAIL_LINES = 25
@@ -162,7 +162,7 @@ def run_isolated(request: RunRequest, *, quiet: bool = False) -> RunResult:
         device=request.device,
         profile=request.profile,
         selected=frozenset(request.clauses) or None,
-        rerun=rerun_template(request.target, request.device, request.profile, request.rerun_extra()),
+        rerun=request.rerun_template(),
         started=started.isoformat(timespec="seconds"),
         duration_s=time.perf_counter() - clock,
         tool={"name": "blockspec", "version": tool_version()},

@@ -60,7 +60,7 @@ class RunRequest:
     def catalogue(self) -> Catalogue:
         """The clauses this kind of subject is checked against."""
         if self.kind == "module":
-            return load_catalogue(subject="module")  # type: ignore[call-arg]
+            return load_catalogue(subject="module")
         return load_catalogue()
 
     def validate(self, catalogue: Catalogue | None = None) -> Catalogue:
@@ -87,15 +87,28 @@ class RunRequest:
         """Validate everything, load the backend, check the device, read the known failures."""
         catalogue = self.validate()
         if self.kind == "module":
-            from conformance.modules import load_subject  # type: ignore[attr-defined]
+            from conformance.modules import load_subject
 
             subject = load_subject(
                 self.target, self.input_shapes, dtype=self.dtype, device=self.device, inputs=self.inputs
             )
-            return Prepared(self, catalogue, subject, {})
+            return Prepared(self, catalogue, subject, {})  # type: ignore[arg-type]
         backend = load_backend(self.target)
         check_device(backend, self.device)
         return Prepared(self, catalogue, backend, known_failures(backend, catalogue, self.known_failures))
+
+    def rerun_template(self) -> str:
+        """The command that reruns one clause of this run, with ``{clause}`` to fill in."""
+        extra = self.rerun_extra()
+        tail = f" {extra}" if extra else ""
+        if self.kind == "module":
+            shapes = "".join(f" --input-shape {','.join(map(str, s))}" for s in self.input_shapes)
+            inputs = f" --inputs {self.inputs}" if self.inputs else ""
+            return (
+                f"blockspec check-module {self.target}{shapes}{inputs} --dtype {self.dtype} --device {self.device} "
+                f"--profile {self.profile}{tail} --clause {{clause}}"
+            )
+        return f"blockspec run --backend {self.target} --device {self.device} --profile {self.profile}{tail} --clause {{clause}}"
 
     def rerun_extra(self) -> str:
         """The options a rerun of one clause must repeat to see what this run saw."""

@@ -27,7 +27,7 @@ from conformance.run.request import Prepared
 from conformance.run.result import RunResult, TestOutcome, write_json
 from conformance.run.stash import NO_BACKEND, SESSION_KEY, SKIP_KIND
 from conformance.run.status import Outcome
-from conformance.run.verdicts import Ledger, build_result, rerun_template
+from conformance.run.verdicts import Ledger, build_result
 
 Sink = Callable[[Mapping[str, Any]], None]
 
@@ -205,7 +205,12 @@ class BlockspecSession:
             )
         elif report.skipped:
             kind = item.stash.get(SKIP_KIND, Outcome.SKIPPED)
-            self._pending[nodeid] = TestOutcome(nodeid, kind, report.duration, _skip_reason(report))
+            reason = _skip_reason(report)
+            raised = call.excinfo.value if call.excinfo is not None else None
+            # A skip exception may carry its kind itself (conformance.modules.ClauseSkipped: kind, reason).
+            if getattr(raised, "kind", None) in (Outcome.SKIPPED, Outcome.NOT_APPLICABLE):
+                kind, reason = Outcome(raised.kind), str(getattr(raised, "reason", reason))  # type: ignore[union-attr]
+            self._pending[nodeid] = TestOutcome(nodeid, kind, report.duration, reason)
         elif report.passed:
             if report.when == "call" and expected_failure is not None:
                 message = f"unexpected pass: the clause is listed as a {_xfail_reason(expected_failure)}"
@@ -257,7 +262,7 @@ class BlockspecSession:
             device=self.device,
             profile=self.profile,
             selected=self.prepared.selected,
-            rerun=rerun_template(request.target, self.device, self.profile, request.rerun_extra()),
+            rerun=request.rerun_template(),
             started=self.started.isoformat(timespec="seconds"),
             duration_s=time.perf_counter() - self.clock,
             tool={"name": "blockspec", "version": tool_version()},

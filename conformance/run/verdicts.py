@@ -88,12 +88,6 @@ class Ledger:
         self.deselected.pop(outcome.nodeid, None)
 
 
-def rerun_template(target: str, device: str, profile: str, extra: str = "") -> str:
-    """The command that reruns one clause of a run, with ``{clause}`` to fill in."""
-    tail = f" {extra}" if extra else ""
-    return f"blockspec run --backend {target} --device {device} --profile {profile}{tail} --clause {{clause}}"
-
-
 def build_result(
     ledger: Ledger,
     catalogue: Catalogue,

@@ -1,0 +1,46 @@
+"""The module-contract clauses and the function that checks each one over one drawn example."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from hypothesis import strategies as st
+
+from conformance.kit.checks import Check
+from conformance.modules import _behaviour as B
+from conformance.modules import _gradients as G
+from conformance.modules import _state as S
+from conformance.modules._subject import ModuleSubject
+
+ClauseFunction = Callable[[ModuleSubject, Check, st.DataObject], None]
+
+
+@dataclass(frozen=True)
+class ContractClause:
+    """A clause id, its check, and how many examples it needs (None: the profile's number)."""
+
+    id: str
+    function: ClauseFunction
+    examples: int | None = None
+
+
+#: Every module-contract clause, in an order where dependencies come first.
+CONTRACT: tuple[ContractClause, ...] = (
+    ContractClause("MOD-ANY-BATCH", B.check_any_batch),
+    ContractClause("MOD-REGISTERED", B.check_registered),
+    ContractClause("MOD-EVAL-DETERMINISTIC", B.check_eval_deterministic),
+    ContractClause("MOD-INPUT-UNCHANGED", B.check_input_unchanged),
+    ContractClause("MOD-GRAD-REACHES", G.check_grad_reaches),
+    ContractClause("MOD-DEVICE-MOVE", B.check_device_move),
+    ContractClause("MOD-DTYPE-MOVE", B.check_dtype_move),
+    ContractClause("MOD-GRAD-CORRECT", G.check_grad_correct),
+    ContractClause("MOD-STATE-ROUNDTRIP", S.check_state_roundtrip),
+    ContractClause("MOD-DEEPCOPY", S.check_deepcopy),
+    # Ties are structural: the inputs play no part, so a few examples (module seeds) suffice.
+    ContractClause("MOD-TIES-KEPT", S.check_ties_kept, examples=3),
+    ContractClause("MOD-NONCONTIGUOUS", B.check_noncontiguous),
+    ContractClause("MOD-BATCH-INDEPENDENT", B.check_batch_independent),
+)
+
+BY_ID: dict[str, ContractClause] = {c.id: c for c in CONTRACT}

@@ -1,0 +1,268 @@
+"""What ``check-module`` checks: a module factory, the shapes of its inputs, dtype and device.
+
+A target is ``package.module:attr`` or ``path/to/file.py:attr``, naming a
+zero-argument class or function that returns an ``nn.Module``.
+:func:`load_subject` validates everything once, up front, and turns every bad
+target into a :class:`ModuleTargetError` (a ``UsageError``: exit status 2)
+that names the target, the cause and what to do.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from conformance._errors import UsageError
+
+if TYPE_CHECKING:
+    import torch
+
+#: The dtypes a subject may be checked in.
+DTYPES = ("float32", "float64", "float16", "bfloat16")
+
+
+class ModuleTargetError(UsageError):
+    """A module target cannot be checked; ``target`` and ``cause`` say which and why."""
+
+    def __init__(self, target: str, cause: str, fix: str = "") -> None:
+        self.target, self.cause, self.fix = target, cause, fix
+        super().__init__(f"module target {target!r}: {cause}" + (f"; {fix}" if fix else ""))
+
+
+class InputShapeError(UsageError):
+    """An input shape is not a tuple of positive sizes."""
+
+    def __init__(self, shape: object, cause: str) -> None:
+        self.shape, self.cause = shape, cause
+        super().__init__(f"input shape {shape!r}: {cause}; expected positive sizes with the batch first, e.g. 4,6")
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """The arguments of one forward call: positional ``args`` and keyword ``kwargs``."""
+
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+#: ``--inputs``: a hypothesis strategy of inputs, or a function returning a list of them. An input is an
+#: :class:`Inputs`, a tuple of positional arguments, or one tensor.
+InputsSource = "SearchStrategy[Any] | Callable[[], Sequence[Any]]"
+
+
+@dataclass(frozen=True)
+class ModuleSubject:
+    """A module factory and how to call what it builds."""
+
+    target: str
+    factory: Callable[[], Any]
+    input_shapes: tuple[tuple[int, ...], ...]
+    dtype: str = "float32"
+    device: str = "cpu"
+    inputs: Any = None  # an InputsSource, or None for float tensors of input_shapes
+
+    #: What the run pipeline reads of any subject: the module-contract clauses need no capability.
+    capabilities: ClassVar[frozenset[str]] = frozenset()
+
+    @property
+    def name(self) -> str:
+        """How the subject appears in results: its target."""
+        return self.target
+
+    def version(self) -> str:
+        """The version of torch that runs the module (result files record it as the subject's version)."""
+        import torch
+
+        return f"torch {torch.__version__}"
+
+    def environment(self) -> dict[str, str]:
+        import torch
+
+        return {"torch": str(torch.__version__), "dtype": self.dtype, "cuda": str(torch.cuda.is_available())}
+
+    @property
+    def torch_dtype(self) -> torch.dtype:
+        import torch
+
+        return getattr(torch, self.dtype)  # type: ignore[no-any-return]
+
+    @property
+    def batch(self) -> int:
+        """The given batch size: the first dimension of the first input shape (1 for custom inputs)."""
+        return self.input_shapes[0][0] if self.input_shapes else 1
+
+    def build(self) -> torch.nn.Module:
+        """A fresh instance on the subject's device and dtype, lazy parameters materialized, in train mode."""
+        import torch
+
+        module = self.factory()
+        module.to(device=self.device, dtype=self.torch_dtype)
+        if _has_lazy(module):
+            from conformance.modules._inputs import example_inputs
+
+            module.eval()
+            with torch.no_grad():
+                example = example_inputs(self)
+                module(*example.args, **example.kwargs)
+            module.train()
+        return module  # type: ignore[no-any-return]
+
+
+def _has_lazy(module: Any) -> bool:
+    from torch.nn.modules.lazy import LazyModuleMixin
+
+    return any(isinstance(m, LazyModuleMixin) for m in module.modules())
+
+
+def parse_shape(text: str | Sequence[int]) -> tuple[int, ...]:
+    """``"4,6"`` or ``(4, 6)`` as a tuple of positive ints, else :class:`InputShapeError`."""
+    if isinstance(text, str):
+        parts = [p.strip() for p in text.replace("x", ",").split(",")]
+        try:
+            sizes = tuple(int(p) for p in parts)
+        except ValueError:
+            raise InputShapeError(text, "every size must be an integer") from None
+    else:
+        if not all(isinstance(s, int) and not isinstance(s, bool) for s in text):
+            raise InputShapeError(tuple(text), "every size must be an integer")
+        sizes = tuple(text)
+    if not sizes:
+        raise InputShapeError(text, "no sizes given")
+    bad = [s for s in sizes if s <= 0]
+    if bad:
+        raise InputShapeError(text, f"zero or negative size(s) {bad}")
+    return sizes
+
+
+def resolve(target: str, what: str = "factory") -> Any:
+    """The object ``target`` names (``package.module:attr`` or ``file.py:attr``)."""
+    module_part, sep, attr = target.rpartition(":")
+    if not sep or not module_part or not attr:
+        raise ModuleTargetError(
+            target, f"expected package.module:attr or path/to/file.py:attr naming the {what}", "add ':NAME'"
+        )
+    if module_part.endswith(".py") or "/" in module_part or "\\" in module_part:
+        module = _import_file(target, Path(module_part))
+    else:
+        try:
+            module = importlib.import_module(module_part)
+        except Exception as exc:
+            raise ModuleTargetError(
+                target, f"cannot import {module_part}: {_one_line(exc)}", "check the name and PYTHONPATH"
+            ) from None
+    value: Any = module
+    for name in attr.split("."):
+        try:
+            value = getattr(value, name)
+        except AttributeError:
+            raise ModuleTargetError(target, f"{module_part} has no attribute {attr!r}") from None
+    return value
+
+
+def _import_file(target: str, path: Path) -> Any:
+    if not path.is_file():
+        raise ModuleTargetError(target, f"no file {path}")
+    name = f"_blockspec_target_{abs(hash(str(path.resolve())))}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise ModuleTargetError(target, f"{path} cannot be imported as a Python file")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:
+        del sys.modules[name]
+        raise ModuleTargetError(target, f"importing {path} raised {_with_frame(exc)}") from None
+    return module
+
+
+def load_subject(
+    target: str | Callable[[], Any],
+    input_shapes: Sequence[str | Sequence[int]] = (),
+    *,
+    dtype: str = "float32",
+    device: str = "cpu",
+    inputs: Any = None,
+) -> ModuleSubject:
+    """A validated subject: the factory builds an ``nn.Module`` and one forward of the given shape runs.
+
+    >>> import torch  # doctest: +SKIP
+    >>> load_subject("torch.nn:ReLU", ["4,6"]).target  # doctest: +SKIP
+    'torch.nn:ReLU'
+    """
+    import torch
+
+    if isinstance(target, str):
+        name, factory = target, resolve(target)
+    else:
+        factory = target
+        name = f"{getattr(target, '__module__', '?')}:{getattr(target, '__qualname__', repr(target))}"
+    if not callable(factory):
+        raise ModuleTargetError(
+            name, f"{type(factory).__name__} is not callable", "name a zero-argument class or function"
+        )
+    if dtype not in DTYPES:
+        raise UsageError(f"Expected dtype to be one of {list(DTYPES)} but got dtype={dtype!r}")
+    shapes = tuple(parse_shape(s) for s in input_shapes)
+    if inputs is None and not shapes:
+        raise UsageError("no input shape given: pass --input-shape BATCH,SIZE,... (or --inputs module:strategy)")
+    if isinstance(inputs, str):
+        inputs = resolve(inputs, "inputs strategy or function")
+    try:
+        torch.empty(0, device=device)
+    except Exception as exc:
+        raise UsageError(f"device {device!r} cannot be used here: {_one_line(exc)}") from None
+    subject = ModuleSubject(name, factory, shapes, dtype, device, inputs)
+    try:
+        module = factory()
+    except Exception as exc:
+        raise ModuleTargetError(
+            name,
+            f"calling the factory raised {_with_frame(exc)}",
+            "the factory must build the module with no arguments (wrap it: lambda: MyNet(4, 6))",
+        ) from None
+    if not isinstance(module, torch.nn.Module):
+        raise ModuleTargetError(
+            name,
+            f"the factory returned {type(module).__name__}, not a torch.nn.Module",
+            "name the module class, or a function that returns an instance",
+        )
+    try:
+        subject.build()(*_first(subject).args, **_first(subject).kwargs)
+    except ModuleTargetError:
+        raise
+    except Exception as exc:
+        where = "with inputs of shape " + ", ".join(map(str, shapes)) if shapes else "with the given inputs"
+        raise ModuleTargetError(
+            name, f"the first forward {where} raised {_with_frame(exc)}", "check --input-shape (batch first)"
+        ) from None
+    return subject
+
+
+def _first(subject: ModuleSubject) -> Inputs:
+    from conformance.modules._inputs import example_inputs
+
+    try:
+        return example_inputs(subject)
+    except ModuleTargetError:
+        raise
+    except Exception as exc:
+        raise ModuleTargetError(subject.target, f"the inputs source raised {_with_frame(exc)}") from None
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
+
+
+def _with_frame(exc: BaseException) -> str:
+    """The exception and the last frame of its traceback: where to look."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = f" (at {frames[-1].filename}:{frames[-1].lineno} in {frames[-1].name})" if frames else ""
+    return _one_line(exc) + where

@@ -1,0 +1,1 @@
+"""The module-contract suite: one test module per clause group, each test citing its MOD-* clause."""

@@ -1,0 +1,142 @@
+"""Meta-tests of the module contract: no correct module fails a MUST clause; each broken one fails exactly its own.
+
+They run the clause functions in-process (conformance.modules.evaluate) at the
+fast profile without shrinking, so a verdict is quick.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("torch")
+
+from conformance.modules import ModuleReport, ModuleTargetError, check_module, evaluate, load_subject
+from conformance.modules._clauses import BY_ID
+from spec import load_catalogue
+from tests.modules.broken import BROKEN, CHAPTER, Broken
+from tests.modules.correct import CASES, MLP, Case, MyLinear
+
+FAILING = ("fail", "error")
+
+
+def _report(case: Case) -> ModuleReport:
+    return evaluate(load_subject(case.factory, case.shapes, inputs=case.inputs), profile="fast", shrink=False)
+
+
+def _listing(report: ModuleReport) -> str:
+    return "\n".join(
+        f"  {r.clause}: {r.status} {r.message.splitlines()[0] if r.message else ''}" for r in report.results
+    )
+
+
+def test_the_sets_are_large_enough_and_every_clause_has_a_broken_module() -> None:
+    assert len(CASES) >= 25, f"observed {len(CASES)} correct modules; expected at least 25"
+    assert len(BROKEN) >= 20, f"observed {len(BROKEN)} broken modules; expected at least 20"
+    caught = {c for b in BROKEN for c in b.fails}
+    missing = sorted(set(load_catalogue(subject="module")) - caught)
+    assert not missing, f"observed no broken module for {missing}; expected one or more per clause"
+    assert set(BY_ID) == set(load_catalogue(subject="module")), "observed clause functions and catalogue differ"
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_a_correct_module_fails_no_must_clause(case: Case) -> None:
+    report = _report(case)
+    failing = {r.clause for r in report.results if r.status in FAILING}
+    assert failing == set(case.should_fail), (
+        f"{case.name}: observed failing clauses {sorted(failing)}; expected {sorted(case.should_fail)}\n"
+        + _listing(report)
+    )
+
+
+@pytest.mark.parametrize("case", BROKEN, ids=[c.name for c in BROKEN])
+def test_a_broken_module_fails_exactly_its_clauses(case: Broken) -> None:
+    report = _report(case)
+    failing = {r.clause for r in report.results if r.status in FAILING}
+    assert failing == set(case.fails), (
+        f"{case.name}: observed failing clauses {sorted(failing)}; expected exactly {sorted(case.fails)}\n"
+        + _listing(report)
+    )
+    for clause in case.fails:
+        message = report[clause].message
+        assert message.startswith(f"[{clause}] "), (
+            f"{case.name}: observed message {message[:200]!r}; expected the clause"
+        )
+        assert "observed" in message and "expected" in message and "fix:" in message, (
+            f"{case.name}: {clause} message lacks observed/expected/fix: {message[:400]!r}"
+        )
+        assert "Draw 1 (" in message, f"{case.name}: {clause} message lacks the labelled example: {message[:400]!r}"
+
+
+def test_the_chapter_code_as_written_is_caught_and_the_corrected_code_passes() -> None:
+    fixed_hidden, my_linear = CHAPTER
+    assert fixed_hidden.fails == {"MOD-REGISTERED", "MOD-DEVICE-MOVE", "MOD-DTYPE-MOVE"}, fixed_hidden.fails
+    assert my_linear.fails == {"MOD-GRAD-REACHES"}, my_linear.fails
+    report = _report(fixed_hidden)
+    assert "self.rand_weight" in report["MOD-REGISTERED"].message, report["MOD-REGISTERED"].message
+    assert "register_buffer" in report["MOD-REGISTERED"].message, report["MOD-REGISTERED"].message
+    assert "self.rand_weight" in report["MOD-DEVICE-MOVE"].message, report["MOD-DEVICE-MOVE"].message
+    assert ".data" in _report(my_linear)["MOD-GRAD-REACHES"].message, "observed no .data hint for MyLinear"
+    corrected = next(c for c in CASES if c.name.startswith("chapter FixedHiddenMLP"))
+    device = _report(corrected)["MOD-DEVICE-MOVE"]
+    assert device.status == "skipped" and "meta" in device.message, (
+        f"observed {device}; expected the buffer version skipped on meta (its while loop reads a value)"
+    )
+
+
+def test_check_module_raises_one_assertion_naming_each_failing_clause() -> None:
+    fixed_hidden = CHAPTER[0]
+    with pytest.raises(AssertionError) as info:
+        check_module(fixed_hidden.factory, fixed_hidden.shapes[0], profile="fast", max_examples=3)
+    text = str(info.value)
+    for clause in fixed_hidden.fails:
+        assert f"[{clause}]" in text, f"observed {text[:600]!r}; expected {clause} named"
+    report = check_module(MyLinear, (4, 5), profile="fast", max_examples=2, clauses=["MOD-GRAD-REACHES"])
+    assert report.statuses() == {"MOD-GRAD-REACHES": "pass"}, f"observed {report.statuses()}"
+
+
+def test_check_module_is_reproducible_with_a_seed() -> None:
+    first = check_module(MLP, (2, 20), clauses=["MOD-NONCONTIGUOUS"], max_examples=3, seed=7)
+    again = check_module(MLP, (2, 20), clauses=["MOD-NONCONTIGUOUS"], max_examples=3, seed=7)
+    assert first == again, f"observed {first} then {again}; expected equal reports"
+
+
+class _NotAModule:
+    pass
+
+
+def _raises() -> object:
+    raise ValueError("no weights here")
+
+
+class _BadForward(MLP):
+    def forward(self, X: object) -> object:
+        raise RuntimeError("forward is broken")
+
+
+@pytest.mark.parametrize(
+    ("target", "shapes", "fragment"),
+    [
+        ("no_such_package_xyz.mod:Net", ["4,6"], "cannot import"),
+        ("tests.modules.correct:NoSuchThing", ["4,6"], "no attribute"),
+        ("tests.modules.correct", ["4,6"], "package.module:attr"),
+        ("tests/modules/none_here.py:Net", ["4,6"], "no file"),
+        ("tests.modules.correct:CASES", ["4,6"], "not callable"),
+        (_NotAModule, ["4,6"], "not a torch.nn.Module"),
+        (_raises, ["4,6"], "ValueError: no weights here"),
+        (_BadForward, ["4,20"], "RuntimeError: forward is broken"),
+        (MLP, ["4,6"], "first forward"),
+        (MLP, ["0,20"], "zero or negative"),
+        (MLP, ["4,-2"], "zero or negative"),
+        (MLP, ["4,a"], "integer"),
+        (MLP, [], "no input shape"),
+    ],
+    ids=lambda v: str(v)[:30],
+)
+def test_a_bad_target_is_a_usage_error_naming_it(target: object, shapes: list[str], fragment: str) -> None:
+    from conformance._errors import UsageError
+
+    with pytest.raises(UsageError) as info:
+        load_subject(target, shapes)  # type: ignore[arg-type]
+    assert fragment in str(info.value), f"observed {info.value}; expected {fragment!r}"
+    if isinstance(info.value, ModuleTargetError):
+        assert info.value.target in str(info.value), f"observed {info.value}; expected the target named"
