@@ -18,6 +18,7 @@ BUILTIN: dict[str, str] = {
     "reference": "conformance.backends.reference:ReferenceBackend",
     "torch": "conformance.backends.torch:TorchBackend",
     "flax": "conformance.backends.flax:FlaxBackend",
+    "tinygrad": "conformance.backends.tinygrad:TinygradBackend",
 }
 
 
