@@ -71,7 +71,10 @@ def test_parameters_have_the_parameter_type(backend: Backend, device: str, check
     if "buffers" in backend.capabilities:
         for name, constant in backend.named_buffers(backend.chapter("FixedHiddenMLP", device=device)):
             check.true(
-                not backend.is_parameter(constant), f"FixedHiddenMLP's constant {name}", "marked as a parameter", "a constant"
+                not backend.is_parameter(constant),
+                f"FixedHiddenMLP's constant {name}",
+                "marked as a parameter",
+                "a constant",
             )
 
 
