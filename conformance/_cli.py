@@ -29,7 +29,9 @@ def _parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser("run", help="run the conformance suite on one backend and device")
     run.add_argument("--backend", default="reference", help="backend name or package.module:attr (default: reference)")
-    run.add_argument("--device", default="cpu", help="device to place modules and tensors on (default: cpu)")
+    run.add_argument(
+        "--device", help="device to place modules and tensors on, named the framework's way (default: its host device)"
+    )
     run.add_argument("--json", type=Path, metavar="PATH", help="write the per-clause result file here")
     run.add_argument("--clause", action="append", default=[], metavar="ID", help="check only this clause (repeatable)")
     run.add_argument("--profile", choices=tuple(PROFILES), default="ci", help="hypothesis profile (default: ci)")
@@ -268,9 +270,9 @@ def _backends() -> int:
             version = f"unknown ({type(exc).__name__})"
         caps = ", ".join(sorted(backend.capabilities)) or "(none)"
         try:
-            devices = ", ".join(["cpu", *backend.accelerators()])
+            devices = ", ".join([backend.host_device, *backend.accelerators()])
         except Exception as exc:
-            devices = f"cpu (accelerator query failed: {type(exc).__name__}: {exc})"
+            devices = f"{backend.host_device} (accelerator query failed: {type(exc).__name__}: {exc})"
         print(f"{entry.name:12} {entry.source:12} {version:16} devices: {devices}")
         print(f"{'':12} capabilities: {caps}")
     return 0

@@ -20,6 +20,7 @@ BUILTIN: dict[str, str] = {
     "torch": "conformance.backends.torch:TorchBackend",
     "flax": "conformance.backends.flax:FlaxBackend",
     "keras": "conformance.backends.keras:KerasBackend",
+    "tinygrad": "conformance.backends.tinygrad:TinygradBackend",
 }
 
 

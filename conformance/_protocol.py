@@ -101,6 +101,11 @@ class Backend(Protocol):
     float_dtypes: tuple[str, ...]
     #: Every dtype tensors can hold (NumPy names, plus ``bfloat16`` where supported).
     dtypes: tuple[str, ...]
+    #: The host (CPU) device as the framework names it: ``cpu`` for torch, flax and the
+    #: reference, ``CPU`` for tinygrad. The suite never spells the host itself: it passes
+    #: this name to ``tensor``/``to_device``/``load`` and expects it back from ``device_of``,
+    #: ``try_gpu`` and ``try_all_gpus``, and ``--device`` defaults to it.
+    host_device: str
 
     def version(self) -> str:
         """The framework's version string (``torch.__version__``)."""
@@ -131,7 +136,7 @@ class Backend(Protocol):
         ...
 
     def device_of(self, tensor: Tensor) -> str:
-        """Where ``tensor`` lives, as the framework names it (``cpu``, ``cuda:0``)."""
+        """Where ``tensor`` lives, as the framework names it (``host_device``, ``cuda:0``)."""
         ...
 
     def accelerators(self) -> list[str]:
@@ -191,7 +196,12 @@ class Backend(Protocol):
         ...
 
     def is_parameter(self, obj: Any) -> bool:
-        """Whether ``obj`` is of the framework's parameter type (not a plain tensor)."""
+        """Whether ``obj`` is marked as a parameter, as opposed to a plain tensor.
+
+        A framework with a parameter class answers ``isinstance(obj, Parameter)``;
+        one that marks trainable tensors with a flag (tinygrad's ``requires_grad``)
+        answers with that flag. Either way the answer must come from the object.
+        """
         ...
 
     def manual_seed(self, seed: int) -> None:
@@ -292,6 +302,7 @@ REQUIRED_MEMBERS: tuple[str, ...] = (
     "capabilities",
     "float_dtypes",
     "dtypes",
+    "host_device",
     "version",
     "environment",
     "tensor",

@@ -23,7 +23,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("blockspec", "blockspec conformance checking")
     group.addoption("--blockspec-backend", metavar="NAME", help="backend to check: a name or package.module:attr")
     group.addoption(
-        "--blockspec-device", metavar="DEV", default="cpu", help="device to run the suite on (default: cpu)"
+        "--blockspec-device", metavar="DEV", help="device to run the suite on (default: the backend's host device)"
     )
     group.addoption("--blockspec-json", metavar="PATH", help="write the per-clause result file here")
     group.addoption(

@@ -26,7 +26,7 @@ MUTANTS = K.find_mutants(MUTANT_MODULES)
 
 #: Backends whose whole-suite run takes minutes (JAX compiles every new shape: about 3.5 min per
 #: flax run at the fast profile on 2 cores). Their mutants run when BLOCKSPEC_SLOW_MUTANTS=1.
-SLOW_MODULES = {"tests.mutants.flax_mutants"}
+SLOW_MODULES = {"tests.mutants.flax_mutants", "tests.mutants.tinygrad_mutants"}
 RUN_SLOW = os.environ.get("BLOCKSPEC_SLOW_MUTANTS") == "1"
 
 

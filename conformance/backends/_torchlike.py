@@ -49,6 +49,7 @@ class TorchLikeBackend:
     name: str
     capabilities: frozenset[str]
     float_dtypes: tuple[str, ...] = ("float32", "float64")
+    host_device = "cpu"
     dtypes: tuple[str, ...]
     fw: Any
     nn: Any

@@ -154,7 +154,8 @@ def run_isolated(request: RunRequest, *, quiet: bool = False) -> RunResult:
                 watch.reporter.close()
         name = ledger.subject.get("name", request.target)
         if request.junit_path is not None:
-            write_text_atomic(request.junit_path, junit_document(list(ledger.outcomes.values()), name, request.device))
+            device = ledger.device or request.device or "cpu"
+            write_text_atomic(request.junit_path, junit_document(list(ledger.outcomes.values()), name, device))
     result = build_result(
         ledger,
         catalogue,

@@ -35,7 +35,7 @@ class RunRequest:
     """One conformance run: which backend and device, which clauses, how to draw and where to report."""
 
     target: str
-    device: str = "cpu"
+    device: str | None = None  # None: the subject's host device (``Backend.host_device``: "cpu", tinygrad's "CPU")
     profile: str = "ci"
     clauses: tuple[str, ...] = ()
     json_path: Path | None = None
@@ -89,26 +89,27 @@ class RunRequest:
         if self.kind == "module":
             from conformance.modules import load_subject
 
-            subject = load_subject(
-                self.target, self.input_shapes, dtype=self.dtype, device=self.device, inputs=self.inputs
-            )
-            return Prepared(self, catalogue, subject, {})  # type: ignore[arg-type]
+            device = self.device or "cpu"
+            subject = load_subject(self.target, self.input_shapes, dtype=self.dtype, device=device, inputs=self.inputs)
+            return Prepared(self, catalogue, subject, {}, device)  # type: ignore[arg-type]
         backend = load_backend(self.target)
-        check_device(backend, self.device)
-        return Prepared(self, catalogue, backend, known_failures(backend, catalogue, self.known_failures))
+        device = self.device or backend.host_device
+        check_device(backend, device)
+        return Prepared(self, catalogue, backend, known_failures(backend, catalogue, self.known_failures), device)
 
     def rerun_template(self) -> str:
         """The command that reruns one clause of this run, with ``{clause}`` to fill in."""
         extra = self.rerun_extra()
         tail = f" {extra}" if extra else ""
+        device = f" --device {self.device}" if self.device else ""
         if self.kind == "module":
             shapes = "".join(f" --input-shape {','.join(map(str, s))}" for s in self.input_shapes)
             inputs = f" --inputs {self.inputs}" if self.inputs else ""
             return (
-                f"blockspec check-module {self.target}{shapes}{inputs} --dtype {self.dtype} --device {self.device} "
+                f"blockspec check-module {self.target}{shapes}{inputs} --dtype {self.dtype}{device} "
                 f"--profile {self.profile}{tail} --clause {{clause}}"
             )
-        return f"blockspec run --backend {self.target} --device {self.device} --profile {self.profile}{tail} --clause {{clause}}"
+        return f"blockspec run --backend {self.target}{device} --profile {self.profile}{tail} --clause {{clause}}"
 
     def rerun_extra(self) -> str:
         """The options a rerun of one clause must repeat to see what this run saw."""
@@ -142,8 +143,7 @@ class RunRequest:
             *("-W", "ignore::pytest.PytestAssertRewriteWarning"),
             "--blockspec-module" if self.kind == "module" else "--blockspec-backend",
             self.target,
-            "--blockspec-device",
-            self.device,
+            *(("--blockspec-device", self.device) if self.device else ()),
             "--blockspec-profile",
             self.profile,
         ]
@@ -205,6 +205,7 @@ class Prepared:
     catalogue: Catalogue
     subject: Backend
     known: dict[str, KnownFailure]
+    device: str  # the request's device, or the subject's host device when none was asked for
 
     @property
     def backend(self) -> Backend:
@@ -232,7 +233,7 @@ def check_device(backend: Backend, device: str) -> None:
     The host needs no query: a backend whose ``accelerators()`` raises still
     runs there, and the device clauses that call it are ``error``.
     """
-    if device == "cpu":
+    if device == backend.host_device:
         return
     try:
         accelerators = list(backend.accelerators())
@@ -240,7 +241,7 @@ def check_device(backend: Backend, device: str) -> None:
         raise UsageError(
             f"backend {backend.name!r} could not list its devices: accelerators() raised {type(exc).__name__}: {exc}"
         ) from exc
-    valid = ["cpu", *accelerators]
+    valid = [backend.host_device, *accelerators]
     if device not in valid:
         hint = f" (the suite names a device with its index: {device}:0)" if f"{device}:0" in valid else ""
         raise UsageError(

@@ -68,7 +68,7 @@ class BlockspecSession:
         self.request = prepared.request
         self.catalogue = prepared.catalogue
         self.backend = self.subject = prepared.subject  # a backend, or a module under check
-        self.device, self.profile = self.request.device, self.request.profile
+        self.device, self.profile = prepared.device, self.request.profile
         self.ledger = Ledger()
         self.sinks: list[Sink] = []
         self.started = datetime.now(UTC)
@@ -98,6 +98,7 @@ class BlockspecSession:
             subject=self.subject_info(),
             capabilities=sorted(self.backend.capabilities),
             known=known,
+            device=self.device,
         )
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:

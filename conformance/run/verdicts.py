@@ -38,6 +38,7 @@ class Ledger:
     """Everything a run's events have said so far."""
 
     subject: dict[str, str] = field(default_factory=dict)
+    device: str = ""  # the device the run checked (the subject's host device unless one was asked for)
     capabilities: frozenset[str] | None = None
     known: dict[str, dict[str, str]] = field(default_factory=dict)
     collected: dict[str, str] = field(default_factory=dict)  # every test the suite has: node id -> clause
@@ -62,6 +63,7 @@ class Ledger:
             self.subject = {str(k): str(v) for k, v in event["subject"].items()}
             self.capabilities = frozenset(event["capabilities"])
             self.known = {str(k): dict(v) for k, v in event["known"].items()}
+            self.device = str(event.get("device", ""))
         elif kind == "collected":
             self.collected.update(event["all"])
             self.collection_errors += [e for e in event.get("errors", []) if e not in self.collection_errors]
@@ -93,7 +95,7 @@ def build_result(
     catalogue: Catalogue,
     *,
     target: str,
-    device: str,
+    device: str | None,
     profile: str,
     selected: frozenset[str] | None,
     rerun: str,
@@ -149,7 +151,7 @@ def build_result(
     _block_dependents(catalogue, results, unrun_clauses)
     return RunResult(
         backend={**ledger.subject, "adapter": target} if ledger.subject else {"name": target, "version": "unknown"},
-        device=device,
+        device=ledger.device or device or "cpu",
         profile=profile,
         clauses=list(results.values()),
         started=started,

@@ -21,6 +21,12 @@ def device(request: pytest.FixtureRequest) -> str:
     return active_session(request.config).device
 
 
+@pytest.fixture(scope="session")
+def host(backend: Backend) -> str:
+    """The host (CPU) device, as the backend names it (``cpu``, tinygrad's ``CPU``)."""
+    return backend.host_device
+
+
 @pytest.fixture
 def check(request: pytest.FixtureRequest, backend: Backend, device: str) -> Check:
     """Assertions bound to the clause the test cites."""
@@ -31,9 +37,9 @@ def check(request: pytest.FixtureRequest, backend: Backend, device: str) -> Chec
 
 
 @pytest.fixture
-def accelerator(request: pytest.FixtureRequest, backend: Backend, device: str) -> str:
+def accelerator(request: pytest.FixtureRequest, backend: Backend, device: str, host: str) -> str:
     """An accelerator to check device clauses on: the run's device if it is one, else the first present."""
-    if device != "cpu":
+    if device != host:
         return device
     present = backend.accelerators()
     if not present:

@@ -59,28 +59,28 @@ def test_device_count(backend: Backend, check: Check, count: int | None) -> None
 
 @pytest.mark.clause("DEV-TRY-GPU")
 @given(count=counts)
-def test_try_gpu(backend: Backend, check: Check, count: int | None) -> None:
+def test_try_gpu(backend: Backend, host: str, check: Check, count: int | None) -> None:
     with device_count(backend, count):
         present = backend.accelerators()
         for i in range(len(present) + 3):
-            expected = present[i] if i < len(present) else "cpu"
+            expected = present[i] if i < len(present) else host
             check.equal(backend.try_gpu(i), expected, f"try_gpu({i}) with {len(present)} accelerator(s)")
-        check.equal(backend.try_gpu(), present[0] if present else "cpu", "try_gpu()")
+        check.equal(backend.try_gpu(), present[0] if present else host, "try_gpu()")
 
 
 @pytest.mark.clause("DEV-TRY-ALL-GPUS")
 @given(count=counts)
-def test_try_all_gpus(backend: Backend, check: Check, count: int | None) -> None:
+def test_try_all_gpus(backend: Backend, host: str, check: Check, count: int | None) -> None:
     with device_count(backend, count):
         present = backend.accelerators()
-        check.equal(backend.try_all_gpus(), present or ["cpu"], f"try_all_gpus() with {len(present)} accelerator(s)")
+        check.equal(backend.try_all_gpus(), present or [host], f"try_all_gpus() with {len(present)} accelerator(s)")
 
 
 @pytest.mark.clause("DEV-CPU-DEFAULT")
 @given(shape=st.lists(st.integers(0, 4), max_size=3))
-def test_tensors_default_to_cpu(backend: Backend, check: Check, shape: list[int]) -> None:
+def test_tensors_default_to_cpu(backend: Backend, host: str, check: Check, shape: list[int]) -> None:
     t = backend.tensor(np.zeros(tuple(shape), dtype=np.float32))
-    check.equal(backend.device_of(t), "cpu", "device of a tensor created without a device")
+    check.equal(backend.device_of(t), host, "device of a tensor created without a device")
 
 
 @pytest.mark.clause("DEV-UNINDEXED-IS-ZERO")
@@ -91,31 +91,33 @@ def test_unindexed_accelerator_is_index_zero(backend: Backend, accelerator: str,
 
 
 @pytest.mark.clause("DEV-NAME-EQUALITY")
-def test_device_names_compare_by_name(backend: Backend, check: Check) -> None:
+def test_device_names_compare_by_name(backend: Backend, host: str, check: Check) -> None:
     kind = backend.accelerator_type()
     check.equal(backend.device_equal(kind, f"{kind}:0"), False, f"device({kind!r}) == device('{kind}:0')")
     check.equal(backend.device_equal(f"{kind}:0", f"{kind}:0"), True, f"device('{kind}:0') == device('{kind}:0')")
-    check.equal(backend.device_equal("cpu", "cpu"), True, "device('cpu') == device('cpu')")
+    check.equal(backend.device_equal(host, host), True, f"device({host!r}) == device({host!r})")
 
 
 @pytest.mark.clause("DEV-TENSOR-PLACEMENT")
 @given(data=st.data())
-def test_tensor_lives_where_created(backend: Backend, accelerator: str, check: Check, data: st.DataObject) -> None:
+def test_tensor_lives_where_created(
+    backend: Backend, host: str, accelerator: str, check: Check, data: st.DataObject
+) -> None:
     array, dtype = data.draw(hh.raw_arrays(backend.dtypes), label="tensor")
     t = backend.tensor(array, accelerator, dtype=dtype)
     check.equal(backend.device_of(t), accelerator, "device of the created tensor")
     check.bitwise(
-        backend.bits(t), backend.bits(backend.tensor(array, "cpu", dtype=dtype)), "values on the device vs on the CPU"
+        backend.bits(t), backend.bits(backend.tensor(array, host, dtype=dtype)), f"values on the device vs on {host}"
     )
 
 
 @pytest.mark.clause("DEV-MIXED-RAISES")
 @given(shape=st.lists(st.integers(1, 4), min_size=1, max_size=3))
-def test_mixing_devices_raises(backend: Backend, accelerator: str, check: Check, shape: list[int]) -> None:
+def test_mixing_devices_raises(backend: Backend, host: str, accelerator: str, check: Check, shape: list[int]) -> None:
     x = np.ones(tuple(shape), dtype=np.float32)
-    on_cpu, on_acc = backend.tensor(x, "cpu"), backend.tensor(x, accelerator)
-    check.raises(lambda: backend.add(on_cpu, on_acc), f"cpu tensor + {accelerator} tensor")
-    check.raises(lambda: backend.add(on_acc, on_cpu), f"{accelerator} tensor + cpu tensor")
+    on_cpu, on_acc = backend.tensor(x, host), backend.tensor(x, accelerator)
+    check.raises(lambda: backend.add(on_cpu, on_acc), f"{host} tensor + {accelerator} tensor")
+    check.raises(lambda: backend.add(on_acc, on_cpu), f"{accelerator} tensor + {host} tensor")
     others = [d for d in backend.accelerators() if d != accelerator]
     if others:
         other = backend.tensor(x, others[0])
@@ -125,17 +127,17 @@ def test_mixing_devices_raises(backend: Backend, accelerator: str, check: Check,
 @pytest.mark.clause("DEV-SCALAR-PROMOTION")
 @given(value=st.floats(-100, 100, width=32), shape=st.lists(st.integers(1, 4), min_size=1, max_size=2))
 def test_zero_dim_cpu_tensor_is_a_scalar(
-    backend: Backend, accelerator: str, check: Check, value: float, shape: list[int]
+    backend: Backend, host: str, accelerator: str, check: Check, value: float, shape: list[int]
 ) -> None:
-    scalar = backend.tensor(np.array(value, dtype=np.float32), "cpu")
+    scalar = backend.tensor(np.array(value, dtype=np.float32), host)
     x = backend.tensor(np.ones(tuple(shape), dtype=np.float32), accelerator)
     try:
         result = backend.add(x, scalar)
     except Exception as exc:  # refusing is the departure this clause describes, not a crash of the backend
         raise check.fail(
-            f"{accelerator} tensor + 0-d cpu tensor", f"{type(exc).__name__}: {str(exc)[:200]}", "a result"
+            f"{accelerator} tensor + 0-d {host} tensor", f"{type(exc).__name__}: {str(exc)[:200]}", "a result"
         ) from exc
-    check.equal(backend.device_of(result), accelerator, "device of (accelerator tensor + 0-d cpu tensor)")
+    check.equal(backend.device_of(result), accelerator, f"device of (accelerator tensor + 0-d {host} tensor)")
     check.true(
         bool(np.all(backend.to_numpy(result) == np.float32(1) + np.float32(value))),
         "values",
@@ -146,14 +148,16 @@ def test_zero_dim_cpu_tensor_is_a_scalar(
 
 @pytest.mark.clause("DEV-COPY-ROUNDTRIP")
 @given(data=st.data())
-def test_copy_roundtrip_is_exact(backend: Backend, accelerator: str, check: Check, data: st.DataObject) -> None:
+def test_copy_roundtrip_is_exact(
+    backend: Backend, host: str, accelerator: str, check: Check, data: st.DataObject
+) -> None:
     for dtype in backend.dtypes:  # every dtype in every example: a device may lack one (float64)
         array, _ = data.draw(hh.raw_arrays((dtype,)), label=f"{dtype} tensor")
-        t = backend.tensor(array, "cpu", dtype=dtype)
+        t = backend.tensor(array, host, dtype=dtype)
         there = backend.to_device(t, accelerator)
         check.equal(backend.device_of(there), accelerator, f"device of the {dtype} copy")
-        back = backend.to_device(there, "cpu")
-        check.bitwise(backend.bits(back), backend.bits(t), f"{dtype}: cpu -> {accelerator} -> cpu")
+        back = backend.to_device(there, host)
+        check.bitwise(backend.bits(back), backend.bits(t), f"{dtype}: {host} -> {accelerator} -> {host}")
 
 
 @pytest.mark.clause("DEV-MULTI-DEVICE")
@@ -209,12 +213,12 @@ def test_module_to_keeps_parameters(backend: Backend, accelerator: str, check: C
 @pytest.mark.clause("DEV-CONSTANT-FOLLOWS")
 @given(seed=hh.seeds(), batch=hh.batch_sizes())
 def test_fixed_hidden_mlp_runs_on_device(
-    backend: Backend, accelerator: str, check: Check, seed: int, batch: int
+    backend: Backend, host: str, accelerator: str, check: Check, seed: int, batch: int
 ) -> None:
     backend.manual_seed(seed % 2**31)
     model = backend.chapter("FixedHiddenMLP")
     x = hh.input_array(seed, (batch, 20), "float32")
-    on_cpu = backend.to_numpy(backend.forward(model, backend.tensor(x, "cpu")))
+    on_cpu = backend.to_numpy(backend.forward(model, backend.tensor(x, host)))
     moved = backend.module_to(model, accelerator)
     out = backend.forward(moved, backend.tensor(x, accelerator))
     check.equal(backend.device_of(out), accelerator, "device of FixedHiddenMLP's output")
@@ -244,18 +248,20 @@ def test_gradients_on_parameter_device(backend: Backend, accelerator: str, check
 
 @pytest.mark.clause("DEV-PARITY")
 @given(data=st.data())
-def test_cpu_and_accelerator_agree(backend: Backend, accelerator: str, check: Check, data: st.DataObject) -> None:
+def test_cpu_and_accelerator_agree(
+    backend: Backend, host: str, accelerator: str, check: Check, data: st.DataObject
+) -> None:
     net = data.draw(hh.mlps(("float32",), max_width=64), label="net")
     x = data.draw(hh.inputs(net, max_batch=32), label="input")
     cotangent = hh.input_array(data.draw(hh.seeds(), label="cotangent seed"), (x.shape[0], net.out_width), "float32")
     expected = oracle.evaluate(net.arch, x, "float32", cotangent)
     assume(not expected.ambiguous)
     results = {}
-    for where in ("cpu", accelerator):
+    for where in (host, accelerator):
         model = backend.build(net.arch, device=where)
         out = backend.to_numpy(backend.forward(model, backend.tensor(x, where)))
         results[where] = (out, backend.gradients(model, backend.tensor(x, where), cotangent))
-    (cpu_out, cpu_grads), (acc_out, acc_grads) = results["cpu"], results[accelerator]
+    (cpu_out, cpu_grads), (acc_out, acc_grads) = results[host], results[accelerator]
     check.close(acc_out, cpu_out, 2 * expected.tolerance, "output on the accelerator vs the CPU")
     for name, tolerance in expected.param_grad_tolerances.items():
         check.close(acc_grads.params[name], cpu_grads.params[name], 2 * tolerance, f"gradient of {name}")
@@ -270,15 +276,17 @@ def _save_load(backend: Backend, obj: Any, map_location: str | None) -> Any:
 
 @pytest.mark.clause("DEV-CHECKPOINT-TO-CPU")
 @given(data=st.data())
-def test_checkpoint_loads_on_cpu(backend: Backend, accelerator: str, check: Check, data: st.DataObject) -> None:
+def test_checkpoint_loads_on_cpu(
+    backend: Backend, host: str, accelerator: str, check: Check, data: st.DataObject
+) -> None:
     net = data.draw(NETS, label="net")
     model = backend.module_to(backend.build(net.arch), accelerator)
     state = dict(backend.state_dict(model))
-    loaded = _save_load(backend, state, "cpu")
+    loaded = _save_load(backend, state, host)
     check.equal(list(loaded), list(state), "keys of the loaded state dict")
     for key, value in state.items():
-        check.equal(backend.device_of(loaded[key]), "cpu", f"device of {key} loaded with map_location='cpu'")
-        check.bitwise(backend.bits(loaded[key]), backend.bits(value), f"{key} loaded on the CPU vs saved")
+        check.equal(backend.device_of(loaded[key]), host, f"device of {key} loaded with map_location={host!r}")
+        check.bitwise(backend.bits(loaded[key]), backend.bits(value), f"{key} loaded on {host} vs saved")
 
 
 @pytest.mark.clause("DEV-CHECKPOINT-HOME")

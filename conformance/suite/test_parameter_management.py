@@ -64,11 +64,17 @@ def test_parameters_have_the_parameter_type(backend: Backend, device: str, check
     net = data.draw(hh.nets(backend.float_dtypes, leaves=("linear", "relu"), containers=ALL_CONTAINERS), label="net")
     model = backend.build(net.arch, dtype=net.dtype, device=device)
     for name, param in backend.named_parameters(model):
-        check.true(backend.is_parameter(param), f"type of {name!r}", type(param).__name__, "the parameter type")
+        check.true(backend.is_parameter(param), f"parameter {name!r}", type(param).__name__, "marked as a parameter")
     plain = backend.tensor(np.zeros((2, 3), dtype=np.float32), device)
-    check.true(
-        not backend.is_parameter(plain), "type of a tensor from the factory", "the parameter type", "a plain tensor"
-    )
+    check.true(not backend.is_parameter(plain), "a tensor from the factory", "marked as a parameter", "a plain tensor")
+    if "buffers" in backend.capabilities:
+        for name, constant in backend.named_buffers(backend.chapter("FixedHiddenMLP", device=device)):
+            check.true(
+                not backend.is_parameter(constant),
+                f"FixedHiddenMLP's constant {name}",
+                "marked as a parameter",
+                "a constant",
+            )
 
 
 @pytest.mark.clause("PARAM-GRAD-NONE")

@@ -110,6 +110,7 @@ class TinyBackend:
     capabilities = frozenset({"mutable-parameters", "buffers"})
     float_dtypes = ("float32",)
     dtypes = ("float32", "float64", "int64", "bool")
+    host_device = "cpu"  # tinyframe's only device, named the way its users name it
 
     def version(self) -> str:
         return "0.1"
@@ -132,7 +133,7 @@ class TinyBackend:
         return tensor.T
 
     def device_of(self, tensor: tf.Tensor) -> str:
-        return "cpu"
+        return self.host_device
 
     def accelerators(self) -> list[str]:
         return []
@@ -193,7 +194,7 @@ class TinyBackend:
         found = tf.grad(module(x), [x] + [p for _, p in params], cotangent)
         grads = {name: np.array(g) for (name, _), g in zip(params, found[1:], strict=True) if g is not None}
         grad_x = np.zeros(x.shape, x.data.dtype) if found[0] is None else np.array(found[0])
-        return Gradients(grad_x, grads, {name: "cpu" for name in grads})
+        return Gradients(grad_x, grads, {name: self.host_device for name in grads})
 
     def named_parameters(self, module: tf.Module) -> list[tuple[str, Any]]:
         return list(module.named_parameters())

@@ -88,6 +88,8 @@ class FlaxBackend:
             "multi-device",
         }
     )
+    #: JAX's first host device, under the name PyTorch gives the CPU.
+    host_device = "cpu"
     #: Flax's known departures from the spec (see the file): xfail while they fail.
     known_failures = Path(__file__).with_name("known_failures.toml")
     blocks: Any = blocks

@@ -1,0 +1,405 @@
+"""The tinygrad adapter: a framework with no Module class, lazy tensors, and string devices.
+
+How each chapter concept is read from tinygrad (``docs/tinygrad.md`` has the
+standalone snippets behind every departure):
+
+- **Modules.** A model is any object graph; the adapter walks it the way
+  ``nn.state.get_state_dict`` does (attributes, lists, dicts). A child is
+  anything in that graph that is not a tensor or a plain value; ReLU is the
+  function ``Tensor.relu``. See :mod:`.blocks`.
+- **Parameters.** tinygrad marks parameters with a flag, ``Tensor.is_param``
+  (optimizers train the tensors with the flag and only realize the others).
+  ``is_parameter`` reads that flag. It is ``True`` for *every* tensor unless
+  set to ``False``, so a tensor from the factory reads as a parameter: a
+  departure the manifest lists (PARAM-TYPE). ``named_parameters`` is the state
+  dict's flagged tensors, each once under its first path.
+- **Lazy evaluation.** tinygrad builds a graph and runs it on ``realize()``.
+  Every member that the suite expects to fail when the framework refuses
+  (``tensor``, ``forward``, ``add``, ``to_device``, ``load``, ``assign``,
+  initializers) realizes its result before returning, so the error surfaces
+  in that call and not later in an unrelated one.
+- **Errors.** tinygrad checks many things with ``assert``. An
+  ``AssertionError`` raised inside tinygrad would read as a clause failure, so
+  every public member re-raises it as :class:`TinygradAssertion` (a
+  ``RuntimeError``, the original chained): the verdict is ``error`` with
+  tinygrad's message, never ``fail``.
+- **Loading.** ``nn.state.load_state_dict`` is tinygrad's: strict loading
+  raises ``KeyError`` on the *first* missing key and accepts unexpected keys
+  silently (both in the manifest). It reports nothing about a non-strict load,
+  so the adapter *computes* the missing and unexpected keys from the model's
+  and the file's keys (``environment()["adapter_computes"]`` says so in every
+  result file).
+- **Files.** ``nn.state.safe_save``/``safe_load``: safetensors, a flat
+  mapping from names to tensors, never code. A nesting is flattened by
+  ``get_state_dict`` (``[x, y]`` is saved as ``{'0': x, '1': y}``, and so loads
+  back as that dict); a single tensor is saved under the name ``''`` and loaded
+  back as the tensor. The adapter reads the file's bytes into a tensor and
+  parses that (``safe_load`` accepts a tensor), so the loaded tensors never
+  alias a file the suite goes on to rewrite.
+- **Devices.** The host is ``CPU`` (:data:`host_device`). Accelerators are
+  the non-CPU default device, or host devices ``CPU:1`` ... (see
+  :func:`.blocks.accelerators`). tinygrad names index 0 without its index
+  (``CUDA:0`` is ``CUDA``), and on the host devices the unindexed type is the
+  host itself, so ``device-names`` is not declared. A 0-d tensor made from a
+  NumPy scalar is a constant with no device at all (``device`` is ``None``).
+- **dtypes.** ``bfloat16`` is declared only when the installed compiler
+  builds a bfloat16 kernel (clang for the CPU target often cannot).
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import os
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+import tinygrad
+from tinygrad import nn
+from tinygrad.device import Device
+from tinygrad.dtype import dtypes
+from tinygrad.nn import state as tg_state
+from tinygrad.tensor import Tensor
+
+from conformance import arch as A
+from conformance._protocol import Gradients, LoadRejected, LoadResult
+from conformance.backends.tinygrad import blocks
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_PLAIN = (str, bytes, int, float, bool, type(None))
+
+
+class TinygradAssertion(RuntimeError):
+    """An ``AssertionError`` raised inside tinygrad: a framework error, not a clause violation."""
+
+
+def _guard(fn: F) -> F:
+    @functools.wraps(fn)
+    def guarded(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except AssertionError as exc:
+            raise TinygradAssertion(f"tinygrad raised AssertionError: {exc}") from exc
+
+    return guarded  # type: ignore[return-value]
+
+
+def _guarded(cls: type) -> type:
+    """Wrap every public method of ``cls`` with :func:`_guard`."""
+    for name, value in list(vars(cls).items()):
+        if callable(value) and not name.startswith("_") and not isinstance(value, type):
+            setattr(cls, name, _guard(value))
+    return cls
+
+
+def _bfloat16_compiles() -> bool:
+    """Whether a bfloat16 kernel builds here; the compiler's complaints are kept off the terminal."""
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            Tensor([1.0], dtype=dtypes.bfloat16).cast(dtypes.float32).realize()
+    except Exception:  # a compiler error of any kind means: not on this machine
+        return False
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+    return True
+
+
+def _is_module(value: Any) -> bool:
+    return not isinstance(value, (Tensor, *_PLAIN)) and (callable(value) or isinstance(value, (list, tuple, dict)))
+
+
+@_guarded
+class TinygradBackend:
+    """tinygrad, checked against the spec through its public API."""
+
+    name = "tinygrad"
+    capabilities = frozenset(
+        {
+            "mutable-parameters",
+            "grad-attribute",
+            "custom-sequential",
+            "buffers",
+            "file-io",
+            "accelerator",
+            "multi-device",
+        }
+    )
+    host_device = blocks.HOST
+    float_dtypes: tuple[str, ...] = ("float32", "float64")
+    #: tinygrad's known departures from the spec (see the file): xfail while they fail.
+    known_failures = Path(__file__).with_name("known_failures.toml")
+    blocks: Any = blocks
+    linear_class: Any = nn.Linear
+
+    def __init__(self) -> None:
+        names = ["float16", "float32", "float64", "int8", "int16", "int32", "int64", "uint8", "bool"]
+        self._bfloat16 = _bfloat16_compiles()
+        if self._bfloat16:
+            names.insert(1, "bfloat16")
+        self.dtypes: tuple[str, ...] = tuple(names)
+
+    def version(self) -> str:
+        from importlib.metadata import version
+
+        return version("tinygrad")
+
+    def environment(self) -> dict[str, str]:
+        return {
+            "tinygrad_default_device": str(Device.DEFAULT),
+            "bfloat16_compiles": str(self._bfloat16),
+            "accelerators": ", ".join(blocks.accelerators()) or "none",
+            "adapter_computes": "missing/unexpected keys of a non-strict load (tinygrad reports none)",
+            "tinygrad_path": str(Path(tinygrad.__file__).parent),
+        }
+
+    # --- tensors and devices ---------------------------------------------------------------
+    def _dtype(self, name: str) -> Any:
+        return dtypes.bfloat16 if name == "bfloat16" else getattr(dtypes, name)
+
+    def tensor(self, array: np.ndarray, device: str | None = None, dtype: str | None = None) -> Tensor:
+        if dtype == "bfloat16":
+            t = Tensor(np.asarray(array, dtype=np.float32), device=device).cast(dtypes.bfloat16)
+        else:
+            t = Tensor(np.asarray(array if dtype is None else np.asarray(array, dtype=dtype)), device=device)
+        return t.realize()
+
+    def to_numpy(self, tensor: Tensor) -> np.ndarray:
+        t = tensor.cast(dtypes.float32) if tensor.dtype == dtypes.bfloat16 else tensor
+        return np.array(t.numpy())
+
+    def bits(self, tensor: Tensor) -> tuple[str, tuple[int, ...], bytes]:
+        if tensor.dtype == dtypes.bfloat16:
+            raw = np.ascontiguousarray(tensor.bitcast(dtypes.uint16).numpy())
+            return "bfloat16", tuple(raw.shape), raw.tobytes()
+        host = np.ascontiguousarray(tensor.numpy())
+        return str(host.dtype), tuple(host.shape), host.tobytes()
+
+    def strided_view(self, tensor: Tensor) -> Tensor:
+        return tensor.T
+
+    def device_of(self, tensor: Tensor) -> str:
+        device = tensor.device
+        if isinstance(device, tuple):
+            raise ValueError(f"Expected a tensor on one device but got one sharded over {list(device)}")
+        return str(device)  # 'None' for a 0-d constant, which tinygrad places on no device
+
+    def accelerators(self) -> list[str]:
+        return blocks.accelerators()
+
+    def device_count(self) -> int:
+        return len(blocks.accelerators())
+
+    def try_gpu(self, i: int = 0) -> str:
+        return blocks.try_gpu(i)
+
+    def try_all_gpus(self) -> list[str]:
+        return blocks.try_all_gpus()
+
+    def to_device(self, tensor: Tensor, device: str) -> Tensor:
+        return tensor.to(device).realize()
+
+    def add(self, a: Tensor, b: Tensor) -> Tensor:
+        return (a + b).realize()
+
+    def module_to(self, module: Any, device: str) -> Any:
+        # tinygrad's idiom: move every tensor of the model in place (Tensor.to_).
+        for tensor in {id(t): t for t in tg_state.get_state_dict(module).values()}.values():
+            tensor.to_(device)
+            tensor.realize()
+        return module
+
+    # --- modules ---------------------------------------------------------------------------
+    def build(self, node: A.Node, *, dtype: str = "float32", device: str | None = None) -> Any:
+        tg_dtype = self._dtype(dtype)
+        b = self.blocks
+
+        def values(layer: Any, given: A.LinearValues | None, transpose: bool = False) -> Any:
+            layer.weight = (
+                layer.weight.cast(tg_dtype) if given is None else Tensor(np.asarray(given.weight, dtype=dtype))
+            )
+            if layer.bias is not None:
+                has = given is not None and given.bias is not None
+                layer.bias = Tensor(np.asarray(given.bias, dtype=dtype)) if has else layer.bias.cast(tg_dtype)  # type: ignore[union-attr]
+            return layer
+
+        def make(node: A.Node, child: Callable[[A.Node], Any]) -> Any:
+            if isinstance(node, A.Linear):
+                return values(self.linear_class(node.in_features, node.out_features, bias=node.bias), node.values)
+            if isinstance(node, A.MyLinear):
+                return values(b.MyLinear(node.in_units, node.units), node.values)
+            if isinstance(node, A.ReLU):
+                return Tensor.relu
+            if isinstance(node, A.Centered):
+                return b.CenteredLayer()
+            if isinstance(node, A.Block):
+                return b.Block([(name, child(c)) for name, c in node.children])
+            if isinstance(node, A.Sequential):
+                kids = [child(c) for c in node.children]
+                if node.custom:
+                    return b.MySequential(*kids)
+                if node.names is None:
+                    return b.Sequential(kids)
+                net = b.NamedSequential()
+                for name, kid in zip(node.names, kids, strict=True):
+                    net.add_module(name, kid)
+                return net
+            raise TypeError(f"Expected an architecture node tinygrad can build (no lazy layers) but got {node!r}")
+
+        module = A.build_tree(node, make)
+        self._realize(module)
+        return module if device is None else self.module_to(module, device)
+
+    def _realize(self, module: Any) -> None:
+        tensors = list({id(t): t for t in tg_state.get_state_dict(module).values()}.values())
+        if tensors:
+            Tensor.realize(*tensors)
+
+    def chapter(self, name: str, *, device: str | None = None) -> Any:
+        b = self.blocks
+        factories: dict[str, Callable[[], Any]] = {
+            "MLP": b.MLP,
+            "FixedHiddenMLP": b.FixedHiddenMLP,
+            "MySequential": lambda: b.MySequential(nn.Linear(20, 256), Tensor.relu, nn.Linear(256, 10)),
+            "block1": b.block1,
+            "block2": b.block2,
+            "rgnet": b.rgnet,
+            "tied_net": b.tied_net,
+            "CenteredLayer": b.CenteredLayer,
+            "MyLinear": lambda: b.MyLinear(5, 3),
+        }
+        module = factories[name]()
+        self._realize(module)
+        return module if device is None else self.module_to(module, device)
+
+    def forward(self, module: Any, x: Tensor) -> Tensor:
+        out: Tensor = module(x)
+        return out.realize()
+
+    # --- the object graph --------------------------------------------------------------------
+    def named_children(self, module: Any) -> list[tuple[str, Any]]:
+        if isinstance(module, (list, tuple)):
+            return [(str(i), child) for i, child in enumerate(module)]
+        if isinstance(module, dict):
+            return [(str(k), child) for k, child in module.items()]
+        # A function (Tensor.relu) is a leaf: its __dict__ holds decorator state (__wrapped__), not children.
+        if isinstance(module, Tensor) or inspect.isroutine(module) or not hasattr(module, "__dict__"):
+            return []
+        return [(k, v) for k, v in vars(module).items() if _is_module(v)]
+
+    def state_dict(self, module: Any) -> list[tuple[str, Tensor]]:
+        return list(tg_state.get_state_dict(module).items())
+
+    def _flagged(self, module: Any, flag: bool) -> Iterator[tuple[str, Tensor]]:
+        seen: set[int] = set()
+        for name, tensor in tg_state.get_state_dict(module).items():
+            if tensor.is_param is flag and id(tensor) not in seen:
+                seen.add(id(tensor))
+                yield name, tensor
+
+    def named_parameters(self, module: Any) -> list[tuple[str, Tensor]]:
+        return list(self._flagged(module, True))
+
+    def named_buffers(self, module: Any) -> list[tuple[str, Tensor]]:
+        return list(self._flagged(module, False))
+
+    def load_state_dict(self, module: Any, state: Mapping[str, Tensor], *, strict: bool) -> LoadResult:
+        model_keys = list(tg_state.get_state_dict(module))
+        try:
+            tg_state.load_state_dict(module, dict(state), strict=strict, verbose=False)
+        except KeyError as exc:  # strict: the first key the state lacks
+            raise LoadRejected(f"KeyError: {exc}") from exc
+        except ValueError as exc:  # a shape mismatch, naming the key
+            raise LoadRejected(str(exc)) from exc
+        # Computed by the adapter: tinygrad's load_state_dict reports no keys.
+        missing = [key for key in model_keys if key not in state]
+        unexpected = [key for key in state if key not in model_keys]
+        return LoadResult(missing, unexpected)
+
+    def index(self, module: Any, i: int) -> Any:
+        return self.named_children(module)[i][1]
+
+    def length(self, module: Any) -> int:
+        return len(self.named_children(module))
+
+    def iterate(self, module: Any) -> list[Any]:
+        return [child for _, child in self.named_children(module)]
+
+    def is_parameter(self, obj: Any) -> bool:
+        return isinstance(obj, Tensor) and obj.is_param is True
+
+    # --- gradients -----------------------------------------------------------------------------
+    def _loss(self, module: Any, x: Tensor, cotangent: np.ndarray) -> Tensor:
+        out: Tensor = module(x)
+        return (out * Tensor(np.asarray(cotangent), device=out.device).cast(out.dtype)).sum()
+
+    def gradients(self, module: Any, x: Tensor, cotangent: np.ndarray) -> Gradients:
+        # Tensor.gradient returns the gradients and stores none: no state is left behind.
+        params = self.named_parameters(module)
+        x = Tensor(x.numpy(), device=x.device).realize()  # a fresh leaf, so a reused input has no history
+        loss = self._loss(module, x, cotangent)
+        found = loss.gradient(x, *[p for _, p in params])
+        Tensor.realize(*found)
+        grads = {name: g for (name, _), g in zip(params, found[1:], strict=True)}
+        return Gradients(
+            self.to_numpy(found[0]),
+            {name: self.to_numpy(g) for name, g in grads.items()},
+            {name: str(g.device) for name, g in grads.items()},
+        )
+
+    def backward(self, module: Any, x: Tensor, cotangent: np.ndarray) -> None:
+        self._loss(module, x, cotangent).backward()
+        grads = [p.grad for _, p in self.named_parameters(module) if p.grad is not None]
+        if grads:
+            Tensor.realize(*grads)
+
+    def grad(self, parameter: Tensor) -> np.ndarray | None:
+        return None if parameter.grad is None else self.to_numpy(parameter.grad)
+
+    # --- initialization ----------------------------------------------------------------------------
+    def manual_seed(self, seed: int) -> None:
+        Tensor.manual_seed(seed)
+
+    def init_(self, parameter: Tensor, scheme: str, **kwargs: float) -> None:
+        shape = parameter.shape
+        opts: dict[str, Any] = {"dtype": parameter.dtype, "device": parameter.device}
+        if scheme == "normal":
+            value = Tensor.normal(*shape, mean=kwargs["mean"], std=kwargs["std"], **opts)
+        elif scheme == "zeros":
+            value = parameter.zeros_like()
+        elif scheme == "constant":
+            value = parameter.full_like(kwargs["value"])
+        elif scheme == "uniform":
+            value = Tensor.uniform(*shape, low=kwargs["a"], high=kwargs["b"], **opts)
+        elif scheme == "xavier_uniform":
+            value = Tensor.glorot_uniform(*shape, **opts) * kwargs["gain"]
+        else:
+            raise ValueError(
+                f"Expected an initializer of ['constant', 'normal', 'uniform', 'xavier_uniform', 'zeros'] but got scheme={scheme!r}"
+            )
+        parameter.assign(value.cast(parameter.dtype)).realize()
+
+    def chapter_init(self, name: str) -> Callable[[Any], None]:
+        return _guard(getattr(self.blocks, name))  # type: ignore[no-any-return]
+
+    # --- mutable-parameters --------------------------------------------------------------------------
+    def assign(self, parameter: Tensor, value: np.ndarray) -> None:
+        host = np.asarray(value, dtype=parameter.numpy().dtype)
+        parameter.assign(Tensor(host, device=parameter.device)).realize()
+
+    # --- files ---------------------------------------------------------------------------------------
+    def save(self, obj: Any, path: Path) -> None:
+        tg_state.safe_save(tg_state.get_state_dict(obj), str(path))
+
+    def load(self, path: Path, map_location: str | None = None) -> Any:
+        raw = Tensor(Path(path).read_bytes())
+        device = Device.DEFAULT if map_location is None else map_location
+        loaded = {key: value.to(device).realize() for key, value in tg_state.safe_load(raw).items()}
+        if list(loaded) == [""]:  # get_state_dict's name for a lone tensor
+            return loaded[""]
+        return loaded

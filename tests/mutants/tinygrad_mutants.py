@@ -1,0 +1,46 @@
+"""Mutant tinygrad backends: each breaks one behaviour the way tinygrad code commonly does.
+
+Importing this module raises ImportError where tinygrad is missing, so the
+meta-test (tests/test_mutants.py) skips it there. tinygrad compiles a kernel
+per new shape, so these run only with ``BLOCKSPEC_SLOW_MUTANTS=1``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from conformance._protocol import LoadResult
+from conformance.backends.tinygrad import TinygradBackend  # imports tinygrad (ImportError when absent)
+from conformance.backends.tinygrad._adapter import _guard
+
+
+class LazyAdd(TinygradBackend):
+    """``a + b`` returned unrealized: tinygrad only notices two devices when the graph runs, later."""
+
+    target = "DEV-MIXED-RAISES"
+
+    @_guard
+    def add(self, a: Any, b: Any) -> Any:
+        return a + b
+
+
+class ParamsPerPath(TinygradBackend):
+    """``named_parameters`` is ``get_state_dict`` as it is: a tied tensor under every path."""
+
+    target = "TIE-PARAMS-ONCE"
+
+    @_guard
+    def named_parameters(self, module: Any) -> list[tuple[str, Any]]:
+        return [(name, t) for name, t in self.state_dict(module) if t.is_param]
+
+
+class TrustsTheSilentLoad(TinygradBackend):
+    """A non-strict load reports what tinygrad reports: nothing missing, nothing unexpected."""
+
+    target = "LOAD-NONSTRICT-REPORTS"
+
+    @_guard
+    def load_state_dict(self, module: Any, state: Mapping[str, Any], *, strict: bool) -> LoadResult:
+        super().load_state_dict(module, state, strict=strict)
+        return LoadResult([], [])

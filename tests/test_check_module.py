@@ -1,0 +1,66 @@
+"""``blockspec check-module``: the command on the run pipeline, its exit codes, result file and bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import REPO_ROOT, Cli, schema_errors
+
+FAST = ["--profile", "fast"]
+
+
+def test_the_chapter_fixed_hidden_mlp_fails_its_clauses_and_the_file_renders(
+    cli: Cli, tmp_path: Path, result_validator: object
+) -> None:
+    args = ["check-module", "tests.modules.broken:FixedHiddenMLP", "--input-shape", "2,20", *FAST]
+    args += ["--clause", "MOD-REGISTERED", "--clause", "MOD-DTYPE-MOVE", "--json", "m.json", "--junitxml", "m.xml"]
+    proc = cli(args, extra_path=[REPO_ROOT])
+    assert proc.returncode == 1, (
+        f"observed exit status {proc.returncode}; expected 1\n{proc.stdout[-2000:]}{proc.stderr}"
+    )
+    data = json.loads((tmp_path / "m.json").read_text(encoding="utf-8"))
+    assert schema_errors(result_validator, data) == [], "observed a module result file off the schema"  # type: ignore[arg-type]
+    by_id = {c["id"]: c for c in data["clauses"]}
+    for cid in ("MOD-REGISTERED", "MOD-DTYPE-MOVE"):
+        assert by_id[cid]["status"] == "fail", f"observed {cid} {by_id[cid]['status']}; expected fail"
+        assert "rand_weight" in by_id[cid]["failure"]["message"], f"observed {by_id[cid]['failure']['message']!r}"
+        assert by_id[cid]["failure"]["rerun"].startswith("blockspec check-module tests.modules.broken:FixedHiddenMLP")
+    assert all(c["id"].startswith("MOD-") for c in data["clauses"]), "observed chapter clauses in a module check"
+    for command in (["report", "m.json"], ["dashboard", "m.json", "-o", "site"]):
+        shown = cli(command)
+        assert shown.returncode == 0, (
+            f"observed `blockspec {command[0]}` exit {shown.returncode}: {shown.stderr[-800:]}"
+        )
+    assert (tmp_path / "site" / "index.html").exists(), "observed no dashboard for a module check"
+
+
+def test_a_correct_module_passes(cli: Cli) -> None:
+    args = ["check-module", "tests.modules.correct:MLP", "--input-shape", "4,20", *FAST, "--clause", "MOD-REGISTERED"]
+    proc = cli([*args, "--clause", "MOD-GRAD-REACHES"], extra_path=[REPO_ROOT])
+    assert proc.returncode == 0, (
+        f"observed exit status {proc.returncode}; expected 0\n{proc.stdout[-2000:]}{proc.stderr}"
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["no.such.module:Net", "--input-shape", "4,6"], "no.such.module"),
+        (["tests.modules.correct:MLP", "--input-shape", "0,6"], "positive"),
+        (["tests.modules.correct:MLP", "--input-shape", "four"], "comma-separated"),
+        (["tests.modules.correct:MLP"], "--input-shape"),
+        (["tests.modules.correct:MLP", "--input-shape", "4,7"], "tests.modules.correct:MLP"),
+    ],
+    ids=["unimportable", "zero-dim", "not-a-shape", "no-shape", "wrong-width"],
+)
+def test_bad_targets_and_shapes_exit_2_with_a_message(args: list[str], says: str, cli: Cli, tmp_path: Path) -> None:
+    proc = cli(["check-module", *args, *FAST, "--json", "m.json"], extra_path=[REPO_ROOT])
+    assert proc.returncode == 2, (
+        f"observed exit status {proc.returncode}; expected 2\n{proc.stdout[-1500:]}{proc.stderr}"
+    )
+    assert says in proc.stderr, f"observed {proc.stderr[-800:]!r}; expected {says!r} in the message"
+    assert "Traceback" not in proc.stderr, f"observed a traceback: {proc.stderr[-1500:]}"
+    assert not (tmp_path / "m.json").exists(), "observed a result file from a refused check"
