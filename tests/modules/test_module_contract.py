@@ -130,7 +130,8 @@ class _BadForward(MLP):
         (MLP, ["4,a"], "integer"),
         (MLP, [], "no input shape"),
     ],
-    ids=lambda v: str(v)[:30],
+    # Ids from names, never reprs: an object's address differs between xdist workers, which must agree.
+    ids=lambda v: (getattr(v, "__name__", None) or str(v))[:30],
 )
 def test_a_bad_target_is_a_usage_error_naming_it(target: object, shapes: list[str], fragment: str) -> None:
     from conformance._errors import UsageError
