@@ -139,6 +139,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``blockspec`` console script and ``python -m conformance``."""
     args = _parser().parse_args(argv)
     install_interrupt()
+    for stream in (sys.stdout, sys.stderr):  # a lone surrogate in a message must not end the run in a traceback
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(errors="backslashreplace")
     try:
         code = _command(args)
         sys.stdout.flush()  # inside the try: a closed pipe shows up here, not at interpreter exit

@@ -11,7 +11,9 @@ request) does it start a :class:`conformance.run.session.BlockspecSession`::
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -60,6 +62,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--blockspec-dtype", metavar="DTYPE", default="float32", help="the module's dtype")
     group.addoption("--blockspec-inputs", metavar="TARGET", help="module:attr of a strategy or function of inputs")
     group.addoption(
+        "--blockspec-timeout",
+        metavar="SECONDS",
+        type=float,
+        default=300.0,
+        help="the per-test time limit the run enforces; shrinking a failure stops in time to report it (default: 300)",
+    )
+    group.addoption(
         "--blockspec-no-shrink",
         action="store_true",
         help="report the first failing example without shrinking it (fast verdicts)",
@@ -100,3 +109,26 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         return
     if any("backend" in getattr(item, "fixturenames", ()) for item in items):
         raise pytest.UsageError(NO_BACKEND)
+
+
+@pytest.fixture
+def module_contract(request: pytest.FixtureRequest) -> Callable[..., Any]:
+    """``conformance.modules.check_module``, with the hypothesis profile taken from ``--blockspec-profile``.
+
+    For users' own suites (``pip install blockspec[torch]``; the plugin is registered by entry point)::
+
+        def test_my_net(module_contract):
+            module_contract(MyNet, input_shape=(4, 6))
+
+    Keywords are those of ``check_module`` (``clauses=``, ``dtype=``, ``seed=``...); a failure raises one
+    AssertionError naming every failing clause, the attribute at fault and the fix.
+    """
+    from conformance.modules import check_module
+
+    profile = request.config.getoption("blockspec_profile")
+
+    def check(factory: Any, input_shape: Any = None, **options: Any) -> Any:
+        options.setdefault("profile", profile)
+        return check_module(factory, input_shape, **options)
+
+    return check

@@ -64,3 +64,57 @@ def test_bad_targets_and_shapes_exit_2_with_a_message(args: list[str], says: str
     assert says in proc.stderr, f"observed {proc.stderr[-800:]!r}; expected {says!r} in the message"
     assert "Traceback" not in proc.stderr, f"observed a traceback: {proc.stderr[-1500:]}"
     assert not (tmp_path / "m.json").exists(), "observed a result file from a refused check"
+
+
+def test_a_forward_that_hangs_is_an_error_and_the_result_file_is_complete(cli: Cli, tmp_path: Path) -> None:
+    args = ["check-module", "hanging_modules:HangsOnOddBatches", "--input-shape", "4,6", *FAST, "--timeout", "10"]
+    args += ["--clause", "MOD-ANY-BATCH", "--clause", "MOD-REGISTERED"]
+    proc = cli([*args, "--json", "m.json"], extra_path=[REPO_ROOT / "tests" / "fixtures" / "modules", REPO_ROOT])
+    assert proc.returncode == 1, (
+        f"observed exit status {proc.returncode}; expected 1\n{proc.stdout[-2000:]}{proc.stderr}"
+    )
+    data = json.loads((tmp_path / "m.json").read_text(encoding="utf-8"))
+    hung = [c["id"] for c in data["clauses"] if c["status"] == "error" and "hung" in c["reason"]]
+    assert "MOD-ANY-BATCH" in hung, f"observed hung clauses {hung}; expected MOD-ANY-BATCH (it draws batch 1)"
+    registered = next(c for c in data["clauses"] if c["id"] == "MOD-REGISTERED")
+    status = registered["status"]
+    assert status in ("pass", "error", "blocked"), f"observed MOD-REGISTERED {status}; expected a verdict"
+    assert not [c["id"] for c in data["clauses"] if c["status"] == "pending"], "observed pending clauses"
+
+
+def test_the_module_contract_fixture_checks_a_users_module_in_their_own_suite(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_users_models="""
+        from torch import nn
+
+        class Good(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.layers = nn.ModuleList([nn.Linear(6, 4), nn.Linear(4, 2)])
+
+            def forward(self, x):
+                for layer in self.layers:
+                    x = layer(x)
+                return x
+
+        class PlainList(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.layers = [nn.Linear(6, 4), nn.Linear(4, 2)]
+
+            def forward(self, x):
+                for layer in self.layers:
+                    x = layer(x)
+                return x
+
+        def test_good(module_contract):
+            module_contract(Good, input_shape=(4, 6), clauses=["MOD-REGISTERED"])
+
+        def test_plain_list(module_contract):
+            module_contract(PlainList, input_shape=(4, 6), clauses=["MOD-REGISTERED"])
+        """
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--blockspec-profile", "fast")
+    result.assert_outcomes(passed=1, failed=1)
+    text = result.stdout.str()
+    assert "MOD-REGISTERED" in text and "nn.ModuleList" in text, f"observed no clause or fix in:\n{text[-3000:]}"

@@ -231,3 +231,116 @@ def test_ending_blockspec_ends_its_children(how: str, tmp_path: Path) -> None:
     alive = _survivors(pids, "child-*.pid" if child_only else "*.pid")
     _survivors(pids)  # the daemon of the SIGKILL case, cleaned up either way
     assert not alive, f"{how}: observed {alive} of the run's processes alive after blockspec ended"
+
+
+# --- 4. text that cannot be encoded or parsed -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", ["isolated", "in-process"])
+def test_odd_text_in_a_message_still_gives_whole_files(mode: str, tmp_path: Path) -> None:
+    """A lone surrogate, ANSI escapes and NUL: the result file is written (replaced, and said so), JUnit parses."""
+    from xml.etree import ElementTree as ET
+
+    extra = ["--in-process"] if mode == "in-process" else []
+    args = ["--backend", "hostile_adapters:OddTextInMessage", "--clause", TARGET, "--junitxml", "j.xml", *extra]
+    proc, data = blockspec(args, tmp_path)
+    assert proc.returncode == 1, f"{mode}: observed exit status {proc.returncode}; expected 1{_explain(proc)}"
+    assert "Traceback" not in proc.stderr, f"{mode}: observed a traceback{_explain(proc)}"
+    assert data is not None, f"{mode}: observed no result file{_explain(proc)}"
+    clause = next(c for c in data["clauses"] if c["id"] == TARGET)
+    assert "caf\ufffd.pt" in clause["reason"], f"{mode}: observed reason {clause['reason']!r}; expected U+FFFD"
+    assert "replaced" in data["environment"].get("blockspec_text_replaced", ""), (
+        f"{mode}: observed environment {data['environment']}; expected the replacement said"
+    )
+    cases = list(ET.parse(tmp_path / "j.xml").getroot().iter("testcase"))  # raises if not well-formed
+    assert cases, f"{mode}: observed no testcase in the JUnit file"
+    for command in (["report", "r.json"], ["dashboard", "r.json", "-o", "site"]):
+        shown = subprocess.run(
+            [sys.executable, "-m", "conformance", *command],
+            cwd=tmp_path,
+            env=subprocess_env([REPO_ROOT]),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert shown.returncode == 0, f"{mode}: observed `{command[0]}` exit {shown.returncode}: {shown.stderr[-600:]}"
+
+
+# --- 8. rerun commands reproduce -------------------------------------------------------------------------
+
+
+def test_a_rerun_command_repeats_the_runs_options_and_its_verdict(tmp_path: Path) -> None:
+    import shlex
+
+    (tmp_path / "known.toml").write_text(
+        '[[known_failure]]\nclause = "SEQ-INDEX"\nreason = "len() is broken in this fake"\n', encoding="utf-8"
+    )
+    args = ["--backend", "crashing_adapter:RaisesInLength", "--clause", TARGET, "--seed", "7"]
+    proc, data = blockspec([*args, "--known-failures", "known.toml"], tmp_path)
+    assert data is not None, f"observed no result file{_explain(proc)}"
+    clause = next(c for c in data["clauses"] if c["id"] == TARGET)
+    assert clause["status"] == "xfail", f"observed {TARGET} {clause['status']}; expected xfail"
+    rerun = clause["failure"]["rerun"]
+    for part in ("--seed 7", "--no-shrink", "--known-failures known.toml", "--profile fast", f"--clause {TARGET}"):
+        assert part in rerun, f"observed rerun {rerun!r}; expected {part!r} in it"
+    words = shlex.split(rerun)
+    assert words[0] == "blockspec", f"observed rerun {rerun!r}; expected a blockspec command"
+    again = subprocess.run(
+        [sys.executable, "-m", "conformance", *words[1:], "--json", "again.json", "--quiet"],
+        cwd=tmp_path,
+        env=subprocess_env([ADAPTERS_DIR, REPO_ROOT]),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    redo = json.loads((tmp_path / "again.json").read_text(encoding="utf-8"))
+    status = next(c["status"] for c in redo["clauses"] if c["id"] == TARGET)
+    assert status == clause["status"], f"observed the rerun give {status}; expected {clause['status']}{_explain(again)}"
+    assert again.returncode == proc.returncode, f"observed rerun exit {again.returncode}; expected {proc.returncode}"
+
+
+# --- 5. malformed input to the run ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "0", "-3"])
+def test_a_timeout_that_is_not_a_positive_number_is_a_usage_error(value: str, tmp_path: Path) -> None:
+    proc, data = blockspec(["--backend", "reference", "--clause", TARGET, f"--timeout={value}"], tmp_path)
+    assert proc.returncode == 2, (
+        f"--timeout {value}: observed exit status {proc.returncode}; expected 2{_explain(proc)}"
+    )
+    assert "--timeout" in proc.stderr and "Traceback" not in proc.stderr, f"observed {proc.stderr[-600:]!r}"
+    assert data is None, f"--timeout {value}: observed a result file from a refused run"
+
+
+def test_a_backend_whose_accelerators_raise_gets_errors_for_those_clauses_only(tmp_path: Path) -> None:
+    args = ["--backend", "hostile_adapters:AcceleratorsRaise", "--clause", TARGET, "--clause", "DEV-TENSOR-PLACEMENT"]
+    proc, data = blockspec(args, tmp_path)
+    assert data is not None, f"observed no result file{_explain(proc)}"
+    by_id = {c["id"]: c for c in data["clauses"]}
+    placement = by_id["DEV-TENSOR-PLACEMENT"]
+    assert placement["status"] == "error", f"observed DEV-TENSOR-PLACEMENT {placement['status']}; expected error"
+    assert "simulated driver failure" in placement["reason"], f"observed reason {placement['reason']!r}"
+    assert by_id[TARGET]["status"] == "pass", f"observed {TARGET} {by_id[TARGET]['status']}; expected pass"
+    assert proc.returncode == 1, f"observed exit status {proc.returncode}; expected 1{_explain(proc)}"
+
+
+def test_a_clause_id_with_a_trailing_newline_is_refused(tmp_path: Path) -> None:
+    proc, data = blockspec(["--backend", "reference", "--clause", f"{TARGET}\n"], tmp_path)
+    assert proc.returncode == 2, f"observed exit status {proc.returncode}; expected 2{_explain(proc)}"
+    assert data is None, "observed a result file from a refused run"
+
+
+def test_a_failure_whose_shrinking_outlasts_the_timeout_is_still_a_fail_with_its_example(tmp_path: Path) -> None:
+    """The timeout bounds finding; shrinking stops at a share of it, so the counterexample is never lost."""
+    args = ["--backend", "hostile_adapters:SlowToShrink", "--clause", TARGET, "--timeout", "12"]
+    result = tmp_path / "r.json"
+    command = [sys.executable, "-m", "conformance", "run", "--profile", "ci", "--json", str(result), *args]
+    env = subprocess_env([ADAPTERS_DIR, REPO_ROOT])
+    proc = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    data = json.loads(result.read_text(encoding="utf-8"))
+    clause = next(c for c in data["clauses"] if c["id"] == TARGET)
+    assert clause["status"] == "fail", (
+        f"observed {TARGET} {clause['status']} ({clause['reason'][:200]!r}); expected fail"
+    )
+    assert clause["failure"]["example"], "observed a failure without its example; expected the example as found"
+    assert proc.returncode == 1, f"observed exit status {proc.returncode}; expected 1{_explain(proc)}"

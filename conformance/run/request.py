@@ -26,6 +26,8 @@ from spec import Catalogue, load_catalogue
 
 #: Seconds one test may run before it counts as hung (``--timeout``).
 DEFAULT_TIMEOUT_S = 300.0
+#: The share of the timeout a failure's shrinking may take: a failure found in the rest is never lost.
+SHRINK_SHARE = 0.4
 
 _PACKAGE_PARENT = Path(__file__).resolve().parent.parent.parent
 
@@ -154,6 +156,7 @@ class RunRequest:
             args += ["--blockspec-json", str(self.json_path)]
         if not self.shrink:
             args.append("--blockspec-no-shrink")
+        args += ["--blockspec-timeout", repr(self.timeout)]
         if self.seed is not None:
             args += ["--blockspec-seed", str(self.seed), f"--hypothesis-seed={self.seed}"]
         if self.known_failures is not None:
@@ -188,6 +191,7 @@ class RunRequest:
             json_path=path("blockspec_json"),
             shrink=not config.getoption("blockspec_no_shrink"),
             seed=config.getoption("blockspec_seed"),
+            timeout=config.getoption("blockspec_timeout"),
             known_failures=path("blockspec_known_failures"),
         )
 

@@ -23,7 +23,7 @@ import pytest
 from conformance._interrupt import user_interrupted
 from conformance._version import tool_version
 from conformance.kit import profiles
-from conformance.run.request import Prepared
+from conformance.run.request import SHRINK_SHARE, Prepared
 from conformance.run.result import RunResult, TestOutcome, write_json
 from conformance.run.stash import NO_BACKEND, SESSION_KEY, SKIP_KIND
 from conformance.run.status import Outcome
@@ -79,6 +79,7 @@ class BlockspecSession:
         self._interrupted = ""  # the user's Ctrl-C
         self._stopped = ""  # any other reason the session stopped early
         profiles.load_profile(self.profile, shrink=self.request.shrink, seeded=self.request.seed is not None)
+        _bound_shrinking(self.request.timeout)
 
     def emit(self, **event: Any) -> None:
         """Apply one event to the ledger and hand it to every sink."""
@@ -279,6 +280,19 @@ class BlockspecSession:
         terminalreporter.section("blockspec conformance")
         for line in summary_lines(self.result):
             terminalreporter.write_line(line)
+
+
+def _bound_shrinking(timeout: float) -> None:
+    """Shrinking a failure stops after a share of the per-test timeout, so a found failure is reported.
+
+    Hypothesis keeps its shrinking budget in ``engine.MAX_SHRINKING_SECONDS``
+    (300 s) and documents it as the knob to turn; past it the failure is
+    reported as shrunk so far. Without a bound, a slow framework's shrink
+    outlives ``--timeout`` and the counterexample is lost to a hang.
+    """
+    from hypothesis.internal.conjecture import engine
+
+    engine.MAX_SHRINKING_SECONDS = max(1, int(min(300.0, timeout * SHRINK_SHARE)))  # type: ignore[misc]
 
 
 def _xfail_reason(wasxfail: str) -> str:
