@@ -17,13 +17,26 @@ def _module_name(path: Path) -> str:
     return ".".join(parts)
 
 
+def _type_only(tree: ast.Module) -> set[int]:
+    """Line numbers of imports under ``if TYPE_CHECKING:`` (never run, so no edge of an import circle)."""
+    lines: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING":
+            lines.update(n.lineno for child in node.body for n in ast.walk(child) if hasattr(n, "lineno"))
+    return lines
+
+
 def _imports() -> dict[str, set[str]]:
-    """Each conformance module -> the conformance modules it imports (at any depth of the file, lazily too)."""
+    """Each conformance module -> the modules it imports when run (anywhere in the file, lazily too)."""
     modules = {_module_name(p): p for p in PACKAGE.rglob("*.py")}
     graph: dict[str, set[str]] = {}
     for name, path in modules.items():
         found: set[str] = set()
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        skip = _type_only(tree)
+        for node in ast.walk(tree):
+            if getattr(node, "lineno", None) in skip:
+                continue
             if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
                 # `from package import submodule` depends on the submodule, not on the package's other modules.
                 submodules = [f"{node.module}.{a.name}" for a in node.names if f"{node.module}.{a.name}" in modules]

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from conformance.modules._helper import ClauseResult, ModuleReport, check_module, evaluate
 from conformance.modules._outcome import ClauseSkipped, not_applicable, skip
-from conformance.modules._subject import Inputs, InputShapeError, ModuleSubject, ModuleTargetError, load_subject
+from conformance.modules._subject import ModuleSubject, load_subject
+from conformance.modules._types import Inputs, InputShapeError, ModuleTargetError
 
 __all__ = [
     "ClauseResult",

@@ -14,10 +14,12 @@ from typing import TYPE_CHECKING, Any
 
 from hypothesis import strategies as st
 
-from conformance.modules._subject import Inputs, ModuleSubject, ModuleTargetError
+from conformance.modules._types import Inputs, ModuleTargetError
 
 if TYPE_CHECKING:
     import torch
+
+    from conformance.modules._subject import ModuleSubject
 
 #: Scales the default input values are drawn at: small, unit and large, all well inside float16's range.
 SCALES = (1.0, 0.01, 10.0)

@@ -14,41 +14,18 @@ import importlib.util
 import sys
 import traceback
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from conformance._errors import UsageError
+from conformance.modules._types import Inputs, InputShapeError, ModuleTargetError
 
 if TYPE_CHECKING:
     import torch
 
 #: The dtypes a subject may be checked in.
 DTYPES = ("float32", "float64", "float16", "bfloat16")
-
-
-class ModuleTargetError(UsageError):
-    """A module target cannot be checked; ``target`` and ``cause`` say which and why."""
-
-    def __init__(self, target: str, cause: str, fix: str = "") -> None:
-        self.target, self.cause, self.fix = target, cause, fix
-        super().__init__(f"module target {target!r}: {cause}" + (f"; {fix}" if fix else ""))
-
-
-class InputShapeError(UsageError):
-    """An input shape is not a tuple of positive sizes."""
-
-    def __init__(self, shape: object, cause: str) -> None:
-        self.shape, self.cause = shape, cause
-        super().__init__(f"input shape {shape!r}: {cause}; expected positive sizes with the batch first, e.g. 4,6")
-
-
-@dataclass(frozen=True)
-class Inputs:
-    """The arguments of one forward call: positional ``args`` and keyword ``kwargs``."""
-
-    args: tuple[Any, ...]
-    kwargs: dict[str, Any] = field(default_factory=dict)
 
 
 #: ``--inputs``: a hypothesis strategy of inputs, or a function returning a list of them. An input is an
