@@ -8,6 +8,7 @@ import numpy as np
 
 from conformance import arch as A
 from conformance._protocol import Backend
+from conformance.kit.checks import Check
 
 
 def state_values(backend: Backend, model: Any) -> dict[str, np.ndarray]:
@@ -15,26 +16,26 @@ def state_values(backend: Backend, model: Any) -> dict[str, np.ndarray]:
     return {key: backend.to_numpy(value) for key, value in backend.state_dict(model)}
 
 
-def modules_by_node(backend: Backend, model: Any, root: A.Node) -> dict[int, Any]:
+def modules_by_node(backend: Backend, model: Any, root: A.Node, check: Check) -> dict[int, Any]:
     """The built module of every architecture node (keyed by ``id(node)``).
 
     Children are matched by registration *position*, not name, so that a
-    naming bug is reported by the naming clauses alone.
+    naming bug is reported by the naming clauses alone. A module that
+    registers another number of children than its node has is a violation
+    of the calling test's clause, named with the module's path.
     """
     found: dict[int, Any] = {id(root): model}
 
-    def descend(node: A.Node, module: Any) -> None:
+    def descend(node: A.Node, module: Any, path: str) -> None:
         expected = A.children(node)
         registered = [child for _, child in backend.named_children(module)]
-        if len(registered) != len(expected):
-            raise AssertionError(
-                f"{type(module).__name__} registers {len(registered)} children where the architecture has {len(expected)}"
-            )
-        for (_, child), sub in zip(expected, registered, strict=True):
+        where = f"the module at {path or '(the root)'} ({type(module).__name__})"
+        check.equal(len(registered), len(expected), f"number of children {where} registers, by the architecture")
+        for (name, child), sub in zip(expected, registered, strict=True):
             found.setdefault(id(child), sub)
-            descend(child, sub)
+            descend(child, sub, f"{path}.{name}" if path else str(name))
 
-    descend(root, model)
+    descend(root, model, "")
     return found
 
 

@@ -160,9 +160,9 @@ def lazy_stacks(draw: st.DrawFn) -> A.Sequential:
     return A.Sequential(tuple(children))
 
 
-def materialized(backend: Backend, model: Any, stack: A.Sequential) -> A.Sequential:
+def materialized(backend: Backend, model: Any, stack: A.Sequential, check: Check) -> A.Sequential:
     """The stack with the values its lazy layers now hold, as plain Linear nodes."""
-    modules = sup.modules_by_node(backend, model, stack)
+    modules = sup.modules_by_node(backend, model, stack, check)
     children: list[A.Node] = []
     for child in stack.children:
         if isinstance(child, A.LazyLinear):
@@ -191,7 +191,7 @@ def test_lazy_stack_infers_shapes(
     model = backend.build(stack, device=device)
     x = hh.input_array(seed, (batch, in_width), "float32")
     out = backend.to_numpy(backend.forward(model, backend.tensor(x, device)))
-    concrete = materialized(backend, model, stack)
+    concrete = materialized(backend, model, stack, check)
     width = in_width
     for i, child in enumerate(concrete.children):
         if isinstance(child, A.Linear):

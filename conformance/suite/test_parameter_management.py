@@ -433,7 +433,7 @@ def _visits(backend: Backend, model: Any) -> list[Any]:
 def test_apply_visits_each_module_once(backend: Backend, device: str, check: Check, data: st.DataObject) -> None:
     net = data.draw(hh.nets(backend.float_dtypes, containers=ALL_CONTAINERS, max_depth=4), label="net")
     model = backend.build(net.arch, dtype=net.dtype, device=device)
-    modules = sup.modules_by_node(backend, model, net.arch)
+    modules = sup.modules_by_node(backend, model, net.arch, check)
     expected = [modules[id(node)] for node in A.modules_post_order(net.arch)]
     visited = _visits(backend, model)
     counts = {id(m): sum(v is m for v in visited) for m in expected}
@@ -453,7 +453,7 @@ def test_apply_on_tied_net(backend: Backend, device: str, check: Check) -> None:
 def test_apply_visits_children_first(backend: Backend, device: str, check: Check, data: st.DataObject) -> None:
     net = data.draw(hh.nets(backend.float_dtypes, containers=ALL_CONTAINERS, max_depth=4), label="net")
     model = backend.build(net.arch, dtype=net.dtype, device=device)
-    modules = sup.modules_by_node(backend, model, net.arch)
+    modules = sup.modules_by_node(backend, model, net.arch, check)
     expected = [id(modules[id(node)]) for node in A.modules_post_order(net.arch)]
     check.equal(
         [id(m) for m in _visits(backend, model)], expected, f"apply() order on {A.describe(net.arch)} (module ids)"
@@ -473,7 +473,7 @@ def test_init_one_layer_only(backend: Backend, device: str, check: Check, data: 
     path, target = data.draw(st.sampled_from(leaves), label="layer to initialize")
     init = data.draw(st.sampled_from(["init_constant", "init_42", "init_normal"]), label="initializer")
     model = backend.build(net.arch, dtype=net.dtype, device=device)
-    layer = sup.modules_by_node(backend, model, net.arch)[id(target)]
+    layer = sup.modules_by_node(backend, model, net.arch, check)[id(target)]
     before = _snapshot(backend, model)
     backend.manual_seed(0)
     backend.apply(layer, backend.chapter_init(init))
@@ -502,7 +502,7 @@ def test_direct_assignment(backend: Backend, device: str, check: Check, data: st
     model = backend.build(net.arch, dtype=net.dtype, device=device)
     hidden = dict(net.arch.children)["hidden"]
     assert isinstance(hidden, A.Linear) and hidden.values is not None
-    layer = sup.modules_by_node(backend, model, net.arch)[id(hidden)]
+    layer = sup.modules_by_node(backend, model, net.arch, check)[id(hidden)]
     weight = sup.own_parameters(backend, layer)["weight"]
     new = backend.to_numpy(weight) + np.asarray(1, dtype=net.dtype)  # data[:] += 1
     new[0, 0] = 42  # data[0, 0] = 42
