@@ -52,6 +52,14 @@ def _parser() -> argparse.ArgumentParser:
         help="run the suite in this process: faster to start, but a backend that crashes or hangs ends the run",
     )
     run.add_argument("--seed", type=int, metavar="N", help="draw examples at random from this seed (soak runs)")
+    run.add_argument(
+        "-n",
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="run tests in N processes at once (pytest-xdist); each test still isolated and timed (default: 1)",
+    )
     run.add_argument("--quiet", "-q", action="store_true", help="no progress lines; only the summary")
     run.add_argument(
         "--known-failures",
@@ -200,8 +208,13 @@ def _run(args: argparse.Namespace) -> int:
         seed=args.seed,
         known_failures=args.known_failures,
         timeout=args.timeout,
+        workers=args.workers,
     )
     if args.in_process:
+        if args.workers > 1:
+            from conformance._errors import UsageError
+
+            raise UsageError("-n runs tests in isolated processes; it cannot be combined with --in-process")
         from conformance.run.inprocess import run_suite
 
         result = run_suite(request)

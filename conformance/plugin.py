@@ -95,9 +95,12 @@ def pytest_configure(config: pytest.Config) -> None:
         if journal:
             Journal.refuse(Path(journal), str(exc))
         raise pytest.UsageError(str(exc)) from exc
-    session = BlockspecSession(prepared)
+    # Under pytest-xdist each worker keeps a journal of its own beside the controller's.
+    worker = str(getattr(config, "workerinput", {}).get("workerid", ""))
+    controller = not worker and getattr(config.option, "dist", "no") != "no"
+    session = BlockspecSession(prepared, worker=worker, controller=controller)
     if journal:
-        session.sinks.append(Journal(Path(journal)))
+        session.sinks.append(Journal(Path(f"{journal}.{worker}" if worker else journal)))
     config.stash[SESSION_KEY] = session
     config.pluginmanager.register(session, "blockspec-session")
 

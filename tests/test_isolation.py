@@ -31,6 +31,9 @@ CASES = {
     "os._exit": ("ExitsInLength", ["--quiet"], "exited with status 3"),
     "segfault": ("SegfaultsInLength", ["--junitxml", "junit.xml"], "SIGSEGV"),
     "hang": ("HangsInLength", ["--timeout", "20"], "hung: no verdict within 20 s"),
+    # Two test processes (pytest-xdist): a worker that dies, or a test that hangs, is still that test's error.
+    "segfault -n 2": ("SegfaultsInLength", ["-n", "2", "--junitxml", "junit.xml"], "crashed"),
+    "hang -n 2": ("HangsInLength", ["-n", "2", "--timeout", "20"], "hung: no verdict within 20 s"),
 }
 
 
@@ -180,3 +183,9 @@ def test_isolated_and_in_process_runs_build_the_same_result(tmp_path: Path) -> N
         k for k in isolated if k != "clauses" and isolated[k] != in_process.get(k)
     ]
     assert not differing, f"observed the isolated and in-process results differ in {differing}; expected only timings"
+
+
+def test_workers_cannot_run_in_process(tmp_path: Path) -> None:
+    proc, data = run_blockspec("RaisesInLength", ["--in-process", "-n", "2"], tmp_path)
+    assert proc.returncode == 2, f"observed exit status {proc.returncode}; expected 2: {proc.stderr[-500:]}"
+    assert "-n" in proc.stderr and data is None, f"observed {proc.stderr[-500:]!r}; expected -n named, no result file"

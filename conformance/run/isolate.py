@@ -65,7 +65,7 @@ class _Watch:
 
     ledger: Ledger = field(default_factory=Ledger)
     selected: set[str] = field(default_factory=set)  # tests some child meant to run
-    running_since: float = 0.0
+    started_at: dict[str, float] = field(default_factory=dict)  # running test -> when it started
     last_event: float = 0.0
     reporter: Reporter | None = None
 
@@ -84,7 +84,7 @@ class _Watch:
             if self.reporter:  # the first child collects every test; later ones only those left
                 self.reporter.collected(len(event["selected"]) + len(self.ledger.outcomes))
         elif kind == "start":
-            self.running_since = time.monotonic()
+            self.started_at[event["nodeid"]] = time.monotonic()
             if self.reporter:
                 self.reporter.started(event["nodeid"], event["clause"])
         elif kind == "finish" and event["outcome"] is not None and self.reporter:
@@ -93,6 +93,19 @@ class _Watch:
 
     def remaining(self) -> list[str]:
         return sorted(self.selected - set(self.ledger.outcomes))
+
+    def overdue(self, timeout: float) -> list[str]:
+        """Running tests that have run longer than ``timeout`` seconds."""
+        now = time.monotonic()
+        return [n for n in self.ledger.running_tests if now - self.started_at.get(n, now) > timeout]
+
+    def fail_running(self, nodeids: list[str], reason: str) -> None:
+        """Give each of ``nodeids`` (started, never finished) the outcome ``error`` with ``reason``."""
+        now = time.monotonic()
+        for nodeid in nodeids:
+            clause = self.ledger.running_tests.get(nodeid, "")
+            outcome = TestOutcome(nodeid, Outcome.ERROR, now - self.started_at.get(nodeid, now), reason)
+            self.apply({"event": "finish", "nodeid": nodeid, "clause": clause, "outcome": outcome.to_json()})
 
 
 def run_isolated(request: RunRequest, *, quiet: bool = False) -> RunResult:
@@ -117,7 +130,7 @@ def run_isolated(request: RunRequest, *, quiet: bool = False) -> RunResult:
                 deselect = [arg for nodeid in ledger.outcomes for arg in ("--deselect", nodeid)]
                 command = [sys.executable, "-m", "pytest", *args, "--blockspec-journal", str(journal), *deselect]
                 decided = len(ledger.outcomes)
-                returncode, hung, tail = _run_child(
+                returncode, hung, overdue, tail = _run_child(
                     command, journal, watch, request.timeout, request.verbose, Path(tmp)
                 )
                 if ledger.refused:
@@ -126,24 +139,24 @@ def run_isolated(request: RunRequest, *, quiet: bool = False) -> RunResult:
                     why = _death_reason(returncode, hung, request.timeout, during="loading the backend")
                     raise UsageError(f"backend {request.target!r} could not be loaded: {why}" + _tail_text(tail))
                 if ledger.ended and not hung:
+                    if ledger.running_tests:  # an xdist worker died under these tests; the others went on
+                        reason = "crashed: the test process running this test died (a segfault, os._exit?)"
+                        watch.fail_running(list(ledger.running_tests), f"{reason}{_tail_text(tail)}")
                     if ledger.stopped and watch.remaining() and len(ledger.outcomes) > decided:
                         ledger.ended, ledger.stopped = False, ""  # a backend's KeyboardInterrupt: go on without it
                         continue
                     break
-                victim = ledger.running
+                victims = overdue if hung else list(ledger.running_tests)
                 reason = _death_reason(returncode, hung, request.timeout)
-                if victim is None:
+                if not victims:
                     between = _death_reason(returncode, hung, request.timeout, during="between tests")
                     ledger.stopped = f"the suite's process stopped early: {between}{_tail_text(tail)}"
                     break
-                crashed = TestOutcome(
-                    victim, Outcome.ERROR, time.monotonic() - watch.running_since, f"{reason}{_tail_text(tail)}"
-                )
-                watch.apply(
-                    {"event": "finish", "nodeid": victim, "clause": ledger.running_clause, "outcome": crashed.to_json()}
-                )
+                watch.fail_running(victims, f"{reason}{_tail_text(tail)}")
+                ledger.running_tests.clear()  # tests cut off beside a victim run again in the next child
                 ledger.ended = False
-                print(f"blockspec: {victim}: {reason}; going on with the other tests", file=sys.stderr)
+                for victim in victims:
+                    print(f"blockspec: {victim}: {reason}; going on with the other tests", file=sys.stderr)
         except KeyboardInterrupt:
             if not user_interrupted():
                 raise
@@ -240,12 +253,31 @@ def _end_leftovers(before: set[int]) -> None:
 
 def _run_child(
     command: list[str], journal: Path, watch: _Watch, timeout: float, verbose: bool, tmp: Path
-) -> tuple[int, bool, str]:
-    """Run one child until it ends or hangs; returns (exit status, hung, tail of its output)."""
+) -> tuple[int, bool, list[str], str]:
+    """Run one child until it ends or hangs; returns (exit status, hung, the hung tests, tail of its output).
+
+    The child writes ``journal``; under ``-n`` each xdist worker writes ``journal.gwN`` beside it.
+    """
     log_path = tmp / f"{journal.stem}.log"
     journal.touch()
     before = _children()
-    with log_path.open("w", encoding="utf-8") as log, journal.open(encoding="utf-8", errors="replace") as reader:
+    readers: dict[Path, tuple[IO[str], list[str]]] = {}
+
+    def read_all(final: bool = False) -> None:
+        for path in sorted(journal.parent.glob(f"{journal.name}*")):
+            if path not in readers:
+                readers[path] = (path.open(encoding="utf-8", errors="replace"), [""])
+            handle, pending = readers[path]
+            chunk = handle.read()
+            if chunk:
+                pending[0] += chunk
+                *lines, pending[0] = pending[0].split("\n")
+                watch.read(lines)
+            if final and pending[0].endswith("}"):
+                watch.read([pending[0]])
+                pending[0] = ""
+
+    with log_path.open("w", encoding="utf-8") as log:
         output: IO[str] | None = None if verbose else log
         child = subprocess.Popen(
             command,
@@ -255,22 +287,18 @@ def _run_child(
             preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
         )
         watch.last_event = time.monotonic()
+        overdue: list[str] = []
         hung = False
-        pending = ""
         try:
             while True:
                 returncode = child.poll()
-                chunk = reader.read()
-                if chunk:
-                    pending += chunk
-                    *lines, pending = pending.split("\n")
-                    watch.read(lines)
+                read_all()
                 if returncode is not None:
-                    watch.read([pending] if pending.endswith("}") else [])
+                    read_all(final=True)
                     break
-                now = time.monotonic()
-                waiting_since = watch.running_since if watch.ledger.running else watch.last_event
-                if now - waiting_since > timeout:
+                overdue = watch.overdue(timeout)
+                idle = not watch.ledger.running_tests and time.monotonic() - watch.last_event > timeout
+                if overdue or idle:  # a test, or the process outside any test, gave no sign for too long
                     hung = True
                     _kill_group(child)
                     child.wait()
@@ -286,8 +314,10 @@ def _run_child(
         finally:
             _kill_group(child)  # what the backend forked into the child's group
             _end_leftovers(before)
+            for handle, _ in readers.values():
+                handle.close()
     tail = "" if verbose else _tail(log_path)
-    return returncode, hung, tail
+    return returncode, hung, overdue, tail
 
 
 def _kill_group(child: subprocess.Popen[Any]) -> None:

@@ -47,6 +47,8 @@ class RunRequest:
     seed: int | None = None
     known_failures: Path | None = None
     timeout: float = DEFAULT_TIMEOUT_S
+    #: Test processes run at once (``-n``; pytest-xdist), each test still isolated and timed on its own.
+    workers: int = 1
     #: What is checked: a framework through its adapter (``backend``), or a user's module factory (``module``).
     kind: str = "backend"
     #: For a module: the input shapes (batch first), dtype and an optional ``module:attr`` of example inputs.
@@ -78,6 +80,13 @@ class RunRequest:
             raise UsageError(f"unknown profile {self.profile!r}; expected one of {', '.join(PROFILES)}")
         if not (math.isfinite(self.timeout) and self.timeout > 0):
             raise UsageError(f"--timeout must be a positive number of seconds, got {self.timeout!r}")
+        if self.workers < 1:
+            raise UsageError(f"-n must be at least 1, got {self.workers}")
+        if self.workers > 1:
+            import importlib.util
+
+            if importlib.util.find_spec("xdist") is None:
+                raise UsageError("-n needs pytest-xdist: pip install pytest-xdist (or blockspec[test])")
         if self.seed is not None and not 0 <= self.seed < 2**64:
             raise UsageError(f"--seed must be between 0 and 2**64 - 1, got {self.seed}")
         for path in (self.json_path, self.junit_path):
@@ -157,6 +166,8 @@ class RunRequest:
         if not self.shrink:
             args.append("--blockspec-no-shrink")
         args += ["--blockspec-timeout", repr(self.timeout)]
+        if self.workers > 1:  # xdist loaded by module too, like the other plugins (see above)
+            args += ["-p", "no:xdist", "-p", "xdist.plugin", "-n", str(self.workers)]
         if self.seed is not None:
             args += ["--blockspec-seed", str(self.seed), f"--hypothesis-seed={self.seed}"]
         if self.known_failures is not None:

@@ -63,8 +63,11 @@ def skip_environment(item: pytest.Item, reason: str) -> NoReturn:
 class BlockspecSession:
     """The state of one run; registered as a pytest plugin for its hooks."""
 
-    def __init__(self, prepared: Prepared) -> None:
+    def __init__(self, prepared: Prepared, *, worker: str = "", controller: bool = False) -> None:
         self.prepared = prepared
+        #: Under pytest-xdist (``-n``): the worker's id in a worker, and ``controller`` in the process that
+        #: only hands tests out; the workers record, the controller's events are the run's begin and end.
+        self.worker, self.controller = worker, controller
         self.request = prepared.request
         self.catalogue = prepared.catalogue
         self.backend = self.subject = prepared.subject  # a backend, or a module under check
@@ -140,7 +143,8 @@ class BlockspecSession:
 
     # --- running -----------------------------------------------------------------
     def pytest_runtest_logstart(self, nodeid: str) -> None:
-        self.emit(event="start", nodeid=nodeid, clause=self._clauses.get(nodeid, ""))
+        if not self.controller:
+            self.emit(event="start", nodeid=nodeid, clause=self._clauses.get(nodeid, ""))
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_setup(self, item: pytest.Item) -> None:
@@ -224,6 +228,8 @@ class BlockspecSession:
 
     @pytest.hookimpl(trylast=True)
     def pytest_runtest_logfinish(self, nodeid: str) -> None:
+        if self.controller:
+            return
         outcome = self._pending.pop(nodeid, None)
         self.emit(
             event="finish",
@@ -255,6 +261,7 @@ class BlockspecSession:
             exitstatus=int(exitstatus),
             interrupted=self._interrupted,
             stopped=self._stopped,
+            worker=self.worker,
         )
         request = self.request
         self.result = build_result(

@@ -12,7 +12,8 @@ The events are plain JSON objects::
     {"event": "deselected", "tests": {nodeid: why}}
     {"event": "start", "nodeid": ..., "clause": ...}
     {"event": "finish", "nodeid": ..., "clause": ..., "outcome": {TestOutcome fields} | null}
-    {"event": "end", "environment": {...}, "exitstatus": int, "interrupted": why | "", "stopped": why | ""}
+    {"event": "end", "environment": {...}, "exitstatus": int, "interrupted": why | "", "stopped": why | "",
+     "worker": "gw0" | ""}                       (a pytest-xdist worker's end is not the run's end)
     {"event": "refused", "message": ...}        (the child could not start the run: a usage error)
 
 A verdict is earned: a selected clause whose capabilities the subject
@@ -46,8 +47,7 @@ class Ledger:
     collection_errors: list[str] = field(default_factory=list)
     outcomes: dict[str, tuple[str, TestOutcome]] = field(default_factory=dict)  # node id -> (clause, outcome)
     environment: dict[str, str] = field(default_factory=dict)
-    running: str | None = None
-    running_clause: str = ""
+    running_tests: dict[str, str] = field(default_factory=dict)  # started, not finished: node id -> clause
     began: bool = False
     ended: bool = False
     interrupted: str = ""  # the user's Ctrl-C
@@ -71,11 +71,13 @@ class Ledger:
             for nodeid, why in event["tests"].items():
                 self.deselected.setdefault(nodeid, why)
         elif kind == "start":
-            self.running, self.running_clause = event["nodeid"], event["clause"]
+            self.running_tests[event["nodeid"]] = event["clause"]
         elif kind == "finish":
             if event["outcome"] is not None:
                 self.record(event["clause"], TestOutcome(**event["outcome"]))
-            self.running, self.running_clause = None, ""
+            self.running_tests.pop(event["nodeid"], None)
+        elif kind == "end" and event.get("worker"):
+            self.environment = {str(k): str(v) for k, v in (event.get("environment") or {}).items()}
         elif kind == "end":
             self.environment = {str(k): str(v) for k, v in (event.get("environment") or {}).items()}
             self.interrupted = self.interrupted or event.get("interrupted", "")
@@ -84,6 +86,11 @@ class Ledger:
             self.ended = True
         elif kind == "refused":
             self.refused = event["message"]
+
+    @property
+    def running(self) -> str | None:
+        """The test started last and not finished yet (one at a time without ``-n``)."""
+        return next(reversed(self.running_tests), None)
 
     def record(self, clause: str, outcome: TestOutcome) -> None:
         self.outcomes[outcome.nodeid] = (clause, outcome)
