@@ -30,7 +30,7 @@ from typing import Any
 from conformance._errors import ResultFileError, UsageError
 from conformance.report.coverage_summary import CoverageSummary
 from conformance.report.loader import ClauseVerdict, Run
-from conformance.report.merge import Merged
+from conformance.report.merge import Merged, number_key
 from conformance.run.status import STATUSES
 from spec import ALL, SECTIONS, Catalogue, Clause, load_catalogue
 
@@ -247,7 +247,10 @@ class _Site:
             "page": page,
             "columns": self.columns,
             "generated": self.generated,
-            "notes": [s.message for s in self.merged.superseded],
+            "notes": [
+                *(n for run in self.merged.columns for n in run.notes),
+                *(s.message for s in self.merged.superseded),
+            ],
             "has_trends": bool(self.merged.trends),
             "coverage": self.coverage,
         }
@@ -349,6 +352,6 @@ def _sparkline(points: list[dict[str, Any]]) -> str:
 __all__ = ["MARKER", "STATUS_INFO", "UNEXPECTED_PASS", "build_dashboard"]
 
 
-def _section_key(section: str) -> list[tuple[int, int | str]]:
+def _section_key(section: str) -> list[tuple[int, int, str]]:
     """Sort ``4.10`` after ``4.9`` and a lettered section (``MC.1``) after the numbered ones."""
-    return [(0, int(p)) if p.isdigit() else (1, p) for p in section.split(".")]
+    return [number_key(p) for p in section.split(".")]

@@ -92,8 +92,8 @@ def render_markdown(merged: Merged, max_chars: int | None = DEFAULT_MAX_CHARS) -
     title.append(f"{len(columns)} run(s); {verdict}; {bad} failing or erroring clause verdict(s).")
     title.append("")
     units: list[str | _Entry] = []
-    for note in merged.superseded:
-        units.append(f"> [!NOTE]\n> {inline(note.message)}")
+    for text in [*(n for run in columns for n in run.notes), *(s.message for s in merged.superseded)]:
+        units.append(f"> [!NOTE]\n> {inline(text)}")
         units.append("")
     units += _counts_table(columns)
     units.append("")

@@ -1,0 +1,341 @@
+"""Hostile files: every malformed input to ``report``/``dashboard`` ends in exit 2 and a message (issue 11).
+
+Each case builds the file in ``tmp_path``, runs the command in a subprocess,
+and asserts the exit status, a one-line message naming the file and what is
+wrong, no traceback, and that nothing on disk was written, overwritten or
+left behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conformance._errors import UsageError
+from conformance._manifest import load_manifest
+from conformance.report import load_coverage, load_result, schema_problems
+from spec import SpecError, load_catalogue
+from spec._loader import CLAUSES_DIR
+from spec._reading import MAX_RESULT_BYTES, RefusedFile, read_text_bounded
+from tests.helpers import Cli, result_document, write_result
+
+
+def _explain(proc: subprocess.CompletedProcess[str]) -> str:
+    return f"\n--- stdout\n{proc.stdout[-2000:]}\n--- stderr\n{proc.stderr[-2000:]}"
+
+
+def snapshot(root: Path) -> dict[str, str]:
+    """Every entry under ``root`` (not following symlinks): its kind and, for files, its content."""
+    out: dict[str, str] = {}
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        for name in [*dirnames, *filenames]:
+            path = Path(dirpath) / name
+            rel = str(path.relative_to(root))
+            if path.is_symlink():
+                out[rel] = f"link -> {os.readlink(path)}"
+            elif path.is_dir():
+                out[rel] = "dir"
+            elif path.is_file():
+                out[rel] = f"{path.stat().st_mode & 0o777:o} " + path.read_bytes().decode("utf-8", "replace")
+            else:
+                out[rel] = "special"
+    return out
+
+
+# --- the hostile files ------------------------------------------------------------------------------------
+
+
+def _deep_top(path: Path) -> str:
+    path.write_text("[" * 2000 + "]" * 2000, encoding="utf-8")
+    return "nests arrays or objects too deeply"
+
+
+def _deep_inside(path: Path) -> str:
+    text = json.dumps(result_document())
+    path.write_text(text[:-1] + ', "extra": ' + "[" * 2000 + "]" * 2000 + "}", encoding="utf-8")
+    return "nests arrays or objects too deeply"
+
+
+def _dev_zero(path: Path) -> str:
+    path.symlink_to("/dev/zero")
+    return "is not a regular file (a character device)"
+
+
+def _fifo(path: Path) -> str:
+    os.mkfifo(path)
+    return "is not a regular file (a FIFO"
+
+
+def _symlink_loop(path: Path) -> str:
+    other = path.with_name("other.json")
+    other.symlink_to(path.name)
+    path.symlink_to(other.name)
+    return "symlink loop"
+
+
+def _big_section(path: Path) -> str:
+    document = result_document()
+    unknown = dict(document["clauses"][0], id="ZZ-UNKNOWN", section="4." + "7" * 5000)
+    document["clauses"].append(unknown)
+    write_result(path, document)
+    return ""  # a valid file: it must render
+
+
+def _trailing_newline(path: Path) -> str:
+    document = result_document()
+    document["clauses"][0]["id"] += "\n"
+    write_result(path, document)
+    return "clauses/0/id: expected text matching"
+
+
+def _infinity(path: Path) -> str:
+    text = json.dumps(result_document()).replace('"duration_s": 1.5', '"duration_s": Infinity')
+    path.write_text(text, encoding="utf-8")
+    return "Infinity is not a JSON number"
+
+
+def _huge_integer(path: Path) -> str:
+    text = json.dumps(result_document()).replace('"duration_s": 1.5', '"duration_s": ' + "9" * 5000)
+    path.write_text(text, encoding="utf-8")
+    return "is not usable JSON: Exceeds the limit"
+
+
+def _too_big(path: Path) -> str:
+    with path.open("wb") as handle:  # sparse: no disk is spent
+        handle.truncate(MAX_RESULT_BYTES + 1)
+    return f"over the {MAX_RESULT_BYTES}-byte limit"
+
+
+def _not_utf8(path: Path) -> str:
+    path.write_bytes(b'{"backend": "\xff"}')
+    return "is not UTF-8 text"
+
+
+HOSTILE: dict[str, Callable[[Path], str]] = {
+    "nested 2000 deep": _deep_top,
+    "nested 2000 deep inside a field": _deep_inside,
+    "a symlink to /dev/zero": _dev_zero,
+    "a FIFO": _fifo,
+    "a symlink loop": _symlink_loop,
+    "an unknown clause whose section has 5000 digits": _big_section,
+    "a clause id with a trailing newline": _trailing_newline,
+    "Infinity": _infinity,
+    "an integer of 5000 digits": _huge_integer,
+    "over the size limit": _too_big,
+    "not UTF-8": _not_utf8,
+}
+
+
+@pytest.mark.parametrize("command", ["report", "dashboard"])
+@pytest.mark.parametrize("case", list(HOSTILE))
+def test_a_hostile_result_file_is_exit_2_with_a_message(case: str, command: str, cli: Cli, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.json"
+    says = HOSTILE[case](bad)
+    out = tmp_path / ("out" if command == "dashboard" else "out.md")
+    before = snapshot(tmp_path)
+    proc = cli([command, str(bad), "-o", str(out)])
+    if not says:  # a valid, if odd, file: it renders
+        assert proc.returncode == 0, (
+            f"{case}/{command}: observed exit status {proc.returncode}; expected 0{_explain(proc)}"
+        )
+        assert out.exists(), f"{case}/{command}: observed no {out.name}; expected it written"
+        return
+    assert proc.returncode == 2, f"{case}/{command}: observed exit status {proc.returncode}; expected 2{_explain(proc)}"
+    assert "Traceback" not in proc.stderr, f"{case}/{command}: observed a traceback; expected a message{_explain(proc)}"
+    assert f"blockspec: error: {bad}" in proc.stderr and says in proc.stderr, (
+        f"{case}/{command}: observed {proc.stderr.strip()!r}; expected an error naming {bad} and saying {says!r}"
+    )
+    after = snapshot(tmp_path)
+    assert after == before, f"{case}/{command}: observed {sorted(after)}; expected nothing written ({sorted(before)})"
+
+
+def test_a_hostile_file_in_a_results_directory_is_named(cli: Cli, tmp_path: Path) -> None:
+    results = tmp_path / "results"
+    results.mkdir()
+    write_result(results / "a.json", result_document())
+    (results / "loop").symlink_to("loop")  # a directory entry that loops on itself
+    _fifo(results / "z.json")
+    proc = cli(["report", str(results)])
+    assert proc.returncode == 2, f"observed exit status {proc.returncode}; expected 2{_explain(proc)}"
+    assert f"{results / 'z.json'}: is not a regular file" in proc.stderr, f"observed {proc.stderr!r}"
+
+
+def test_a_results_directory_that_is_a_symlink_loop_is_exit_2(cli: Cli, tmp_path: Path) -> None:
+    (tmp_path / "results").symlink_to("results")
+    proc = cli(["dashboard", "results", "-o", "site"])
+    assert proc.returncode == 2, f"observed exit status {proc.returncode}; expected 2{_explain(proc)}"
+    assert "results: is a symlink loop" in proc.stderr, f"observed {proc.stderr!r}; expected the loop named"
+    assert not (tmp_path / "site").exists(), "observed a site written from nothing; expected none"
+
+
+def test_a_fifo_is_refused_without_waiting_for_a_writer(tmp_path: Path) -> None:
+    """The FIFO test above would hang, not fail, if the reader waited: this one checks the reader alone."""
+    path = tmp_path / "fifo.json"
+    os.mkfifo(path)
+    with pytest.raises(RefusedFile, match="FIFO"):
+        read_text_bounded(path, 1024)
+
+
+def test_the_section_of_5000_digits_sorts_as_a_number(tmp_path: Path) -> None:
+    from conformance.report.merge import natural_key
+
+    big, small = "4." + "7" * 5000, "4.10"
+    assert natural_key(small) < natural_key(big), "observed a 5000-digit section before 4.10; expected after"
+    assert natural_key("4.9") < natural_key("4.10") < natural_key("4.010a"), (
+        "observed digit runs not compared as numbers"
+    )
+
+
+def test_the_id_pattern_is_anchored_at_the_very_end() -> None:
+    document = result_document()
+    document["clauses"][0]["id"] += "\n"
+    problems = schema_problems(document)
+    assert any("clauses/0/id" in p for p in problems), f"observed problems {problems}; expected clauses/0/id refused"
+    assert not schema_problems(result_document()), "observed problems in a valid document; expected none"
+
+
+# --- a lone surrogate -------------------------------------------------------------------------------------
+
+
+def _surrogate_file(path: Path) -> Path:
+    document = result_document(statuses={"SEQ-INDEX": "fail"}, message="bad name \ud800 here")
+    document["backend"]["version"] = "1.0\udcff"
+    document["device"] = "cpu\ud800"
+    path.write_text(json.dumps(document), encoding="utf-8")  # ensure_ascii: the file holds \\ud800 escapes
+    return path
+
+
+@pytest.mark.parametrize("command", ["report", "dashboard"])
+def test_a_lone_surrogate_is_replaced_and_said_so(command: str, cli: Cli, tmp_path: Path) -> None:
+    path = _surrogate_file(tmp_path / "s.json")
+    out = tmp_path / ("site" if command == "dashboard" else "out.md")
+    proc = cli([command, str(path), "-o", str(out)])
+    assert proc.returncode == 1 or proc.returncode == 0, f"{command}: observed exit {proc.returncode}{_explain(proc)}"
+    assert "lone surrogate" in proc.stderr and "U+FFFD" in proc.stderr, (
+        f"{command}: observed stderr {proc.stderr!r}; expected a note that surrogates were replaced"
+    )
+    text = (out / "index.html" if command == "dashboard" else out).read_text(encoding="utf-8")
+    assert "1.0\N{REPLACEMENT CHARACTER}" in text, f"{command}: observed no replaced version in the output"
+    assert "lone surrogate" in text, f"{command}: observed the output silent about the replacement; expected a note"
+
+
+def test_a_lone_surrogate_printed_to_stdout(cli: Cli, tmp_path: Path) -> None:
+    path = _surrogate_file(tmp_path / "s.json")
+    proc = cli(["report", str(path)])
+    assert proc.returncode == 0, f"observed exit {proc.returncode}; expected 0{_explain(proc)}"
+    assert "bad name \N{REPLACEMENT CHARACTER} here" in proc.stdout, "observed the message not shown with U+FFFD"
+
+
+def test_a_run_without_surrogates_has_no_note(tmp_path: Path) -> None:
+    run = load_result(write_result(tmp_path / "r.json", result_document()))
+    assert run.notes == (), f"observed notes {run.notes}; expected none"
+
+
+# --- coverage JSON ----------------------------------------------------------------------------------------
+
+
+def _coverage(files: str) -> str:
+    return '{"meta": {"version": "7.6"}, "files": ' + files + "}"
+
+
+COVERAGE: dict[str, tuple[str, str]] = {
+    "Infinity": (_coverage('{"a.py": {"summary": {"num_statements": Infinity, "covered_lines": 1}}}'), "Infinity"),
+    "NaN": (_coverage('{"a.py": {"summary": {"num_statements": 3, "covered_lines": NaN}}}'), "NaN"),
+    "1e400": (_coverage('{"a.py": {"summary": {"num_statements": 1e400, "covered_lines": 1}}}'), "num_statements"),
+    "2**70": (_coverage('{"a.py": {"summary": {"num_statements": ' + str(2**70) + ', "covered_lines": 1}}}'), "2**63"),
+    "negative": (_coverage('{"a.py": {"summary": {"num_statements": -1, "covered_lines": 0}}}'), "num_statements"),
+    "deep": ("[" * 3000 + "]" * 3000, "too deeply"),
+}
+
+
+@pytest.mark.parametrize("case", list(COVERAGE))
+def test_bad_coverage_json_is_exit_2(case: str, cli: Cli, tmp_path: Path) -> None:
+    good = write_result(tmp_path / "r.json", result_document())
+    text, says = COVERAGE[case]
+    (tmp_path / "cov.json").write_text(text, encoding="utf-8")
+    before = snapshot(tmp_path)
+    proc = cli(["dashboard", str(good), "--coverage", "cov.json", "-o", "site"])
+    assert proc.returncode == 2, f"{case}: observed exit status {proc.returncode}; expected 2{_explain(proc)}"
+    assert "Traceback" not in proc.stderr, f"{case}: observed a traceback{_explain(proc)}"
+    assert "cov.json" in proc.stderr and says in proc.stderr, f"{case}: observed {proc.stderr!r}; expected {says!r}"
+    assert snapshot(tmp_path) == before, f"{case}: observed files written; expected none"
+
+
+@pytest.mark.parametrize("make", [_dev_zero, _fifo], ids=["dev-zero", "fifo"])
+def test_coverage_json_that_is_not_a_regular_file_is_refused(make: Callable[[Path], str], tmp_path: Path) -> None:
+    path = tmp_path / "cov.json"
+    make(path)
+    with pytest.raises(UsageError, match="is not a regular file"):
+        load_coverage(path)
+
+
+# --- manifests and spec TOML ------------------------------------------------------------------------------
+
+TOML_CASES: dict[str, tuple[Callable[[Path], Any], str]] = {
+    "deep array": (lambda p: p.write_text("x = " + "[" * 5000 + "]" * 5000 + "\n", encoding="utf-8"), "too deeply"),
+    "deep inline table": (
+        lambda p: p.write_text("x = " + "{a = " * 3000 + "1" + "}" * 3000 + "\n", encoding="utf-8"),
+        "too deeply",
+    ),
+    "huge": (lambda p: p.open("wb").truncate(8 * 2**20 + 1), "byte limit"),
+    "5000-digit integer": (lambda p: p.write_text("x = " + "9" * 5000 + "\n", encoding="utf-8"), "Exceeds the limit"),
+    "fifo": (lambda p: os.mkfifo(p), "not a regular file"),
+    "dev-zero": (lambda p: p.symlink_to("/dev/zero"), "not a regular file"),
+}
+
+
+@pytest.mark.parametrize("case", list(TOML_CASES))
+def test_a_hostile_manifest_is_a_usage_error(case: str, tmp_path: Path) -> None:
+    make, says = TOML_CASES[case]
+    path = tmp_path / "known.toml"
+    make(path)
+    with pytest.raises(UsageError) as caught:
+        load_manifest(path, load_catalogue())
+    message = str(caught.value)
+    assert str(path) in message and says in message, f"{case}: observed {message!r}; expected {says!r} and the path"
+
+
+def test_a_hostile_manifest_on_the_command_line_is_exit_2(cli: Cli, tmp_path: Path) -> None:
+    (tmp_path / "known.toml").write_text("x = " + "[" * 5000 + "]" * 5000 + "\n", encoding="utf-8")
+    proc = cli(["run", "--backend", "reference", "--clause", "SEQ-INDEX", "--known-failures", "known.toml"])
+    assert proc.returncode == 2, f"observed exit status {proc.returncode}; expected 2{_explain(proc)}"
+    assert "Traceback" not in proc.stderr and "known.toml" in proc.stderr, f"observed {proc.stderr!r}"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["known.toml"], "observed files left behind"
+
+
+def _catalogue_copy(tmp_path: Path) -> Path:
+    directory = tmp_path / "clauses"
+    directory.mkdir()
+    for source in CLAUSES_DIR.glob("*.toml"):
+        (directory / source.name).write_bytes(source.read_bytes())
+    return directory
+
+
+@pytest.mark.parametrize("case", list(TOML_CASES))
+def test_a_hostile_spec_file_is_a_spec_error(case: str, tmp_path: Path) -> None:
+    directory = _catalogue_copy(tmp_path)
+    make, says = TOML_CASES[case]
+    make(directory / "zz-hostile.toml")
+    with pytest.raises(SpecError) as caught:
+        load_catalogue(directory)
+    message = str(caught.value)
+    assert "zz-hostile.toml" in message and says in message, f"{case}: observed {message!r}; expected {says!r}"
+
+
+def test_a_spec_clause_id_with_a_trailing_newline_is_refused(tmp_path: Path) -> None:
+    directory = _catalogue_copy(tmp_path)
+    target = directory / "4.1-layers-and-modules.toml"
+    if not target.exists():
+        target = sorted(directory.glob("*.toml"))[0]
+    text = target.read_text(encoding="utf-8")
+    first_id = text.split('id = "', 1)[1].split('"', 1)[0]
+    target.write_text(text.replace(f'id = "{first_id}"', f'id = "{first_id}\\n"', 1), encoding="utf-8")
+    with pytest.raises(SpecError) as caught:
+        load_catalogue(directory)
+    assert "expected UPPER-CASE words" in str(caught.value), f"observed {caught.value}; expected the id refused"
