@@ -339,3 +339,114 @@ def test_a_spec_clause_id_with_a_trailing_newline_is_refused(tmp_path: Path) -> 
     with pytest.raises(SpecError) as caught:
         load_catalogue(directory)
     assert "expected UPPER-CASE words" in str(caught.value), f"observed {caught.value}; expected the id refused"
+
+
+# --- files written as users expect ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def umask_022() -> Any:
+    old = os.umask(0o022)
+    yield
+    os.umask(old)
+
+
+def test_a_new_file_gets_the_mode_the_umask_gives(tmp_path: Path) -> None:
+    from conformance._files import write_text_atomic
+
+    for umask, expected in ((0o022, 0o644), (0o077, 0o600), (0o002, 0o664)):
+        old = os.umask(umask)
+        try:
+            path = tmp_path / f"new-{umask:o}.md"
+            write_text_atomic(path, "text\n")
+        finally:
+            os.umask(old)
+        mode = path.stat().st_mode & 0o777
+        assert mode == expected, f"umask {umask:o}: observed mode {mode:o}; expected {expected:o} (as open() gives)"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["new-2.md", "new-22.md", "new-77.md"], "observed litter"
+
+
+def test_an_existing_file_keeps_its_mode(tmp_path: Path, umask_022: None) -> None:
+    from conformance._files import write_text_atomic
+
+    for mode in (0o644, 0o640, 0o604):
+        path = tmp_path / f"kept-{mode:o}.json"
+        path.write_text("old\n", encoding="utf-8")
+        path.chmod(mode)
+        write_text_atomic(path, "new\n")
+        observed = path.stat().st_mode & 0o777
+        assert observed == mode, f"observed mode {observed:o} after rewriting; expected the file's own {mode:o}"
+        assert path.read_text(encoding="utf-8") == "new\n", "observed the old content; expected the new"
+    assert all(not p.name.startswith(".") for p in tmp_path.iterdir()), "observed temporary files left behind"
+
+
+@pytest.mark.parametrize("command", ["report", "spec"])
+def test_command_outputs_are_0644_under_umask_022(command: str, cli: Cli, tmp_path: Path, umask_022: None) -> None:
+    args = ["spec", "-o", "out.md"] if command == "spec" else ["report", "r.json", "-o", "out.md"]
+    write_result(tmp_path / "r.json", result_document())
+    proc = cli(args)
+    assert proc.returncode == 0, f"{command}: observed exit status {proc.returncode}{_explain(proc)}"
+    mode = (tmp_path / "out.md").stat().st_mode & 0o777
+    assert mode == 0o644, f"{command}: observed mode {mode:o}; expected 644 (umask 022)"
+
+
+def _site_litter(root: Path) -> list[str]:
+    return sorted(p.name for p in root.iterdir() if p.name.endswith((".tmp", ".old")))
+
+
+def test_dashboard_into_the_current_directory_twice_leaves_no_litter(cli: Cli, tmp_path: Path, umask_022: None) -> None:
+    write_result(tmp_path / "r.json", result_document())
+    site = tmp_path / "site"
+    site.mkdir()
+    for attempt in (1, 2):
+        proc = cli(["dashboard", "../r.json", "-o", "."], cwd=site)
+        assert proc.returncode == 0, f"build {attempt}: observed exit status {proc.returncode}{_explain(proc)}"
+        assert (site / "index.html").is_file(), f"build {attempt}: observed no index.html in the current directory"
+        for where in (site, tmp_path):
+            assert _site_litter(where) == [], f"build {attempt}: observed litter {_site_litter(where)} in {where}"
+    mode = (site / "index.html").stat().st_mode & 0o777
+    assert mode == 0o644, f"observed index.html mode {mode:o}; expected 644"
+    assert (site / "clauses").stat().st_mode & 0o777 == 0o755, "observed a private clauses/; expected 755"
+
+
+def test_a_killed_builds_leftovers_are_removed_at_the_next_build(cli: Cli, tmp_path: Path) -> None:
+    write_result(tmp_path / "r.json", result_document())
+    stale = [".site.k1ll3d00.tmp", ".site.a_b_c_d1.old", ".site.0123abcd.tmp"]
+    for name in stale:
+        (tmp_path / name / "clauses").mkdir(parents=True)
+        (tmp_path / name / "clauses" / "X.html").write_text("half a page", encoding="utf-8")
+    keep = [".site.notours.tmp", ".other.k1ll3d00.tmp", "site.k1ll3d00.tmp"]  # not a build's leftover name
+    for name in keep:
+        (tmp_path / name).mkdir()
+    proc = cli(["dashboard", "r.json", "-o", "site"])
+    assert proc.returncode == 0, f"observed exit status {proc.returncode}{_explain(proc)}"
+    left = sorted(p.name for p in tmp_path.iterdir() if p.name.endswith((".tmp", ".old")))
+    assert left == sorted(keep), f"observed {left}; expected the stale builds removed and only {sorted(keep)} kept"
+
+
+def test_coverage_html_publishes_nothing_a_symlink_finds_outside_it(cli: Cli, tmp_path: Path) -> None:
+    write_result(tmp_path / "r.json", result_document())
+    (tmp_path / "cov.json").write_text(
+        _coverage('{"a.py": {"summary": {"num_statements": 2, "covered_lines": 1}}}'), encoding="utf-8"
+    )
+    secret = tmp_path / "outside" / "id_rsa"
+    secret.parent.mkdir()
+    secret.write_text("PRIVATE KEY", encoding="utf-8")
+    html = tmp_path / "htmlcov"
+    (html / "sub").mkdir(parents=True)
+    (html / "index.html").write_text("<html>coverage</html>", encoding="utf-8")
+    (html / "a_py.html").write_text("<html>a.py</html>", encoding="utf-8")
+    (html / "key.html").symlink_to(secret)
+    (html / "outside").symlink_to(secret.parent, target_is_directory=True)
+    (html / "zero.html").symlink_to("/dev/zero")
+    (html / "dangling.html").symlink_to(tmp_path / "nowhere")
+    (html / "sub" / "same.html").symlink_to(html / "a_py.html")  # inside: copied
+    os.mkfifo(html / "pipe")
+    proc = cli(["dashboard", "r.json", "--coverage", "cov.json", "--coverage-html", "htmlcov", "-o", "site"])
+    assert proc.returncode == 0, f"observed exit status {proc.returncode}{_explain(proc)}"
+    copied = snapshot(tmp_path / "site" / "coverage")
+    assert "PRIVATE KEY" not in "".join(copied.values()), f"observed the secret published: {sorted(copied)}"
+    assert set(copied) == {"index.html", "a_py.html", "sub", "sub/same.html"}, f"observed {sorted(copied)}"
+    page = (tmp_path / "site" / "coverage.html").read_text(encoding="utf-8")
+    for name in ("key.html", "outside", "zero.html", "dangling.html", "pipe"):
+        assert f"<code>{name}</code>" in page, f"observed coverage.html silent about {name}; expected it listed"
