@@ -8,6 +8,7 @@ left behind.
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import subprocess
@@ -450,3 +451,147 @@ def test_coverage_html_publishes_nothing_a_symlink_finds_outside_it(cli: Cli, tm
     page = (tmp_path / "site" / "coverage.html").read_text(encoding="utf-8")
     for name in ("key.html", "outside", "zero.html", "dangling.html", "pipe"):
         assert f"<code>{name}</code>" in page, f"observed coverage.html silent about {name}; expected it listed"
+
+
+# --- scale and text of hostile reports --------------------------------------------------------------------
+
+
+class _CountingList(list[str]):
+    """A list that counts the elements scanned by iteration and ``index``: a page's cost in clauses visited."""
+
+    visited = 0
+
+    def __iter__(self) -> Any:
+        for item in super().__iter__():
+            _CountingList.visited += 1
+            yield item
+
+    def index(self, value: str, *args: Any) -> int:
+        found = super().index(value, *args)
+        _CountingList.visited += found + 1
+        return found
+
+
+def _many_unknown(path: Path, count: int) -> Path:
+    document = result_document()
+    template = document["clauses"][0]
+    for number in range(count):
+        document["clauses"].append(dict(template, id=f"ZZ-UNKNOWN-{number:05d}", section="4.9"))
+    return write_result(path, document)
+
+
+def test_a_clause_page_visits_a_bounded_number_of_clauses(tmp_path: Path) -> None:
+    """The dashboard of 20,000 unknown clauses took 73 s: each page scanned every clause (``list.index``, ``set``).
+
+    Counted, not timed: building each page may visit only a few clauses, whatever their number.
+    """
+    from datetime import UTC, datetime
+
+    from conformance.report import merge_runs
+    from conformance.report.dashboard import _Site
+
+    site = _Site(
+        merge_runs([load_result(_many_unknown(tmp_path / "r.json", 2000))]),
+        load_catalogue(),
+        None,
+        False,
+        datetime(2026, 1, 1, tzinfo=UTC),
+    )
+    site.clause_ids = _CountingList(site.clause_ids)
+    _CountingList.visited = 0
+    for clause_id in list.__iter__(site.clause_ids):
+        page = site._clause_page(clause_id)
+        assert page["id"] == clause_id, f"observed the page of {page['id']}; expected {clause_id}"
+    pages = len(site.clause_ids)
+    assert _CountingList.visited <= 4 * pages, (
+        f"observed {_CountingList.visited} clauses visited building {pages} pages; expected at most {4 * pages} "
+        "(linear, not quadratic)"
+    )
+
+
+def test_the_last_unknown_clause_page_links_back_and_not_forward(tmp_path: Path) -> None:
+    from conformance.report import build_dashboard, merge_runs
+
+    site = tmp_path / "site"
+    build_dashboard(merge_runs([load_result(_many_unknown(tmp_path / "r.json", 30))]), site)
+    last = (site / "clauses" / "ZZ-UNKNOWN-00029.html").read_text(encoding="utf-8")
+    assert 'href="ZZ-UNKNOWN-00028.html" rel="prev"' in last, "observed no link to the previous clause"
+    assert 'rel="next"' not in last, "observed a link past the last clause"
+
+
+def _outside_code(markdown: str) -> str:
+    """``markdown`` without its fenced blocks and code spans (where GitHub neither mentions nor renders)."""
+    import re
+
+    without_blocks = re.sub(r"(?ms)^(`{3,})[^\n]*\n.*?^\1\s*$", "", markdown)
+    return re.sub(r"(`+)(?:(?!\1).)+?\1", "", without_blocks)
+
+
+HOSTILE_TEXT = "@octocat \x1b[31mred\x1b[0m \x1b]52;c;cGF5bG9hZA==\x07 nul\x00 bidi\u202eevil @org/team"
+
+
+def _hostile_text_report(tmp_path: Path) -> str:
+    from conformance.report import merge_runs, render_markdown
+
+    document = result_document(statuses={"SEQ-INDEX": "fail", "SEQ-ORDER": "blocked"}, message=HOSTILE_TEXT)
+    document["backend"]["name"] = "@mallory"
+    document["clauses"][0]["statement"] = "ping @everyone"
+    return render_markdown(merge_runs([load_result(write_result(tmp_path / "r.json", document))]))
+
+
+def test_the_markdown_report_mentions_no_one(tmp_path: Path) -> None:
+    import re
+
+    text = _hostile_text_report(tmp_path)
+    mentions = re.findall(r"@[A-Za-z0-9][\w/-]*", _outside_code(text))
+    assert not mentions, f"observed mentions {mentions} in the report's text; expected each neutralized"
+    assert "@\u2060mallory" in text, "observed the backend's name lost; expected it shown, neutralized"
+
+
+def test_the_markdown_report_holds_no_control_character(tmp_path: Path) -> None:
+    import re
+
+    text = _hostile_text_report(tmp_path)
+    controls = sorted({f"U+{ord(c):04X}" for c in re.findall(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e]", text)})
+    assert not controls, f"observed control characters {controls} in the report; expected them shown as symbols"
+    assert "\N{SYMBOL FOR ESCAPE}[31mred" in text, "observed the ANSI escape hidden; expected it shown as ␛"
+
+
+def test_the_report_lists_known_failures_with_their_reasons(tmp_path: Path) -> None:
+    from conformance.report import merge_runs, render_markdown
+
+    document = result_document(statuses={"SEQ-INDEX": "xfail", "SEQ-ORDER": "xfail"})
+    for clause in document["clauses"]:
+        if clause["status"] == "xfail":
+            clause["reason"] = f"known failure: {clause['id']} departs on purpose (https://example.org/issue/1)"
+    text = render_markdown(merge_runs([load_result(write_result(tmp_path / "r.json", document))]))
+    assert "2 known failures" in text, "observed the run's heading silent about its known failures"
+    for cid in ("SEQ-INDEX", "SEQ-ORDER"):
+        line = next((line for line in text.splitlines() if f"**{cid}**" in line), "")
+        assert f"{cid} departs on purpose" in line, f"observed {line!r}; expected {cid} listed with its reason"
+
+
+def test_the_rerun_command_comes_first_and_the_blob_is_secondary(tmp_path: Path) -> None:
+    from conformance.report import build_dashboard, merge_runs, render_markdown
+
+    document = result_document(statuses={"SEQ-INDEX": "fail"})
+    failure = next(c for c in document["clauses"] if c["id"] == "SEQ-INDEX")["failure"]
+    failure["reproduce"] = (
+        "You can reproduce this example by temporarily adding @reproduce_failure('6.1', b'AXic') "
+        "as a decorator on your test case"
+    )
+    merged = merge_runs([load_result(write_result(tmp_path / "r.json", document))])
+    rerun = failure["rerun"]
+    for name, text in (
+        ("report", render_markdown(merged)),
+        (
+            "dashboard",
+            (build_dashboard(merged, tmp_path / "site") and "")
+            + html.unescape((tmp_path / "site" / "clauses" / "SEQ-INDEX.html").read_text(encoding="utf-8")),
+        ),
+    ):
+        assert rerun in text, f"{name}: observed no rerun command; expected {rerun!r}"
+        assert "temporarily adding" not in text, f"{name}: observed hypothesis' advice; expected the rerun command"
+        blob = text.find("@reproduce_failure('6.1', b'AXic')")
+        assert blob > text.find(rerun) >= 0, f"{name}: observed the blob missing or before the rerun command"
+        assert text.rfind("<details", 0, blob) > text.find(rerun), f"{name}: observed the blob not folded away"

@@ -301,6 +301,9 @@ class _Site:
         self.columns = merged.columns
         self.generated = now.isoformat(timespec="seconds")
         self.clause_ids = self._clause_ids()
+        # Built once: a page per clause must not scan every clause (20,000 unknown ones built in 73 s).
+        self.positions = {cid: number for number, cid in enumerate(self.clause_ids)}
+        self.known = frozenset(self.clause_ids)
         self.left_out: list[str] = []  # entries of coverage.py's HTML report not copied (symlinks out of it)
 
     def _clause_ids(self) -> list[str]:
@@ -404,7 +407,7 @@ class _Site:
         first = self._first(clause_id)
         section, level, title = self._meta(clause_id)
         verdicts = [(number, run, run.verdicts.get(clause_id)) for number, run in enumerate(self.columns, 1)]
-        position = self.clause_ids.index(clause_id)
+        position = self.positions[clause_id]
         return {
             "id": clause_id,
             "clause": clause,
@@ -417,7 +420,7 @@ class _Site:
             "failures": [(n, r, v) for n, r, v in verdicts if v is not None and v.failure is not None],
             "previous": self.clause_ids[position - 1] if position > 0 else None,
             "next": self.clause_ids[position + 1] if position + 1 < len(self.clause_ids) else None,
-            "known": set(self.clause_ids),
+            "known": self.known,
         }
 
     def _trends(self) -> list[dict[str, Any]]:

@@ -57,6 +57,9 @@ class InvalidResultFile(ResultFileError):
         super().__init__(f"{path}: {problem}")
 
 
+_REPRODUCE = re.compile(r"@reproduce_failure\([^()]*\)")
+
+
 @dataclass(frozen=True)
 class Failure:
     """The failing test of a clause: its message, shrunk example and how to rerun it."""
@@ -66,6 +69,16 @@ class Failure:
     reproduce: str
     rerun: str
     test: str = ""
+
+    @property
+    def blob(self) -> str:
+        """Hypothesis' ``@reproduce_failure(...)`` decorator alone, without its "add this to your test" advice.
+
+        Secondary detail: a backend author reruns a clause with :attr:`rerun`;
+        the blob serves someone editing the suite's own test.
+        """
+        found = _REPRODUCE.search(self.reproduce)
+        return found.group(0) if found else self.reproduce.strip()
 
 
 @dataclass(frozen=True)
