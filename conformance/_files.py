@@ -16,16 +16,21 @@ def write_text_atomic(path: Path, text: str) -> None:
     The text goes to a temporary file beside ``path``, is fsynced, and is
     renamed over ``path``. A new file gets the mode the umask gives (as
     ``open(path, "w")`` would, not ``mkstemp``'s private 0600); an existing
-    file keeps its mode. Any operating-system failure (full disk,
+    file keeps its mode. A path that is not a regular file (``/dev/null``,
+    ``/dev/stdout``, a named pipe) is written into, never replaced. Any operating-system failure (full disk,
     permissions, a directory in the way) becomes a :class:`ResultFileError`
     and leaves ``path`` untouched.
     """
     check_writable(path)
     directory = path.parent if str(path.parent) else Path(".")
     try:
-        kept = stat.S_IMODE(os.stat(path).st_mode) if path.is_file() else None
+        existing = os.stat(path)
     except OSError:
-        kept = None
+        existing = None
+    if existing is not None and not stat.S_ISREG(existing.st_mode):
+        _write_through(path, text)  # /dev/null, /dev/stdout, a pipe: write into it, never rename over it
+        return
+    kept = None if existing is None else stat.S_IMODE(existing.st_mode)
     try:
         tmp, fd = _create_beside(path, directory)
     except OSError as exc:
@@ -45,6 +50,14 @@ def write_text_atomic(path: Path, text: str) -> None:
         tmp.unlink(missing_ok=True)
         raise
     _fsync_directory(directory)
+
+
+def _write_through(path: Path, text: str) -> None:
+    try:
+        with open(path, "w", encoding="utf-8") as handle:
+            handle.write(text)
+    except OSError as exc:
+        raise ResultFileError(f"cannot write {path}: {exc.strerror or exc}") from exc
 
 
 def _create_beside(path: Path, directory: Path) -> tuple[Path, int]:
@@ -82,5 +95,9 @@ def check_writable(path: Path) -> None:
         raise ResultFileError(f"cannot write {path}: directory {directory} does not exist (create it first)")
     if path.is_dir():
         raise ResultFileError(f"cannot write {path}: it is a directory")
+    if path.exists() and not path.is_file():  # a device or a pipe is written into: its own permission counts
+        if not os.access(path, os.W_OK):
+            raise ResultFileError(f"cannot write {path}: it is not writable")
+        return
     if not os.access(directory, os.W_OK):
         raise ResultFileError(f"cannot write {path}: directory {directory} is not writable")

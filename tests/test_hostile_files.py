@@ -442,6 +442,7 @@ def test_coverage_html_publishes_nothing_a_symlink_finds_outside_it(cli: Cli, tm
     (html / "zero.html").symlink_to("/dev/zero")
     (html / "dangling.html").symlink_to(tmp_path / "nowhere")
     (html / "sub" / "same.html").symlink_to(html / "a_py.html")  # inside: copied
+    (html / "sub" / "up").symlink_to("..", target_is_directory=True)  # inside, but copied forever
     os.mkfifo(html / "pipe")
     proc = cli(["dashboard", "r.json", "--coverage", "cov.json", "--coverage-html", "htmlcov", "-o", "site"])
     assert proc.returncode == 0, f"observed exit status {proc.returncode}{_explain(proc)}"
@@ -449,7 +450,7 @@ def test_coverage_html_publishes_nothing_a_symlink_finds_outside_it(cli: Cli, tm
     assert "PRIVATE KEY" not in "".join(copied.values()), f"observed the secret published: {sorted(copied)}"
     assert set(copied) == {"index.html", "a_py.html", "sub", "sub/same.html"}, f"observed {sorted(copied)}"
     page = (tmp_path / "site" / "coverage.html").read_text(encoding="utf-8")
-    for name in ("key.html", "outside", "zero.html", "dangling.html", "pipe"):
+    for name in ("key.html", "outside", "zero.html", "dangling.html", "pipe", "sub/up"):
         assert f"<code>{name}</code>" in page, f"observed coverage.html silent about {name}; expected it listed"
 
 
@@ -595,3 +596,26 @@ def test_the_rerun_command_comes_first_and_the_blob_is_secondary(tmp_path: Path)
         blob = text.find("@reproduce_failure('6.1', b'AXic')")
         assert blob > text.find(rerun) >= 0, f"{name}: observed the blob missing or before the rerun command"
         assert text.rfind("<details", 0, blob) > text.find(rerun), f"{name}: observed the blob not folded away"
+
+
+def test_a_named_pipe_as_output_is_written_into_not_replaced(tmp_path: Path) -> None:
+    """``-o /dev/null`` or ``-o >(cat)``: renaming over it would replace a device (as root, /dev/null itself)."""
+    import threading
+
+    from conformance._files import write_text_atomic
+
+    pipe = tmp_path / "pipe"
+    os.mkfifo(pipe)
+    received: list[str] = []
+
+    def read() -> None:
+        with open(pipe, encoding="utf-8") as handle:
+            received.append(handle.read())
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    write_text_atomic(pipe, "report\n")
+    reader.join(timeout=30)
+    assert received == ["report\n"], f"observed the reader get {received}; expected the text through the pipe"
+    assert pipe.is_fifo(), "observed the pipe replaced by a file; expected it kept"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pipe"], "observed temporary files left behind"

@@ -246,8 +246,9 @@ def _copy_inside(source: Path, target: Path) -> list[str]:
     """Copy the directory ``source`` to ``target``, leaving out what a symlink finds outside ``source``.
 
     coverage.py's HTML report holds regular files only; a symlink (to
-    ``~/.ssh``, ``/etc/passwd``, ``/dev/zero``) or a FIFO in it is not
-    published. Returns what was left out, relative to ``source``.
+    ``~/.ssh``, ``/etc/passwd``, ``/dev/zero``), a symlinked directory or a
+    FIFO in it is not published. Returns what was left out, relative to
+    ``source``.
     """
     root = source.resolve()
     left_out: list[str] = []
@@ -258,7 +259,8 @@ def _copy_inside(source: Path, target: Path) -> list[str]:
             path = Path(directory) / name
             try:
                 resolved = path.resolve(strict=True)
-                regular = resolved.is_file() or resolved.is_dir()
+                # A linked directory is left out too: one pointing up the tree would be copied forever.
+                regular = resolved.is_file() or (resolved.is_dir() and not path.is_symlink())
             except (OSError, RuntimeError):  # dangling, or a symlink loop
                 resolved, regular = path, False
             if not regular or not resolved.is_relative_to(root):
