@@ -619,3 +619,18 @@ def test_a_named_pipe_as_output_is_written_into_not_replaced(tmp_path: Path) -> 
     assert received == ["report\n"], f"observed the reader get {received}; expected the text through the pipe"
     assert pipe.is_fifo(), "observed the pipe replaced by a file; expected it kept"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["pipe"], "observed temporary files left behind"
+
+
+@pytest.mark.parametrize("command", ["report", "dashboard"])
+def test_a_result_file_name_that_is_not_utf8_is_shown_replaced(command: str, cli: Cli, tmp_path: Path) -> None:
+    results = tmp_path / "results"
+    results.mkdir()
+    name = os.fsdecode(b"r\xff.json")  # a surrogate escape in Python's view of the name
+    write_result(results / name, result_document())
+    write_result(results / "z.json", result_document(started="2026-02-01T10:00:00+00:00"))  # supersedes it
+    out = tmp_path / ("site" if command == "dashboard" else "out.md")
+    proc = cli([command, str(results), "-o", str(out)])
+    assert proc.returncode == 0, f"{command}: observed exit status {proc.returncode}; expected 0{_explain(proc)}"
+    assert "the file name is not UTF-8" in proc.stderr, f"{command}: observed {proc.stderr!r}; expected a note"
+    text = (out / "runs.html" if command == "dashboard" else out).read_text(encoding="utf-8")
+    assert "r\N{REPLACEMENT CHARACTER}.json" in text, f"{command}: observed the file's name not shown with U+FFFD"

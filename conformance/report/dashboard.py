@@ -30,7 +30,7 @@ from typing import Any
 
 from conformance._errors import ResultFileError, UsageError
 from conformance.report.coverage_summary import CoverageSummary
-from conformance.report.loader import ClauseVerdict, Run
+from conformance.report.loader import ClauseVerdict, Run, replace_surrogates
 from conformance.report.merge import Merged, number_key
 from conformance.run.status import STATUSES
 from spec import ALL, SECTIONS, Catalogue, Clause, load_catalogue
@@ -367,7 +367,9 @@ class _Site:
         def write(name: str, template: str, **context: Any) -> None:
             path = out / name
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(env.get_template(template).render(**context), encoding="utf-8")
+            page = env.get_template(template).render(**context)
+            # The loader replaced surrogates in the files' text; a file *name* that is not UTF-8 remains.
+            path.write_text(replace_surrogates(page)[0], encoding="utf-8")
             written.append(path)
 
         shutil.copyfile(TEMPLATES / "style.css", out / "style.css")

@@ -299,6 +299,8 @@ def load_result(path: Path) -> Run:
                     f"{path}: {replaced} lone surrogate(s) (text no UTF-8 output can hold, e.g. from a file name "
                     "that is not UTF-8) shown as U+FFFD \N{REPLACEMENT CHARACTER}",
                 )
+        if _SURROGATE.search(str(path)):
+            notes += (f"{path}: the file name is not UTF-8; it is shown with U+FFFD \N{REPLACEMENT CHARACTER}",)
         return _checked(path, data, notes)
     except RecursionError:
         raise InvalidResultFile(path, "nests objects or arrays too deeply to be a result file") from None
