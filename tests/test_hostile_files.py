@@ -634,3 +634,36 @@ def test_a_result_file_name_that_is_not_utf8_is_shown_replaced(command: str, cli
     assert "the file name is not UTF-8" in proc.stderr, f"{command}: observed {proc.stderr!r}; expected a note"
     text = (out / "runs.html" if command == "dashboard" else out).read_text(encoding="utf-8")
     assert "r\N{REPLACEMENT CHARACTER}.json" in text, f"{command}: observed the file's name not shown with U+FFFD"
+
+
+def test_a_really_killed_build_is_cleaned_up_by_the_next(tmp_path: Path) -> None:
+    """SIGKILL a build once its temporary site exists (waiting on that event, not on a clock), then rebuild."""
+    import signal
+    import sys
+    import time
+
+    from tests.helpers import subprocess_env
+
+    source = _many_unknown(tmp_path / "r.json", 3000)  # a build of some seconds: time to catch it mid-way
+    command = [sys.executable, "-m", "conformance", "dashboard", str(source), "-o", "site"]
+    proc = subprocess.Popen(command, cwd=tmp_path, env=subprocess_env(), stdout=subprocess.DEVNULL)
+    try:
+        while proc.poll() is None and not any(p.name.endswith(".tmp") for p in tmp_path.iterdir()):
+            time.sleep(0.01)
+        assert proc.poll() is None, f"observed the build end (status {proc.returncode}) before it could be killed"
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.wait(timeout=60)
+    litter = _site_litter(tmp_path)
+    assert litter, "observed no temporary site after the kill; expected one to clean"
+    small = write_result(tmp_path / "small.json", result_document())
+    rebuilt = subprocess.run(
+        [sys.executable, "-m", "conformance", "dashboard", str(small), "-o", "site"],
+        cwd=tmp_path,
+        env=subprocess_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert rebuilt.returncode == 0, f"observed exit status {rebuilt.returncode}{_explain(rebuilt)}"
+    assert _site_litter(tmp_path) == [], f"observed {_site_litter(tmp_path)} left after the next build; expected none"
