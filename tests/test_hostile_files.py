@@ -11,6 +11,7 @@ from __future__ import annotations
 import html
 import json
 import os
+import re
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -667,3 +668,90 @@ def test_a_really_killed_build_is_cleaned_up_by_the_next(tmp_path: Path) -> None
     )
     assert rebuilt.returncode == 0, f"observed exit status {rebuilt.returncode}{_explain(rebuilt)}"
     assert _site_litter(tmp_path) == [], f"observed {_site_litter(tmp_path)} left after the next build; expected none"
+
+
+# --- any text in any field ----------------------------------------------------------------------------------
+
+HOSTILE_STRINGS = [
+    "\ud800",
+    "\udcff tail",
+    "\x1b[2J\x1b]0;title\x07",
+    "\x00",
+    "@octocat",
+    "```",
+    "<script>alert(1)</script>",
+    "4." + "9" * 5000,
+    "SEQ-INDEX\n",
+    "\u202egnp.exe",
+    "",
+]
+
+
+def _hostile_values() -> Any:
+    from hypothesis import strategies as st
+
+    return st.one_of(
+        st.sampled_from(HOSTILE_STRINGS),
+        st.text(max_size=20),
+        st.integers(min_value=-(2**70), max_value=2**70),
+        st.floats(allow_nan=False, allow_infinity=False),
+        st.none(),
+        st.lists(st.integers(), max_size=2),
+    )
+
+
+def _field_paths(document: dict[str, Any]) -> list[tuple[str, ...]]:
+    clause = ("clauses", "0")
+    return [
+        ("backend", "name"),
+        ("backend", "version"),
+        ("device",),
+        ("started",),
+        ("profile",),
+        ("duration_s",),
+        (*clause, "id"),
+        (*clause, "section"),
+        (*clause, "title"),
+        (*clause, "statement"),
+        (*clause, "reason"),
+        (*clause, "failure", "message"),
+        (*clause, "failure", "rerun"),
+        (*clause, "failure", "reproduce"),
+        ("environment", "python"),
+    ]
+
+
+def test_any_value_in_any_field_loads_and_renders_or_is_refused_with_a_message(tmp_path_factory: Any) -> None:
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from conformance.report import InvalidResultFile, merge_runs, render_markdown
+
+    base = result_document(statuses={"SEQ-INDEX": "fail"})
+    base["clauses"].insert(
+        0, base["clauses"].pop(next(i for i, c in enumerate(base["clauses"]) if c["id"] == "SEQ-INDEX"))
+    )
+
+    @settings(max_examples=60, deadline=None, database=None)
+    @given(data=st.data())
+    def check(data: st.DataObject) -> None:
+        document = json.loads(json.dumps(base))
+        for _ in range(data.draw(st.integers(1, 3), label="fields changed")):
+            where = data.draw(st.sampled_from(_field_paths(document)), label="field")
+            value = data.draw(_hostile_values(), label=f"value of {'/'.join(where)}")
+            target: Any = document
+            for part in where[:-1]:
+                target = target[int(part)] if isinstance(target, list) else target[part]
+            target[where[-1]] = value
+        path = tmp_path_factory.mktemp("any") / "r.json"
+        path.write_text(json.dumps(document), encoding="utf-8")
+        try:
+            run = load_result(path)
+        except InvalidResultFile as exc:
+            assert str(path) in str(exc), f"observed {exc}; expected the message to name {path}"
+            return
+        text = render_markdown(merge_runs([run]))
+        text.encode("utf-8")  # no lone surrogate left: every output can hold the report
+        assert not re.search(r"[\x00-\x08\x0b-\x1f\x7f]", text), "observed a control character in the report"
+
+    check()
