@@ -11,7 +11,8 @@ A listed clause whose tests fail is ``xfail`` (without shrinking: a known
 failure must be a fast verdict); a listed clause whose tests pass is
 reported as an unexpected pass (status ``pass``, flagged, so the entry can be
 removed). An entry naming no clause of the catalogue, or without a reason, is
-a usage error naming the file, the entry and the field.
+a usage error naming the file, the entry and the field; so is a file that is
+not a regular file, is over 8 MiB, or nests too deeply to parse.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from pathlib import Path
 
 from conformance._errors import UsageError
 from spec import Catalogue
+from spec._reading import MAX_TOML_BYTES, read_text_bounded
 
 _FIELDS = {"clause", "reason", "link"}
 
@@ -39,10 +41,14 @@ class KnownFailure:
 def load_manifest(path: Path, catalogue: Catalogue) -> dict[str, KnownFailure]:
     """The entries of ``path`` by clause id; every problem in the file is reported at once."""
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        data = tomllib.loads(read_text_bounded(path, MAX_TOML_BYTES))
     except FileNotFoundError:
         raise UsageError(f"known-failure manifest {path} does not exist") from None
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+    except RecursionError:
+        raise UsageError(
+            f"known-failure manifest {path} cannot be read: it nests arrays or tables too deeply"
+        ) from None
+    except (OSError, UnicodeDecodeError, ValueError) as exc:  # TOMLDecodeError is a ValueError; so is a huge int
         raise UsageError(f"known-failure manifest {path} cannot be read: {exc}") from None
     problems: list[str] = []
     unknown_tables = sorted(set(data) - {"known_failure"})

@@ -41,6 +41,7 @@ __all__ = [
 ENV_VAR = "BLOCKSPEC_SIM_DEVICES"
 _DEFAULT_COUNT = 2
 _TYPES = ("cpu", "sim")
+_MAX_INDEX_DIGITS = 18  # below 2**63; and int() refuses over 4300 digits with a ValueError
 _SPEC = re.compile(r"(cpu|sim)(?::(0|[1-9][0-9]*))?")
 
 
@@ -124,6 +125,10 @@ def device(spec: DeviceLike, index: int | None = None) -> Device:
     if match is None:
         raise DeviceError(f"Invalid device string {spec!r}; expected 'cpu', 'sim' or 'sim:<index>'")
     kind, written = match.group(1), match.group(2)
+    if written is not None and len(written) > _MAX_INDEX_DIGITS:
+        raise DeviceError(
+            f"Invalid device string {spec[:40]!r}...: a device index has at most {_MAX_INDEX_DIGITS} digits"
+        )
     if written is not None and index is not None:
         raise DeviceError(f"Device {spec!r} already has an index; got index={index!r} too")
     return Device(kind, int(written) if written is not None else index)

@@ -10,7 +10,8 @@ bytes, tensors back to back. Files written here are readable by the
 The reader treats the file as hostile: it checks the header length against
 the file size *before* reading it, caps it, parses JSON without NaN literals
 or duplicate keys, and checks every dtype, shape and offset (in range,
-matching the shape, no overlap, no gap) before it allocates anything — so
+matching the shape, at most 64 dimensions, a size NumPy can hold, no
+overlap, no gap) before it allocates anything — so
 allocations never exceed the file size. Every problem is a
 :class:`~reference.CheckpointError` naming the path and the defect.
 """
@@ -30,12 +31,15 @@ import numpy as np
 from . import _dtypes
 from .errors import CheckpointError
 
-__all__ = ["MAX_HEADER_BYTES", "read", "write"]
+__all__ = ["MAX_DIMS", "MAX_HEADER_BYTES", "read", "write"]
 
 Array = np.ndarray[Any, Any]
 
 # The safetensors library refuses headers above 100 MB; so do we.
 MAX_HEADER_BYTES = 100_000_000
+#: The most dimensions a tensor may have (NumPy's own limit).
+MAX_DIMS = 64
+_MAX_ARRAY_BYTES = 2**63 - 1  # NumPy's limit on an array's size in bytes, with or without a zero dimension
 
 CODES: dict[np.dtype[Any], str] = {
     _dtypes.bool_: "BOOL",
@@ -97,6 +101,11 @@ def _reject_constant(name: str) -> Any:
 def parse_json(text: str) -> Any:
     """Strict JSON: no NaN/Infinity literals, no duplicate keys."""
     return json.loads(text, object_pairs_hook=_reject_duplicates, parse_constant=_reject_constant)
+
+
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _is_count(value: object) -> bool:
@@ -170,7 +179,9 @@ def read(path: str) -> tuple[dict[str, str] | None, list[tuple[str, Array]]]:
             if not isinstance(code, str) or code not in DTYPES:
                 raise bad(f"tensor {name!r} has unsupported dtype {code!r}; supported: {', '.join(DTYPES)}")
             if not isinstance(shape, list) or not all(_is_count(n) for n in shape):
-                raise bad(f"tensor {name!r} has an invalid shape {shape!r}")
+                raise bad(f"tensor {name!r} has an invalid shape {_short(shape)}")
+            if len(shape) > MAX_DIMS:
+                raise bad(f"tensor {name!r} has {len(shape)} dimensions; an array has at most {MAX_DIMS}")
             if (
                 not isinstance(offsets, list)
                 or len(offsets) != 2
@@ -185,9 +196,12 @@ def read(path: str) -> tuple[dict[str, str] | None, list[tuple[str, Array]]]:
             # Python ints: a huge shape cannot overflow into a small product.
             if math.prod(shape) * dtype.itemsize != end - begin:
                 raise bad(
-                    f"tensor {name!r}: shape {shape} of {code} needs "
+                    f"tensor {name!r}: shape {_short(shape)} of {code} needs "
                     f"{math.prod(shape) * dtype.itemsize} bytes but data_offsets span {end - begin}"
                 )
+            # Even an empty array needs its other dimensions to fit a byte count: numpy refuses (0, 2**62, 4).
+            if math.prod(n for n in shape if n) * dtype.itemsize > _MAX_ARRAY_BYTES:
+                raise bad(f"tensor {name!r}: shape {_short(shape)} of {code} is too big for any array")
             entries.append((begin, end, name, dtype, tuple(shape)))
 
         entries.sort(key=lambda e: (e[0], e[1]))
@@ -203,7 +217,10 @@ def read(path: str) -> tuple[dict[str, str] | None, list[tuple[str, Array]]]:
         arrays: list[tuple[str, Array]] = []
         for _, _, name, dtype, shape in entries:
             # Checked above: the sum of all sizes equals the data section.
-            array = np.empty(shape, dtype=dtype.newbyteorder("<"))
+            try:
+                array = np.empty(shape, dtype=dtype.newbyteorder("<"))
+            except (ValueError, MemoryError) as exc:  # checked above; kept so nothing but CheckpointError escapes
+                raise bad(f"tensor {name!r}: shape {_short(shape)} cannot be allocated ({exc})") from None
             if array.nbytes:
                 got = f.readinto(array.reshape(-1).view(np.uint8).data)
                 if got != array.nbytes:

@@ -13,11 +13,13 @@ from typing import Any
 
 from spec._errors import SpecError, SpecProblem
 from spec._model import CAPABILITIES, DEFAULT_SUBJECT, SECTIONS, SUBJECTS, Catalogue, Clause, Level
+from spec._reading import MAX_TOML_BYTES, read_text_bounded
 
 #: The directory holding the catalogue shipped with blockspec.
 CLAUSES_DIR = Path(__file__).parent / "clauses"
 
-_ID = re.compile(r"^[A-Z][A-Z0-9]*(-[A-Z0-9]+)+$")
+#: ``\Z``, not ``$``: Python's ``$`` also matches before a final newline.
+_ID = re.compile(r"[A-Z][A-Z0-9]*(-[A-Z0-9]+)+\Z")
 _REQUIRED_TEXT = ("id", "section", "level", "title", "statement", "rationale", "chapter")
 _OPTIONAL_TEXT = ("notes",)
 _LISTS = ("requires", "depends_on")
@@ -70,8 +72,11 @@ def load_catalogue(directory: Path | str | None = None, *, subject: str = DEFAUL
 
 def _load_file(path: Path, problems: list[SpecProblem], covered: dict[str, Path]) -> list[Clause]:
     try:
-        document = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        document = tomllib.loads(read_text_bounded(path, MAX_TOML_BYTES))
+    except RecursionError:
+        problems.append(SpecProblem(path, None, None, "cannot be read as TOML: it nests arrays or tables too deeply"))
+        return []
+    except (OSError, UnicodeDecodeError, ValueError) as exc:  # TOMLDecodeError is a ValueError; so is a huge int
         problems.append(SpecProblem(path, None, None, f"cannot be read as TOML: {exc}"))
         return []
     for key in sorted(set(document) - _FILE_KEYS):

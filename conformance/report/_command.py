@@ -6,12 +6,16 @@ import argparse
 import sys
 
 from conformance._errors import UsageError
-from conformance.report.loader import load_results
+from conformance.report.loader import load_results, replace_surrogates
 from conformance.report.merge import Merged, merge_runs
 
 
 def _merged(args: argparse.Namespace) -> Merged:
-    merged = merge_runs(load_results(args.results))
+    runs = load_results(args.results)
+    for run in runs:
+        for text in run.notes:
+            print(f"blockspec: note: {text}", file=sys.stderr)
+    merged = merge_runs(runs)
     for note in merged.superseded:
         print(f"blockspec: note: {note.message}", file=sys.stderr)
     return merged
@@ -23,7 +27,8 @@ def report_command(args: argparse.Namespace) -> int:
     max_chars = DEFAULT_MAX_CHARS if args.max_chars is None else args.max_chars or None
     if max_chars is not None and max_chars < MIN_MAX_CHARS:
         raise UsageError(f"--max-chars must be 0 (never shorten) or at least {MIN_MAX_CHARS}, got {args.max_chars}")
-    text = render_markdown(_merged(args), max_chars)
+    # A file name that is not UTF-8 reaches the text as lone surrogates; no output can hold them.
+    text = replace_surrogates(render_markdown(_merged(args), max_chars))[0]
     if args.output is None:
         sys.stdout.write(text)
         return 0

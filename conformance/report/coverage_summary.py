@@ -14,6 +14,8 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from conformance._errors import ResultFileError
+from conformance.report.loader import replace_surrogates, strict_json
+from spec._reading import MAX_RESULT_BYTES, RefusedFile, read_text_bounded
 
 
 @dataclass
@@ -60,13 +62,16 @@ class CoverageSummary:
 def load_coverage(path: Path, html_dir: Path | None = None) -> CoverageSummary:
     """Read ``coverage json`` output; raise :class:`ResultFileError` for anything else."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        text = read_text_bounded(path, MAX_RESULT_BYTES)
     except FileNotFoundError:
         raise ResultFileError(f"{path}: no such file (make it with `coverage json -o {path}`)") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ResultFileError(f"{path}: cannot be read: {exc}") from None
-    except json.JSONDecodeError as exc:
-        raise ResultFileError(f"{path}: is not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    except RefusedFile as exc:
+        raise ResultFileError(f"{path}: {exc.problem}; expected a coverage.py JSON report") from None
+    except UnicodeDecodeError as exc:
+        raise ResultFileError(f"{path}: is not UTF-8 text (byte {exc.start}: {exc.reason})") from None
+    except OSError as exc:
+        raise ResultFileError(f"{path}: cannot be read: {exc.strerror or exc}") from None
+    data, _ = replace_surrogates(strict_json(path, text))
     if not (isinstance(data, dict) and isinstance(data.get("files"), dict) and isinstance(data.get("meta"), dict)):
         raise ResultFileError(f"{path}: is not a coverage.py JSON report (expected `coverage json` output)")
     pages = _html_pages(html_dir) if html_dir is not None else {}
@@ -93,21 +98,23 @@ def load_coverage(path: Path, html_dir: Path | None = None) -> CoverageSummary:
     )
 
 
+#: No real module has more statements; larger counts would overflow the percentages.
+_MAX_COUNT = 2**63
+
+
 def _tally(path: Path, name: str, entry: Any) -> Tally:
     summary = entry.get("summary") if isinstance(entry, dict) else None
-    try:
-        assert isinstance(summary, dict)
-        return Tally(
-            name,
-            int(summary["num_statements"]),
-            int(summary["covered_lines"]),
-            int(summary.get("num_branches", 0)),
-            int(summary.get("covered_branches", 0)),
-        )
-    except (AssertionError, KeyError, TypeError, ValueError):
-        raise ResultFileError(
-            f"{path}: entry {name!r} has no usable summary (expected `coverage json` output)"
-        ) from None
+    fields = ("num_statements", "covered_lines", "num_branches", "covered_branches")
+    if not isinstance(summary, dict) or "num_statements" not in summary or "covered_lines" not in summary:
+        raise ResultFileError(f"{path}: entry {name!r} has no usable summary (expected `coverage json` output)")
+    counts = [summary.get(key, 0) for key in fields]
+    for key, value in zip(fields, counts, strict=True):
+        if not (isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= _MAX_COUNT):
+            shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
+            raise ResultFileError(
+                f"{path}: entry {name!r}: {key} must be a count (an integer from 0 to 2**63) but got {shown}"
+            )
+    return Tally(name, *counts)
 
 
 def _html_pages(html_dir: Path) -> dict[str, str]:
@@ -117,7 +124,7 @@ def _html_pages(html_dir: Path) -> dict[str, str]:
             f"{html_dir}: is not a coverage.py HTML report (no index.html; make it with `coverage html`)"
         )
     try:
-        status = json.loads((html_dir / "status.json").read_text(encoding="utf-8"))
+        status = json.loads(read_text_bounded(html_dir / "status.json", MAX_RESULT_BYTES))
         return {f["index"]["file"]: f["index"]["url"] for f in status["files"].values()}
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError):
         return {}  # an older coverage.py: the report's index is linked, modules are not

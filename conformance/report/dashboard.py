@@ -19,8 +19,9 @@ into place, so a failed build leaves the old site (or nothing) behind.
 from __future__ import annotations
 
 import os
+import re
+import secrets
 import shutil
-import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -29,8 +30,8 @@ from typing import Any
 
 from conformance._errors import ResultFileError, UsageError
 from conformance.report.coverage_summary import CoverageSummary
-from conformance.report.loader import ClauseVerdict, Run
-from conformance.report.merge import Merged
+from conformance.report.loader import ClauseVerdict, Run, replace_surrogates
+from conformance.report.merge import Merged, number_key
 from conformance.run.status import STATUSES
 from spec import ALL, SECTIONS, Catalogue, Clause, load_catalogue
 
@@ -116,22 +117,22 @@ def build_dashboard(
     Refuses (:class:`UsageError`) to replace a non-empty directory that is not
     a dashboard, and to write into a missing parent directory.
     """
+    out = Path(os.path.abspath(out))  # `-o .` has a name and a parent, like any other directory
     _check_target(out)
     env = _environment()
     catalogue = load_catalogue(subject=ALL) if catalogue is None else catalogue
     now = datetime.now(UTC) if now is None else now
     site = _Site(merged, catalogue, coverage, coverage_html is not None, now)
-    parent = out.parent if str(out.parent) else Path(".")
+    _remove_stale(out)
     try:
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=parent))
+        tmp = _new_directory(out, "tmp")
     except OSError as exc:
         raise ResultFileError(f"cannot write {out}: {exc.strerror or exc}") from exc
     try:
-        written = site.render(env, tmp)
         if coverage_html is not None:
-            shutil.copytree(coverage_html, tmp / "coverage")
+            site.left_out = _copy_inside(coverage_html, tmp / "coverage")
+        written = site.render(env, tmp)
         (tmp / MARKER).write_text("written by `blockspec dashboard`; the next build replaces this directory\n")
-        os.chmod(tmp, 0o755)  # mkdtemp makes it private; a site is for reading
         _swap_into_place(tmp, out)
     except OSError as exc:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -143,7 +144,7 @@ def build_dashboard(
 
 
 def _check_target(out: Path) -> None:
-    parent = out.parent if str(out.parent) else Path(".")
+    parent = out.parent
     if not parent.is_dir():
         raise ResultFileError(f"cannot write {out}: directory {parent} does not exist (create it first)")
     if out.exists() and not out.is_dir():
@@ -155,19 +156,120 @@ def _check_target(out: Path) -> None:
         )
 
 
+def _new_directory(out: Path, kind: str) -> Path:
+    """A new ``.<name>.<random>.<kind>`` beside ``out``, with the mode the umask gives (a site is for reading)."""
+    for _ in range(100):
+        path = out.parent / f".{out.name}.{secrets.token_hex(4)}.{kind}"
+        try:
+            path.mkdir(0o777)
+            return path
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free temporary name beside {out}")
+
+
+def _remove_stale(out: Path) -> None:
+    """Remove what a killed build left beside ``out``: its ``.<name>.*.tmp`` and ``.<name>.*.old`` directories.
+
+    Only directories named as this module (or an older blockspec, through
+    ``mkdtemp``) names them; two builds into one directory at once are not
+    supported, and the later one wins.
+    """
+    stale = re.compile(re.escape(f".{out.name}.") + r"[A-Za-z0-9_]{8}\.(tmp|old)")
+    try:
+        entries = list(os.scandir(out.parent))
+    except OSError:
+        return
+    for entry in entries:
+        if stale.fullmatch(entry.name) and entry.is_dir(follow_symlinks=False):
+            shutil.rmtree(entry.path, ignore_errors=True)
+
+
 def _swap_into_place(tmp: Path, out: Path) -> None:
+    """Rename the new site over ``out``; the old one is removed, or put back if the rename fails."""
     if not out.exists():
         os.replace(tmp, out)
         return
-    old = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".old", dir=tmp.parent))
-    os.replace(out, old / "site")
+    if _holds_cwd(out):  # renaming it would leave the caller's shell in a deleted directory
+        _swap_contents(tmp, out)
+        return
+    old = _new_directory(out, "old")
     try:
-        os.replace(tmp, out)
+        os.replace(out, old / "site")
+        try:
+            os.replace(tmp, out)
+        except OSError:
+            os.replace(old / "site", out)  # put the old site back
+            raise
+    finally:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _holds_cwd(out: Path) -> bool:
+    try:
+        return Path.cwd().resolve().is_relative_to(out.resolve())
     except OSError:
-        os.replace(old / "site", out)  # put the old site back
+        return False
+
+
+def _swap_contents(tmp: Path, out: Path) -> None:
+    """Replace what ``out`` holds by what ``tmp`` holds, entry by entry (``out`` itself stays)."""
+    old = _new_directory(out, "old")
+    moved_old: list[str] = []
+    moved_new: list[str] = []
+    try:
+        for entry in list(out.iterdir()):
+            os.replace(entry, old / entry.name)
+            moved_old.append(entry.name)
+        for entry in list(tmp.iterdir()):
+            os.replace(entry, out / entry.name)
+            moved_new.append(entry.name)
+    except OSError:
+        for name in moved_new:
+            _remove(out / name)
+        for name in moved_old:
+            os.replace(old / name, out / name)  # put the old site back
         raise
     finally:
         shutil.rmtree(old, ignore_errors=True)
+    tmp.rmdir()
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def _copy_inside(source: Path, target: Path) -> list[str]:
+    """Copy the directory ``source`` to ``target``, leaving out what a symlink finds outside ``source``.
+
+    coverage.py's HTML report holds regular files only; a symlink (to
+    ``~/.ssh``, ``/etc/passwd``, ``/dev/zero``), a symlinked directory or a
+    FIFO in it is not published. Returns what was left out, relative to
+    ``source``.
+    """
+    root = source.resolve()
+    left_out: list[str] = []
+
+    def ignore(directory: str, names: list[str]) -> set[str]:
+        skipped = set()
+        for name in names:
+            path = Path(directory) / name
+            try:
+                resolved = path.resolve(strict=True)
+                # A linked directory is left out too: one pointing up the tree would be copied forever.
+                regular = resolved.is_file() or (resolved.is_dir() and not path.is_symlink())
+            except (OSError, RuntimeError):  # dangling, or a symlink loop
+                resolved, regular = path, False
+            if not regular or not resolved.is_relative_to(root):
+                skipped.add(name)
+                left_out.append(str(path.relative_to(source)))
+        return skipped
+
+    shutil.copytree(source, target, ignore=ignore)
+    return sorted(left_out)
 
 
 def _environment() -> Any:
@@ -201,6 +303,10 @@ class _Site:
         self.columns = merged.columns
         self.generated = now.isoformat(timespec="seconds")
         self.clause_ids = self._clause_ids()
+        # Built once: a page per clause must not scan every clause (20,000 unknown ones built in 73 s).
+        self.positions = {cid: number for number, cid in enumerate(self.clause_ids)}
+        self.known = frozenset(self.clause_ids)
+        self.left_out: list[str] = []  # entries of coverage.py's HTML report not copied (symlinks out of it)
 
     def _clause_ids(self) -> list[str]:
         """Every clause of any run: the catalogue's order first, then unknown ones by section and id."""
@@ -247,7 +353,10 @@ class _Site:
             "page": page,
             "columns": self.columns,
             "generated": self.generated,
-            "notes": [s.message for s in self.merged.superseded],
+            "notes": [
+                *(n for run in self.merged.columns for n in run.notes),
+                *(s.message for s in self.merged.superseded),
+            ],
             "has_trends": bool(self.merged.trends),
             "coverage": self.coverage,
         }
@@ -258,7 +367,9 @@ class _Site:
         def write(name: str, template: str, **context: Any) -> None:
             path = out / name
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(env.get_template(template).render(**context), encoding="utf-8")
+            page = env.get_template(template).render(**context)
+            # The loader replaced surrogates in the files' text; a file *name* that is not UTF-8 remains.
+            path.write_text(replace_surrogates(page)[0], encoding="utf-8")
             written.append(path)
 
         shutil.copyfile(TEMPLATES / "style.css", out / "style.css")
@@ -277,7 +388,13 @@ class _Site:
         write("runs.html", "runs.html", **self.common("", "runs"), superseded=self.merged.superseded)
         write("trends.html", "trends.html", **self.common("", "trends"), trends=self._trends())
         if self.coverage is not None:
-            write("coverage.html", "coverage.html", **self.common("", "coverage"), html=self.coverage_html)
+            write(
+                "coverage.html",
+                "coverage.html",
+                **self.common("", "coverage"),
+                html=self.coverage_html,
+                left_out=self.left_out,
+            )
         return written
 
     def _unexpected_passes(self) -> list[tuple[int, Run, ClauseVerdict]]:
@@ -294,7 +411,7 @@ class _Site:
         first = self._first(clause_id)
         section, level, title = self._meta(clause_id)
         verdicts = [(number, run, run.verdicts.get(clause_id)) for number, run in enumerate(self.columns, 1)]
-        position = self.clause_ids.index(clause_id)
+        position = self.positions[clause_id]
         return {
             "id": clause_id,
             "clause": clause,
@@ -307,7 +424,7 @@ class _Site:
             "failures": [(n, r, v) for n, r, v in verdicts if v is not None and v.failure is not None],
             "previous": self.clause_ids[position - 1] if position > 0 else None,
             "next": self.clause_ids[position + 1] if position + 1 < len(self.clause_ids) else None,
-            "known": set(self.clause_ids),
+            "known": self.known,
         }
 
     def _trends(self) -> list[dict[str, Any]]:
@@ -349,6 +466,6 @@ def _sparkline(points: list[dict[str, Any]]) -> str:
 __all__ = ["MARKER", "STATUS_INFO", "UNEXPECTED_PASS", "build_dashboard"]
 
 
-def _section_key(section: str) -> list[tuple[int, int | str]]:
+def _section_key(section: str) -> list[tuple[int, int, str]]:
     """Sort ``4.10`` after ``4.9`` and a lettered section (``MC.1``) after the numbered ones."""
-    return [(0, int(p)) if p.isdigit() else (1, p) for p in section.split(".")]
+    return [number_key(p) for p in section.split(".")]

@@ -3,7 +3,17 @@
 The validation interprets the shipped JSON Schema itself with a small
 validator for the keywords that schema uses, so reports need no
 ``jsonschema`` at run time (the tests check both agree). A keyword the
-validator does not know is a bug here, reported as such, never ignored.
+validator does not know is a bug here, reported as such, never ignored. A
+``pattern`` ending in ``$`` means the end of the text, as in JSON Schema's
+ECMA-262 regular expressions (Python's ``$`` also matches before a final
+newline, which would let ``"SEQ-INDEX\\n"`` pass as a clause id).
+
+Result files are read as hostile input: only a regular file of at most
+:data:`MAX_RESULT_BYTES` is read (a FIFO, ``/dev/zero`` or a symlink loop is
+refused with a message), JSON must be strict (no ``NaN``/``Infinity``),
+nesting too deep for Python's parser is a message, not a ``RecursionError``,
+and a lone surrogate (``"\\ud800"``, which no UTF-8 output can hold) is
+replaced by U+FFFD and said so in :attr:`Run.notes`.
 
 >>> from conformance.report import load_results
 >>> runs = load_results(["results/torch-cpu.json"])  # doctest: +SKIP
@@ -16,6 +26,7 @@ from __future__ import annotations
 import functools
 import importlib.resources
 import json
+import os
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -26,6 +37,7 @@ from typing import Any
 from conformance._errors import ResultFileError
 from conformance.run.result import SCHEMA_VERSION
 from conformance.run.status import STATUSES
+from spec._reading import MAX_RESULT_BYTES, RefusedFile, read_text_bounded
 
 #: Statuses that count towards a pass rate: the clause applied and was checked.
 APPLICABLE = frozenset({"pass", "fail", "error", "blocked", "xfail"})
@@ -45,6 +57,9 @@ class InvalidResultFile(ResultFileError):
         super().__init__(f"{path}: {problem}")
 
 
+_REPRODUCE = re.compile(r"@reproduce_failure\([^()]*\)")
+
+
 @dataclass(frozen=True)
 class Failure:
     """The failing test of a clause: its message, shrunk example and how to rerun it."""
@@ -54,6 +69,16 @@ class Failure:
     reproduce: str
     rerun: str
     test: str = ""
+
+    @property
+    def blob(self) -> str:
+        """Hypothesis' ``@reproduce_failure(...)`` decorator alone, without its "add this to your test" advice.
+
+        Secondary detail: a backend author reruns a clause with :attr:`rerun`;
+        the blob serves someone editing the suite's own test.
+        """
+        found = _REPRODUCE.search(self.reproduce)
+        return found.group(0) if found else self.reproduce.strip()
 
 
 @dataclass(frozen=True)
@@ -88,6 +113,7 @@ class Run:
     duration_s: float | None = None
     environment: Mapping[str, str] = field(default_factory=dict)
     tool: Mapping[str, str] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()  # what the loader changed to show the file (replaced surrogates)
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -175,7 +201,7 @@ def _check(value: object, schema: Mapping[str, Any], root: Mapping[str, Any], wh
     if isinstance(value, str):
         if len(value) < schema.get("minLength", 0):
             out.append(f"{at}: expected at least {schema['minLength']} character(s) but got {_shown(value)}")
-        if "pattern" in schema and not re.search(schema["pattern"], value):
+        if "pattern" in schema and not _pattern(schema["pattern"]).search(value):
             out.append(f"{at}: expected text matching {schema['pattern']} but got {_shown(value)}")
     if "minimum" in schema and _TYPES["number"](value) and value < schema["minimum"]:  # type: ignore[operator]
         out.append(f"{at}: expected at least {schema['minimum']} but got {_shown(value)}")
@@ -202,6 +228,14 @@ def _check(value: object, schema: Mapping[str, Any], root: Mapping[str, Any], wh
     if isinstance(value, list) and "items" in schema:
         for index, item in enumerate(value):
             _check(item, schema["items"], root, f"{where}/{index}" if where else str(index), out)
+
+
+@functools.cache
+def _pattern(pattern: str) -> re.Pattern[str]:
+    """``pattern`` with ECMA-262's meaning of a final ``$``: the end of the text, never before a newline."""
+    if pattern.endswith("$") and not pattern.endswith("\\$"):
+        pattern = pattern[:-1] + r"\Z"
+    return re.compile(pattern)
 
 
 def _sub_problems(value: object, schema: Mapping[str, Any], root: Mapping[str, Any], where: str) -> list[str]:
@@ -242,7 +276,7 @@ def load_results(paths: Iterable[str | Path]) -> list[Run]:
     runs: list[Run] = []
     seen: set[Path] = set()
     for path in expand_paths(paths):
-        resolved = path.resolve()
+        resolved = Path(os.path.realpath(path))  # never raises, even on a symlink loop
         if resolved in seen:
             continue
         seen.add(resolved)
@@ -254,20 +288,83 @@ def load_results(paths: Iterable[str | Path]) -> list[Run]:
 
 def load_result(path: Path) -> Run:
     """Read one result file; :class:`InvalidResultFile` says what is wrong with a bad one."""
+    text = _read(path)
+    data = strict_json(path, text)
+    notes: tuple[str, ...] = ()
     try:
-        text = path.read_text(encoding="utf-8")
+        if _SURROGATE_ESCAPE.search(text):
+            data, replaced = replace_surrogates(data)
+            if replaced:
+                notes = (
+                    f"{path}: {replaced} lone surrogate(s) (text no UTF-8 output can hold, e.g. from a file name "
+                    "that is not UTF-8) shown as U+FFFD \N{REPLACEMENT CHARACTER}",
+                )
+        if _SURROGATE.search(str(path)):
+            notes += (f"{path}: the file name is not UTF-8; it is shown with U+FFFD \N{REPLACEMENT CHARACTER}",)
+        return _checked(path, data, notes)
+    except RecursionError:
+        raise InvalidResultFile(path, "nests objects or arrays too deeply to be a result file") from None
+
+
+def _read(path: Path) -> str:
+    try:
+        return read_text_bounded(path, MAX_RESULT_BYTES)
     except FileNotFoundError:
         raise InvalidResultFile(path, "no such file") from None
     except IsADirectoryError:
         raise InvalidResultFile(path, "is a directory, expected a result file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InvalidResultFile(path, f"cannot be read: {exc}") from None
+    except RefusedFile as exc:
+        raise InvalidResultFile(
+            path, f"{exc.problem}; expected a result file written by `blockspec run --json`"
+        ) from None
+    except UnicodeDecodeError as exc:
+        raise InvalidResultFile(path, f"is not UTF-8 text (byte {exc.start}: {exc.reason})") from None
+    except OSError as exc:
+        raise InvalidResultFile(path, f"cannot be read: {exc.strerror or exc}") from None
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def strict_json(path: Path, text: str) -> Any:
+    """``text`` parsed as strict JSON; :class:`InvalidResultFile` says where and why it is not."""
     try:
-        data = json.loads(text)
+        return json.loads(text, parse_constant=_no_constant)
     except json.JSONDecodeError as exc:
         raise InvalidResultFile(
             path, f"is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})"
         ) from None
+    except RecursionError:
+        raise InvalidResultFile(path, "is not usable JSON: it nests arrays or objects too deeply to parse") from None
+    except ValueError as exc:  # NaN/Infinity, or an integer of more digits than Python converts
+        raise InvalidResultFile(path, f"is not usable JSON: {str(exc).split(';')[0]}") from None
+
+
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
+def replace_surrogates(value: Any) -> tuple[Any, int]:
+    """``value`` with every lone surrogate in its strings (keys too) replaced by U+FFFD, and how many."""
+    if isinstance(value, str):
+        fixed, count = _SURROGATE.subn("\N{REPLACEMENT CHARACTER}", value)
+        return fixed, count
+    if isinstance(value, list):
+        pairs = [replace_surrogates(item) for item in value]
+        return [item for item, _ in pairs], sum(n for _, n in pairs)
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        total = 0
+        for key, item in value.items():
+            new_key, n = replace_surrogates(key)
+            out[new_key], m = replace_surrogates(item)
+            total += n + m
+        return out, total
+    return value, 0
+
+
+def _checked(path: Path, data: Any, notes: tuple[str, ...]) -> Run:
     if not isinstance(data, dict) or "clauses" not in data or "backend" not in data:
         raise InvalidResultFile(
             path,
@@ -284,10 +381,10 @@ def load_result(path: Path) -> Run:
     if problems:
         more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
         raise InvalidResultFile(path, "does not follow result.schema.json: " + "; ".join(problems[:5]) + more)
-    return _run(path, data)
+    return _run(path, data, notes)
 
 
-def _run(path: Path, data: dict[str, Any]) -> Run:
+def _run(path: Path, data: dict[str, Any], notes: tuple[str, ...] = ()) -> Run:
     verdicts: dict[str, ClauseVerdict] = {}
     for clause in data["clauses"]:
         if clause["id"] in verdicts:
@@ -327,6 +424,7 @@ def _run(path: Path, data: dict[str, Any]) -> Run:
         duration_s=data.get("duration_s"),
         environment=dict(data.get("environment", {})),
         tool=dict(data.get("tool", {})),
+        notes=notes,
     )
 
 

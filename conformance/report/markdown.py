@@ -2,8 +2,12 @@
 
 Per backend and device: counts by status and level; then every clause that
 failed or errored, with its statement, message, shrunk example and the
-command that reruns it. Text from result files is escaped, so a backend name
-or message holding HTML or Markdown shows as text.
+command that reruns it (hypothesis' reproduction blob folded away after it);
+blocked clauses, unexpected passes and known failures (xfail) with their
+reasons. Text from result files is escaped, so a backend name or message
+holding HTML or Markdown shows as text, an ``@name`` notifies no one (a word
+joiner follows the ``@``), and control characters (ANSI escapes, NUL,
+bidirectional overrides) show as symbols (``␛``), never acting on a terminal.
 
 A report longer than ``max_chars`` (GitHub refuses a comment over 65536
 characters) is shortened, and says so at the top. If every listed verdict fits
@@ -48,11 +52,33 @@ _SYMBOL = {
     "pending": "⏳",
 }
 _SPECIAL = re.compile(r"([\\`*_{}\[\]<>|~])")
+#: Control characters (C0 but tab and newline, DEL, C1) and the bidirectional overrides of "Trojan source".
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+#: ``@name`` or ``@org/team``: GitHub notifies them, from a comment's text (not from code).
+_MENTION = re.compile(r"@(?=[A-Za-z0-9])")
+
+
+def neutral(text: str) -> str:
+    """``text`` with no control character left: ANSI escapes and the like are shown, never obeyed.
+
+    A control character becomes its Unicode picture (ESC as ``␛``, NUL as
+    ``␀``), or ``<U+XXXX>`` where it has none, so a terminal printing the
+    report or a reader of the comment sees that it was there.
+    """
+    return _CONTROL.sub(_picture, text)
+
+
+def _picture(match: re.Match[str]) -> str:
+    code = ord(match.group(0))
+    if code < 0x20:
+        return chr(0x2400 + code)
+    return "\u2421" if code == 0x7F else f"<U+{code:04X}>"
 
 
 def inline(text: str) -> str:
-    """``text`` as literal Markdown inline text: no HTML, links, emphasis, headings or table breaks."""
-    text = text.replace("&", "&amp;")
+    """``text`` as literal Markdown inline text: no HTML, links, emphasis, headings, table breaks or @mentions."""
+    text = neutral(text).replace("&", "&amp;")
+    text = _MENTION.sub("@\u2060", text)  # a word joiner: shown as @name, notifies no one
     text = _SPECIAL.sub(lambda m: {"<": "&lt;", ">": "&gt;"}.get(m.group(1), "\\" + m.group(1)), text)
     text = " ".join(text.split())
     return "\\" + text if text[:1] in ("#", "+", "-", "=") else text
@@ -60,6 +86,7 @@ def inline(text: str) -> str:
 
 def fenced(text: str, info: str = "") -> str:
     """A code block that ``text`` cannot close early, however many backticks it holds."""
+    text = neutral(text)
     longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
     fence = "`" * max(3, longest + 1)
     return f"{fence}{info}\n{text.rstrip()}\n{fence}"
@@ -92,8 +119,8 @@ def render_markdown(merged: Merged, max_chars: int | None = DEFAULT_MAX_CHARS) -
     title.append(f"{len(columns)} run(s); {verdict}; {bad} failing or erroring clause verdict(s).")
     title.append("")
     units: list[str | _Entry] = []
-    for note in merged.superseded:
-        units.append(f"> [!NOTE]\n> {inline(note.message)}")
+    for text in [*(n for run in columns for n in run.notes), *(s.message for s in merged.superseded)]:
+        units.append(f"> [!NOTE]\n> {inline(text)}")
         units.append("")
     units += _counts_table(columns)
     units.append("")
@@ -188,9 +215,11 @@ def _failures(run: Run) -> list[str | _Entry]:
     failing = [v for v in run.verdicts.values() if v.status in ("fail", "error")]
     blocked = [v for v in run.verdicts.values() if v.status == "blocked"]
     unexpected = [v for v in run.verdicts.values() if v.unexpected_pass]
-    if not failing and not blocked and not unexpected:
+    known = [v for v in run.verdicts.values() if v.status == "xfail"]
+    if not failing and not blocked and not unexpected and not known:
         return []
-    lines: list[str | _Entry] = [f"### {inline(run.label)}: {len(failing)} failing, {len(blocked)} blocked", ""]
+    counted = f"{len(failing)} failing, {len(blocked)} blocked" + (f", {len(known)} known failures" if known else "")
+    lines: list[str | _Entry] = [f"### {inline(run.label)}: {counted}", ""]
     for verdict in failing:
         name = f"- {_SYMBOL[verdict.status]} **{verdict.status.upper()} {verdict.id}** [{verdict.level}]"
         lines.append(_Entry(tuple(_failure(verdict)), _failure_line(name, verdict), name))
@@ -199,6 +228,9 @@ def _failures(run: Run) -> list[str | _Entry]:
     lines += _listed("Blocked (a clause they depend on does not pass):", _SYMBOL["blocked"], blocked)
     heading = "Unexpected passes (listed as known failures, yet passing: remove their manifest entries):"
     lines += _listed(heading, _SYMBOL["pass"], unexpected)
+    lines += _listed(
+        "Known failures (xfail: declared in the backend's manifest, with the reason):", _SYMBOL["xfail"], known
+    )
     return lines
 
 
@@ -227,7 +259,7 @@ def _failure_line(name: str, verdict: ClauseVerdict) -> str:
 
 def code_span(text: str) -> str:
     """``text`` as an inline code span that its own backticks cannot close."""
-    text = " ".join(text.split())
+    text = " ".join(neutral(text).split())
     longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
     fence = "`" * (longest + 1)
     pad = " " if text.startswith("`") or text.endswith("`") else ""
@@ -282,9 +314,16 @@ def _failure(verdict: ClauseVerdict) -> list[str]:
         example = list(failure.example[:MAX_EXAMPLE_LINES])
         if len(failure.example) > MAX_EXAMPLE_LINES:
             example.append(f"… ({len(failure.example) - MAX_EXAMPLE_LINES} more lines in the result file)")
-        lines += ["<details><summary>Shrunk example</summary>", "", fenced("\n".join(example), "text"), ""]
-        if failure.reproduce:
-            lines += [fenced(failure.reproduce, "text"), ""]
-        lines += ["</details>", ""]
+        lines += [
+            "<details><summary>Shrunk example</summary>",
+            "",
+            fenced("\n".join(example), "text"),
+            "",
+            "</details>",
+            "",
+        ]
     lines += ["Rerun just this clause:", "", fenced(failure.rerun, "sh"), ""]
+    if failure.blob:
+        summary = "Hypothesis reproduction blob (to decorate a copy of the suite's test; the rerun above needs none)"
+        lines += [f"<details><summary>{summary}</summary>", "", fenced(failure.blob, "python"), "", "</details>", ""]
     return lines

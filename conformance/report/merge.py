@@ -58,9 +58,22 @@ class Merged:
         return {key: runs for key, runs in self.history.items() if len(runs) > 1}
 
 
-def natural_key(text: str) -> tuple[tuple[int, int | str], ...]:
-    """Sort ``2.10`` after ``2.9``: digit runs compare as numbers."""
-    return tuple((0, int(part)) if part.isdigit() else (1, part) for part in re.findall(r"\d+|\D+", text))
+def natural_key(text: str) -> tuple[tuple[int, int, str], ...]:
+    """Sort ``2.10`` after ``2.9``: digit runs compare as numbers (of any length, never converted to int)."""
+    return tuple(number_key(part) for part in re.findall(r"\d+|\D+", text))
+
+
+def number_key(part: str) -> tuple[int, int, str]:
+    """A key that orders runs of digits as numbers and puts other text after them.
+
+    Digits are compared by length without leading zeros, then as text: the
+    order of ``int()``, without its limit of 4300 digits (a hostile file may
+    hold a section ``4.<5000 digits>``).
+    """
+    if part.isdigit() and part.isascii():
+        digits = part.lstrip("0")
+        return (0, len(digits), digits)
+    return (1, 0, part)
 
 
 def _started_key(run: Run) -> tuple[int, float, str]:

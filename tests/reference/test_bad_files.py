@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import math
 import pickle
 import struct
 import zipfile
@@ -295,7 +296,21 @@ def test_a_valid_header_length_starting_like_a_pickle_still_loads(tmp_path: Path
 # --- structured fuzzing: well-framed files whose header says anything ----------------------------------
 
 DTYPE_NAMES = ["F16", "BF16", "F32", "F64", "I8", "I16", "I32", "I64", "U8", "BOOL", "F8_E4M3", "C64", "U2", "", "f32"]
-HUGE = [0, 1, 2, 3, 7, 2**31, 2**32 + 1, 2**40, 2**63 - 1, 2**64, -1, -(2**63)]
+HUGE = [0, 1, 2, 3, 7, 2**31, 2**32 + 1, 2**40, 2**62, 2**63 - 1, 2**63, 2**64, -1, -(2**63)]
+VALID_DTYPES = ["F16", "F32", "F64", "I8", "I16", "I32", "I64", "U8", "BOOL"]
+ITEMSIZE = {"F16": 2, "F32": 4, "F64": 8, "I8": 1, "I16": 2, "I32": 4, "I64": 8, "U8": 1, "BOOL": 1}
+
+
+def hostile_shapes() -> st.SearchStrategy[list[int]]:
+    """Shapes a header may claim: small, absurd, empty yet huge (``[0, 2**63]``), or of too many dimensions."""
+    dim = st.sampled_from(HUGE) | st.integers(0, 8)
+    return st.one_of(
+        st.lists(dim, max_size=4),
+        st.lists(st.sampled_from([0, 1]) | dim, min_size=60, max_size=100),  # numpy holds at most 64 dimensions
+        st.builds(
+            lambda rest, at: [*rest[:at], 0, *rest[at:]], st.lists(dim, min_size=1, max_size=3), st.integers(0, 3)
+        ),
+    )
 
 
 @st.composite
@@ -303,7 +318,7 @@ def fuzzed_entries(draw: st.DrawFn) -> dict[str, object]:
     """A header entry whose dtype, shape and offsets are drawn from valid and absurd values."""
     entry: dict[str, object] = {
         "dtype": draw(st.sampled_from(DTYPE_NAMES) | st.text(max_size=6), label="dtype"),
-        "shape": draw(st.lists(st.sampled_from(HUGE) | st.integers(0, 8), max_size=4), label="shape"),
+        "shape": draw(hostile_shapes(), label="shape"),
         "data_offsets": draw(
             st.lists(st.sampled_from(HUGE) | st.integers(0, 64), min_size=0, max_size=3), label="data_offsets"
         ),
@@ -340,3 +355,84 @@ def test_fuzzed_headers_raise_only_checkpoint_error_without_big_allocations(
     assert peak < limit, (
         f"observed a peak allocation of {peak} bytes loading a {len(data)}-byte file; expected < {limit}"
     )
+
+
+@st.composite
+def well_framed_files(draw: st.DrawFn) -> bytes:
+    """A file whose every offset agrees with its shapes and whose data section is exactly as long:
+    only the shapes themselves are hostile, so the loader gets as far as allocating."""
+    shapes = draw(st.lists(hostile_shapes(), min_size=1, max_size=3), label="shapes")
+    header: dict[str, object] = {}
+    position = 0
+    for number, shape in enumerate(shapes):
+        code = draw(st.sampled_from(VALID_DTYPES), label=f"dtype {number}")
+        size = math.prod(shape) * ITEMSIZE[code] if all(n >= 0 for n in shape) else 0
+        size = size if 0 <= size <= 4096 else 0
+        header[str(number)] = {"dtype": code, "shape": shape, "data_offsets": [position, position + size]}
+        position += size
+    return safetensors_bytes(header, bytes(position))
+
+
+@SETTINGS
+@given(data=well_framed_files())
+def test_well_framed_files_with_hostile_shapes_raise_only_checkpoint_error(
+    data: bytes, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Shapes like ``[0, 2**63]``, ``[1] * 100`` or ``[0, 2**62, 2**62]`` with consistent offsets load
+    (an empty or small tensor) or raise CheckpointError naming the file; nothing else escapes."""
+    path = write(tmp_path_factory.mktemp("shapes") / "shapes.safetensors", data)
+    try:
+        loaded = reference.load(path)
+    except CheckpointError as exc:
+        assert str(path) in str(exc), f"observed {exc}; expected the message to name {path}"
+    else:
+        assert isinstance(loaded, dict), (
+            f"observed {type(loaded).__name__} from a plain safetensors file; expected dict"
+        )
+
+
+def _with_device(tmp_path: Path, device: str) -> Path:
+    """A valid blockspec file whose one storage claims ``device``."""
+    source = tmp_path / "one.safetensors"
+    reference.save({"x": reference.arange(3)}, source)
+    raw = source.read_bytes()
+    length = struct.unpack("<Q", raw[:8])[0]
+    header = json.loads(raw[8 : 8 + length])
+    document = json.loads(header["__metadata__"]["blockspec"])
+    document["storages"][0]["device"] = device
+    header["__metadata__"]["blockspec"] = json.dumps(document)
+    return write(tmp_path / "device.safetensors", safetensors_bytes(header, raw[8 + length :]))
+
+
+DEVICE_NAMES = st.one_of(
+    st.builds(lambda n: "sim:" + "7" * n, st.integers(1, 6000)),
+    st.sampled_from(["sim:" + "9" * 5000, "sim:-1", "sim:01", "cuda:0", "CPU", "sim:1:2", "sim:\n", "cpu:0"]),
+    st.text(max_size=12),
+)
+
+
+@SETTINGS
+@given(data=st.data())
+def test_any_saved_device_name_raises_only_checkpoint_error(
+    data: st.DataObject, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    device = data.draw(DEVICE_NAMES, label="saved device")
+    path = _with_device(tmp_path_factory.mktemp("device"), device)
+    try:
+        reference.load(path)
+    except CheckpointError as exc:
+        assert str(path) in str(exc), f"observed {exc}; expected the message to name {path}"
+
+
+@pytest.mark.parametrize(
+    "shape", [[0, 2**63], [1] * 100, [0, 2**62, 2**62], [0] * 65], ids=["0-2^63", "100-dims", "0-2^62-2^62", "65-zeros"]
+)
+def test_shapes_numpy_cannot_hold_are_checkpoint_errors(tmp_path: Path, shape: list[int]) -> None:
+    path = write(
+        tmp_path / "s.safetensors", safetensors_bytes({"t": {"dtype": "F32", "shape": shape, "data_offsets": [0, 0]}})
+    )
+    expect_checkpoint_error(path, "tensor 't'")
+
+
+def test_a_device_index_of_5000_digits_is_a_checkpoint_error(tmp_path: Path) -> None:
+    expect_checkpoint_error(_with_device(tmp_path, "sim:" + "9" * 5000), "unknown device")
