@@ -6,7 +6,8 @@ import argparse
 import sys
 
 from conformance._errors import UsageError
-from conformance.report.loader import load_results, replace_surrogates
+from conformance._text import replace_surrogates
+from conformance.report.loader import load_results
 from conformance.report.merge import Merged, merge_runs
 
 

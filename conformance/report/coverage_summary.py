@@ -14,7 +14,8 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from conformance._errors import ResultFileError
-from conformance.report.loader import replace_surrogates, strict_json
+from conformance._text import replace_surrogates
+from conformance.report.loader import strict_json
 from spec._reading import MAX_RESULT_BYTES, RefusedFile, read_text_bounded
 
 

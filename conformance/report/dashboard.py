@@ -29,8 +29,9 @@ from pathlib import Path
 from typing import Any
 
 from conformance._errors import ResultFileError, UsageError
+from conformance._text import replace_surrogates
 from conformance.report.coverage_summary import CoverageSummary
-from conformance.report.loader import ClauseVerdict, Run, replace_surrogates
+from conformance.report.loader import ClauseVerdict, Run
 from conformance.report.merge import Merged, number_key
 from conformance.run.status import STATUSES
 from spec import ALL, SECTIONS, Catalogue, Clause, load_catalogue

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from conformance._errors import ResultFileError
+from conformance._text import replace_surrogates
 from conformance.run.result import SCHEMA_VERSION
 from conformance.run.status import STATUSES
 from spec._reading import MAX_RESULT_BYTES, RefusedFile, read_text_bounded
@@ -299,7 +300,7 @@ def load_result(path: Path) -> Run:
                     f"{path}: {replaced} lone surrogate(s) (text no UTF-8 output can hold, e.g. from a file name "
                     "that is not UTF-8) shown as U+FFFD \N{REPLACEMENT CHARACTER}",
                 )
-        if _SURROGATE.search(str(path)):
+        if replace_surrogates(str(path))[1]:
             notes += (f"{path}: the file name is not UTF-8; it is shown with U+FFFD \N{REPLACEMENT CHARACTER}",)
         return _checked(path, data, notes)
     except RecursionError:
@@ -342,26 +343,6 @@ def strict_json(path: Path, text: str) -> Any:
 
 
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
-_SURROGATE = re.compile(r"[\ud800-\udfff]")
-
-
-def replace_surrogates(value: Any) -> tuple[Any, int]:
-    """``value`` with every lone surrogate in its strings (keys too) replaced by U+FFFD, and how many."""
-    if isinstance(value, str):
-        fixed, count = _SURROGATE.subn("\N{REPLACEMENT CHARACTER}", value)
-        return fixed, count
-    if isinstance(value, list):
-        pairs = [replace_surrogates(item) for item in value]
-        return [item for item, _ in pairs], sum(n for _, n in pairs)
-    if isinstance(value, dict):
-        out: dict[str, Any] = {}
-        total = 0
-        for key, item in value.items():
-            new_key, n = replace_surrogates(key)
-            out[new_key], m = replace_surrogates(item)
-            total += n + m
-        return out, total
-    return value, 0
 
 
 def _checked(path: Path, data: Any, notes: tuple[str, ...]) -> Run:

@@ -10,12 +10,12 @@ verdicts are computed in one place, :mod:`conformance.run.verdicts`.
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from conformance._files import write_text_atomic
+from conformance._text import replace_surrogates
 from conformance.run.status import FAILING, STATUSES, Outcome, Status
 from spec import Level
 
@@ -111,32 +111,15 @@ class RunResult:
         return data
 
 
-_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
-def _replace_surrogates(value: Any, counter: list[int]) -> Any:
-    """``value`` with every lone surrogate (no encoding can write one) replaced by U+FFFD, counted."""
-    if isinstance(value, str):
-        fixed, count = _LONE_SURROGATE.subn("\ufffd", value)
-        counter[0] += count
-        return fixed
-    if isinstance(value, dict):
-        return {_replace_surrogates(k, counter): _replace_surrogates(v, counter) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_replace_surrogates(v, counter) for v in value]
-    return value
-
-
 def write_json(result: RunResult, path: Path) -> None:
     """Write the result file atomically (see :func:`conformance._files.write_text_atomic`).
 
     Text that UTF-8 cannot hold (a lone surrogate, e.g. from a non-UTF-8 file name in an
     exception message) is replaced by U+FFFD, and ``environment.blockspec_text_replaced`` says so.
     """
-    counter = [0]
-    data = _replace_surrogates(result.to_json(), counter)
-    if counter[0]:
+    data, replaced = replace_surrogates(result.to_json())
+    if replaced:
         data.setdefault("environment", {})["blockspec_text_replaced"] = (
-            f"{counter[0]} character(s) UTF-8 cannot encode (lone surrogates) replaced by U+FFFD"
+            f"{replaced} character(s) UTF-8 cannot encode (lone surrogates) replaced by U+FFFD"
         )
     write_text_atomic(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
