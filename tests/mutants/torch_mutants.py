@@ -922,3 +922,144 @@ class TryAllGpusNoFallback(TorchBackend):
     target = "DEV-TRY-ALL-GPUS"
     needs_accelerator = False  # with a GPU present the list it returns is right
     blocks = _chapter(try_all_gpus=_try_all_gpus_without_fallback)
+
+
+# --- Reach: each wrong only in a region the strategies once stopped short of ---------------------
+# Every mutant below is correct on small sizes, few children, two uses, two passes and float32;
+# the strategies' reach table (conformance/kit/strategies.py: REACH) says which draw finds it.
+
+
+def _lexical_key_order(pairs: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
+    """Sort state-dict entries with numeric registration names compared as strings ('10' < '2')."""
+    ranks: dict[tuple[str, ...], int] = {}
+    keys = []
+    for key, _ in pairs:
+        parts = key.split(".")
+        sort_key = []
+        for depth, part in enumerate(parts):
+            rank = ranks.setdefault(tuple(parts[: depth + 1]), len(ranks))
+            sort_key.append(part if part.isdigit() else f"~{rank:09d}")
+        keys.append(sort_key)
+    return [pair for _, pair in sorted(zip(keys, pairs, strict=True), key=lambda kp: kp[0])]
+
+
+class LexicalStateDictOrder(TorchBackend):
+    """state_dict() orders a Sequential's children by their names as strings: 10.weight before 2.weight."""
+
+    target = "STATE-DICT-KEYS"
+
+    def state_dict(self, module: nn.Module) -> list[tuple[str, torch.Tensor]]:
+        return _lexical_key_order(super().state_dict(module))
+
+
+class ThirdBackwardResets(TorchBackend):
+    """Every third backward pass on a module overwrites .grad instead of adding to it."""
+
+    target = "PARAM-GRAD-ACCUMULATES"
+
+    def backward(self, module: nn.Module, x: torch.Tensor, cotangent: np.ndarray) -> None:
+        count = getattr(module, "_blockspec_passes", 0) + 1
+        object.__setattr__(module, "_blockspec_passes", count)
+        if count % 3 == 0:
+            for param in module.parameters():
+                param.grad = None
+        super().backward(module, x, cotangent)
+
+
+def _build_sharing_twice(node: A.Node, make: Callable[[A.Node, Callable[[A.Node], Any]], Any]) -> Any:
+    """Share a reused node at its first two uses only; a third use builds a copy."""
+    built: dict[int, Any] = {}
+    uses: dict[int, int] = {}
+
+    def build_child(child: A.Node) -> Any:
+        key = id(child)
+        uses[key] = uses.get(key, 0) + 1
+        if uses[key] > 2:
+            return make(child, build_child)
+        if key not in built:
+            built[key] = make(child, build_child)
+        return built[key]
+
+    return build_child(node)
+
+
+class TieForTwoUsesOnly(TorchBackend):
+    """A layer used three or more times is shared by its first two uses; later uses get copies."""
+
+    target = "TIE-IDENTITY"
+    build_tree = staticmethod(_build_sharing_twice)
+
+
+class LargeSaveTruncated(TorchBackend):
+    """save() keeps only the first 2**16 elements of a larger tensor; the rest load as zeros."""
+
+    target = "IO-TENSOR-ROUNDTRIP"
+
+    def save(self, obj: Any, path: Any) -> None:
+        def cut(t: torch.Tensor) -> torch.Tensor:
+            if t.numel() <= 2**16:
+                return t
+            flat = t.detach().contiguous().reshape(-1).clone()
+            flat[2**16 :] = 0
+            return flat.reshape(t.shape)
+
+        super().save(_map_tensors(obj, cut), path)
+
+
+class LargeDictReordered(TorchBackend):
+    """load() returns a dict of more than 8 keys in sorted key order (a hash-table resize reorders it)."""
+
+    target = "IO-CONTAINER-ROUNDTRIP"
+
+    def load(self, path: Any, map_location: str | None = None) -> Any:
+        def reorder(obj: Any) -> Any:
+            if isinstance(obj, dict):
+                keys = sorted(obj, key=str) if len(obj) > 8 else list(obj)
+                return {k: reorder(obj[k]) for k in keys}
+            if isinstance(obj, list):
+                return [reorder(v) for v in obj]
+            return obj
+
+        return reorder(super().load(path, map_location))
+
+
+class Float64ConstantThroughFloat32(TorchBackend):
+    """constant_() on a float64 tensor writes the value rounded to float32 first."""
+
+    target = "INIT-CONSTANT"
+
+    def init_(self, parameter: Any, scheme: str, **kwargs: float) -> None:
+        if scheme == "constant" and parameter.dtype is torch.float64:
+            kwargs = {"value": float(np.float32(kwargs["value"]))}
+        super().init_(parameter, scheme, **kwargs)
+
+
+class NormalVectorsUnitStd(TorchBackend):
+    """normal_() on a 1-D tensor ignores std (a vector kernel with the default hard-wired)."""
+
+    target = "INIT-NORMAL"
+
+    def init_(self, parameter: Any, scheme: str, **kwargs: float) -> None:
+        if scheme == "normal" and parameter.dim() == 1:
+            kwargs = {**kwargs, "std": 1.0}
+        super().init_(parameter, scheme, **kwargs)
+
+
+class BatchOneDropsBias(TorchBackend):
+    """A forward on a single example (batch 1) skips every bias (a fast path for vectors gone wrong)."""
+
+    target = "BLOCK-FORWARD-VALUE"
+
+    def forward(self, module: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() == 2 and x.shape[0] == 1:
+            saved = {}
+            for m in module.modules():
+                if isinstance(m, nn.Linear) and m.bias is not None:
+                    saved[m] = m.bias
+                    m.bias = None
+            try:
+                return module(x)
+            finally:
+                for m, b in saved.items():
+                    m.bias = b
+        return super().forward(module, x)
