@@ -32,17 +32,6 @@ def scratch() -> Iterator[Path]:
         yield Path(directory)
 
 
-@st.composite
-def containers(draw: st.DrawFn, dtypes: tuple[str, ...], depth: int = 3) -> Any:
-    """A tensor spec, or a list or dict (drawn key order) nesting them: leaves are (array, dtype)."""
-    if depth == 0 or draw(st.booleans()):
-        return draw(hh.raw_arrays(dtypes))
-    if draw(st.booleans()):
-        return draw(st.lists(containers(dtypes, depth - 1), max_size=3))
-    keys = draw(st.lists(st.text("abcxyz_", min_size=1, max_size=5), max_size=3, unique=True))
-    return {key: draw(containers(dtypes, depth - 1)) for key in keys}
-
-
 def to_backend(backend: Backend, spec: Any, device: str) -> Any:
     if isinstance(spec, tuple):
         array, dtype = spec
@@ -83,13 +72,7 @@ def test_tensor_roundtrip(backend: Backend, device: str, check: Check, data: st.
 @pytest.mark.clause("IO-CONTAINER-ROUNDTRIP")
 @given(data=st.data())
 def test_container_roundtrip(backend: Backend, device: str, check: Check, data: st.DataObject) -> None:
-    spec = data.draw(
-        st.one_of(
-            st.lists(containers(backend.dtypes), max_size=4),
-            st.dictionaries(st.text("abcxyz_", min_size=1, max_size=5), containers(backend.dtypes), max_size=4),
-        ),
-        label="container",
-    )
+    spec = data.draw(hh.io_containers(backend.dtypes, leaf=False), label="container")
     saved = to_backend(backend, spec, device)
     with scratch() as directory:
         backend.save(saved, directory / "mydict")
