@@ -20,6 +20,7 @@ from torch.nn.parameter import is_lazy
 from conformance import arch as A
 from conformance._protocol import Gradients
 from conformance.backends.torch import TorchBackend, blocks
+from tests.mutants import loads
 
 
 def _chapter(**overrides: Any) -> types.SimpleNamespace:
@@ -1063,3 +1064,22 @@ class BatchOneDropsBias(TorchBackend):
                 for m, b in saved.items():
                     m.bias = b
         return super().forward(module, x)
+
+
+# --- loading: copies, dtype, rank (tests/mutants/loads.py) ------------------------------------------
+
+
+class RankBlindLoad(loads.RankBlindLoad, TorchBackend):
+    """A tensor with the parameter's element count loads whatever its rank (reshaped: 0-d into (1,))."""
+
+
+class SharedBufferLoad(loads.SharedBufferLoad, TorchBackend):
+    """Loading makes each parameter share the source tensor's buffer instead of copying into its own."""
+
+
+class RetypingLoad(loads.RetypingLoad, TorchBackend):
+    """Loading a tensor of another float dtype retypes the parameter to it (tinygrad 0.14's load)."""
+
+
+class RefusesOtherDtype(loads.RefusesOtherDtype, TorchBackend):
+    """Loading refuses a state dict of another float dtype (conforming, but not the SHOULD's cast)."""
