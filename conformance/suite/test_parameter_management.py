@@ -648,3 +648,36 @@ def test_tied_gradient_is_sum_of_uses(backend: Backend, device: str, check: Chec
             total = np.sum([untied_grads[n].astype(np.float64) for n in names], axis=0)
             tolerance = np.sum([expected.param_grad_tolerances[n] for n in names], axis=0) * 2
             check.close(tied_grads[names[0]], total, tolerance, f"gradient of tied {names[0]} vs the sum over {names}")
+
+
+@pytest.mark.clause("TIE-DTYPE-CONVERSION")
+@given(data=st.data())
+def test_dtype_conversion_keeps_ties(backend: Backend, device: str, check: Check, data: st.DataObject) -> None:
+    net = data.draw(hh.tied_nets(backend.float_dtypes, containers=ALL_CONTAINERS), label="tied net")
+    target = data.draw(hh.float_dtypes(backend.float_dtypes), label="converted to")
+    model = backend.build(net.arch, dtype=net.dtype, device=device)
+    before = backend.named_parameters(model)
+    values = {name: backend.to_numpy(p).copy() for name, p in before}
+    returned = backend.module_to_dtype(model, target)
+    check.same(returned, model, f"what converting to {target} returns")
+    after = backend.named_parameters(model)
+    check.equal(
+        parameter_names(backend, model), [n for n, _ in before], f"parameter names after converting to {target}"
+    )
+    for (name, old), (_, new) in zip(before, after, strict=False):
+        check.same(new, old, f"{name} after converting {net.dtype} -> {target}")
+        check.equal(backend.bits(new)[0], target, f"dtype of {name} after the conversion")
+        expected = values[name].astype(target)
+        check.true(bool(np.array_equal(backend.to_numpy(new), expected)), f"{name} after the conversion", "", expected)
+    for paths in hh.tied_linears(net.arch).values():
+        held = [sup.own_parameters(backend, _resolve(backend, model, path))["weight"] for path in paths]
+        for path, param in zip(paths[1:], held[1:], strict=True):
+            check.same(param, held[0], f"{path}.weight and {paths[0]}.weight after converting to {target}")
+
+
+def _resolve(backend: Backend, model: Any, path: str) -> Any:
+    """The submodule at dotted registration ``path``, found through ``named_children``."""
+    module = model
+    for part in path.split(".") if path else []:
+        module = dict(backend.named_children(module))[part]
+    return module

@@ -1,4 +1,4 @@
-"""Load mutants written once for every PyTorch-shaped backend (torch and the reference).
+"""Load and dtype-conversion mutants written once for every PyTorch-shaped backend (torch, the reference).
 
 Each class breaks one behaviour of ``load_state_dict`` through the
 TorchLikeBackend API alone, the way a real framework's loader does (tinygrad
@@ -75,3 +75,21 @@ class RefusesOtherDtype(TorchLikeBackend):
             if key in own and value.dtype != own[key].dtype:
                 raise LoadRejected(f"state_dict[{key!r}] has dtype {value.dtype}; the module holds {own[key].dtype}")
         return super().load_state_dict(module, state, strict=strict)
+
+
+class ConversionUntiesModules(TorchLikeBackend):
+    """module.to(dtype) converts a module registered twice into a copy at its later places (ties lost)."""
+
+    target = "TIE-DTYPE-CONVERSION"
+
+    def module_to_dtype(self, module: Any, dtype: str) -> Any:
+        import copy
+
+        for parent in list(module.modules()):
+            seen: set[int] = set()
+            for name, child in list(parent._modules.items()):
+                if child is not None and id(child) in seen:
+                    parent._modules[name] = copy.deepcopy(child)
+                elif child is not None:
+                    seen.add(id(child))
+        return super().module_to_dtype(module, dtype)

@@ -183,3 +183,7 @@ class RetypingLoad(loads.RetypingLoad, ReferenceBackend):
 
 class RefusesOtherDtype(loads.RefusesOtherDtype, ReferenceBackend):
     """Loading refuses a state dict of another float dtype (conforming, but not the SHOULD's cast)."""
+
+
+class ConversionUntiesModules(loads.ConversionUntiesModules, ReferenceBackend):
+    """module.to(dtype) converts a module registered twice into a copy at its later places (ties lost)."""

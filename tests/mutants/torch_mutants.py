@@ -1083,3 +1083,7 @@ class RetypingLoad(loads.RetypingLoad, TorchBackend):
 
 class RefusesOtherDtype(loads.RefusesOtherDtype, TorchBackend):
     """Loading refuses a state dict of another float dtype (conforming, but not the SHOULD's cast)."""
+
+
+class ConversionUntiesModules(loads.ConversionUntiesModules, TorchBackend):
+    """module.to(dtype) converts a module registered twice into a copy at its later places (ties lost)."""
