@@ -177,7 +177,7 @@ class _TreeBuilder:
         many = st.integers(REACH["children"].boundaries[2], REACH["children"].high)
         count = min(max(self.budget, 1), self.draw(rare_large(st.integers(1, 4), many)))
         pool = self.pool if self.ties == "any" else {}
-        children = []
+        children: list[A.Node] = []
         for _ in range(count):
             if children and self.budget <= 0:  # the tree's node budget is spent: close this container
                 break
