@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
+
 from conformance._protocol import LoadRejected, LoadResult
 from conformance.backends._torchlike import TorchLikeBackend
 
@@ -20,19 +22,27 @@ def _own(module: Any) -> dict[str, Any]:
     return dict(module.state_dict())
 
 
+def _shape(value: Any) -> tuple[int, ...] | None:
+    """A materialized tensor's shape; None for an uninitialized (lazy) parameter, which has none yet."""
+    try:
+        return tuple(value.shape)
+    except Exception:
+        return None
+
+
 class RankBlindLoad(TorchLikeBackend):
     """A tensor with the parameter's element count loads whatever its rank (reshaped: 0-d into (1,))."""
 
     target = "LOAD-SHAPE-RANK"
 
     def load_state_dict(self, module: Any, state: Mapping[str, Any], *, strict: bool) -> LoadResult:
-        own = _own(module)
-        fitted = {
-            key: value.reshape(tuple(own[key].shape))
-            if key in own and tuple(value.shape) != tuple(own[key].shape) and value.numel() == own[key].numel()
-            else value
-            for key, value in state.items()
-        }
+        shapes = {name: _shape(value) for name, value in _own(module).items()}
+        fitted = {}
+        for key, value in state.items():
+            shape = shapes.get(key)
+            if shape is not None and tuple(value.shape) != shape and value.numel() == int(np.prod(shape)):
+                value = value.reshape(shape)
+            fitted[key] = value
         return super().load_state_dict(module, fitted, strict=strict)
 
 

@@ -7,6 +7,7 @@ clause to fail while every other MUST clause passes or is blocked.
 
 from __future__ import annotations
 
+import re
 import types
 from collections.abc import Callable
 from typing import Any
@@ -931,21 +932,28 @@ class TryAllGpusNoFallback(TorchBackend):
 
 
 def _lexical_key_order(pairs: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
-    """Sort state-dict entries with numeric registration names compared as strings ('10' < '2')."""
-    ranks: dict[tuple[str, ...], int] = {}
-    keys = []
+    """Sort the children of every container of more than 10 (a name numbered 10 or more) as strings ('10' < '2')."""
+    siblings: dict[tuple[str, ...], list[str]] = {}
     for key, _ in pairs:
         parts = key.split(".")
-        sort_key = []
-        for depth, part in enumerate(parts):
-            rank = ranks.setdefault(tuple(parts[: depth + 1]), len(ranks))
-            sort_key.append(part if part.isdigit() else f"~{rank:09d}")
-        keys.append(sort_key)
+        for depth in range(len(parts) - 1):
+            names = siblings.setdefault(tuple(parts[:depth]), [])
+            if parts[depth] not in names:
+                names.append(parts[depth])
+    keys = []
+    for index, (key, _) in enumerate(pairs):
+        parts = key.split(".")
+        sort_key: list[tuple[str, int]] = []
+        for depth, part in enumerate(parts[:-1]):
+            names = siblings[tuple(parts[:depth])]
+            wide = any(int(m.group()) >= 10 for n in names if (m := re.search(r"\d+$", n)))
+            sort_key.append((part, 0) if wide else ("", names.index(part)))
+        keys.append((sort_key, index))
     return [pair for _, pair in sorted(zip(keys, pairs, strict=True), key=lambda kp: kp[0])]
 
 
 class LexicalStateDictOrder(TorchBackend):
-    """state_dict() orders a Sequential's children by their names as strings: 10.weight before 2.weight."""
+    """state_dict() sorts a container's children by name as strings once it has more than 10: 10.weight before 2.weight."""
 
     target = "STATE-DICT-KEYS"
 
