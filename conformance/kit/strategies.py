@@ -316,6 +316,17 @@ _SPECIAL_BITS: Mapping[str, tuple[str, tuple[int, ...]]] = {
 }
 
 
+def boundary_array(dtype: str) -> np.ndarray:
+    """A (3, 3) array of ``dtype``: every special bit pattern for a float dtype, extremes otherwise."""
+    if dtype in _SPECIAL_BITS:
+        unsigned, patterns = _SPECIAL_BITS[dtype]
+        return _from_bits(np.array(patterns, dtype=unsigned), dtype).reshape(3, 3)
+    if dtype == "bool":
+        return np.array([True, False, True] * 3).reshape(3, 3)
+    info = np.iinfo(dtype)
+    return np.array([info.min, info.max, 0, 1, info.max - 1, info.min + 1, 2, 3, 4], dtype=dtype).reshape(3, 3)
+
+
 def _from_bits(bits: np.ndarray, dtype: str) -> np.ndarray:
     if dtype == "bfloat16":
         return (bits.astype(np.uint32) << 16).view(np.float32)
