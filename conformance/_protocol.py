@@ -281,6 +281,11 @@ class Backend(Protocol):
         """``module.named_buffers()``: registered non-parameter tensors."""
         ...
 
+    # --- capability: dtype-conversion ------------------------------------------------
+    def module_to_dtype(self, module: Module, dtype: str) -> Module:
+        """``module.to(dtype)`` (``.double()``, ``.float()``) for a float dtype; return what the framework returns."""
+        ...
+
     # --- capability: device-names ---------------------------------------------------
     def device_equal(self, a: str, b: str) -> bool:
         """Whether the framework's device objects named ``a`` and ``b`` compare equal."""
@@ -339,6 +344,7 @@ CAPABILITY_MEMBERS: Mapping[str, tuple[str, ...]] = {
     "buffers": ("named_buffers",),
     "device-names": ("device_equal", "accelerator_type"),
     "device-count-control": ("set_device_count",),
+    "dtype-conversion": ("module_to_dtype",),
 }
 
 

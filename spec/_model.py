@@ -83,6 +83,9 @@ CAPABILITIES: Mapping[str, str] = {
         "the number of accelerators can be set for testing (simulated devices), so device "
         "clauses are checked for every count"
     ),
+    "dtype-conversion": (
+        "a module can be converted in place to another float dtype (PyTorch's module.to(dtype), .double())"
+    ),
     "device-names": ("devices are named by strings of the form TYPE or TYPE:INDEX (PyTorch's 'cuda' and 'cuda:0')"),
 }
 

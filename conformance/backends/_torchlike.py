@@ -264,5 +264,8 @@ class TorchLikeBackend:
     def module_to(self, module: Any, device: str) -> Any:
         return module.to(device)
 
+    def module_to_dtype(self, module: Any, dtype: str) -> Any:
+        return module.to(self._dtype(dtype))
+
     def named_buffers(self, module: Any) -> list[tuple[str, Any]]:
         return list(module.named_buffers())

@@ -3,10 +3,17 @@
 Values (weights, inputs) come from a drawn seed fed to NumPy's generator
 rather than element by element: examples stay cheap, shrink to seed 0, and
 print in one line.
+
+Reach, by design: every size and count is drawn across its whole meaningful
+range with its boundaries weighted in, and the large end is drawn rarely (one
+draw in :data:`RARE`) so a profile's cost barely moves. :data:`REACH` is the
+table of what each strategy reaches; ``tests/test_reach.py`` samples every
+strategy and fails when a documented extreme no longer occurs.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -20,6 +27,47 @@ Ties = Literal["none", "siblings", "any"]
 #: Words for registration names; an index is appended so names never clash.
 _SEQ_WORDS = ("block", "layer", "stage", "part")
 _ATTR_WORDS = ("hidden", "out", "proj", "body", "head", "branch")
+
+#: One draw in RARE takes the large end of a range (children, elements, keys, widths): often
+#: enough that the fast profile's 10 examples reach it, rare enough that cost stays in check.
+RARE = 4
+
+
+@dataclass(frozen=True)
+class Reach:
+    """The documented range of one drawn dimension and the boundary values that must occur.
+
+    Every draw lies in ``[low, high]``; among a few thousand draws the
+    boundary equal to ``low`` occurs exactly and every other boundary is
+    reached or exceeded (``tests/test_reach.py``).
+    """
+
+    strategy: str
+    low: int
+    high: int
+    boundaries: tuple[int, ...]
+
+
+#: What each strategy reaches, by dimension. ``tests/test_reach.py`` holds the strategies to it,
+#: and a palette mode for compiling frameworks must keep every boundary in its palette.
+REACH: Mapping[str, Reach] = {
+    "children": Reach("nets", 1, 12, (1, 4, 11, 12)),  # per container; 11+ makes "10.weight" meet "2.weight"
+    "depth": Reach("nets(max_depth=5)", 1, 5, (1, 5)),  # nested containers, root included
+    "nodes": Reach("nets", 1, 40, (1,)),  # the size budget of one drawn tree
+    "width": Reach("mlps", 1, 256, (1, 32, 200)),  # layer widths: 1..32 commonly, up to 256 rarely
+    "batch": Reach("inputs", 1, 8, (1, 8)),
+    "elements": Reach("raw_arrays", 0, 2**16 + 4096, (0, 1, 2**16 + 1)),  # one tensor, bits drawn
+    "dict_keys": Reach("io_containers", 0, 12, (0, 9, 12)),  # one dict of a saved container
+    "list_items": Reach("io_containers", 0, 12, (0, 9)),
+    "backward_passes": Reach("backward_passes", 1, 4, (1, 3, 4)),
+    "tie_uses": Reach("tied_sequences", 2, 4, (2, 3, 4)),  # positions sharing one layer
+    "special_percent": Reach("raw_arrays", 0, 100, (0, 100)),  # of a float array: NaNs, -0.0, subnormals, inf
+}
+
+
+def rare_large(common: st.SearchStrategy[int], large: st.SearchStrategy[int]) -> st.SearchStrategy[int]:
+    """``common`` mostly; ``large`` one draw in :data:`RARE` (hypothesis shrinks towards ``common``)."""
+    return st.integers(0, RARE - 1).flatmap(lambda pick: large if pick == RARE - 1 else common)
 
 
 @dataclass(frozen=True, eq=False)
@@ -45,8 +93,17 @@ def batch_sizes(max_batch: int = 8) -> st.SearchStrategy[int]:
     return st.integers(min_value=1, max_value=max_batch)
 
 
-def widths(max_width: int = 12) -> st.SearchStrategy[int]:
-    return st.integers(min_value=1, max_value=max_width)
+def widths(max_width: int = 12, rare_max: int | None = None) -> st.SearchStrategy[int]:
+    """Widths from 1 to ``max_width``; with ``rare_max``, up to it one draw in :data:`RARE`."""
+    common = st.integers(min_value=1, max_value=max_width)
+    if rare_max is None or rare_max <= max_width:
+        return common
+    return rare_large(common, st.integers(max_width + 1, rare_max))
+
+
+def backward_passes() -> st.SearchStrategy[int]:
+    """How many backward passes accumulate: 1 to 4, the third and fourth included."""
+    return st.integers(min_value=1, max_value=4)
 
 
 def float_dtypes(available: tuple[str, ...]) -> st.SearchStrategy[str]:
@@ -89,9 +146,11 @@ class _TreeBuilder:
         self.max_width, self.ties = max_width, ties
         self.leaves, self.containers = leaves, containers
         self.pool: dict[int, list[A.Node]] = {}  # square layers that may be reused, by width
+        self.budget = REACH["nodes"].high  # nodes left to draw: deep and wide trees stay cheap
 
     def node(self, width: int, depth: int, pool: dict[int, list[A.Node]]) -> tuple[A.Node, int]:
-        kinds = list(self.leaves) + (list(self.containers) if depth > 0 else [])
+        self.budget -= 1
+        kinds = list(self.leaves) + (list(self.containers) if depth > 0 and self.budget > 0 else [])
         kind = self.draw(st.sampled_from(kinds))
         if kind in self.containers:
             return self.container(kind, width, depth - 1)
@@ -116,12 +175,16 @@ class _TreeBuilder:
         return node, out
 
     def container(self, kind: str, width: int, depth: int) -> tuple[A.Node, int]:
-        count = self.draw(st.integers(min_value=1, max_value=4))
+        many = st.integers(REACH["children"].boundaries[2], REACH["children"].high)
+        count = min(max(self.budget, 1), self.draw(rare_large(st.integers(1, 4), many)))
         pool = self.pool if self.ties == "any" else {}
-        children = []
+        children: list[A.Node] = []
         for _ in range(count):
+            if children and self.budget <= 0:  # the tree's node budget is spent: close this container
+                break
             child, width = self.node(width, depth, pool)
             children.append(child)
+        count = len(children)
         if kind == "block":
             words = self.draw(st.lists(st.sampled_from(_ATTR_WORDS), min_size=count, max_size=count))
             return A.Block(tuple((f"{w}_{i}", c) for i, (w, c) in enumerate(zip(words, children, strict=True)))), width
@@ -173,14 +236,15 @@ def tied_nets(draw: st.DrawFn, /, dtypes: tuple[str, ...] = ("float32",), **opti
     """A network with at least one tied linear layer, built rather than filtered for.
 
     A drawn net (``ties="any"``) that happens to share no layer gets a square
-    linear layer appended twice, around a ReLU, so no example is thrown away.
+    linear layer appended 2 to 4 times, ReLUs between, so no example is thrown away.
     """
     net = draw(nets(dtypes, ties="any", **options))
     if tied_linears(net.arch):
         return net
     width = net.out_width
     shared = A.Linear(width, width, True, linear_values(np.random.default_rng(net.seed + 7), width, width, net.dtype))
-    arch = A.Sequential((net.arch, shared, A.ReLU(), shared))
+    uses = draw(st.integers(REACH["tie_uses"].low, REACH["tie_uses"].high), label="uses of the appended shared layer")
+    arch = A.Sequential((net.arch, shared, *((A.ReLU(), shared) * (uses - 1))))
     return Net(arch, net.in_width, width, net.dtype, net.seed)
 
 
@@ -189,7 +253,8 @@ def mlps(draw: st.DrawFn, dtypes: tuple[str, ...] = ("float32",), max_width: int
     """The chapter's MLP as a custom block (hidden, ReLU, out), with drawn widths and values."""
     dtype = draw(float_dtypes(dtypes), label="dtype")
     seed = draw(seeds(), label="values seed")
-    w_in, w_hidden, w_out = (draw(widths(max_width), label=n) for n in ("in", "hidden", "out"))
+    wide = REACH["width"].high
+    w_in, w_hidden, w_out = (draw(widths(max_width, wide), label=n) for n in ("in", "hidden", "out"))
     rng = np.random.default_rng(seed)
     arch = A.Block(
         (
@@ -225,21 +290,143 @@ def untie(root: A.Node) -> A.Node:
     return type(root)()
 
 
+#: Bit patterns a format can lose: -0.0, +-inf, NaNs (quiet, signalling, negative, with payload),
+#: the smallest and largest subnormals. bfloat16's are the upper halves of float32's.
+_SPECIAL_BITS: Mapping[str, tuple[str, tuple[int, ...]]] = {
+    "float16": ("uint16", (0x8000, 0x7C00, 0xFC00, 0x7E00, 0x7C01, 0xFE2A, 0x0001, 0x03FF, 0x8001)),
+    "float32": (
+        "uint32",
+        (0x80000000, 0x7F800000, 0xFF800000, 0x7FC00000, 0x7F800001, 0xFFC12345, 0x00000001, 0x007FFFFF, 0x80000001),
+    ),
+    "float64": (
+        "uint64",
+        (
+            0x8000000000000000,
+            0x7FF0000000000000,
+            0xFFF0000000000000,
+            0x7FF8000000000000,
+            0x7FF0000000000001,
+            0xFFF8DEADBEEF0001,
+            0x0000000000000001,
+            0x000FFFFFFFFFFFFF,
+            0x8000000000000001,
+        ),
+    ),
+    "bfloat16": ("uint16", (0x8000, 0x7F80, 0xFF80, 0x7FC0, 0x7F81, 0xFFC1, 0x0001, 0x007F, 0x8001)),
+}
+
+
+def boundary_array(dtype: str) -> np.ndarray:
+    """A (3, 3) array of ``dtype``: every special bit pattern for a float dtype, extremes otherwise."""
+    if dtype in _SPECIAL_BITS:
+        unsigned, patterns = _SPECIAL_BITS[dtype]
+        return _from_bits(np.array(patterns, dtype=unsigned), dtype).reshape(3, 3)
+    if dtype == "bool":
+        return np.array([True, False, True] * 3).reshape(3, 3)
+    info = np.iinfo(dtype)
+    return np.array([info.min, info.max, 0, 1, info.max - 1, info.min + 1, 2, 3, 4], dtype=dtype).reshape(3, 3)
+
+
+def _from_bits(bits: np.ndarray, dtype: str) -> np.ndarray:
+    if dtype == "bfloat16":
+        return (bits.astype(np.uint32) << 16).view(np.float32)
+    return bits.view(dtype)
+
+
 @st.composite
-def raw_arrays(draw: st.DrawFn, dtypes: tuple[str, ...]) -> tuple[np.ndarray, str]:
+def raw_arrays(draw: st.DrawFn, dtypes: tuple[str, ...], *, large: bool = True) -> tuple[np.ndarray, str]:
     """An array with arbitrary bit patterns (NaN payloads, -0.0, subnormals, inf), and its dtype name.
 
-    bfloat16 arrives as float32 values that bfloat16 represents exactly.
+    Three kinds: drawn bits (shapes up to 4 x 4 x 4, 0-d and empty included);
+    for float dtypes, an array made only of the patterns a format loses
+    (-0.0, NaN payloads, subnormals, +-inf), drawn as often as the bits; and,
+    one draw in :data:`RARE` when ``large``, more than 2**16 elements from a
+    seed. bfloat16 arrives as float32 values that bfloat16 represents exactly.
     """
     dtype = draw(st.sampled_from(dtypes), label="dtype")
+    kinds = ["bits", "special"] if dtype in _SPECIAL_BITS else ["bits"]
+    kind = draw(st.sampled_from(kinds), label="kind of values")
+    if large and draw(st.integers(0, RARE - 1), label=f"large ({RARE - 1}: more than 2**16 elements)") == RARE - 1:
+        rows = draw(st.integers(2**16 // 256 + 1, REACH["elements"].high // 256), label="rows of 256")
+        shape: tuple[int, ...] = draw(st.sampled_from([(rows, 256), (rows * 256,)]), label="large shape")
+        rng = np.random.default_rng(draw(seeds(), label="large values seed"))
+        count = int(np.prod(shape))
+        if dtype == "bool":
+            return rng.integers(0, 2, size=shape).astype(bool), dtype
+        if kind == "special":
+            unsigned, patterns = _SPECIAL_BITS[dtype]
+            bits = np.array(patterns, dtype=unsigned)[rng.integers(0, len(patterns), size=count)]
+            return _from_bits(bits, dtype).reshape(shape), dtype
+        unsigned = _SPECIAL_BITS[dtype][0] if dtype == "bfloat16" else f"uint{8 * np.dtype(dtype).itemsize}"
+        bits = np.frombuffer(rng.bytes(np.dtype(unsigned).itemsize * count), dtype=unsigned)
+        return _from_bits(bits.copy(), dtype).reshape(shape), dtype
     shape = tuple(draw(st.lists(st.integers(0, 4), max_size=3), label="shape"))
     count = int(np.prod(shape))
     if dtype == "bool":
         return np.array(draw(st.lists(st.booleans(), min_size=count, max_size=count)), dtype=bool).reshape(shape), dtype
+    if kind == "special":
+        unsigned, patterns = _SPECIAL_BITS[dtype]
+        picks = draw(st.lists(st.sampled_from(patterns), min_size=count, max_size=count), label="special bit patterns")
+        return _from_bits(np.array(picks, dtype=unsigned), dtype).reshape(shape), dtype
     if dtype == "bfloat16":
         halves = draw(st.binary(min_size=2 * count, max_size=2 * count), label="bfloat16 bits")
-        bits = np.frombuffer(halves, dtype=np.uint16).astype(np.uint32) << 16
-        return bits.view(np.float32).reshape(shape), dtype
+        bits16 = np.frombuffer(halves, dtype=np.uint16).astype(np.uint32) << 16
+        return bits16.view(np.float32).reshape(shape), dtype
     itemsize = np.dtype(dtype).itemsize
     raw = draw(st.binary(min_size=itemsize * count, max_size=itemsize * count), label="bits")
     return np.frombuffer(raw, dtype=dtype).reshape(shape).copy(), dtype
+
+
+def container_sizes() -> st.SearchStrategy[int]:
+    """Items in one list or dict: 0 to 3 mostly, 9 to 12 one draw in :data:`RARE`."""
+    return rare_large(st.integers(0, 3), st.integers(REACH["dict_keys"].boundaries[1], REACH["dict_keys"].high))
+
+
+@st.composite
+def io_containers(draw: st.DrawFn, dtypes: tuple[str, ...], depth: int = 3, *, leaf: bool = True) -> Any:
+    """A tensor spec, or a list or dict (drawn key order) nesting them: leaves are (array, dtype).
+
+    ``leaf`` False always gives a list or dict. A container of more than 4
+    items holds small tensors only, so the rare wide containers stay cheap.
+    """
+    if leaf and (depth == 0 or draw(st.booleans(), label="a tensor here")):
+        return draw(raw_arrays(dtypes))
+    size = draw(container_sizes(), label="container size")
+    if size > 4:  # a wide container holds small tensors only, so its cost stays that of a few
+        leaves = raw_arrays(dtypes, large=False)
+        if draw(st.booleans(), label="a list (else a dict)"):
+            return [draw(leaves) for _ in range(size)]
+        keys = draw(
+            st.lists(st.text("abcxyz_", min_size=1, max_size=5), min_size=size, max_size=size, unique=True),
+            label="keys",
+        )
+        return {key: draw(leaves) for key in keys}
+    inner = depth - 1
+    if draw(st.booleans(), label="a list (else a dict)"):
+        return [draw(io_containers(dtypes, inner)) for _ in range(size)]
+    keys = draw(
+        st.lists(st.text("abcxyz_", min_size=1, max_size=5), min_size=size, max_size=size, unique=True), label="keys"
+    )
+    return {key: draw(io_containers(dtypes, inner)) for key in keys}
+
+
+@st.composite
+def tied_sequences(draw: st.DrawFn, dtypes: tuple[str, ...]) -> tuple[Net, tuple[int, ...]]:
+    """A Sequential where one square layer appears at 2 to 4 drawn positions, and those positions."""
+    dtype = draw(float_dtypes(dtypes), label="dtype")
+    seed = draw(seeds(), label="values seed")
+    width = draw(widths(), label="width")
+    rng = np.random.default_rng(seed)
+    shared = A.Linear(width, width, True, linear_values(rng, width, width, dtype))
+    uses = draw(st.integers(REACH["tie_uses"].low, REACH["tie_uses"].high), label="uses of the shared layer")
+    count = draw(st.integers(max(uses, 2), 7), label="length")
+    positions = tuple(
+        sorted(
+            draw(st.lists(st.integers(0, count - 1), min_size=uses, max_size=uses, unique=True), label="tied positions")
+        )
+    )
+    children: list[A.Node] = [
+        shared if k in positions else A.Linear(width, width, True, linear_values(rng, width, width, dtype))
+        for k in range(count)
+    ]
+    return Net(A.Sequential(tuple(children)), width, width, dtype, seed), positions

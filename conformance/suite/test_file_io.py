@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
 import re
@@ -30,17 +31,6 @@ def scratch() -> Iterator[Path]:
     """A fresh directory per example (hypothesis runs many examples in one test call)."""
     with tempfile.TemporaryDirectory(prefix="blockspec-io-") as directory:
         yield Path(directory)
-
-
-@st.composite
-def containers(draw: st.DrawFn, dtypes: tuple[str, ...], depth: int = 3) -> Any:
-    """A tensor spec, or a list or dict (drawn key order) nesting them: leaves are (array, dtype)."""
-    if depth == 0 or draw(st.booleans()):
-        return draw(hh.raw_arrays(dtypes))
-    if draw(st.booleans()):
-        return draw(st.lists(containers(dtypes, depth - 1), max_size=3))
-    keys = draw(st.lists(st.text("abcxyz_", min_size=1, max_size=5), max_size=3, unique=True))
-    return {key: draw(containers(dtypes, depth - 1)) for key in keys}
 
 
 def to_backend(backend: Backend, spec: Any, device: str) -> Any:
@@ -80,16 +70,22 @@ def test_tensor_roundtrip(backend: Backend, device: str, check: Check, data: st.
     check.bitwise(backend.bits(loaded), backend.bits(tensor), "load(save(x))")
 
 
+@pytest.mark.clause("IO-TENSOR-ROUNDTRIP")
+def test_every_dtype_roundtrips(backend: Backend, device: str, check: Check) -> None:
+    """One tensor of every declared dtype, floats made of the patterns a format loses: no dtype left to chance."""
+    for dtype in backend.dtypes:
+        array = hh.boundary_array(dtype)
+        tensor = backend.tensor(array, device, dtype=dtype)
+        with scratch() as directory:
+            backend.save(tensor, directory / "x-file")
+            loaded = backend.load(directory / "x-file")
+        check.bitwise(backend.bits(loaded), backend.bits(tensor), f"load(save(x)) of a {dtype} tensor")
+
+
 @pytest.mark.clause("IO-CONTAINER-ROUNDTRIP")
 @given(data=st.data())
 def test_container_roundtrip(backend: Backend, device: str, check: Check, data: st.DataObject) -> None:
-    spec = data.draw(
-        st.one_of(
-            st.lists(containers(backend.dtypes), max_size=4),
-            st.dictionaries(st.text("abcxyz_", min_size=1, max_size=5), containers(backend.dtypes), max_size=4),
-        ),
-        label="container",
-    )
+    spec = data.draw(hh.io_containers(backend.dtypes, leaf=False), label="container")
     saved = to_backend(backend, spec, device)
     with scratch() as directory:
         backend.save(saved, directory / "mydict")
@@ -258,6 +254,99 @@ def test_load_names_shape_mismatch(
         backend, check, model, state, strict, f"load with {key} of shape {(*shape[:-1], shape[-1] + 1)}"
     )
     check.true(named_in(message, key), f"the error for a mismatched {key!r}", message, f"a message naming {key!r}")
+
+
+def _other_ranks(shape: tuple[int, ...]) -> list[tuple[int, ...]]:
+    """Shapes with ``shape``'s element count and another rank."""
+    if shape == (1,):
+        return [(), (1, 1)]
+    if len(shape) == 1:
+        return [(1, shape[0]), (shape[0], 1)]
+    return [(int(np.prod(shape)),), (1, *shape)]
+
+
+@pytest.mark.clause("LOAD-SHAPE-RANK")
+@given(data=st.data(), strict=st.booleans())
+def test_load_refuses_another_rank(
+    backend: Backend, device: str, check: Check, data: st.DataObject, strict: bool
+) -> None:
+    dtype = data.draw(hh.float_dtypes(backend.float_dtypes), label="dtype")
+    in_width = data.draw(hh.widths(), label="in width")
+    out_width = data.draw(st.one_of(st.just(1), hh.widths()), label="out width (1: a (1,) bias)")
+    model = backend.build(A.Linear(in_width, out_width), dtype=dtype, device=device)
+    state = dict(backend.state_dict(model))
+    key = data.draw(st.sampled_from(sorted(state)), label="key given another rank")
+    before = backend.bits(state[key])
+    shape = tuple(backend.to_numpy(state[key]).shape)
+    other = data.draw(st.sampled_from(_other_ranks(shape)), label="shape of the same size")
+    state[key] = backend.tensor(np.full(other, 7.0, dtype=dtype), device)
+    message = _rejection(backend, check, model, state, strict, f"load with {key} of shape {other} into {shape}")
+    check.true(named_in(message, key), f"the error for {key!r} of shape {other}", message, f"a message naming {key!r}")
+    check.bitwise(backend.bits(dict(backend.state_dict(model))[key]), before, f"{key} after the refused load")
+
+
+@pytest.mark.clause("LOAD-COPIES-VALUES")
+@given(data=st.data())
+def test_load_copies_values(backend: Backend, device: str, check: Check, data: st.DataObject) -> None:
+    # Small nets: aliasing shows on any architecture, and few shapes keep shrinking cheap where each compiles.
+    net = data.draw(hh.nets(backend.float_dtypes, containers=ALL_CONTAINERS, max_depth=2, max_width=4), label="net")
+    model = backend.build(net.arch, dtype=net.dtype, device=device)
+    source = backend.build(strip_values(net.arch), dtype=net.dtype, device=device)
+    assume(backend.named_parameters(source))
+    backend.load_state_dict(model, dict(backend.state_dict(source)), strict=True)
+    # copies: to_numpy may return a view of the tensor's memory (torch's .numpy() does)
+    loaded = {name: backend.to_numpy(p).copy() for name, p in backend.named_parameters(model)}
+    for _, param in backend.named_parameters(source):
+        backend.assign(param, backend.to_numpy(param) + 1)
+    for name, param in backend.named_parameters(model):
+        _same_values(check, backend.to_numpy(param), loaded[name], f"{name} after writing to the source's tensors")
+    written = {name: backend.to_numpy(p).copy() for name, p in backend.named_parameters(source)}
+    for _, param in backend.named_parameters(model):
+        backend.assign(param, backend.to_numpy(param) * 0 - 3)
+    for name, param in backend.named_parameters(source):
+        _same_values(check, backend.to_numpy(param), written[name], f"source {name} after writing to the loaded model")
+
+
+def _same_values(check: Check, observed: np.ndarray, expected: np.ndarray, what: str) -> None:
+    check.true(bool(np.array_equal(observed, expected)), what, observed, expected)
+
+
+def _other_float_state(
+    backend: Backend, model: Any, dtype: str, device: str
+) -> tuple[dict[str, Any], dict[str, np.ndarray], str]:
+    """The model's state in another float dtype the backend has: tensors, their values, the dtype."""
+    others = [d for d in ("float64", "float32", "float16") if d in backend.dtypes and d != dtype]
+    other = others[0] if others else dtype
+    values = {key: backend.to_numpy(v).astype(np.float64) * 1.5 + 1 / 3 for key, v in backend.state_dict(model)}
+    arrays = {key: v.astype(other) for key, v in values.items()}
+    return {key: backend.tensor(a, device, dtype=other) for key, a in arrays.items()}, arrays, other
+
+
+@pytest.mark.clause("LOAD-KEEPS-DTYPE")
+@given(data=st.data())
+def test_load_keeps_the_dtype(backend: Backend, device: str, check: Check, data: st.DataObject) -> None:
+    net = data.draw(hh.nets(backend.float_dtypes, containers=ALL_CONTAINERS), label="net")
+    model = backend.build(net.arch, dtype=net.dtype, device=device)
+    state, _, other = _other_float_state(backend, model, net.dtype, device)
+    with contextlib.suppress(LoadRejected):  # refusing is conforming
+        backend.load_state_dict(model, state, strict=True)
+    for name, param in backend.named_parameters(model):
+        check.equal(backend.bits(param)[0], net.dtype, f"dtype of {name} after loading a {other} state dict")
+
+
+@pytest.mark.clause("LOAD-CASTS-DTYPE")
+@given(data=st.data())
+def test_load_casts_to_the_dtype(backend: Backend, device: str, check: Check, data: st.DataObject) -> None:
+    net = data.draw(hh.nets(backend.float_dtypes, containers=ALL_CONTAINERS), label="net")
+    model = backend.build(net.arch, dtype=net.dtype, device=device)
+    state, arrays, other = _other_float_state(backend, model, net.dtype, device)
+    try:
+        backend.load_state_dict(model, state, strict=True)
+    except LoadRejected as exc:
+        raise check.fail(f"loading a {other} state dict into a {net.dtype} module", exc.message, "a cast") from None
+    after = dict(backend.state_dict(model))
+    for key, array in arrays.items():
+        _same_values(check, backend.to_numpy(after[key]), array.astype(net.dtype), f"{key} after loading it as {other}")
 
 
 @pytest.mark.clause("LOAD-NONSTRICT-REPORTS")

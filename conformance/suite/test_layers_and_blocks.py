@@ -123,7 +123,7 @@ def test_chapter_mlp_registers_its_layers(backend: Backend, device: str, check: 
 @given(data=st.data())
 def test_nested_blocks_compose(backend: Backend, device: str, check: Check, data: st.DataObject) -> None:
     net = data.draw(
-        hh.nets(backend.float_dtypes, leaves=("linear_maybe_bias", "relu"), containers=ALL_CONTAINERS, max_depth=4),
+        hh.nets(backend.float_dtypes, leaves=("linear_maybe_bias", "relu"), containers=ALL_CONTAINERS, max_depth=5),
         label="net",
     )
     x = data.draw(hh.inputs(net), label="input")

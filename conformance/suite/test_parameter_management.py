@@ -98,7 +98,7 @@ def test_gradients_accumulate(backend: Backend, device: str, check: Check, data:
     model = backend.build(net.arch, dtype=net.dtype, device=device)
     params = dict(backend.named_parameters(model))
     xt = backend.tensor(x, device)
-    for passes in (1, 2):
+    for passes in range(1, data.draw(hh.backward_passes(), label="backward passes") + 1):
         backend.backward(model, xt, cotangent)
         for name, grad in expected.param_grads.items():
             observed = backend.grad(params[name])
@@ -133,7 +133,7 @@ def test_nested_parameter_names(backend: Backend, device: str, check: Check, dat
             backend.float_dtypes,
             leaves=("linear_maybe_bias", "relu"),
             containers=ALL_CONTAINERS,
-            max_depth=4,
+            max_depth=5,
         ),
         label="net",
     )
@@ -163,7 +163,7 @@ def test_rgnet_nested_indexing(backend: Backend, device: str, check: Check) -> N
 
 @st.composite
 def nested_sequentials(draw: st.DrawFn, dtypes: tuple[str, ...]) -> hh.Net:
-    return draw(hh.nets(dtypes, leaves=("linear", "relu"), containers=("sequential", "named"), max_depth=4))
+    return draw(hh.nets(dtypes, leaves=("linear", "relu"), containers=("sequential", "named"), max_depth=5))
 
 
 @pytest.mark.clause("PARAM-NESTED-INDEX")
@@ -198,7 +198,7 @@ def test_state_dict_keys_and_values(backend: Backend, device: str, check: Check,
             backend.float_dtypes,
             leaves=("linear_maybe_bias", "relu"),
             containers=ALL_CONTAINERS,
-            max_depth=4,
+            max_depth=5,
         ),
         label="net",
     )
@@ -232,7 +232,7 @@ _NAME_BOUNDARY = r"(?<![\w.=]){}(?![\w.])"
 @pytest.mark.clause("MODULE-REPR")
 @given(data=st.data())
 def test_printing_shows_nesting(backend: Backend, device: str, check: Check, data: st.DataObject) -> None:
-    net = data.draw(hh.nets(backend.float_dtypes, containers=ALL_CONTAINERS, max_depth=4), label="net")
+    net = data.draw(hh.nets(backend.float_dtypes, containers=ALL_CONTAINERS, max_depth=5), label="net")
     text = backend.describe(backend.build(net.arch, dtype=net.dtype, device=device))
     check_nesting_shown(check, text, net.arch)
 
@@ -279,9 +279,11 @@ def large_layers(draw: st.DrawFn, min_elements: int = 32768) -> tuple[int, int]:
     return fan_in, fan_out
 
 
-def _fresh_weight(backend: Backend, device: str, fan_in: int, fan_out: int, seed: int) -> tuple[Any, Any]:
+def _fresh_weight(
+    backend: Backend, device: str, fan_in: int, fan_out: int, seed: int, dtype: str = "float32"
+) -> tuple[Any, Any]:
     backend.manual_seed(seed % 2**31)
-    layer = backend.build(A.Linear(fan_in, fan_out), device=device)
+    layer = backend.build(A.Linear(fan_in, fan_out), dtype=dtype, device=device)
     return layer, sup.own_parameters(backend, layer)["weight"]
 
 
@@ -297,15 +299,33 @@ def _dkw(check: Check, samples: np.ndarray, cdf: Any, what: str, alpha: float = 
 
 @pytest.mark.clause("INIT-NORMAL")
 @given(
-    shape=large_layers(), seed=hh.seeds(), mean=st.sampled_from([0.0, 0.5, -3.0]), std=st.sampled_from([0.01, 1.0, 2.5])
+    data=st.data(),
+    shape=large_layers(),
+    seed=hh.seeds(),
+    mean=st.sampled_from([0.0, 0.5, -3.0]),
+    std=st.sampled_from([0.01, 1.0, 2.5]),
 )
 def test_normal_init(
-    backend: Backend, device: str, check: Check, shape: tuple[int, int], seed: int, mean: float, std: float
+    backend: Backend,
+    device: str,
+    check: Check,
+    data: st.DataObject,
+    shape: tuple[int, int],
+    seed: int,
+    mean: float,
+    std: float,
 ) -> None:
-    """False alarm <= 1e-13 per example (DKW), so < 1e-9 per run."""
-    _, weight = _fresh_weight(backend, device, *shape, seed)
-    backend.init_(weight, "normal", mean=mean, std=std)
-    _dkw(check, backend.to_numpy(weight), stats.normal_cdf(mean, std), f"normal_(w, mean={mean}, std={std})")
+    """False alarm <= 1e-13 per example (DKW), so < 1e-9 per run; a 2-D weight or a 1-D bias, any float dtype."""
+    dtype = data.draw(hh.float_dtypes(backend.float_dtypes), label="dtype")
+    if data.draw(st.booleans(), label="a 1-D tensor (a bias), not a weight"):
+        layer, _ = _fresh_weight(backend, device, 1, shape[0] * shape[1], seed, dtype)
+        target, what = sup.own_parameters(backend, layer)["bias"], "b"
+    else:
+        _, target = _fresh_weight(backend, device, *shape, seed, dtype)
+        what = "w"
+    backend.init_(target, "normal", mean=mean, std=std)
+    values = backend.to_numpy(target).astype(np.float64)
+    _dkw(check, values, stats.normal_cdf(mean, std), f"normal_({what}, mean={mean}, std={std}) in {dtype}")
 
 
 @pytest.mark.clause("INIT-ZEROS")
@@ -324,17 +344,32 @@ def test_zeros_init(backend: Backend, device: str, check: Check, fan_in: int, fa
     fan_in=hh.widths(64),
     fan_out=hh.widths(64),
     seed=hh.seeds(),
-    value=st.floats(-1e6, 1e6, allow_nan=False, allow_subnormal=False, width=32),
+    value=st.floats(-1e6, 1e6, allow_nan=False, allow_subnormal=False),
+    data=st.data(),
 )
 def test_constant_init(
-    backend: Backend, device: str, check: Check, fan_in: int, fan_out: int, seed: int, value: float
+    backend: Backend,
+    device: str,
+    check: Check,
+    fan_in: int,
+    fan_out: int,
+    seed: int,
+    value: float,
+    data: st.DataObject,
 ) -> None:
-    _, weight = _fresh_weight(backend, device, fan_in, fan_out, seed)
-    backend.init_(weight, "constant", value=value)
-    values = backend.to_numpy(weight)
-    check.true(
-        bool(np.all(values == np.float32(value))), f"weight after constant_(w, {value!r})", values, f"all {value!r}"
-    )
+    """Every float dtype: in float64 the value is kept to the last bit, in float32 rounded once."""
+    dtype = data.draw(hh.float_dtypes(backend.float_dtypes), label="dtype")
+    layer, weight = _fresh_weight(backend, device, fan_in, fan_out, seed, dtype)
+    expected = np.asarray(value, dtype=dtype)
+    for name, param in (("weight", weight), ("bias", sup.own_parameters(backend, layer)["bias"])):
+        backend.init_(param, "constant", value=value)
+        values = backend.to_numpy(param)
+        check.true(
+            bool(np.all(values == expected)),
+            f"{dtype} {name} after constant_({name}, {value!r})",
+            values,
+            f"all {expected!r}",
+        )
 
 
 @pytest.mark.clause("INIT-UNIFORM")
@@ -431,7 +466,7 @@ def _visits(backend: Backend, model: Any) -> list[Any]:
 @pytest.mark.clause("APPLY-VISITS-ONCE")
 @given(data=st.data())
 def test_apply_visits_each_module_once(backend: Backend, device: str, check: Check, data: st.DataObject) -> None:
-    net = data.draw(hh.nets(backend.float_dtypes, containers=ALL_CONTAINERS, max_depth=4), label="net")
+    net = data.draw(hh.nets(backend.float_dtypes, containers=ALL_CONTAINERS, max_depth=5), label="net")
     model = backend.build(net.arch, dtype=net.dtype, device=device)
     modules = sup.modules_by_node(backend, model, net.arch, check)
     expected = [modules[id(node)] for node in A.modules_post_order(net.arch)]
@@ -451,7 +486,7 @@ def test_apply_on_tied_net(backend: Backend, device: str, check: Check) -> None:
 @pytest.mark.clause("APPLY-POST-ORDER")
 @given(data=st.data())
 def test_apply_visits_children_first(backend: Backend, device: str, check: Check, data: st.DataObject) -> None:
-    net = data.draw(hh.nets(backend.float_dtypes, containers=ALL_CONTAINERS, max_depth=4), label="net")
+    net = data.draw(hh.nets(backend.float_dtypes, containers=ALL_CONTAINERS, max_depth=5), label="net")
     model = backend.build(net.arch, dtype=net.dtype, device=device)
     modules = sup.modules_by_node(backend, model, net.arch, check)
     expected = [id(modules[id(node)]) for node in A.modules_post_order(net.arch)]
@@ -541,30 +576,13 @@ def check_tied_positions(backend: Backend, check: Check, net: Any, i: int, j: in
         check.equal(float(seen[0, 0]), 100.0, f"net[{j}].weight[0, 0] after writing 100 through net[{i}]")
 
 
-@st.composite
-def tied_sequences(draw: st.DrawFn, dtypes: tuple[str, ...]) -> tuple[hh.Net, int, int]:
-    """A Sequential where one square layer appears at two drawn positions."""
-    dtype = draw(hh.float_dtypes(dtypes), label="dtype")
-    seed = draw(hh.seeds(), label="values seed")
-    width = draw(hh.widths(), label="width")
-    rng = np.random.default_rng(seed)
-    shared = A.Linear(width, width, True, hh.linear_values(rng, width, width, dtype))
-    count = draw(st.integers(2, 7), label="length")
-    i, j = sorted(
-        draw(st.lists(st.integers(0, count - 1), min_size=2, max_size=2, unique=True), label="tied positions")
-    )
-    children: list[A.Node] = [
-        shared if k in (i, j) else A.Linear(width, width, True, hh.linear_values(rng, width, width, dtype))
-        for k in range(count)
-    ]
-    return hh.Net(A.Sequential(tuple(children)), width, width, dtype, seed), i, j
-
-
 @pytest.mark.clause("TIE-IDENTITY")
 @given(data=st.data())
 def test_drawn_tied_identity(backend: Backend, device: str, check: Check, data: st.DataObject) -> None:
-    net, i, j = data.draw(tied_sequences(backend.float_dtypes), label="tied net")
-    check_tied_positions(backend, check, backend.build(net.arch, dtype=net.dtype, device=device), i, j)
+    net, positions = data.draw(hh.tied_sequences(backend.float_dtypes), label="tied net")
+    model = backend.build(net.arch, dtype=net.dtype, device=device)
+    for later in positions[1:]:
+        check_tied_positions(backend, check, model, positions[0], later)
 
 
 @pytest.mark.clause("TIE-PARAMS-ONCE")
@@ -576,7 +594,7 @@ def test_chapter_tied_net_lists_six(backend: Backend, device: str, check: Check)
 @pytest.mark.clause("TIE-PARAMS-ONCE")
 @given(data=st.data())
 def test_drawn_tied_params_once(backend: Backend, device: str, check: Check, data: st.DataObject) -> None:
-    net = data.draw(hh.nets(backend.float_dtypes, containers=ALL_CONTAINERS, ties="any", max_depth=4), label="net")
+    net = data.draw(hh.nets(backend.float_dtypes, containers=ALL_CONTAINERS, ties="any", max_depth=5), label="net")
     model = backend.build(net.arch, dtype=net.dtype, device=device)
     check.equal(
         parameter_names(backend, model), A.parameter_names(net.arch), f"named_parameters() of {A.describe(net.arch)}"
@@ -592,7 +610,7 @@ def test_chapter_tied_net_has_eight_keys(backend: Backend, device: str, check: C
 @pytest.mark.clause("TIE-STATE-DICT-ALIASES")
 @given(data=st.data())
 def test_drawn_aliases(backend: Backend, device: str, check: Check, data: st.DataObject) -> None:
-    net = data.draw(hh.nets(backend.float_dtypes, containers=ALL_CONTAINERS, ties="any", max_depth=4), label="net")
+    net = data.draw(hh.nets(backend.float_dtypes, containers=ALL_CONTAINERS, ties="any", max_depth=5), label="net")
     model = backend.build(net.arch, dtype=net.dtype, device=device)
     state = dict(backend.state_dict(model))
     check.equal(list(state), A.state_dict_keys(net.arch), f"state_dict() keys of {A.describe(net.arch)}")
@@ -630,3 +648,36 @@ def test_tied_gradient_is_sum_of_uses(backend: Backend, device: str, check: Chec
             total = np.sum([untied_grads[n].astype(np.float64) for n in names], axis=0)
             tolerance = np.sum([expected.param_grad_tolerances[n] for n in names], axis=0) * 2
             check.close(tied_grads[names[0]], total, tolerance, f"gradient of tied {names[0]} vs the sum over {names}")
+
+
+@pytest.mark.clause("TIE-DTYPE-CONVERSION")
+@given(data=st.data())
+def test_dtype_conversion_keeps_ties(backend: Backend, device: str, check: Check, data: st.DataObject) -> None:
+    net = data.draw(hh.tied_nets(backend.float_dtypes, containers=ALL_CONTAINERS), label="tied net")
+    target = data.draw(hh.float_dtypes(backend.float_dtypes), label="converted to")
+    model = backend.build(net.arch, dtype=net.dtype, device=device)
+    before = backend.named_parameters(model)
+    values = {name: backend.to_numpy(p).copy() for name, p in before}
+    returned = backend.module_to_dtype(model, target)
+    check.same(returned, model, f"what converting to {target} returns")
+    after = backend.named_parameters(model)
+    check.equal(
+        parameter_names(backend, model), [n for n, _ in before], f"parameter names after converting to {target}"
+    )
+    for (name, old), (_, new) in zip(before, after, strict=False):
+        check.same(new, old, f"{name} after converting {net.dtype} -> {target}")
+        check.equal(backend.bits(new)[0], target, f"dtype of {name} after the conversion")
+        expected = values[name].astype(target)
+        check.true(bool(np.array_equal(backend.to_numpy(new), expected)), f"{name} after the conversion", "", expected)
+    for paths in hh.tied_linears(net.arch).values():
+        held = [sup.own_parameters(backend, _resolve(backend, model, path))["weight"] for path in paths]
+        for path, param in zip(paths[1:], held[1:], strict=True):
+            check.same(param, held[0], f"{path}.weight and {paths[0]}.weight after converting to {target}")
+
+
+def _resolve(backend: Backend, model: Any, path: str) -> Any:
+    """The submodule at dotted registration ``path``, found through ``named_children``."""
+    module = model
+    for part in path.split(".") if path else []:
+        module = dict(backend.named_children(module))[part]
+    return module

@@ -51,3 +51,34 @@ class StateListsSharedOnce(FlaxBackend):
                 seen.add(id(variable))
                 state.append((path, self._view(owner, leaf, variable).array()))
         return state
+
+
+class RankBlindLoad(FlaxBackend):
+    """A state-dict array with the parameter's element count loads whatever its rank (reshaped: 0-d into (1,))."""
+
+    target = "LOAD-SHAPE-RANK"
+
+    def load_state_dict(self, module: Any, state: Any, *, strict: bool) -> Any:
+        shapes = {key: tuple(np.shape(self._array(value))) for key, value in self.state_dict(module)}
+        fitted = {}
+        for key, value in state.items():
+            shape = shapes.get(key)
+            array = self._array(value)
+            if shape is not None and tuple(np.shape(array)) != shape and int(np.size(array)) == int(np.prod(shape)):
+                value = array.reshape(shape)
+            fitted[key] = value
+        return super().load_state_dict(module, fitted, strict=strict)
+
+
+class RetypingLoad(FlaxBackend):
+    """Loading writes each array in its own dtype: a float16 state dict retypes a float32 layer."""
+
+    target = "LOAD-KEEPS-DTYPE"
+
+    def _write(self, view: Any, value: np.ndarray) -> None:
+        import jax
+        import jax.numpy as jnp
+
+        old = view.variable.value
+        stored = value.T if view.transposed else value
+        view.variable.value = jax.device_put(jnp.asarray(stored), old.sharding)

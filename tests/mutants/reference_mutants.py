@@ -16,7 +16,7 @@ from conformance import arch as A
 from conformance.backends.reference import ReferenceBackend
 from reference import chapter, nn
 from reference.nn import functional as F
-from tests.mutants import devices
+from tests.mutants import devices, loads
 
 
 def _chapter(**overrides: Any) -> types.SimpleNamespace:
@@ -164,3 +164,26 @@ class LazyMaterializesOnHost(ReferenceBackend):
         if isinstance(module, nn.LazyLinear):
             return _HostLazyLinear(module.out_features)
         return module
+
+
+# --- loading: copies, dtype, rank (tests/mutants/loads.py) ------------------------------------------
+
+
+class RankBlindLoad(loads.RankBlindLoad, ReferenceBackend):
+    """A tensor with the parameter's element count loads whatever its rank (reshaped: 0-d into (1,))."""
+
+
+class SharedBufferLoad(loads.SharedBufferLoad, ReferenceBackend):
+    """Loading makes each parameter share the source tensor's buffer instead of copying into its own."""
+
+
+class RetypingLoad(loads.RetypingLoad, ReferenceBackend):
+    """Loading a tensor of another float dtype retypes the parameter to it (tinygrad 0.14's load)."""
+
+
+class RefusesOtherDtype(loads.RefusesOtherDtype, ReferenceBackend):
+    """Loading refuses a state dict of another float dtype (conforming, but not the SHOULD's cast)."""
+
+
+class ConversionUntiesModules(loads.ConversionUntiesModules, ReferenceBackend):
+    """module.to(dtype) converts a module registered twice into a copy at its later places (ties lost)."""

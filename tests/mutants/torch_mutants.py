@@ -7,6 +7,7 @@ clause to fail while every other MUST clause passes or is blocked.
 
 from __future__ import annotations
 
+import re
 import types
 from collections.abc import Callable
 from typing import Any
@@ -20,6 +21,7 @@ from torch.nn.parameter import is_lazy
 from conformance import arch as A
 from conformance._protocol import Gradients
 from conformance.backends.torch import TorchBackend, blocks
+from tests.mutants import loads
 
 
 def _chapter(**overrides: Any) -> types.SimpleNamespace:
@@ -922,3 +924,174 @@ class TryAllGpusNoFallback(TorchBackend):
     target = "DEV-TRY-ALL-GPUS"
     needs_accelerator = False  # with a GPU present the list it returns is right
     blocks = _chapter(try_all_gpus=_try_all_gpus_without_fallback)
+
+
+# --- Reach: each wrong only in a region the strategies once stopped short of ---------------------
+# Every mutant below is correct on small sizes, few children, two uses, two passes and float32;
+# the strategies' reach table (conformance/kit/strategies.py: REACH) says which draw finds it.
+
+
+def _lexical_key_order(pairs: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
+    """Sort the children of every container of more than 10 (a name numbered 10 or more) as strings ('10' < '2')."""
+    siblings: dict[tuple[str, ...], list[str]] = {}
+    for key, _ in pairs:
+        parts = key.split(".")
+        for depth in range(len(parts) - 1):
+            names = siblings.setdefault(tuple(parts[:depth]), [])
+            if parts[depth] not in names:
+                names.append(parts[depth])
+    keys = []
+    for index, (key, _) in enumerate(pairs):
+        parts = key.split(".")
+        sort_key: list[tuple[str, int]] = []
+        for depth, part in enumerate(parts[:-1]):
+            names = siblings[tuple(parts[:depth])]
+            wide = any(int(m.group()) >= 10 for n in names if (m := re.search(r"\d+$", n)))
+            sort_key.append((part, 0) if wide else ("", names.index(part)))
+        keys.append((sort_key, index))
+    return [pair for _, pair in sorted(zip(keys, pairs, strict=True), key=lambda kp: kp[0])]
+
+
+class LexicalStateDictOrder(TorchBackend):
+    """state_dict() sorts a container's children by name as strings once it has more than 10: 10.weight before 2.weight."""
+
+    target = "STATE-DICT-KEYS"
+
+    def state_dict(self, module: nn.Module) -> list[tuple[str, torch.Tensor]]:
+        return _lexical_key_order(super().state_dict(module))
+
+
+class ThirdBackwardResets(TorchBackend):
+    """Every third backward pass on a module overwrites .grad instead of adding to it."""
+
+    target = "PARAM-GRAD-ACCUMULATES"
+
+    def backward(self, module: nn.Module, x: torch.Tensor, cotangent: np.ndarray) -> None:
+        count = getattr(module, "_blockspec_passes", 0) + 1
+        object.__setattr__(module, "_blockspec_passes", count)
+        if count % 3 == 0:
+            for param in module.parameters():
+                param.grad = None
+        super().backward(module, x, cotangent)
+
+
+def _build_sharing_twice(node: A.Node, make: Callable[[A.Node, Callable[[A.Node], Any]], Any]) -> Any:
+    """Share a reused node at its first two uses only; a third use builds a copy."""
+    built: dict[int, Any] = {}
+    uses: dict[int, int] = {}
+
+    def build_child(child: A.Node) -> Any:
+        key = id(child)
+        uses[key] = uses.get(key, 0) + 1
+        if uses[key] > 2:
+            return make(child, build_child)
+        if key not in built:
+            built[key] = make(child, build_child)
+        return built[key]
+
+    return build_child(node)
+
+
+class TieForTwoUsesOnly(TorchBackend):
+    """A layer used three or more times is shared by its first two uses; later uses get copies."""
+
+    target = "TIE-IDENTITY"
+    build_tree = staticmethod(_build_sharing_twice)
+
+
+class LargeSaveTruncated(TorchBackend):
+    """save() keeps only the first 2**16 elements of a larger tensor; the rest load as zeros."""
+
+    target = "IO-TENSOR-ROUNDTRIP"
+
+    def save(self, obj: Any, path: Any) -> None:
+        def cut(t: torch.Tensor) -> torch.Tensor:
+            if t.numel() <= 2**16:
+                return t
+            flat = t.detach().contiguous().reshape(-1).clone()
+            flat[2**16 :] = 0
+            return flat.reshape(t.shape)
+
+        super().save(_map_tensors(obj, cut), path)
+
+
+class LargeDictReordered(TorchBackend):
+    """load() returns a dict of more than 8 keys in sorted key order (a hash-table resize reorders it)."""
+
+    target = "IO-CONTAINER-ROUNDTRIP"
+
+    def load(self, path: Any, map_location: str | None = None) -> Any:
+        def reorder(obj: Any) -> Any:
+            if isinstance(obj, dict):
+                keys = sorted(obj, key=str) if len(obj) > 8 else list(obj)
+                return {k: reorder(obj[k]) for k in keys}
+            if isinstance(obj, list):
+                return [reorder(v) for v in obj]
+            return obj
+
+        return reorder(super().load(path, map_location))
+
+
+class Float64ConstantThroughFloat32(TorchBackend):
+    """constant_() on a float64 tensor writes the value rounded to float32 first."""
+
+    target = "INIT-CONSTANT"
+
+    def init_(self, parameter: Any, scheme: str, **kwargs: float) -> None:
+        if scheme == "constant" and parameter.dtype is torch.float64:
+            kwargs = {"value": float(np.float32(kwargs["value"]))}
+        super().init_(parameter, scheme, **kwargs)
+
+
+class NormalVectorsUnitStd(TorchBackend):
+    """normal_() on a 1-D tensor ignores std (a vector kernel with the default hard-wired)."""
+
+    target = "INIT-NORMAL"
+
+    def init_(self, parameter: Any, scheme: str, **kwargs: float) -> None:
+        if scheme == "normal" and parameter.dim() == 1:
+            kwargs = {**kwargs, "std": 1.0}
+        super().init_(parameter, scheme, **kwargs)
+
+
+class BatchOneDropsBias(TorchBackend):
+    """A forward on a single example (batch 1) skips every bias (a fast path for vectors gone wrong)."""
+
+    target = "BLOCK-FORWARD-VALUE"
+
+    def forward(self, module: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() == 2 and x.shape[0] == 1:
+            saved = {}
+            for m in module.modules():
+                if isinstance(m, nn.Linear) and m.bias is not None:
+                    saved[m] = m.bias
+                    m.bias = None
+            try:
+                return module(x)
+            finally:
+                for m, b in saved.items():
+                    m.bias = b
+        return super().forward(module, x)
+
+
+# --- loading: copies, dtype, rank (tests/mutants/loads.py) ------------------------------------------
+
+
+class RankBlindLoad(loads.RankBlindLoad, TorchBackend):
+    """A tensor with the parameter's element count loads whatever its rank (reshaped: 0-d into (1,))."""
+
+
+class SharedBufferLoad(loads.SharedBufferLoad, TorchBackend):
+    """Loading makes each parameter share the source tensor's buffer instead of copying into its own."""
+
+
+class RetypingLoad(loads.RetypingLoad, TorchBackend):
+    """Loading a tensor of another float dtype retypes the parameter to it (tinygrad 0.14's load)."""
+
+
+class RefusesOtherDtype(loads.RefusesOtherDtype, TorchBackend):
+    """Loading refuses a state dict of another float dtype (conforming, but not the SHOULD's cast)."""
+
+
+class ConversionUntiesModules(loads.ConversionUntiesModules, TorchBackend):
+    """module.to(dtype) converts a module registered twice into a copy at its later places (ties lost)."""

@@ -33,6 +33,7 @@ class ReferenceBackend(TorchLikeBackend):
             "accelerator",
             "multi-device",
             "device-names",
+            "dtype-conversion",
             "device-count-control",
         }
     )

@@ -46,6 +46,7 @@ class TorchBackend(TorchLikeBackend):
             "accelerator",
             "multi-device",
             "device-names",
+            "dtype-conversion",
         }
     )
     dtypes = tuple(_DTYPES)

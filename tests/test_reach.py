@@ -1,0 +1,218 @@
+"""The strategies' reach: every documented extreme of :data:`conformance.strategies.REACH` occurs.
+
+Each strategy is sampled the way the suite sees it (hypothesis' own
+generation, a fixed seed, no database), and each dimension's draws must stay
+within the documented range and reach every boundary. A change that quietly
+shrinks a strategy (fewer children, smaller tensors, two backward passes
+only) fails here before it makes a mutant survive.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+
+from conformance import arch as A
+from conformance import strategies as hh
+
+T = TypeVar("T")
+
+#: Draws per strategy. Derandomized, so the sample (and the verdict) is the same on every run.
+DRAWS = 1000
+FLOATS = ("float32", "float64")
+ALL_DTYPES = ("float16", "bfloat16", "float32", "float64", "int8", "int16", "int32", "int64", "uint8", "bool")
+CONTAINERS = ("sequential", "named", "block")
+
+
+def sample(strategy: st.SearchStrategy[T], draws: int = DRAWS) -> list[T]:
+    """``draws`` values of ``strategy`` as hypothesis generates them for a test, from a fixed seed."""
+    out: list[T] = []
+
+    @settings(
+        max_examples=draws,
+        derandomize=True,
+        database=None,
+        deadline=None,
+        phases=[Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(strategy)
+    def collect(value: T) -> None:
+        out.append(value)
+
+    collect()
+    return out
+
+
+def assert_reach(dimension: str, observed: Iterable[int]) -> None:
+    """The draws of ``dimension`` lie in its documented range and reach each boundary."""
+    reach = hh.REACH[dimension]
+    values = sorted(set(observed))
+    assert values, f"observed no draws of {dimension!r} ({reach.strategy}); expected some"
+    outside = [v for v in values if not reach.low <= v <= reach.high]
+    assert not outside, (
+        f"observed {dimension} values {outside} ({reach.strategy}); expected within [{reach.low}, {reach.high}]"
+    )
+    for boundary in reach.boundaries:
+        hit = boundary in values if boundary == reach.low else values[-1] >= boundary
+        assert hit, (
+            f"observed {dimension} draws of {reach.strategy} spanning {values[0]}..{values[-1]} in {DRAWS} draws; "
+            f"expected the boundary {boundary} {'itself' if boundary == reach.low else 'or more'} to occur"
+        )
+
+
+def containers_of(root: A.Node) -> list[tuple[int, A.Node]]:
+    """Every container node with its nesting depth (the root is depth 1)."""
+    found: list[tuple[int, A.Node]] = []
+
+    def visit(node: A.Node, depth: int) -> None:
+        if isinstance(node, (A.Sequential, A.Block)):
+            found.append((depth, node))
+            for _, child in A.children(node):
+                visit(child, depth + 1)
+
+    visit(root, 1)
+    return found
+
+
+def flatten(spec: Any, visit: Callable[[Any], None]) -> None:
+    visit(spec)
+    if isinstance(spec, list):
+        for item in spec:
+            flatten(item, visit)
+    elif isinstance(spec, dict):
+        for item in spec.values():
+            flatten(item, visit)
+
+
+@pytest.fixture(scope="module")
+def deep_nets() -> list[hh.Net]:
+    return sample(hh.nets(FLOATS, containers=CONTAINERS, max_depth=5))
+
+
+def test_container_children(deep_nets: list[hh.Net]) -> None:
+    assert_reach("children", (len(A.children(node)) for net in deep_nets for _, node in containers_of(net.arch)))
+
+
+def test_nesting_depth(deep_nets: list[hh.Net]) -> None:
+    assert_reach("depth", (max(depth for depth, _ in containers_of(net.arch)) for net in deep_nets))
+
+
+def test_tree_size_budget(deep_nets: list[hh.Net]) -> None:
+    assert_reach("nodes", (sum(1 for _ in A.walk(net.arch)) - 1 for net in deep_nets))
+
+
+def test_net_dtypes(deep_nets: list[hh.Net]) -> None:
+    seen = {net.dtype for net in deep_nets}
+    assert seen == set(FLOATS), f"observed net dtypes {sorted(seen)}; expected every declared float dtype {FLOATS}"
+
+
+def test_widths_and_batches() -> None:
+    drawn = sample(hh.mlps(FLOATS).flatmap(lambda net: st.tuples(st.just(net), hh.inputs(net))))
+    widths = [
+        size
+        for net, _ in drawn
+        for _, node in A.walk(net.arch)
+        if isinstance(node, A.Linear)
+        for size in (node.in_features, node.out_features)
+    ]
+    assert_reach("width", widths)
+    assert_reach("batch", (x.shape[0] for _, x in drawn))
+
+
+@pytest.fixture(scope="module")
+def arrays() -> list[tuple[np.ndarray, str]]:
+    return sample(hh.raw_arrays(ALL_DTYPES), 2000)
+
+
+def test_tensor_elements(arrays: list[tuple[np.ndarray, str]]) -> None:
+    assert_reach("elements", (array.size for array, _ in arrays))
+
+
+def test_tensor_dtypes(arrays: list[tuple[np.ndarray, str]]) -> None:
+    seen = {dtype for _, dtype in arrays}
+    assert seen == set(ALL_DTYPES), f"observed dtypes {sorted(seen)}; expected every declared dtype {ALL_DTYPES}"
+
+
+def _special_kinds(array: np.ndarray) -> dict[str, np.ndarray]:
+    with np.errstate(invalid="ignore"):
+        values = array.astype(np.float64)
+    tiny = np.finfo(np.float32 if array.dtype == np.float32 else array.dtype).tiny
+    return {
+        "NaN": np.isnan(values),
+        "inf": np.isinf(values),
+        "-0.0": (values == 0) & np.signbit(values),
+        "subnormal": (values != 0) & (np.abs(values) < tiny),
+    }
+
+
+def test_special_values_are_drawn_often(arrays: list[tuple[np.ndarray, str]]) -> None:
+    floats = [a for a, d in arrays if d in ("float16", "float32", "float64") and a.size > 0]
+    percents = []
+    for array in floats:
+        special = np.logical_or.reduce(list(_special_kinds(array).values()))
+        percents.append(round(100 * float(special.mean())))
+    assert_reach("special_percent", percents)
+    for kind in ("NaN", "inf", "-0.0", "subnormal"):
+        share = sum(bool(_special_kinds(a)[kind].any()) for a in floats) / len(floats)
+        assert share >= 0.2, f"observed {kind} in {share:.0%} of non-empty float arrays; expected at least 20%"
+    payloads = {a.view(f"u{a.dtype.itemsize}")[np.isnan(a)].tobytes() for a in floats if a.dtype == np.float32}
+    assert len(payloads) > 10, f"observed {len(payloads)} distinct float32 NaN payload sets; expected more than 10"
+
+
+def test_saved_containers() -> None:
+    dict_sizes: list[int] = []
+    list_sizes: list[int] = []
+
+    def visit(node: Any) -> None:
+        if isinstance(node, dict):
+            dict_sizes.append(len(node))
+        elif isinstance(node, list):
+            list_sizes.append(len(node))
+
+    for spec in sample(hh.io_containers(("float32", "int64"), leaf=False)):
+        flatten(spec, visit)
+    assert_reach("dict_keys", dict_sizes)
+    assert_reach("list_items", list_sizes)
+
+
+def test_backward_passes() -> None:
+    assert_reach("backward_passes", sample(hh.backward_passes(), 200))
+
+
+def test_tie_uses() -> None:
+    drawn = sample(hh.tied_sequences(FLOATS))
+    assert_reach("tie_uses", (len(positions) for _, positions in drawn))
+    for net, positions in drawn:
+        assert isinstance(net.arch, A.Sequential), f"observed {A.describe(net.arch)}; expected a Sequential"
+        shared = {id(net.arch.children[i]) for i in positions}
+        assert len(shared) == 1, f"observed positions {positions} of {A.describe(net.arch)} not one layer; expected one"
+
+
+def test_tied_nets_use_a_layer_more_than_twice() -> None:
+    uses = [
+        max(len(paths) for paths in hh.tied_linears(net.arch).values()) for net in sample(hh.tied_nets(FLOATS), 300)
+    ]
+    assert max(uses) >= 3, f"observed at most {max(uses)} uses of a tied layer; expected 3 or more to occur"
+
+
+def test_every_dimension_is_checked() -> None:
+    checked = {
+        "children",
+        "depth",
+        "nodes",
+        "width",
+        "batch",
+        "elements",
+        "special_percent",
+        "dict_keys",
+        "list_items",
+        "backward_passes",
+        "tie_uses",
+    }
+    assert set(hh.REACH) == checked, f"observed REACH dimensions {sorted(hh.REACH)}; expected {sorted(checked)}"
