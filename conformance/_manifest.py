@@ -17,13 +17,12 @@ not a regular file, is over 8 MiB, or nests too deeply to parse.
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
 from conformance._errors import UsageError
 from spec import Catalogue
-from spec._reading import MAX_TOML_BYTES, read_text_bounded
+from spec._reading import load_toml_bounded
 
 _FIELDS = {"clause", "reason", "link"}
 
@@ -41,7 +40,7 @@ class KnownFailure:
 def load_manifest(path: Path, catalogue: Catalogue) -> dict[str, KnownFailure]:
     """The entries of ``path`` by clause id; every problem in the file is reported at once."""
     try:
-        data = tomllib.loads(read_text_bounded(path, MAX_TOML_BYTES))
+        data = load_toml_bounded(path)
     except FileNotFoundError:
         raise UsageError(f"known-failure manifest {path} does not exist") from None
     except RecursionError:

@@ -7,13 +7,12 @@ everything that is wrong, each problem naming file, clause and field.
 from __future__ import annotations
 
 import re
-import tomllib
 from pathlib import Path
 from typing import Any
 
 from spec._errors import SpecError, SpecProblem
 from spec._model import CAPABILITIES, DEFAULT_SUBJECT, SECTIONS, SUBJECTS, Catalogue, Clause, Level
-from spec._reading import MAX_TOML_BYTES, read_text_bounded
+from spec._reading import load_toml_bounded
 
 #: The directory holding the catalogue shipped with blockspec.
 CLAUSES_DIR = Path(__file__).parent / "clauses"
@@ -72,7 +71,7 @@ def load_catalogue(directory: Path | str | None = None, *, subject: str = DEFAUL
 
 def _load_file(path: Path, problems: list[SpecProblem], covered: dict[str, Path]) -> list[Clause]:
     try:
-        document = tomllib.loads(read_text_bounded(path, MAX_TOML_BYTES))
+        document = load_toml_bounded(path)
     except RecursionError:
         problems.append(SpecProblem(path, None, None, "cannot be read as TOML: it nests arrays or tables too deeply"))
         return []

@@ -74,3 +74,57 @@ def read_text_bounded(path: Path, limit: int) -> str:
     if len(data) > limit:  # it grew while being read
         raise RefusedFile(f"is over the {limit}-byte limit for this kind of file")
     return data.decode("utf-8")
+
+
+#: How deeply a TOML file may nest arrays and inline tables (blockspec's own files nest 2 deep).
+MAX_TOML_DEPTH = 64
+
+
+def toml_nesting(text: str) -> int:
+    """How deeply ``text`` nests ``[...]`` arrays and ``{...}`` inline tables, strings and comments aside.
+
+    Checked before parsing: Python's TOML parser recurses once per level, so
+    how deep it can go depends on the recursion limit of the moment.
+    """
+    depth = deepest = 0
+    i, n = 0, len(text)
+    at_line_start = True
+    while i < n:
+        c = text[i]
+        if c in "\"'":
+            quote = c * 3 if text.startswith(c * 3, i) else c
+            end = text.find(quote, i + len(quote))
+            while quote == '"' and end > 0 and text[end - 1] == "\\":  # an escaped quote in a basic string
+                end = text.find(quote, end + 1)
+            i = n if end < 0 else end + len(quote)
+            at_line_start = False
+            continue
+        if c == "#":
+            newline = text.find("\n", i)
+            i = n if newline < 0 else newline
+            continue
+        if c == "\n":
+            at_line_start = True
+        elif c in "[{" and not (c == "[" and at_line_start and depth == 0):  # a [table] header is no nesting
+            depth += 1
+            deepest = max(deepest, depth)
+        elif c in "]}" and depth:
+            depth -= 1
+        elif not c.isspace():
+            at_line_start = False
+        i += 1
+    return deepest
+
+
+def load_toml_bounded(path: Path) -> dict[str, object]:
+    """Read and parse a TOML file of at most :data:`MAX_TOML_BYTES`, nesting at most :data:`MAX_TOML_DEPTH` deep.
+
+    Raises ``ValueError`` (with the reason) for too deep a file, as ``tomllib`` does for a malformed one.
+    """
+    import tomllib
+
+    text = read_text_bounded(path, MAX_TOML_BYTES)
+    deepest = toml_nesting(text)
+    if deepest > MAX_TOML_DEPTH:
+        raise ValueError(f"it nests arrays or tables too deeply ({deepest} levels; at most {MAX_TOML_DEPTH})")
+    return tomllib.loads(text)
