@@ -14,12 +14,11 @@ from typing import TYPE_CHECKING, Any
 
 from hypothesis import strategies as st
 
-from conformance.modules._types import Inputs, ModuleTargetError
+from conformance.modules._types import Inputs, ModuleTargetError, Subject
 
 if TYPE_CHECKING:
     import torch
 
-    from conformance.modules._subject import ModuleSubject
 
 #: Scales the default input values are drawn at: small, unit and large, all well inside float16's range.
 SCALES = (1.0, 0.01, 10.0)
@@ -34,7 +33,7 @@ def as_inputs(value: Any) -> Inputs:
     return Inputs((value,))
 
 
-def _tensor(shape: tuple[int, ...], seed: int, scale: float, subject: ModuleSubject) -> torch.Tensor:
+def _tensor(shape: tuple[int, ...], seed: int, scale: float, subject: Subject) -> torch.Tensor:
     import torch
 
     generator = torch.Generator().manual_seed(seed)
@@ -42,7 +41,7 @@ def _tensor(shape: tuple[int, ...], seed: int, scale: float, subject: ModuleSubj
     return values.to(device=subject.device, dtype=subject.torch_dtype)
 
 
-def example_inputs(subject: ModuleSubject, batch: int | None = None, seed: int = 0, scale: float = 1.0) -> Inputs:
+def example_inputs(subject: Subject, batch: int | None = None, seed: int = 0, scale: float = 1.0) -> Inputs:
     """One input without hypothesis: the given shapes (or ``batch``), or the first of the user's examples."""
     if subject.inputs is not None:
         source = subject.inputs
@@ -63,7 +62,7 @@ def example_inputs(subject: ModuleSubject, batch: int | None = None, seed: int =
     )
 
 
-def draw_inputs(data: st.DataObject, subject: ModuleSubject, *, min_batch: int = 1, batch: int | None = None) -> Inputs:
+def draw_inputs(data: st.DataObject, subject: Subject, *, min_batch: int = 1, batch: int | None = None) -> Inputs:
     """Drawn inputs: batch in ``min_batch .. 2 * given`` (or ``batch``), a seed and a scale, each labelled."""
     if subject.inputs is not None:
         source = subject.inputs

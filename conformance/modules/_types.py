@@ -7,9 +7,12 @@ subject) so that each can import these without importing the other.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from conformance._errors import UsageError
+
+if TYPE_CHECKING:
+    import torch
 
 
 class ModuleTargetError(UsageError):
@@ -34,3 +37,25 @@ class Inputs:
 
     args: tuple[Any, ...]
     kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+class Subject(Protocol):
+    """What drawing inputs needs of a subject (``_subject.ModuleSubject`` is one); ``_inputs`` depends on this only."""
+
+    @property
+    def target(self) -> str: ...
+
+    @property
+    def input_shapes(self) -> tuple[tuple[int, ...], ...]: ...
+
+    @property
+    def device(self) -> str: ...
+
+    @property
+    def inputs(self) -> Any: ...
+
+    @property
+    def torch_dtype(self) -> torch.dtype: ...
+
+    @property
+    def batch(self) -> int: ...
