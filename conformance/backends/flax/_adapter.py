@@ -48,6 +48,7 @@ from flax import nnx, serialization
 
 from conformance import arch as A
 from conformance._protocol import Gradients, LoadRejected, LoadResult
+from conformance.backends._children import ChildrenByPosition
 from conformance.backends.flax import blocks
 
 Variable = nnx.Variable[Any]
@@ -73,7 +74,7 @@ def _leaf_name(module: Any, attribute: str) -> str:
     return "weight" if attribute == "kernel" and isinstance(module, nnx.Linear) else attribute
 
 
-class FlaxBackend:
+class FlaxBackend(ChildrenByPosition):
     """Flax NNX on JAX, checked against the spec."""
 
     name = "flax"
@@ -325,15 +326,6 @@ class FlaxBackend:
         old = view.variable.value
         stored = value.T if view.transposed else value
         view.variable.value = jax.device_put(jnp.asarray(stored, dtype=old.dtype), old.sharding)
-
-    def index(self, module: Any, i: int) -> Any:
-        return self.named_children(module)[i][1]
-
-    def length(self, module: Any) -> int:
-        return len(self.named_children(module))
-
-    def iterate(self, module: Any) -> list[Any]:
-        return [child for _, child in self.named_children(module)]
 
     def is_parameter(self, obj: Any) -> bool:
         return isinstance(obj, ParamView) and isinstance(obj.variable, nnx.Param)

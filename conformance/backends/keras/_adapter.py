@@ -57,6 +57,7 @@ import torch
 
 from conformance import arch as A
 from conformance._protocol import Gradients, LoadRejected, LoadResult
+from conformance.backends._children import ChildrenByPosition
 from conformance.backends.keras import blocks
 
 if keras.backend.backend() != "torch":
@@ -117,7 +118,7 @@ def _attributes(layer: Any) -> dict[str, Any]:
     return found
 
 
-class KerasBackend:
+class KerasBackend(ChildrenByPosition):
     """Keras 3 on its torch backend, checked against the spec."""
 
     name = "keras"
@@ -375,15 +376,6 @@ class KerasBackend:
         stored = stored.T if view.transposed else stored
         with _inside_keras():
             variable.assign(stored.detach().to(variable.value.device, _DTYPES[variable.dtype]))
-
-    def index(self, module: Any, i: int) -> Any:
-        return self.named_children(module)[i][1]
-
-    def length(self, module: Any) -> int:
-        return len(self.named_children(module))
-
-    def iterate(self, module: Any) -> list[Any]:
-        return [child for _, child in self.named_children(module)]
 
     def is_parameter(self, obj: Any) -> bool:
         return isinstance(obj, ParamView) and self._trainable(obj)

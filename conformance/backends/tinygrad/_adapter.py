@@ -65,6 +65,7 @@ from tinygrad.tensor import Tensor
 
 from conformance import arch as A
 from conformance._protocol import Gradients, LoadRejected, LoadResult
+from conformance.backends._children import ChildrenByPosition
 from conformance.backends.tinygrad import blocks
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -115,7 +116,7 @@ def _is_module(value: Any) -> bool:
 
 
 @_guarded
-class TinygradBackend:
+class TinygradBackend(ChildrenByPosition):
     """tinygrad, checked against the spec through its public API."""
 
     name = "tinygrad"
@@ -320,15 +321,6 @@ class TinygradBackend:
         missing = [key for key in model_keys if key not in state]
         unexpected = [key for key in state if key not in model_keys]
         return LoadResult(missing, unexpected)
-
-    def index(self, module: Any, i: int) -> Any:
-        return self.named_children(module)[i][1]
-
-    def length(self, module: Any) -> int:
-        return len(self.named_children(module))
-
-    def iterate(self, module: Any) -> list[Any]:
-        return [child for _, child in self.named_children(module)]
 
     def is_parameter(self, obj: Any) -> bool:
         return isinstance(obj, Tensor) and obj.is_param is True
