@@ -77,6 +77,7 @@ def test_every_truncation_of_a_valid_file_is_refused(tmp_path: Path) -> None:
 def test_flipped_bytes_load_or_raise_checkpoint_error(
     data: st.DataObject, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
+    """A damaged file either loads or raises CheckpointError: any other exception escapes and fails the test."""
     directory = tmp_path_factory.mktemp("flip")
     original = bytearray(valid_file(directory))
     flips = data.draw(
