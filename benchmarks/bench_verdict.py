@@ -8,9 +8,12 @@ would count them too, but quadruples the reference's time).
 Backends whose framework is not installed are listed as such.
 
     python benchmarks/bench_verdict.py [--profile ci] [--backends reference torch flax keras tinygrad] [-n N]
+    python benchmarks/bench_verdict.py --profile thorough --backends reference flax --speedup 2
 
 Ratios are against the first backend listed (the reference by default): a
-ratio, unlike a time, means the same on a loaded machine.
+ratio, unlike a time, means the same on a loaded machine. ``--speedup N``
+instead runs each backend isolated with ``-n 1`` and then ``-n N`` and
+prints how much faster the second is.
 """
 
 from __future__ import annotations
@@ -42,10 +45,10 @@ with open(sys.argv[1], "w", encoding="utf-8") as handle:
 """
 
 
-def run_backend(backend: str, profile: str, workers: int, where: Path) -> dict[str, object]:
-    counts, result = where / f"{backend}-counts.json", where / f"{backend}.json"
+def run_backend(backend: str, profile: str, workers: int, where: Path, *, isolated: bool = False) -> dict[str, object]:
+    counts, result = where / f"{backend}-{workers}-counts.json", where / f"{backend}-{workers}.json"
     # In process: the count comes from the process that runs the tests. -n needs isolated workers, uncounted.
-    mode = ["--in-process"] if workers == 1 else ["-n", str(workers)]
+    mode = ["--in-process"] if workers == 1 and not isolated else ["-n", str(workers)]
     args = ["run", "--backend", backend, "--profile", profile, "--quiet", "--json", str(result), *mode]
     clock = time.perf_counter()
     done = subprocess.run(
@@ -65,7 +68,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", default="ci", choices=["fast", "ci", "thorough"])
     parser.add_argument("--backends", nargs="+", default=["reference", "torch", "flax", "keras", "tinygrad"])
     parser.add_argument("-n", "--workers", type=int, default=1, help="test processes per run (pytest-xdist)")
+    parser.add_argument("--speedup", type=int, metavar="N", help="time -n 1 against -n N (both isolated) per backend")
     args = parser.parse_args(argv)
+    if args.speedup:
+        return speedup(args.backends, args.profile, args.speedup)
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench-verdict-") as tmp:
         for backend in args.backends:
@@ -85,6 +91,23 @@ def main(argv: list[str] | None = None) -> int:
         per = f"{1000 * wall / cases:.1f}" if cases else "-"
         summary = ", ".join(f"{n} {s}" for s, n in row["summary"].items() if n)  # type: ignore[attr-defined]
         print(f"{row['backend']:10} {wall:8.1f} {ratio:>7} {cases:7d} {per:>13}  {summary}")
+    return 0
+
+
+def speedup(backends: list[str], profile: str, workers: int) -> int:
+    """Each backend isolated at ``-n 1`` and at ``-n workers``, one after the other: walls and their ratio."""
+    print(f"profile {profile}: -n 1 against -n {workers}, both isolated")
+    print(f"{'backend':10} {'-n 1 s':>8} {f'-n {workers} s':>8} {'speed-up':>9}  verdicts")
+    with tempfile.TemporaryDirectory(prefix="bench-verdict-") as tmp:
+        for backend in backends:
+            one = run_backend(backend, profile, 1, Path(tmp), isolated=True)
+            many = run_backend(backend, profile, workers, Path(tmp))
+            if "problem" in one or "problem" in many:
+                print(f"{backend:10} not run: {one.get('problem') or many.get('problem')}")
+                continue
+            walls = float(one["wall"]), float(many["wall"])  # type: ignore[arg-type]
+            same = "same" if one["summary"] == many["summary"] else f"DIFFER: {one['summary']} vs {many['summary']}"
+            print(f"{backend:10} {walls[0]:8.1f} {walls[1]:8.1f} {walls[0] / walls[1]:8.2f}x  {same}")
     return 0
 
 

@@ -4,4 +4,5 @@ import sys
 
 from conformance._cli import main
 
-sys.exit(main())
+if __name__ == "__main__":  # not when a multiprocessing child re-imports the parent's main module
+    sys.exit(main())

@@ -14,10 +14,14 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from conformance._interrupt import install as install_interrupt
-from conformance.kit.profiles import PROFILES
+from conformance.kit.profiles import PROFILES, SHAPE_MODES
 from spec import BlockspecError
+
+if TYPE_CHECKING:
+    from conformance.run.request import RunRequest
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -52,6 +56,19 @@ def _parser() -> argparse.ArgumentParser:
         help="run the suite in this process: faster to start, but a backend that crashes or hangs ends the run",
     )
     run.add_argument("--seed", type=int, metavar="N", help="draw examples at random from this seed (soak runs)")
+    run.add_argument(
+        "--shapes",
+        choices=SHAPE_MODES,
+        help="draw widths, batch sizes and tensor dimensions from a small per-run palette (chosen from --seed), "
+        "or freely (default: palette for a backend that compiles per shape, such as flax and tinygrad; full otherwise)",
+    )
+    run.add_argument(
+        "--compile-cache",
+        type=Path,
+        metavar="DIR",
+        help="keep the framework's compile cache here and reuse it in later runs "
+        "(default: a fresh directory for this run, removed at its end)",
+    )
     run.add_argument(
         "-n",
         "--workers",
@@ -114,6 +131,9 @@ def _parser() -> argparse.ArgumentParser:
         "--clause", action="append", default=[], metavar="ID", help="only the mutants of this clause (repeatable)"
     )
     kill.add_argument("--list", action="store_true", help="list the mutants by clause without running them")
+    kill.add_argument(
+        "--shapes", choices=SHAPE_MODES, help="run each mutant with this --shapes (default: its backend's default)"
+    )
     kill.add_argument("--json", type=Path, metavar="PATH", help="also write the verdict per mutant here")
 
     report = commands.add_parser("report", help="a Markdown report of result files (for a pull-request comment)")
@@ -189,11 +209,13 @@ def _command(args: argparse.Namespace) -> int:
             cwd=Path.cwd(),
             clauses=tuple(args.clause),
             list_only=args.list,
+            shapes=args.shapes,
         )
     return _backends()
 
 
 def _run(args: argparse.Namespace) -> int:
+    from conformance.run.cache import compile_cache
     from conformance.run.request import RunRequest
 
     request = RunRequest(
@@ -209,9 +231,17 @@ def _run(args: argparse.Namespace) -> int:
         known_failures=args.known_failures,
         timeout=args.timeout,
         workers=args.workers,
+        shapes=args.shapes,
+        compile_cache=args.compile_cache,
     )
-    if args.in_process:
-        if args.workers > 1:
+    request.validate()
+    with compile_cache(request.compile_cache):
+        return _run_request(request, in_process=args.in_process, quiet=args.quiet)
+
+
+def _run_request(request: RunRequest, *, in_process: bool, quiet: bool) -> int:
+    if in_process:
+        if request.workers > 1:
             from conformance._errors import UsageError
 
             raise UsageError("-n runs tests in isolated processes; it cannot be combined with --in-process")
@@ -222,10 +252,10 @@ def _run(args: argparse.Namespace) -> int:
         from conformance.run.isolate import run_isolated
         from conformance.run.summary import summary_lines
 
-        result = run_isolated(request, quiet=args.quiet)
+        result = run_isolated(request, quiet=quiet)
         print("\n".join(summary_lines(result)))
-    if args.json is not None:
-        print(f"result file: {args.json}")
+    if request.json_path is not None:
+        print(f"result file: {request.json_path}")
     return result.exit_code
 
 

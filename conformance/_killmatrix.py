@@ -10,9 +10,13 @@ it; the checker's own tests (tests/test_mutants.py) hold the same judgement.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import inspect
 import json
+import multiprocessing
+import os
+import runpy
 import subprocess
 import sys
 import tempfile
@@ -33,6 +37,8 @@ class Mutant:
     module: str
     name: str
     target: str
+    #: The dimension of ``conformance.kit.strategies.REACH`` the mutant hides in (its ``region``), if any.
+    region: str = ""
 
     @property
     def selector(self) -> str:
@@ -69,7 +75,7 @@ def find_mutants(modules: Iterable[str]) -> list[Mutant]:
         for name, cls in inspect.getmembers(module, inspect.isclass):
             target = getattr(cls, "target", None)
             if cls.__module__ == module_name and isinstance(target, str) and only in ("", name):
-                found.append(Mutant(module_name, name, target))
+                found.append(Mutant(module_name, name, target, str(getattr(cls, "region", ""))))
     return found
 
 
@@ -101,26 +107,107 @@ def default_modules(root: Path) -> list[str]:
     return [f"tests.mutants.{path.stem}" for path in sorted((root / "tests" / "mutants").glob("*_mutants.py"))]
 
 
-def run_mutant(mutant: Mutant, *, cwd: Path, profile: str = "fast", timeout: float = 600) -> MutantRun:
-    """Run the whole suite on ``mutant`` in a fresh process and judge the outcome."""
+def run_mutant(
+    mutant: Mutant, *, cwd: Path, profile: str = "fast", timeout: float = 600, shapes: str | None = None
+) -> MutantRun:
+    """Run the whole suite on ``mutant`` in a fresh process and judge the outcome.
+
+    ``shapes`` is the run's ``--shapes`` (None: the backend's default): ``palette`` shows that a
+    mutant hiding in a rare region is still caught when sizes come from a per-run palette.
+    """
     with tempfile.TemporaryDirectory(prefix="blockspec-mutant-") as tmp:
         result_file = Path(tmp) / "result.json"
-        command = [sys.executable, "-m", "conformance", "run", "--backend", mutant.selector, "--profile", profile]
+        args = ["run", "--backend", mutant.selector, "--profile", profile]
+        if shapes is not None:
+            args += ["--shapes", shapes]
         # No shrinking: a kill needs a verdict, not a minimal example. One process per mutant is the isolation.
-        command += ["--no-shrink", "--in-process", "--json", str(result_file)]
-        completed = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+        args += ["--no-shrink", "--in-process", "--json", str(result_file)]
+        returncode, output = _run_process(args, cwd=cwd, log=Path(tmp) / "output.txt", timeout=timeout)
         if not result_file.exists():
-            output = (completed.stdout + completed.stderr)[-2000:]
-            return MutantRun(mutant, exit_code=completed.returncode, problem=f"no result file; output:\n{output}")
+            return MutantRun(mutant, exit_code=returncode, problem=f"no result file; output:\n{output[-2000:]}")
         data = json.loads(result_file.read_text(encoding="utf-8"))
     run = MutantRun(
         mutant,
         statuses={c["id"]: c["status"] for c in data["clauses"]},
         levels={c["id"]: c["level"] for c in data["clauses"]},
-        exit_code=completed.returncode,
+        exit_code=returncode,
     )
     run.problem = judge(run)
     return run
+
+
+#: What every mutant's run imports: the fork server loads it once, so each mutant's process starts
+#: with the frameworks, pytest, hypothesis and the suite already imported (about 4 s each with torch).
+#: A module that cannot be imported here (no torch) is left out; jax and tinygrad are never loaded
+#: in the server, since importing them may start threads that a fork would break. The suite's test
+#: modules are not loaded either: ``@given`` takes its settings when the module is imported, which
+#: must come after the run has loaded its hypothesis profile.
+PRELOAD = (
+    "numpy",
+    "hypothesis",
+    "pytest",
+    "torch",
+    "conformance._cli",  # the command the child runs (``python -m conformance``)
+    "conformance.run.inprocess",
+    "conformance.plugin",
+    "conformance.backends.reference",
+    "conformance.backends.torch",
+    "conformance.suite.conftest",
+    "conformance.kit.strategies",
+)
+
+
+def _forkserver() -> Any:
+    """multiprocessing's fork-server context with :data:`PRELOAD` loaded, or None where there is none."""
+    if not sys.platform.startswith("linux") or os.environ.get("BLOCKSPEC_MUTANT_SUBPROCESS") == "1":
+        return None
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(list(PRELOAD))
+    return context
+
+
+def _mutant_process(args: list[str], cwd: str, log: str) -> None:  # runs in a child of the fork server
+    from conformance.run.isolate import _die_with_parent
+
+    _die_with_parent()  # the server outlives no run: when it goes, so does this run
+    os.chdir(cwd)
+    sys.path.insert(0, cwd)
+    fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    sys.argv = ["blockspec", *args]
+    code = 0
+    try:  # what `python -m conformance *args` runs, in this already warm process
+        runpy.run_module("conformance", run_name="__main__", alter_sys=True)
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+def _run_process(args: list[str], *, cwd: Path, log: Path, timeout: float) -> tuple[int | None, str]:
+    """``blockspec *args`` in a fresh process in ``cwd``: its exit status and output.
+
+    The process is forked from a server that has imported :data:`PRELOAD`
+    already (Linux), else started as ``python -m conformance``; either way it
+    shares nothing with this process or another mutant's.
+    """
+    context = _forkserver()
+    if context is None:
+        command = [sys.executable, "-m", "conformance", *args]
+        completed = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+        return completed.returncode, completed.stdout + completed.stderr
+    process = context.Process(target=_mutant_process, args=(args, str(cwd), str(log)), daemon=True)
+    process.start()
+    process.join(timeout)
+    if process.is_alive():
+        process.kill()
+        process.join()
+        raise subprocess.TimeoutExpired(["blockspec", *args], timeout)
+    with contextlib.suppress(OSError):
+        return process.exitcode, log.read_text(encoding="utf-8", errors="replace")
+    return process.exitcode, ""
 
 
 def judge(run: MutantRun) -> str:
@@ -144,9 +231,11 @@ def judge(run: MutantRun) -> str:
     return ""
 
 
-def run_all(mutants: Sequence[Mutant], *, cwd: Path, jobs: int, profile: str = "fast") -> list[MutantRun]:
+def run_all(
+    mutants: Sequence[Mutant], *, cwd: Path, jobs: int, profile: str = "fast", shapes: str | None = None
+) -> list[MutantRun]:
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        return list(pool.map(lambda m: run_mutant(m, cwd=cwd, profile=profile), mutants))
+        return list(pool.map(lambda m: run_mutant(m, cwd=cwd, profile=profile, shapes=shapes), mutants))
 
 
 def matrix_lines(runs: Sequence[MutantRun], catalogue: Catalogue | None = None) -> tuple[list[str], bool]:
@@ -194,6 +283,7 @@ def main(
     cwd: Path,
     clauses: Sequence[str] = (),
     list_only: bool = False,
+    shapes: str | None = None,
 ) -> int:
     """``blockspec kill-matrix``: 0 when every clause is killed by some mutant and every mutant cleanly.
 
@@ -221,7 +311,7 @@ def main(
     not_here = {m: not_runnable_here(m) for m in found}
     mutants = [m for m in found if not not_here[m]]
     print(f"running the suite on {len(mutants)} mutants from {', '.join(names)} ({jobs} at a time)", flush=True)
-    runs = run_all(mutants, cwd=cwd, jobs=jobs)
+    runs = run_all(mutants, cwd=cwd, jobs=jobs, shapes=shapes)
     lines, complete = matrix_lines(runs)
     if clauses:  # a partial matrix: only the selected clauses are judged complete or not
         complete = all(r.killed for r in runs)

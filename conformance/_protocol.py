@@ -17,6 +17,7 @@ See ``conformance/backends/torch`` for a complete adapter and the README's
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -299,6 +300,28 @@ class Backend(Protocol):
     def set_device_count(self, count: int) -> None:
         """Make ``count`` accelerators present (simulated devices); the suite restores the old count."""
         ...
+
+
+#: Optional attributes an adapter may set, with the value assumed when it does not.
+#: ``compiles_per_shape``: the framework compiles a kernel for every new shape (JAX, tinygrad), so the
+#: run draws sizes from a small per-run palette (``blockspec run --shapes``; see
+#: :class:`conformance.kit.strategies.Palette`) to bound how many shapes it compiles.
+OPTIONAL_ATTRIBUTES: Mapping[str, object] = {"compiles_per_shape": False}
+
+#: The environment variable in which a run names its compile-cache directory (``--compile-cache``).
+COMPILE_CACHE_ENV = "BLOCKSPEC_COMPILE_CACHE"
+
+
+def compile_cache_directory() -> Path | None:
+    """Where the run wants the framework to keep compiled code, or None (no run, or none asked).
+
+    The directory is this run's own (removed when it ends) unless the user
+    passed ``--compile-cache DIR``; an adapter whose framework has an on-disk
+    compile cache points it here when it is imported or constructed, and never
+    at a directory shared with other runs.
+    """
+    value = os.environ.get(COMPILE_CACHE_ENV)
+    return Path(value) if value else None
 
 
 #: Members every adapter must have, whatever it declares.

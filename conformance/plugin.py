@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from conformance.kit.profiles import PROFILES
+from conformance.kit.profiles import PROFILES, SHAPE_MODES
 from conformance.run.stash import NO_BACKEND, SESSION_KEY
 
 
@@ -67,6 +67,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         type=float,
         default=300.0,
         help="the per-test time limit the run enforces; shrinking a failure stops in time to report it (default: 300)",
+    )
+    group.addoption(
+        "--blockspec-shapes",
+        choices=SHAPE_MODES,
+        help="draw sizes from a small per-run palette, or freely (default: palette for a backend that "
+        "compiles per shape, full otherwise)",
     )
     group.addoption(
         "--blockspec-no-shrink",

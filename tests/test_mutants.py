@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from conformance import _killmatrix as K
+from conformance.kit.strategies import REACH
 from tests.helpers import clauses_with_tests
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -51,6 +52,29 @@ def test_every_tested_clause_has_a_mutant() -> None:
 def test_mutant_fails_exactly_its_clause(mutant: K.Mutant) -> None:
     verdict = K.run_mutant(mutant, cwd=ROOT)
     assert verdict.killed, f"mutant {mutant.selector} (target {mutant.target}): {verdict.problem}"
+
+
+#: Mutants wrong only in a rare region of the draws (their ``region``: a dimension of REACH).
+REGION_MUTANTS = [m for m in MUTANTS if m.region]
+#: The dimensions a palette changes (sizes): each needs a region mutant caught under a palette.
+PALETTE_DIMENSIONS = {"width", "batch", "elements"}
+
+
+@pytest.mark.parametrize("mutant", [_param(m) for m in REGION_MUTANTS])
+def test_region_mutant_is_caught_with_sizes_from_a_palette(mutant: K.Mutant) -> None:
+    """A per-run palette of sizes (``--shapes palette``, for compiling frameworks) still reaches each region."""
+    verdict = K.run_mutant(mutant, cwd=ROOT, shapes="palette")
+    assert verdict.killed, f"mutant {mutant.selector} (region {mutant.region}) under a palette: {verdict.problem}"
+
+
+def test_every_size_dimension_has_a_region_mutant() -> None:
+    if not MUTANTS:
+        pytest.skip("no mutant module importable (torch missing)")
+    regions = {m.region for m in REGION_MUTANTS}
+    unknown = regions - set(REACH)
+    assert not unknown, f"observed mutant regions {sorted(unknown)} not in REACH; expected REACH dimensions"
+    missing = PALETTE_DIMENSIONS - regions
+    assert not missing, f"observed no region mutant for {sorted(missing)}; expected one per size dimension"
 
 
 def test_a_surviving_mutant_is_reported() -> None:

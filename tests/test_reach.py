@@ -5,11 +5,15 @@ generation, a fixed seed, no database), and each dimension's draws must stay
 within the documented range and reach every boundary. A change that quietly
 shrinks a strategy (fewer children, smaller tensors, two backward passes
 only) fails here before it makes a mutant survive.
+
+Every test runs twice: with sizes drawn freely (eager frameworks) and from a
+per-run palette (``--shapes palette``, frameworks that compile per shape), so a
+palette too may never give up a documented extreme.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar
 
 import numpy as np
@@ -27,6 +31,14 @@ DRAWS = 1000
 FLOATS = ("float32", "float64")
 ALL_DTYPES = ("float16", "bfloat16", "float32", "float64", "int8", "int16", "int32", "int64", "uint8", "bool")
 CONTAINERS = ("sequential", "named", "block")
+
+
+@pytest.fixture(scope="module", params=["full", "palette"], autouse=True)
+def shapes(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Each test of this module once with sizes drawn freely and once from the palette of seed 0."""
+    hh.use_palette(hh.palette_for(0) if request.param == "palette" else None)
+    yield request.param
+    hh.use_palette(None)
 
 
 def sample(strategy: st.SearchStrategy[T], draws: int = DRAWS) -> list[T]:
@@ -91,7 +103,7 @@ def flatten(spec: Any, visit: Callable[[Any], None]) -> None:
 
 
 @pytest.fixture(scope="module")
-def deep_nets() -> list[hh.Net]:
+def deep_nets(shapes: str) -> list[hh.Net]:
     return sample(hh.nets(FLOATS, containers=CONTAINERS, max_depth=5))
 
 
@@ -126,7 +138,7 @@ def test_widths_and_batches() -> None:
 
 
 @pytest.fixture(scope="module")
-def arrays() -> list[tuple[np.ndarray, str]]:
+def arrays(shapes: str) -> list[tuple[np.ndarray, str]]:
     return sample(hh.raw_arrays(ALL_DTYPES), 2000)
 
 

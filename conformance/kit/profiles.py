@@ -22,6 +22,10 @@ PROFILES: dict[str, dict[str, Any]] = {
     "thorough": {"max_examples": 300},
 }
 
+#: How a run draws sizes (``blockspec run --shapes``): from a per-run palette
+#: (:class:`conformance.kit.strategies.Palette`), or freely.
+SHAPE_MODES = ("palette", "full")
+
 #: The most examples any profile may ask for; statistical bounds rely on it.
 MAX_EXAMPLES_CAP = 1000
 

@@ -65,6 +65,75 @@ REACH: Mapping[str, Reach] = {
 }
 
 
+@dataclass(frozen=True)
+class Palette:
+    """The few sizes a run draws shapes from when its framework compiles a kernel per shape.
+
+    A framework that compiles per shape (JAX, tinygrad) pays for every new
+    width, batch size and tensor dimension; drawn freely, almost every example
+    is a new shape. Under a palette, :func:`sizes` (and with it every width,
+    batch size and tensor dimension the suite draws) takes only values of
+    :attr:`values` inside the requested range, plus the range's own ends, so
+    the distinct shapes of a run are bounded while values, architectures,
+    nesting, ties, counts and dtypes stay fully drawn. Shrinking stays inside
+    the palette (towards its smallest value).
+
+    What a palette gives up: a size strictly between its values, e.g. a bug
+    that shows only at width 17 is found by a run whose palette holds 17 (each
+    seed picks other values), not by every run. What it keeps: both ends of
+    every range (so batch 1, width 1, 0-element and 0-d tensors, 11+ children)
+    and the boundaries of :data:`REACH`, which ``tests/test_reach.py`` checks
+    in palette mode too.
+    """
+
+    seed: int
+    values: tuple[int, ...]
+
+    def within(self, low: int, high: int) -> tuple[int, ...]:
+        """The palette's values in ``[low, high]``, both ends included, smallest first."""
+        return tuple(sorted({low, high, *(v for v in self.values if low <= v <= high)}))
+
+
+def palette_for(seed: int) -> Palette:
+    """The palette of a run with ``seed``: 0 and 1, a small size (2 to 4) and an odd one (5 to 11).
+
+    With each range's own ends that is at most five sizes per range: for the
+    widths 1..12 of a net, ``1, small, odd, 12``; for a rare wide layer
+    (33..256), its ends. Few enough that a framework compiling per shape meets
+    the same shapes again and again in a run, across tests as well as examples.
+    """
+    rng = np.random.default_rng(seed)
+    small, odd = int(rng.integers(2, 5)), int(rng.choice([5, 7, 9, 11]))
+    return Palette(seed, (0, 1, small, odd))
+
+
+_palette: Palette | None = None
+
+
+def use_palette(palette: Palette | None) -> None:
+    """Draw shapes from ``palette`` from now on in this process, or freely again with None."""
+    global _palette
+    _palette = palette
+
+
+def active_palette() -> Palette | None:
+    """The palette shapes are drawn from in this process, or None when they are drawn freely."""
+    return _palette
+
+
+@st.composite
+def sizes(draw: st.DrawFn, low: int, high: int) -> int:
+    """A size in ``[low, high]`` (a width, a batch, a tensor dimension): any, or one of the run's palette.
+
+    Decided at draw time, so a strategy built at import follows the palette a
+    run sets later; without a palette the draw is exactly ``st.integers(low, high)``.
+    """
+    palette = _palette
+    if palette is None:
+        return draw(st.integers(low, high))
+    return draw(st.sampled_from(palette.within(low, high)))
+
+
 def rare_large(common: st.SearchStrategy[int], large: st.SearchStrategy[int]) -> st.SearchStrategy[int]:
     """``common`` mostly; ``large`` one draw in :data:`RARE` (hypothesis shrinks towards ``common``)."""
     return st.integers(0, RARE - 1).flatmap(lambda pick: large if pick == RARE - 1 else common)
@@ -90,15 +159,15 @@ def seeds() -> st.SearchStrategy[int]:
 
 
 def batch_sizes(max_batch: int = 8) -> st.SearchStrategy[int]:
-    return st.integers(min_value=1, max_value=max_batch)
+    return sizes(1, max_batch)
 
 
 def widths(max_width: int = 12, rare_max: int | None = None) -> st.SearchStrategy[int]:
     """Widths from 1 to ``max_width``; with ``rare_max``, up to it one draw in :data:`RARE`."""
-    common = st.integers(min_value=1, max_value=max_width)
+    common = sizes(1, max_width)
     if rare_max is None or rare_max <= max_width:
         return common
-    return rare_large(common, st.integers(max_width + 1, rare_max))
+    return rare_large(common, sizes(max_width + 1, rare_max))
 
 
 def backward_passes() -> st.SearchStrategy[int]:
@@ -347,7 +416,7 @@ def raw_arrays(draw: st.DrawFn, dtypes: tuple[str, ...], *, large: bool = True) 
     kinds = ["bits", "special"] if dtype in _SPECIAL_BITS else ["bits"]
     kind = draw(st.sampled_from(kinds), label="kind of values")
     if large and draw(st.integers(0, RARE - 1), label=f"large ({RARE - 1}: more than 2**16 elements)") == RARE - 1:
-        rows = draw(st.integers(2**16 // 256 + 1, REACH["elements"].high // 256), label="rows of 256")
+        rows = draw(sizes(2**16 // 256 + 1, REACH["elements"].high // 256), label="rows of 256")
         shape: tuple[int, ...] = draw(st.sampled_from([(rows, 256), (rows * 256,)]), label="large shape")
         rng = np.random.default_rng(draw(seeds(), label="large values seed"))
         count = int(np.prod(shape))
@@ -360,7 +429,7 @@ def raw_arrays(draw: st.DrawFn, dtypes: tuple[str, ...], *, large: bool = True) 
         unsigned = _SPECIAL_BITS[dtype][0] if dtype == "bfloat16" else f"uint{8 * np.dtype(dtype).itemsize}"
         bits = np.frombuffer(rng.bytes(np.dtype(unsigned).itemsize * count), dtype=unsigned)
         return _from_bits(bits.copy(), dtype).reshape(shape), dtype
-    shape = tuple(draw(st.lists(st.integers(0, 4), max_size=3), label="shape"))
+    shape = tuple(draw(st.lists(sizes(0, 4), max_size=3), label="shape"))
     count = int(np.prod(shape))
     if dtype == "bool":
         return np.array(draw(st.lists(st.booleans(), min_size=count, max_size=count)), dtype=bool).reshape(shape), dtype

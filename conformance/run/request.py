@@ -22,6 +22,7 @@ from conformance._files import check_writable
 from conformance._manifest import KnownFailure, load_manifest
 from conformance._protocol import Backend
 from conformance.kit.profiles import PROFILES
+from conformance.kit.profiles import SHAPE_MODES as SHAPES
 from spec import Catalogue, load_catalogue
 
 #: Seconds one test may run before it counts as hung (``--timeout``).
@@ -49,6 +50,11 @@ class RunRequest:
     timeout: float = DEFAULT_TIMEOUT_S
     #: Test processes run at once (``-n``; pytest-xdist), each test still isolated and timed on its own.
     workers: int = 1
+    #: How sizes are drawn: ``palette`` (a few per run, :class:`conformance.kit.strategies.Palette`) or
+    #: ``full``; None: ``palette`` for a backend with ``compiles_per_shape``, ``full`` otherwise.
+    shapes: str | None = None
+    #: Where the framework keeps its compile cache (``--compile-cache``): None gives each run a fresh one.
+    compile_cache: Path | None = None
     #: What is checked: a framework through its adapter (``backend``), or a user's module factory (``module``).
     kind: str = "backend"
     #: For a module: the input shapes (batch first), dtype and an optional ``module:attr`` of example inputs.
@@ -80,6 +86,10 @@ class RunRequest:
             raise UsageError(f"unknown profile {self.profile!r}; expected one of {', '.join(PROFILES)}")
         if not (math.isfinite(self.timeout) and self.timeout > 0):
             raise UsageError(f"--timeout must be a positive number of seconds, got {self.timeout!r}")
+        if self.shapes not in (None, *SHAPES):
+            raise UsageError(f"unknown --shapes {self.shapes!r}; expected one of {', '.join(SHAPES)}")
+        if self.compile_cache is not None and self.compile_cache.exists() and not self.compile_cache.is_dir():
+            raise UsageError(f"--compile-cache {self.compile_cache} exists and is not a directory")
         if self.workers < 1:
             raise UsageError(f"-n must be at least 1, got {self.workers}")
         if self.workers > 1:
@@ -129,6 +139,8 @@ class RunRequest:
             extra.append(f"--seed {self.seed}")
         if not self.shrink:
             extra.append("--no-shrink")
+        if self.shapes is not None:
+            extra.append(f"--shapes {self.shapes}")
         if self.known_failures is not None:
             extra.append(f"--known-failures {self.known_failures}")
         return " ".join(extra)
@@ -165,6 +177,8 @@ class RunRequest:
             args += ["--blockspec-json", str(self.json_path)]
         if not self.shrink:
             args.append("--blockspec-no-shrink")
+        if self.shapes is not None:
+            args += ["--blockspec-shapes", self.shapes]
         args += ["--blockspec-timeout", repr(self.timeout)]
         if self.workers > 1:  # xdist loaded by module too, like the other plugins (see above)
             args += ["-p", "no:xdist", "-p", "xdist.plugin", "-n", str(self.workers)]
@@ -201,6 +215,7 @@ class RunRequest:
             clauses=tuple(config.getoption("blockspec_clause") or ()),
             json_path=path("blockspec_json"),
             shrink=not config.getoption("blockspec_no_shrink"),
+            shapes=config.getoption("blockspec_shapes"),
             seed=config.getoption("blockspec_seed"),
             timeout=config.getoption("blockspec_timeout"),
             known_failures=path("blockspec_known_failures"),

@@ -22,7 +22,7 @@ import pytest
 
 from conformance._interrupt import user_interrupted
 from conformance._version import tool_version
-from conformance.kit import profiles
+from conformance.kit import profiles, strategies
 from conformance.run.request import SHRINK_SHARE, Prepared
 from conformance.run.result import RunResult, TestOutcome, write_json
 from conformance.run.stash import NO_BACKEND, SESSION_KEY, SKIP_KIND
@@ -83,6 +83,8 @@ class BlockspecSession:
         self._stopped = ""  # any other reason the session stopped early
         profiles.load_profile(self.profile, shrink=self.request.shrink, seeded=self.request.seed is not None)
         _bound_shrinking(self.request.timeout)
+        self.palette = shape_palette(prepared)
+        strategies.use_palette(self.palette)
 
     def emit(self, **event: Any) -> None:
         """Apply one event to the ledger and hand it to every sink."""
@@ -257,7 +259,7 @@ class BlockspecSession:
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         self.emit(
             event="end",
-            environment=_environment(self.backend),
+            environment={**_environment(self.backend), "blockspec_shapes": describe_shapes(self.palette)},
             exitstatus=int(exitstatus),
             interrupted=self._interrupted,
             stopped=self._stopped,
@@ -278,6 +280,7 @@ class BlockspecSession:
         )
         if request.json_path is not None:
             write_json(self.result, request.json_path)
+        strategies.use_palette(None)  # a later run in this process (or a test of the checker) draws freely
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if self.result is None:
@@ -390,6 +393,25 @@ def _safe(fn: Any) -> str:
         return str(fn())
     except Exception as exc:  # a report must not die on a version lookup
         return f"unknown ({type(exc).__name__})"
+
+
+def shape_palette(prepared: Prepared) -> strategies.Palette | None:
+    """The palette a run draws sizes from (``--shapes``; by default, for a backend that compiles per shape).
+
+    A module under check draws no sizes of its own (its input shapes are the user's), so it never has one.
+    """
+    request = prepared.request
+    if request.kind == "module":
+        return None
+    shapes = request.shapes or ("palette" if getattr(prepared.subject, "compiles_per_shape", False) else "full")
+    return strategies.palette_for(request.seed or 0) if shapes == "palette" else None
+
+
+def describe_shapes(palette: strategies.Palette | None) -> str:
+    """How a run drew its sizes, as its result file records it."""
+    if palette is None:
+        return "full: every size in its range"
+    return f"palette (seed {palette.seed}): {', '.join(map(str, palette.values))} and each range's ends"
 
 
 def _environment(backend: Any) -> dict[str, str]:

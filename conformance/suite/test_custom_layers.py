@@ -20,7 +20,7 @@ from conformance.suite import _support as sup
 @st.composite
 def centered_inputs(draw: st.DrawFn, dtypes: tuple[str, ...]) -> np.ndarray:
     dtype = draw(hh.float_dtypes(dtypes), label="dtype")
-    shape = tuple(draw(st.lists(st.integers(1, 9), min_size=1, max_size=3), label="shape"))
+    shape = tuple(draw(st.lists(hh.sizes(1, 9), min_size=1, max_size=3), label="shape"))
     scale = draw(st.sampled_from([1e-3, 1.0, 1e3]), label="scale")
     offset = draw(st.sampled_from([0.0, 5.0, -100.0]), label="offset")
     x = hh.input_array(draw(hh.seeds(), label="input seed"), shape, dtype, scale)

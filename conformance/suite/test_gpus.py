@@ -77,7 +77,7 @@ def test_try_all_gpus(backend: Backend, host: str, check: Check, count: int | No
 
 
 @pytest.mark.clause("DEV-CPU-DEFAULT")
-@given(shape=st.lists(st.integers(0, 4), max_size=3))
+@given(shape=st.lists(hh.sizes(0, 4), max_size=3))
 def test_tensors_default_to_cpu(backend: Backend, host: str, check: Check, shape: list[int]) -> None:
     t = backend.tensor(np.zeros(tuple(shape), dtype=np.float32))
     check.equal(backend.device_of(t), host, "device of a tensor created without a device")
@@ -112,7 +112,7 @@ def test_tensor_lives_where_created(
 
 
 @pytest.mark.clause("DEV-MIXED-RAISES")
-@given(shape=st.lists(st.integers(1, 4), min_size=1, max_size=3))
+@given(shape=st.lists(hh.sizes(1, 4), min_size=1, max_size=3))
 def test_mixing_devices_raises(backend: Backend, host: str, accelerator: str, check: Check, shape: list[int]) -> None:
     x = np.ones(tuple(shape), dtype=np.float32)
     on_cpu, on_acc = backend.tensor(x, host), backend.tensor(x, accelerator)
@@ -125,7 +125,7 @@ def test_mixing_devices_raises(backend: Backend, host: str, accelerator: str, ch
 
 
 @pytest.mark.clause("DEV-SCALAR-PROMOTION")
-@given(value=st.floats(-100, 100, width=32), shape=st.lists(st.integers(1, 4), min_size=1, max_size=2))
+@given(value=st.floats(-100, 100, width=32), shape=st.lists(hh.sizes(1, 4), min_size=1, max_size=2))
 def test_zero_dim_cpu_tensor_is_a_scalar(
     backend: Backend, host: str, accelerator: str, check: Check, value: float, shape: list[int]
 ) -> None:
@@ -161,7 +161,7 @@ def test_copy_roundtrip_is_exact(
 
 
 @pytest.mark.clause("DEV-MULTI-DEVICE")
-@given(shape=st.lists(st.integers(1, 4), min_size=1, max_size=3))
+@given(shape=st.lists(hh.sizes(1, 4), min_size=1, max_size=3))
 def test_copy_to_second_accelerator(
     backend: Backend, two_accelerators: tuple[str, str], check: Check, shape: list[int]
 ) -> None:

@@ -273,9 +273,9 @@ def check_nesting_shown(check: Check, text: str, root: A.Node) -> None:
 @st.composite
 def large_layers(draw: st.DrawFn, min_elements: int = 32768) -> tuple[int, int]:
     """(fan_in, fan_out) with enough weights for a DKW test to see a 20% error in scale."""
-    fan_in = draw(st.integers(64, 1024), label="fan_in")
+    fan_in = draw(hh.sizes(64, 1024), label="fan_in")
     low = -(-min_elements // fan_in)
-    fan_out = draw(st.integers(max(low, 16), max(low, 16) + 256), label="fan_out")
+    fan_out = draw(hh.sizes(max(low, 16), max(low, 16) + 256), label="fan_out")
     return fan_in, fan_out
 
 

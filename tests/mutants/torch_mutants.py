@@ -929,6 +929,8 @@ class TryAllGpusNoFallback(TorchBackend):
 # --- Reach: each wrong only in a region the strategies once stopped short of ---------------------
 # Every mutant below is correct on small sizes, few children, two uses, two passes and float32;
 # the strategies' reach table (conformance/kit/strategies.py: REACH) says which draw finds it.
+# ``region`` names that dimension of REACH: tests/test_mutants.py also runs these with
+# ``--shapes palette``, to show a per-run palette of sizes still reaches each region.
 
 
 def _lexical_key_order(pairs: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
@@ -956,6 +958,7 @@ class LexicalStateDictOrder(TorchBackend):
     """state_dict() sorts a container's children by name as strings once it has more than 10: 10.weight before 2.weight."""
 
     target = "STATE-DICT-KEYS"
+    region = "children"
 
     def state_dict(self, module: nn.Module) -> list[tuple[str, torch.Tensor]]:
         return _lexical_key_order(super().state_dict(module))
@@ -965,6 +968,7 @@ class ThirdBackwardResets(TorchBackend):
     """Every third backward pass on a module overwrites .grad instead of adding to it."""
 
     target = "PARAM-GRAD-ACCUMULATES"
+    region = "backward_passes"
 
     def backward(self, module: nn.Module, x: torch.Tensor, cotangent: np.ndarray) -> None:
         count = getattr(module, "_blockspec_passes", 0) + 1
@@ -996,6 +1000,7 @@ class TieForTwoUsesOnly(TorchBackend):
     """A layer used three or more times is shared by its first two uses; later uses get copies."""
 
     target = "TIE-IDENTITY"
+    region = "tie_uses"
     build_tree = staticmethod(_build_sharing_twice)
 
 
@@ -1003,6 +1008,7 @@ class LargeSaveTruncated(TorchBackend):
     """save() keeps only the first 2**16 elements of a larger tensor; the rest load as zeros."""
 
     target = "IO-TENSOR-ROUNDTRIP"
+    region = "elements"
 
     def save(self, obj: Any, path: Any) -> None:
         def cut(t: torch.Tensor) -> torch.Tensor:
@@ -1019,6 +1025,7 @@ class LargeDictReordered(TorchBackend):
     """load() returns a dict of more than 8 keys in sorted key order (a hash-table resize reorders it)."""
 
     target = "IO-CONTAINER-ROUNDTRIP"
+    region = "dict_keys"
 
     def load(self, path: Any, map_location: str | None = None) -> Any:
         def reorder(obj: Any) -> Any:
@@ -1058,6 +1065,7 @@ class BatchOneDropsBias(TorchBackend):
     """A forward on a single example (batch 1) skips every bias (a fast path for vectors gone wrong)."""
 
     target = "BLOCK-FORWARD-VALUE"
+    region = "batch"
 
     def forward(self, module: nn.Module, x: torch.Tensor) -> torch.Tensor:
         if x.dim() == 2 and x.shape[0] == 1:
@@ -1072,6 +1080,25 @@ class BatchOneDropsBias(TorchBackend):
                 for m, b in saved.items():
                     m.bias = b
         return super().forward(module, x)
+
+
+class WideInputDropsLast(TorchBackend):
+    """A linear layer of more than 100 inputs ignores its last input (a blocked kernel's tail left out)."""
+
+    target = "BLOCK-FORWARD-VALUE"
+    region = "width"
+
+    def forward(self, module: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        saved = {}
+        for m in module.modules():
+            if isinstance(m, nn.Linear) and m.in_features > 100:
+                saved[m] = m.weight
+                m.weight = nn.Parameter(torch.cat([m.weight[:, :-1], torch.zeros_like(m.weight[:, -1:])], dim=1))
+        try:
+            return module(x)
+        finally:
+            for m, w in saved.items():
+                m.weight = w
 
 
 # --- loading: copies, dtype, rank (tests/mutants/loads.py) ------------------------------------------

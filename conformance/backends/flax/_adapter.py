@@ -30,6 +30,13 @@ backend" explains the protocol itself):
   lists and string-keyed dicts, never code.
 - float64 and int64 exist only when JAX's ``jax_enable_x64`` is on; the
   declared dtypes follow that setting.
+- JAX compiles every new shape, so the adapter sets ``compiles_per_shape``
+  (the run draws sizes from a small per-run palette) and points JAX's
+  persistent compilation cache at the run's own directory
+  (``conformance._protocol.compile_cache_directory``; every entry cached,
+  however quick its compile), which ``-n`` workers and restarted children
+  share. Outside a run, or with ``jax_compilation_cache_dir`` already set by
+  the user, JAX's own setting stands.
 """
 
 from __future__ import annotations
@@ -47,7 +54,7 @@ import numpy as np
 from flax import nnx, serialization
 
 from conformance import arch as A
-from conformance._protocol import Gradients, LoadRejected, LoadResult
+from conformance._protocol import Gradients, LoadRejected, LoadResult, compile_cache_directory
 from conformance.backends._children import ChildrenByPosition
 from conformance.backends.flax import blocks
 
@@ -74,6 +81,27 @@ def _leaf_name(module: Any, attribute: str) -> str:
     return "weight" if attribute == "kernel" and isinstance(module, nnx.Linear) else attribute
 
 
+def _given(values: np.ndarray) -> Callable[..., jax.Array]:
+    """An initializer that returns ``values`` (in the requested dtype) whatever key and shape it is given."""
+
+    def init(key: Any, shape: Any, dtype: Any = jnp.float32) -> jax.Array:
+        return jnp.asarray(values, dtype=dtype)
+
+    return init
+
+
+def _use_compile_cache() -> str:
+    """Point JAX's persistent compilation cache at the run's directory; say where it is."""
+    directory = compile_cache_directory()
+    own = jax.config.jax_compilation_cache_dir  # type: ignore[attr-defined]
+    if directory is None or (own and not str(own).startswith(str(directory))):
+        return f"JAX's own setting ({own or 'none'})"
+    jax.config.update("jax_compilation_cache_dir", str(directory / "jax"))  # type: ignore[no-untyped-call]
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)  # type: ignore[no-untyped-call]
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)  # type: ignore[no-untyped-call]
+    return f"the run's own: {directory / 'jax'}"
+
+
 class FlaxBackend(ChildrenByPosition):
     """Flax NNX on JAX, checked against the spec."""
 
@@ -91,6 +119,8 @@ class FlaxBackend(ChildrenByPosition):
     )
     #: JAX's first host device, under the name PyTorch gives the CPU.
     host_device = "cpu"
+    #: JAX compiles per shape: the run draws sizes from a palette (``blockspec run --shapes``).
+    compiles_per_shape = True
     #: Flax's known departures from the spec (see the file): xfail while they fail.
     known_failures = Path(__file__).with_name("known_failures.toml")
     blocks: Any = blocks
@@ -104,6 +134,7 @@ class FlaxBackend(ChildrenByPosition):
         self.dtypes: tuple[str, ...] = ("float16", "bfloat16", "float32", "int8", "int16", "int32", "uint8", "bool")
         self.dtypes += wide
         self._rngs = nnx.Rngs(0)
+        self._cache = _use_compile_cache()
         self._views: weakref.WeakValueDictionary[int, ParamView] = weakref.WeakValueDictionary()
 
     def version(self) -> str:
@@ -115,6 +146,7 @@ class FlaxBackend(ChildrenByPosition):
             "jax_platform": jax.default_backend(),
             "jax_devices": ", ".join(str(d) for d in jax.devices()),
             "jax_enable_x64": str(self.dtypes[-1] == "int64"),
+            "jax_compilation_cache": self._cache,
         }
 
     # --- devices ---------------------------------------------------------------------
@@ -191,14 +223,14 @@ class FlaxBackend(ChildrenByPosition):
 
         def make(node: A.Node, child: Callable[[A.Node], Any]) -> Any:
             if isinstance(node, A.Linear):
-                layer = self.linear_class(
-                    node.in_features, node.out_features, use_bias=node.bias, param_dtype=jdtype, rngs=rngs
-                )
-                if node.values is not None:
-                    layer.kernel.value = jnp.asarray(node.values.weight.T, dtype=jdtype)
+                given: dict[str, Any] = {}
+                if node.values is not None:  # the values as the initializers: no random draw compiled per shape
+                    given["kernel_init"] = _given(node.values.weight.T)
                     if node.values.bias is not None:
-                        layer.bias.value = jnp.asarray(node.values.bias, dtype=jdtype)
-                return layer
+                        given["bias_init"] = _given(node.values.bias)
+                return self.linear_class(
+                    node.in_features, node.out_features, use_bias=node.bias, param_dtype=jdtype, rngs=rngs, **given
+                )
             if isinstance(node, A.MyLinear):
                 layer = self.blocks.MyLinear(node.in_units, node.units, rngs=rngs)
                 values = node.values

@@ -57,6 +57,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 import tinygrad
+from tinygrad import helpers as tg_helpers
 from tinygrad import nn
 from tinygrad.device import Device
 from tinygrad.dtype import dtypes
@@ -132,6 +133,8 @@ class TinygradBackend(ChildrenByPosition):
         }
     )
     host_device = blocks.HOST
+    #: tinygrad compiles a kernel per shape: the run draws sizes from a palette (``blockspec run --shapes``).
+    compiles_per_shape = True
     float_dtypes: tuple[str, ...] = ("float32", "float64")
     #: tinygrad's known departures from the spec (see the file): xfail while they fail.
     known_failures = Path(__file__).with_name("known_failures.toml")
@@ -157,6 +160,7 @@ class TinygradBackend(ChildrenByPosition):
             "accelerators": ", ".join(blocks.accelerators()) or "none",
             "adapter_computes": "missing/unexpected keys of a non-strict load (tinygrad reports none)",
             "tinygrad_path": str(Path(tinygrad.__file__).parent),
+            "tinygrad_kernel_cache": str(getattr(tg_helpers, "CACHEDB", "unknown")),
         }
 
     # --- tensors and devices ---------------------------------------------------------------

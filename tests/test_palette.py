@@ -1,0 +1,160 @@
+"""The shape palette for frameworks that compile per shape, and the run's compile cache.
+
+A backend with ``compiles_per_shape`` gets its widths, batch sizes and tensor
+dimensions from a few sizes per run (``conformance.kit.strategies.Palette``),
+so it compiles few shapes; every other backend keeps the full draw, unchanged.
+The reach of palette mode is held by ``tests/test_reach.py`` (both modes) and by
+the region mutants run with ``--shapes palette`` in ``tests/test_mutants.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from hypothesis import strategies as st
+
+from conformance import arch as A
+from conformance import strategies as hh
+from conformance.run.cache import CACHE_ENV, compile_cache
+from conformance.run.inprocess import run_suite
+from conformance.run.request import RunRequest
+from tests.helpers import ADAPTERS_DIR, run_cli
+from tests.test_reach import sample
+
+COMPILING = "compiling_adapter:CompilingReference"
+
+
+@pytest.fixture
+def palette() -> Iterator[hh.Palette]:
+    chosen = hh.palette_for(0)
+    hh.use_palette(chosen)
+    yield chosen
+    hh.use_palette(None)
+
+
+@pytest.fixture
+def adapters_on_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.syspath_prepend(str(ADAPTERS_DIR))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3, 2**64 - 1])
+def test_every_palette_holds_the_boundaries(seed: int) -> None:
+    values = hh.palette_for(seed).values
+    for fixed in (0, 1):
+        assert fixed in values, f"observed palette {values} (seed {seed}); expected it to hold {fixed}"
+    assert any(2 <= v <= 4 for v in values), f"observed palette {values}; expected a small size in [2, 4]"
+    assert any(v % 2 and 5 <= v <= 11 for v in values), f"observed palette {values}; expected an odd size in [5, 11]"
+    assert len(values) <= 4, f"observed {len(values)} sizes in the palette {values}; expected at most 4"
+    assert list(values) == sorted(set(values)), f"observed palette {values}; expected distinct sizes, smallest first"
+
+
+def test_a_range_keeps_both_ends_under_a_palette() -> None:
+    chosen = hh.palette_for(7)
+    for low, high in ((1, 12), (0, 4), (13, 256), (257, 272), (64, 1024), (3, 3)):
+        within = chosen.within(low, high)
+        assert within[0] == low and within[-1] == high, f"observed {within} for [{low}, {high}]; expected both ends"
+        assert all(low <= v <= high for v in within), f"observed {within}; expected every size in [{low}, {high}]"
+
+
+def test_sizes_follow_the_palette_set_after_the_strategy_was_built(palette: hh.Palette) -> None:
+    strategy = hh.widths(12, 256)  # built before a run would set the palette: at a suite's import
+    drawn = set(sample(strategy, 300))
+    allowed = set(palette.within(1, 12)) | set(palette.within(13, 256))
+    assert drawn <= allowed, f"observed widths {sorted(drawn - allowed)} outside the palette {palette.values}"
+    assert {1, 12, 256} <= drawn, f"observed widths {sorted(drawn)}; expected 1, 12 and 256 among them"
+
+
+def test_without_a_palette_every_size_of_the_range_is_drawn() -> None:
+    assert hh.active_palette() is None, "observed a palette left set by an earlier test; expected none"
+    drawn = set(sample(hh.sizes(1, 40), 500))
+    assert drawn == set(range(1, 41)), f"observed sizes {sorted(drawn)} drawn freely; expected every one of 1..40"
+
+
+def _shapes(nets: list[tuple[hh.Net, object]]) -> set[tuple[int, ...]]:
+    found: set[tuple[int, ...]] = set()
+    for net, x in nets:
+        found.add(getattr(x, "shape", ()))
+        found |= {(n.out_features, n.in_features) for _, n in A.walk(net.arch) if isinstance(n, A.Linear)}
+    return found
+
+
+def test_a_palette_bounds_the_shapes_a_run_compiles() -> None:
+    strategy = hh.mlps(("float32",)).flatmap(lambda net: st.tuples(st.just(net), hh.inputs(net)))
+    full = _shapes(sample(strategy, 500))
+    hh.use_palette(hh.palette_for(0))
+    try:
+        paletted = _shapes(sample(strategy, 500))
+    finally:
+        hh.use_palette(None)
+    assert len(paletted) * 3 < len(full), (
+        f"observed {len(paletted)} distinct shapes under the palette and {len(full)} drawn freely; "
+        "expected the palette to bound them to less than a third"
+    )
+
+
+def _environment(**options: object) -> dict[str, str]:
+    result = run_suite(options.pop("target", "reference"), clauses=("BLOCK-FORWARD-SHAPE",), profile="fast", **options)
+    assert result.exit_code == 0, f"observed exit {result.exit_code}; expected a passing run"
+    return result.environment
+
+
+@pytest.mark.usefixtures("adapters_on_path")
+def test_a_compiling_backend_gets_a_palette_by_default_and_full_on_request() -> None:
+    assert _environment(target=COMPILING)["blockspec_shapes"].startswith("palette (seed 0): 0, 1, ")
+    assert _environment(target=COMPILING, seed=5)["blockspec_shapes"].startswith("palette (seed 5): ")
+    assert _environment(target=COMPILING, shapes="full")["blockspec_shapes"].startswith("full")
+    assert _environment()["blockspec_shapes"].startswith("full"), "observed the reference drawn from a palette"
+    assert _environment(shapes="palette")["blockspec_shapes"].startswith("palette"), "observed --shapes ignored"
+    assert hh.active_palette() is None, "observed the run's palette left set after it ended; expected none"
+
+
+def test_a_rerun_repeats_the_shapes_asked_for() -> None:
+    rerun = RunRequest("reference", shapes="full", seed=3).rerun_template()
+    assert "--shapes full" in rerun and "--seed 3" in rerun, f"observed rerun {rerun!r}; expected --shapes and --seed"
+    assert "--shapes" not in RunRequest("reference").rerun_template(), "observed --shapes in a rerun never asked for"
+
+
+def test_a_run_has_its_own_compile_cache_and_removes_it(tmp_path: Path) -> None:
+    out = tmp_path / "r.json"
+    done = run_cli(
+        ["run", "--backend", COMPILING, "--clause", "BLOCK-FORWARD-SHAPE", "--profile", "fast", "--json", str(out)],
+        cwd=tmp_path,
+        extra_path=[ADAPTERS_DIR],
+    )
+    assert done.returncode == 0, f"observed exit {done.returncode}: {done.stdout[-600:]}{done.stderr[-600:]}"
+    seen = json.loads(out.read_text(encoding="utf-8"))["environment"]["compile_cache_seen"]
+    assert "blockspec-compile-cache-" in seen, f"observed the adapter given {seen!r}; expected a fresh directory"
+    assert not Path(seen).exists(), f"observed the run's compile cache {seen} left behind; expected it removed"
+
+
+def test_a_named_compile_cache_is_kept_for_the_next_run(tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    for _ in range(2):
+        args = ["run", "--backend", COMPILING, "--clause", "BLOCK-FORWARD-SHAPE", "--profile", "fast"]
+        done = run_cli([*args, "--compile-cache", str(cache)], cwd=tmp_path, extra_path=[ADAPTERS_DIR])
+        assert done.returncode == 0, f"observed exit {done.returncode}: {done.stdout[-600:]}{done.stderr[-600:]}"
+    marks = sorted(p.name for p in cache.iterdir())
+    assert len(marks) >= 2, f"observed {marks} in --compile-cache; expected what both runs' backends wrote"
+
+
+def test_a_compile_cache_that_is_a_file_is_refused(tmp_path: Path) -> None:
+    taken = tmp_path / "file"
+    taken.write_text("x", encoding="utf-8")
+    done = run_cli(["run", "--compile-cache", str(taken), "--clause", "BLOCK-FORWARD-SHAPE"], cwd=tmp_path)
+    assert done.returncode == 2, f"observed exit {done.returncode}; expected 2 (usage)"
+    assert "is not a directory" in done.stderr, f"observed stderr {done.stderr[-400:]!r}; expected the reason"
+    assert "Traceback" not in done.stderr, f"observed a traceback: {done.stderr[-400:]!r}"
+
+
+def test_the_cache_context_restores_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(CACHE_ENV, raising=False)
+    with compile_cache() as fresh:
+        assert os.environ[CACHE_ENV] == str(fresh) and fresh.is_dir(), "observed no fresh cache directory named"
+    assert CACHE_ENV not in os.environ and not fresh.exists(), "observed the cache directory or variable left behind"
+    with compile_cache(tmp_path / "kept") as kept:
+        pass
+    assert kept.is_dir(), f"observed the user's cache {kept} removed; expected it kept"
