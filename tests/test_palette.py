@@ -158,3 +158,18 @@ def test_the_cache_context_restores_the_environment(tmp_path: Path, monkeypatch:
     with compile_cache(tmp_path / "kept") as kept:
         pass
     assert kept.is_dir(), f"observed the user's cache {kept} removed; expected it kept"
+
+
+@pytest.mark.parametrize(
+    ("module", "cls", "compiles"),
+    [
+        ("conformance.backends.reference", "ReferenceBackend", False),
+        ("conformance.backends.torch", "TorchBackend", False),
+        ("conformance.backends.flax", "FlaxBackend", True),
+        ("conformance.backends.tinygrad", "TinygradBackend", True),
+    ],
+)
+def test_the_built_in_backends_say_whether_they_compile_per_shape(module: str, cls: str, compiles: bool) -> None:
+    adapter = getattr(pytest.importorskip(module), cls)
+    observed = bool(getattr(adapter, "compiles_per_shape", False))
+    assert observed is compiles, f"observed {cls}.compiles_per_shape {observed}; expected {compiles}"
