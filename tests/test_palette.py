@@ -150,6 +150,15 @@ def test_a_compile_cache_that_is_a_file_is_refused(tmp_path: Path) -> None:
     assert "Traceback" not in done.stderr, f"observed a traceback: {done.stderr[-400:]!r}"
 
 
+def test_a_compile_cache_that_cannot_be_made_is_refused(tmp_path: Path) -> None:
+    taken = tmp_path / "file"
+    taken.write_text("x", encoding="utf-8")
+    done = run_cli(["run", "--compile-cache", str(taken / "sub"), "--clause", "BLOCK-FORWARD-SHAPE"], cwd=tmp_path)
+    assert done.returncode == 2, f"observed exit {done.returncode}; expected 2 (usage)"
+    assert "cannot make the directory" in done.stderr, f"observed stderr {done.stderr[-400:]!r}; expected the reason"
+    assert "Traceback" not in done.stderr, f"observed a traceback: {done.stderr[-400:]!r}"
+
+
 def test_the_cache_context_restores_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(CACHE_ENV, raising=False)
     with compile_cache() as fresh:
@@ -173,3 +182,20 @@ def test_the_built_in_backends_say_whether_they_compile_per_shape(module: str, c
     adapter = getattr(pytest.importorskip(module), cls)
     observed = bool(getattr(adapter, "compiles_per_shape", False))
     assert observed is compiles, f"observed {cls}.compiles_per_shape {observed}; expected {compiles}"
+
+
+def test_an_in_process_run_does_not_inherit_settings_of_an_earlier_import() -> None:
+    """A suite module imported before, under another profile, is imported afresh by the run."""
+    import importlib
+
+    from hypothesis import settings
+
+    before = settings.get_current_profile_name()
+    settings.load_profile("default")  # hypothesis's own: the function-scoped-fixture health check is on
+    try:
+        importlib.import_module("conformance.suite.test_layers_and_blocks")
+    finally:
+        settings.load_profile(before)
+    result = run_suite("reference", clauses=("BLOCK-FORWARD-SHAPE",), profile="fast")
+    verdicts = {c.id: c.status for c in result.clauses if c.id == "BLOCK-FORWARD-SHAPE"}
+    assert result.exit_code == 0, f"observed exit {result.exit_code} and {verdicts}; expected a pass"

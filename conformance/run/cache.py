@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from conformance._errors import UsageError
 from conformance._protocol import COMPILE_CACHE_ENV as CACHE_ENV
 
 
@@ -32,7 +33,10 @@ def compile_cache(keep: Path | None = None) -> Iterator[Path]:
     """
     previous = os.environ.get(CACHE_ENV)
     if keep is not None:
-        keep.mkdir(parents=True, exist_ok=True)
+        try:
+            keep.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UsageError(f"--compile-cache {keep}: cannot make the directory ({exc.strerror or exc})") from None
         directory = keep.resolve()
     else:
         directory = Path(tempfile.mkdtemp(prefix="blockspec-compile-cache-"))

@@ -7,6 +7,7 @@ crashes or hangs ends the run. The request is validated once, here, and the
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -45,9 +46,22 @@ def run_suite(target: str | RunRequest, *, pytest_args: Sequence[str] = (), **op
     args = [*request.pytest_arguments(), *pytest_args]
     if request.junit_path is not None:
         args.append(f"--junitxml={request.junit_path}")
+    _forget_suite_modules(request.suite)
     code = pytest.main(args, plugins=[carrier])
     session = None if carrier.config is None else carrier.config.stash.get(SESSION_KEY, None)
     result: RunResult | None = getattr(session, "result", None)
     if result is None:
         raise UsageError(f"the conformance suite did not run (pytest exit status {int(code)}); rerun with --verbose")
     return result
+
+
+def _forget_suite_modules(suite: str) -> None:
+    """Drop the suite's test modules this process imported before, so this run imports them afresh.
+
+    ``@given`` takes its settings (health checks included) when a test module
+    is imported; a module imported earlier, under another hypothesis profile
+    (a checker's own tests inspecting the suite, say), would carry that
+    profile's settings into this run.
+    """
+    for name in [n for n in sys.modules if n.startswith(f"{suite}.test_")]:
+        del sys.modules[name]
