@@ -382,32 +382,53 @@ def container_sizes() -> st.SearchStrategy[int]:
     return rare_large(st.integers(0, 3), st.integers(REACH["dict_keys"].boundaries[1], REACH["dict_keys"].high))
 
 
+def _dict_keys(size: int, int_keys: bool) -> st.SearchStrategy[list[str | int]]:
+    """``size`` distinct keys: short strings, and with ``int_keys`` ints among them (``1`` next to ``"1"``)."""
+    text: st.SearchStrategy[str | int] = st.text("abcxyz_1", min_size=1, max_size=5)
+    key = st.one_of(text, st.integers(-2, 12)) if int_keys else text
+    return st.lists(key, min_size=size, max_size=size, unique=True)
+
+
 @st.composite
-def io_containers(draw: st.DrawFn, dtypes: tuple[str, ...], depth: int = 3, *, leaf: bool = True) -> Any:
+def io_containers(
+    draw: st.DrawFn, dtypes: tuple[str, ...], depth: int = 3, *, leaf: bool = True, container_keys: bool = False
+) -> Any:
     """A tensor spec, or a list or dict (drawn key order) nesting them: leaves are (array, dtype).
 
-    ``leaf`` False always gives a list or dict. A container of more than 4
-    items holds small tensors only, so the rare wide containers stay cheap.
+    ``leaf`` False always gives a container. ``container_keys`` (a backend
+    declaring that capability) draws tuples as well as lists and int keys among
+    the string keys. A container of more than 4 items holds small tensors only,
+    so the rare wide containers stay cheap.
     """
     if leaf and (depth == 0 or draw(st.booleans(), label="a tensor here")):
         return draw(raw_arrays(dtypes))
     size = draw(container_sizes(), label="container size")
-    if size > 4:  # a wide container holds small tensors only, so its cost stays that of a few
-        leaves = raw_arrays(dtypes, large=False)
-        if draw(st.booleans(), label="a list (else a dict)"):
-            return [draw(leaves) for _ in range(size)]
-        keys = draw(
-            st.lists(st.text("abcxyz_", min_size=1, max_size=5), min_size=size, max_size=size, unique=True),
-            label="keys",
-        )
-        return {key: draw(leaves) for key in keys}
-    inner = depth - 1
-    if draw(st.booleans(), label="a list (else a dict)"):
-        return [draw(io_containers(dtypes, inner)) for _ in range(size)]
-    keys = draw(
-        st.lists(st.text("abcxyz_", min_size=1, max_size=5), min_size=size, max_size=size, unique=True), label="keys"
-    )
-    return {key: draw(io_containers(dtypes, inner)) for key in keys}
+    wide = size > 4  # a wide container holds small tensors only, so its cost stays that of a few
+    items = raw_arrays(dtypes, large=False) if wide else io_containers(dtypes, depth - 1, container_keys=container_keys)
+    kinds = ["list", "tuple", "dict"] if container_keys else ["list", "dict"]
+    kind = draw(st.sampled_from(kinds), label="container kind")
+    if kind == "dict":
+        keys = draw(_dict_keys(size, container_keys), label="keys")
+        return {key: draw(items) for key in keys}
+    sequence = [draw(items) for _ in range(size)]
+    return tuple(sequence) if kind == "tuple" else sequence
+
+
+def leaf_spec(spec: Any) -> bool:
+    """Whether an :func:`io_containers` value is a tensor spec ``(array, dtype)`` rather than a tuple container."""
+    return isinstance(spec, tuple) and len(spec) == 2 and isinstance(spec[0], np.ndarray) and isinstance(spec[1], str)
+
+
+@st.composite
+def odd_containers(draw: st.DrawFn, dtypes: tuple[str, ...]) -> Any:
+    """A container holding at least one tuple or one int dict key, somewhere in a nesting of up to 3."""
+    kind = draw(st.sampled_from(["tuple", "int key"]), label="what only container-keys formats keep")
+    inner = draw(io_containers(dtypes, 2, leaf=False), label="inner container")
+    x = draw(raw_arrays(dtypes, large=False), label="tensor")
+    odd: Any = (x, inner) if kind == "tuple" else {draw(st.integers(-2, 12), label="int key"): x, "rest": inner}
+    if draw(st.booleans(), label="nested one level down"):
+        odd = draw(st.sampled_from([[odd], {"outer": odd}]), label="outer container")
+    return odd
 
 
 @st.composite

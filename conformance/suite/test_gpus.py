@@ -22,6 +22,7 @@ from conformance import strategies as hh
 from conformance._protocol import Backend
 from conformance.kit import oracle
 from conformance.kit.checks import Check
+from conformance.kit.strategies import leaf_spec
 
 
 @contextmanager
@@ -274,6 +275,27 @@ def _save_load(backend: Backend, obj: Any, map_location: str | None) -> Any:
         return backend.load(path, map_location=map_location)
 
 
+def _on_device(backend: Backend, spec: Any, device: str) -> Any:
+    """Backend tensors on ``device`` for an ``io_containers`` spec, nesting kept."""
+    if leaf_spec(spec):
+        return backend.tensor(spec[0], device, dtype=spec[1])
+    if isinstance(spec, (list, tuple)):
+        return type(spec)(_on_device(backend, item, device) for item in spec)
+    return {key: _on_device(backend, value, device) for key, value in spec.items()}
+
+
+def _leaves(obj: Any, where: str = "checkpoint") -> Iterator[tuple[str, Any]]:
+    """Every tensor of a nesting of lists, tuples and dicts, with its path."""
+    if isinstance(obj, (list, tuple)):
+        for i, item in enumerate(obj):
+            yield from _leaves(item, f"{where}[{i}]")
+    elif isinstance(obj, dict):
+        for key, value in obj.items():
+            yield from _leaves(value, f"{where}[{key!r}]")
+    else:
+        yield where, obj
+
+
 @pytest.mark.clause("DEV-CHECKPOINT-TO-CPU")
 @given(data=st.data())
 def test_checkpoint_loads_on_cpu(
@@ -282,11 +304,19 @@ def test_checkpoint_loads_on_cpu(
     net = data.draw(NETS, label="net")
     model = backend.module_to(backend.build(net.arch), accelerator)
     state = dict(backend.state_dict(model))
-    loaded = _save_load(backend, state, host)
-    check.equal(list(loaded), list(state), "keys of the loaded state dict")
-    for key, value in state.items():
-        check.equal(backend.device_of(loaded[key]), host, f"device of {key} loaded with map_location={host!r}")
-        check.bitwise(backend.bits(loaded[key]), backend.bits(value), f"{key} loaded on {host} vs saved")
+    # A checkpoint is rarely the bare state dict: the state sits next to nested lists and dicts of tensors
+    # (an optimizer's state, metrics), and map_location must reach every one of them.
+    extra = data.draw(hh.io_containers(("float32", "int64"), 2, leaf=False), label="nested tensors saved with it")
+    layout = data.draw(st.sampled_from(["state", "dict", "list"]), label="checkpoint layout")
+    nested = _on_device(backend, extra, accelerator)
+    checkpoint: Any = {"state": state, "extra": nested} if layout == "dict" else [nested, state]
+    saved = state if layout == "state" else checkpoint
+    loaded = _save_load(backend, saved, host)
+    loaded_state = loaded if layout == "state" else loaded["state"] if layout == "dict" else loaded[1]
+    check.equal(list(loaded_state), list(state), "keys of the loaded state dict")
+    for (where, value), (_, original) in zip(_leaves(loaded), _leaves(saved), strict=True):
+        check.equal(backend.device_of(value), host, f"device of {where} loaded with map_location={host!r}")
+        check.bitwise(backend.bits(value), backend.bits(original), f"{where} loaded on {host} vs saved")
 
 
 @pytest.mark.clause("DEV-CHECKPOINT-HOME")

@@ -1095,3 +1095,22 @@ class RefusesOtherDtype(loads.RefusesOtherDtype, TorchBackend):
 
 class ConversionUntiesModules(loads.ConversionUntiesModules, TorchBackend):
     """module.to(dtype) converts a module registered twice into a copy at its later places (ties lost)."""
+
+
+# --- saved containers: tuples and non-string keys ------------------------------------------------
+
+
+class TuplesAndKeysFlattened(TorchBackend):
+    """save() stores a tuple as a list and an int key as its string (a JSON-minded format, silently)."""
+
+    target = "IO-CONTAINER-ROUNDTRIP"
+
+    def save(self, obj: Any, path: Any) -> None:
+        def plain(item: Any) -> Any:
+            if isinstance(item, dict):
+                return {str(k): plain(v) for k, v in item.items()}
+            if isinstance(item, (list, tuple)):
+                return [plain(v) for v in item]
+            return item
+
+        super().save(plain(obj), path)

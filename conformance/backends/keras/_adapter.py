@@ -131,6 +131,7 @@ class KerasBackend(ChildrenByPosition):
             "module-repr",
             "lazy-init",
             "file-io",
+            "container-keys",
             "accelerator",
             "multi-device",
         }
@@ -461,13 +462,15 @@ class KerasBackend(ChildrenByPosition):
         if isinstance(obj, dict):
             sub = group.create_group(name, track_order=True)
             sub.attrs["kind"] = "dict"
-            keys = [str(k) for k in obj]
-            sub.attrs["keys"] = json.dumps(keys)
+            odd = [k for k in obj if type(k) not in (str, int)]
+            if odd:  # JSON keeps str and int keys apart; any other key it would turn into a string
+                raise TypeError(f"Expected str or int dict keys in a saved container but got {odd[0]!r}")
+            sub.attrs["keys"] = json.dumps(list(obj))
             for i, value in enumerate(obj.values()):
                 self._write_node(sub, str(i), value)
         elif isinstance(obj, (list, tuple)):
             sub = group.create_group(name, track_order=True)
-            sub.attrs["kind"] = "list"
+            sub.attrs["kind"] = type(obj).__name__ if type(obj) in (list, tuple) else "list"
             sub.attrs["length"] = len(obj)
             for i, value in enumerate(obj):
                 self._write_node(sub, str(i), value)
@@ -487,8 +490,9 @@ class KerasBackend(ChildrenByPosition):
         if kind == "dict":
             keys = json.loads(node.attrs["keys"])
             return {key: self._read_node(node[str(i)], device) for i, key in enumerate(keys)}
-        if kind == "list":
-            return [self._read_node(node[str(i)], device) for i in range(int(node.attrs["length"]))]
+        if kind in ("list", "tuple"):
+            items = [self._read_node(node[str(i)], device) for i in range(int(node.attrs["length"]))]
+            return items if kind == "list" else tuple(items)
         if kind == "tensor":
             dtype = str(node.attrs["dtype"])
             if dtype not in _DTYPES:
