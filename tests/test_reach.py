@@ -99,6 +99,14 @@ def test_container_children(deep_nets: list[hh.Net]) -> None:
     assert_reach("children", (len(A.children(node)) for net in deep_nets for _, node in containers_of(net.arch)))
 
 
+def test_empty_containers_are_common_enough_for_the_fast_profile(deep_nets: list[hh.Net]) -> None:
+    """Half the nets hold an empty container, so the fast profile's 10 examples miss it with odds below 2**-10."""
+    share = sum(any(not A.children(node) for _, node in containers_of(net.arch)) for net in deep_nets) / len(deep_nets)
+    assert share >= 0.5, f"observed an empty container in {share:.0%} of nets; expected at least 50%"
+    roots = [net for net in deep_nets if not A.children(net.arch)]
+    assert not roots, f"observed {len(roots)} nets with an empty root, e.g. {roots[0]!r}; expected a child in every root"
+
+
 def test_nesting_depth(deep_nets: list[hh.Net]) -> None:
     assert_reach("depth", (max(depth for depth, _ in containers_of(net.arch)) for net in deep_nets))
 

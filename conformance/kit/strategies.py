@@ -51,7 +51,8 @@ class Reach:
 #: What each strategy reaches, by dimension. ``tests/test_reach.py`` holds the strategies to it,
 #: and a palette mode for compiling frameworks must keep every boundary in its palette.
 REACH: Mapping[str, Reach] = {
-    "children": Reach("nets", 1, 12, (1, 4, 11, 12)),  # per container; 11+ makes "10.weight" meet "2.weight"
+    # per container: 0 (the identity) for nested ones; 11+ makes "10.weight" meet "2.weight"
+    "children": Reach("nets", 0, 12, (0, 1, 4, 11, 12)),
     "depth": Reach("nets(max_depth=5)", 1, 5, (1, 5)),  # nested containers, root included
     "nodes": Reach("nets", 1, 40, (1,)),  # the size budget of one drawn tree
     "width": Reach("mlps", 1, 256, (1, 32, 200)),  # layer widths: 1..32 commonly, up to 256 rarely
@@ -153,7 +154,7 @@ class _TreeBuilder:
         kinds = list(self.leaves) + (list(self.containers) if depth > 0 and self.budget > 0 else [])
         kind = self.draw(st.sampled_from(kinds))
         if kind in self.containers:
-            return self.container(kind, width, depth - 1)
+            return self.container(kind, width, depth - 1, nested=True)
         if self.ties != "none" and pool.get(width) and self.draw(st.booleans()):
             return self.draw(st.sampled_from(pool[width])), width
         return self.leaf(kind, width, pool)
@@ -174,9 +175,12 @@ class _TreeBuilder:
             pool.setdefault(width, []).append(node)
         return node, out
 
-    def container(self, kind: str, width: int, depth: int) -> tuple[A.Node, int]:
-        many = st.integers(REACH["children"].boundaries[2], REACH["children"].high)
-        count = min(max(self.budget, 1), self.draw(rare_large(st.integers(1, 4), many)))
+    def container(self, kind: str, width: int, depth: int, nested: bool = False) -> tuple[A.Node, int]:
+        many = st.integers(REACH["children"].boundaries[3], REACH["children"].high)
+        some = rare_large(st.integers(1, 4), many)
+        # an empty container (the identity) one nested draw in RARE; the root keeps a child
+        sizes = st.integers(0, RARE - 1).flatmap(lambda pick: st.just(0) if pick == 0 else some) if nested else some
+        count = min(max(self.budget, 1), self.draw(sizes))
         pool = self.pool if self.ties == "any" else {}
         children: list[A.Node] = []
         for _ in range(count):

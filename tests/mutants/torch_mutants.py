@@ -1114,3 +1114,20 @@ class TuplesAndKeysFlattened(TorchBackend):
             return item
 
         super().save(plain(obj), path)
+
+
+# --- empty containers ------------------------------------------------------------------------------
+
+
+class _EmptyRaisesSequential(nn.Sequential):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if len(self) == 0:  # a "first layer's output" fast path with no first layer
+            raise IndexError("index 0 is out of range")
+        return super().forward(x)
+
+
+class EmptySequentialRaises(TorchBackend):
+    """An empty Sequential raises in forward instead of being the identity."""
+
+    target = "BLOCK-NESTING"
+    sequential_class = _EmptyRaisesSequential

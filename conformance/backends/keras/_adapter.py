@@ -249,10 +249,12 @@ class KerasBackend(ChildrenByPosition):
                 kids = [child(c) for c in node.children]
                 if node.custom:
                     return b.MySequential(*kids, dtype=dtype)
-                if node.names is None:
+                if node.names is None and kids:
                     return keras.Sequential(kids)
+                # keras.Sequential([]) refuses to build ("it has no layers"); the adapter's add_module
+                # container with no children is the identity an empty Sequential is.
                 net = b.NamedSequential(dtype=dtype)
-                for name, kid in zip(node.names, kids, strict=True):
+                for name, kid in zip(node.names or (), kids, strict=True):
                     net.add_module(name, kid)
                 return net
             raise TypeError(f"Expected an architecture node but got {node!r}")
