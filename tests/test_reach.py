@@ -115,6 +115,19 @@ def test_tree_size_budget(deep_nets: list[hh.Net]) -> None:
     assert_reach("nodes", (sum(1 for _ in A.walk(net.arch)) - 1 for net in deep_nets))
 
 
+def test_net_widths(deep_nets: list[hh.Net]) -> None:
+    assert_reach(
+        "net_width",
+        (
+            size
+            for net in deep_nets
+            for _, node in A.walk(net.arch)
+            if isinstance(node, A.Linear)
+            for size in (node.in_features, node.out_features)
+        ),
+    )
+
+
 def test_net_dtypes(deep_nets: list[hh.Net]) -> None:
     seen = {net.dtype for net in deep_nets}
     assert seen == set(FLOATS), f"observed net dtypes {sorted(seen)}; expected every declared float dtype {FLOATS}"
@@ -215,6 +228,7 @@ def test_every_dimension_is_checked() -> None:
         "depth",
         "nodes",
         "width",
+        "net_width",
         "batch",
         "elements",
         "special_percent",

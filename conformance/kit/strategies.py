@@ -56,6 +56,7 @@ REACH: Mapping[str, Reach] = {
     "depth": Reach("nets(max_depth=5)", 1, 5, (1, 5)),  # nested containers, root included
     "nodes": Reach("nets", 1, 40, (1,)),  # the size budget of one drawn tree
     "width": Reach("mlps", 1, 256, (1, 32, 200)),  # layer widths: 1..32 commonly, up to 256 rarely
+    "net_width": Reach("nets", 1, 300, (1, 12, 101, 250)),  # 1..12 commonly; one net in RARE has a wide width
     "batch": Reach("inputs", 1, 8, (1, 8)),
     "elements": Reach("raw_arrays", 0, 2**16 + 4096, (0, 1, 2**16 + 1)),  # one tensor, bits drawn
     "dict_keys": Reach("io_containers", 0, 12, (0, 9, 12)),  # one dict of a saved container
@@ -148,6 +149,11 @@ class _TreeBuilder:
         self.leaves, self.containers = leaves, containers
         self.pool: dict[int, list[A.Node]] = {}  # square layers that may be reused, by width
         self.budget = REACH["nodes"].high  # nodes left to draw: deep and wide trees stay cheap
+        self.wide = 0  # a width of a few hundred that layers may take; 0: none in this tree
+
+    def wide_tree(self, wide: int) -> None:
+        """Let layers take the width ``wide`` as well, with half the node budget so the cost stays in check."""
+        self.wide, self.budget = wide, min(self.budget, REACH["nodes"].high // 2)
 
     def node(self, width: int, depth: int, pool: dict[int, list[A.Node]]) -> tuple[A.Node, int]:
         self.budget -= 1
@@ -164,7 +170,11 @@ class _TreeBuilder:
             return A.ReLU(), width
         if kind == "centered":
             return A.Centered(), width
-        out = self.draw(st.one_of(st.just(width), widths(self.max_width)))
+        # in a wide tree, half the layers go to (or stay at) the wide width
+        if self.wide and self.draw(st.booleans()):
+            out = self.wide
+        else:
+            out = self.draw(st.one_of(st.just(width), widths(self.max_width)))
         if kind == "my_linear":
             values = linear_values(self.rng, width, out, self.dtype)
             node: A.Node = A.MyLinear(width, out, A.LinearValues(values.weight.T.copy(), values.bias))
@@ -208,6 +218,7 @@ def nets(
     ties: Ties = "none",
     leaves: tuple[str, ...] = ("linear", "relu"),
     containers: tuple[str, ...] = ("sequential", "named", "block"),
+    wide: bool = True,
 ) -> Net:
     """A network: a root container holding a drawn tree of layers and nested blocks.
 
@@ -215,12 +226,18 @@ def nets(
     ``centered``, ``my_linear``); ``containers`` picks nesting kinds
     (``sequential``, ``named`` for add_module names, ``block`` for
     attributes, ``my_sequential``). ``ties`` says where a square layer may be
-    reused: nowhere, among siblings of one container, or anywhere.
+    reused: nowhere, among siblings of one container, or anywhere. With
+    ``wide``, one net in :data:`RARE` lets its layers take a width of a few
+    hundred as well (``REACH["net_width"]``), on half the node budget.
     """
     dtype = draw(float_dtypes(dtypes), label="dtype")
     seed = draw(seeds(), label="values seed")
     in_width = draw(widths(max_width), label="input width")
     builder = _TreeBuilder(draw, np.random.default_rng(seed), dtype, max_width, ties, leaves, containers)
+    large = st.integers(REACH["net_width"].boundaries[2], REACH["net_width"].high) if wide else st.just(0)
+    wide_width = draw(rare_large(st.just(0), large), label="a wide width its layers may take (0: none)")
+    if wide_width:
+        builder.wide_tree(wide_width)
     root_kind = draw(st.sampled_from(containers), label="root container")
     arch, out_width = builder.container(root_kind, in_width, max_depth - 1)
     return Net(arch, in_width, out_width, dtype, seed)

@@ -307,7 +307,9 @@ def test_load_refuses_another_rank(
 @given(data=st.data())
 def test_load_copies_values(backend: Backend, device: str, check: Check, data: st.DataObject) -> None:
     # Small nets: aliasing shows on any architecture, and few shapes keep shrinking cheap where each compiles.
-    net = data.draw(hh.nets(backend.float_dtypes, containers=ALL_CONTAINERS, max_depth=2, max_width=4), label="net")
+    net = data.draw(
+        hh.nets(backend.float_dtypes, containers=ALL_CONTAINERS, max_depth=2, max_width=4, wide=False), label="net"
+    )
     model = backend.build(net.arch, dtype=net.dtype, device=device)
     source = backend.build(strip_values(net.arch), dtype=net.dtype, device=device)
     assume(backend.named_parameters(source))

@@ -1131,3 +1131,30 @@ class EmptySequentialRaises(TorchBackend):
 
     target = "BLOCK-NESTING"
     sequential_class = _EmptyRaisesSequential
+
+
+# --- wide layers in nested nets --------------------------------------------------------------------
+
+
+class _TiledSequential(nn.Sequential):
+    nested = False  # set on the Sequentials built inside another module
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = super().forward(x)
+        if self.nested and out.shape[-1] > 100:  # a fixed 100-column tile: the columns past it are never written
+            out = torch.cat([out[..., :100], torch.zeros_like(out[..., 100:])], dim=-1)
+        return out
+
+
+class WideSequentialTruncated(TorchBackend):
+    """A Sequential nested in another module, with an output wider than 100 features, returns zeros past the 100th."""
+
+    target = "BLOCK-NESTING"
+    sequential_class = _TiledSequential
+
+    def build(self, node: A.Node, *, dtype: str = "float32", device: str | None = None) -> Any:
+        model = super().build(node, dtype=dtype, device=device)
+        for module in model.modules():
+            if module is not model and isinstance(module, _TiledSequential):
+                module.nested = True
+        return model
