@@ -104,7 +104,9 @@ def test_empty_containers_are_common_enough_for_the_fast_profile(deep_nets: list
     share = sum(any(not A.children(node) for _, node in containers_of(net.arch)) for net in deep_nets) / len(deep_nets)
     assert share >= 0.5, f"observed an empty container in {share:.0%} of nets; expected at least 50%"
     roots = [net for net in deep_nets if not A.children(net.arch)]
-    assert not roots, f"observed {len(roots)} nets with an empty root, e.g. {roots[0]!r}; expected a child in every root"
+    assert not roots, (
+        f"observed {len(roots)} nets with an empty root, e.g. {roots[0]!r}; expected a child in every root"
+    )
 
 
 def test_nesting_depth(deep_nets: list[hh.Net]) -> None:

@@ -21,8 +21,8 @@ from hypothesis import strategies as st
 from conformance import arch as A
 from conformance import strategies as hh
 from conformance._protocol import Backend, LoadRejected
-from conformance.kit.strategies import leaf_spec, odd_containers
 from conformance.kit.checks import Check
+from conformance.kit.strategies import leaf_spec, odd_containers
 
 ALL_CONTAINERS = ("sequential", "named", "block")
 
@@ -108,7 +108,9 @@ def test_tuples_and_int_keys_kept_or_refused(backend: Backend, device: str, chec
             backend.save(saved, directory / "odd")
         except Exception as exc:  # refusing is conforming, unless the backend declares it keeps them
             if keeps:
-                raise check.fail("saving a tuple or an int key", f"refused: {exc!r}", "saved (container-keys)") from None
+                raise check.fail(
+                    "saving a tuple or an int key", f"refused: {exc!r}", "saved (container-keys)"
+                ) from None
             return
         loaded = backend.load(directory / "odd")
     check_same_structure(backend, check, loaded, saved)

@@ -415,7 +415,9 @@ class FlaxBackend(ChildrenByPosition):
                 raise TypeError(f"Expected str dict keys (flax msgpack files keep no others) but got {odd[0]!r}")
             return {k: self._to_host(v) for k, v in obj.items()}
         if isinstance(obj, tuple):
-            raise TypeError("Expected lists, not tuples, in a saved container: flax msgpack files store a tuple as a list")
+            raise TypeError(
+                "Expected lists, not tuples, in a saved container: flax msgpack files store a tuple as a list"
+            )
         if isinstance(obj, list):
             return [self._to_host(v) for v in obj]
         return np.asarray(self._array(obj))
