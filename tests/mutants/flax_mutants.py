@@ -92,14 +92,14 @@ class SharedVariableLoad(FlaxBackend):
     def state_dict(self, module: Any) -> list[tuple[str, Any]]:
         state = super().state_dict(module)
         origins = self.__dict__.setdefault("_origins", {})
-        for (path, array), (_, owner, leaf, variable) in zip(state, self._walk(module), strict=True):
+        for (_, array), (_, owner, leaf, variable) in zip(state, self._walk(module), strict=True):
             origins[id(array)] = (array, owner, leaf, variable)  # the array kept alive, so its id stays unique
         return state
 
     def load_state_dict(self, module: Any, state: Any, *, strict: bool) -> Any:
         result = super().load_state_dict(module, state, strict=strict)
         origins = self.__dict__.get("_origins", {})
-        for path, owner, leaf, variable in list(self._walk(module)):
+        for path, owner, leaf, _ in list(self._walk(module)):
             origin = origins.get(id(state.get(path)))
             if origin is not None and origin[2] == leaf and type(origin[1]) is type(owner):
                 attribute = "kernel" if leaf == "weight" and hasattr(owner, "kernel") else leaf
