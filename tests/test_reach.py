@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 from conformance import arch as A
 from conformance import strategies as hh
+from conformance.kit.strategies import leaf_spec, odd_containers
 
 T = TypeVar("T")
 
@@ -202,6 +203,33 @@ def test_saved_containers() -> None:
         flatten(spec, visit)
     assert_reach("dict_keys", dict_sizes)
     assert_reach("list_items", list_sizes)
+
+
+def _kinds(spec: Any, found: set[str]) -> set[str]:
+    """The container kinds and key types in an ``io_containers`` value."""
+    if leaf_spec(spec):
+        return found
+    if isinstance(spec, dict):
+        found.add("dict")
+        found.update("int key" for key in spec if isinstance(key, int))
+        for value in spec.values():
+            _kinds(value, found)
+    else:
+        found.add(type(spec).__name__)
+        for item in spec:
+            _kinds(item, found)
+    return found
+
+
+def test_container_keys_draw_tuples_and_int_keys() -> None:
+    kept = [_kinds(s, set()) for s in sample(hh.io_containers(("float32",), leaf=False, container_keys=True), 300)]
+    seen = set().union(*kept)
+    assert seen >= {"list", "tuple", "dict", "int key"}, f"observed {sorted(seen)}; expected tuples and int keys too"
+    plain = set().union(*(_kinds(s, set()) for s in sample(hh.io_containers(("float32",), leaf=False), 300)))
+    assert plain <= {"list", "dict"}, f"observed {sorted(plain)} without container-keys; expected lists and dicts only"
+    odd = [_kinds(s, set()) for s in sample(odd_containers(("float32",)), 300)]
+    lacking = [k for k in odd if not k & {"tuple", "int key"}]
+    assert not lacking, f"observed {len(lacking)} odd_containers draws with no tuple or int key; expected none"
 
 
 def test_backward_passes() -> None:
