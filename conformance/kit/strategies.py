@@ -408,7 +408,7 @@ def container_sizes() -> st.SearchStrategy[int]:
 
 def _dict_keys(size: int, int_keys: bool) -> st.SearchStrategy[list[str | int]]:
     """``size`` distinct keys: short strings, and with ``int_keys`` ints among them (``1`` next to ``"1"``)."""
-    text: st.SearchStrategy[str | int] = st.text("abcxyz_1", min_size=1, max_size=5)
+    text: st.SearchStrategy[str | int] = st.text("abcxyz_1" if int_keys else "abcxyz_", min_size=1, max_size=5)
     key = st.one_of(text, st.integers(-2, 12)) if int_keys else text
     return st.lists(key, min_size=size, max_size=size, unique=True)
 
@@ -429,13 +429,12 @@ def io_containers(
     size = draw(container_sizes(), label="container size")
     wide = size > 4  # a wide container holds small tensors only, so its cost stays that of a few
     items = raw_arrays(dtypes, large=False) if wide else io_containers(dtypes, depth - 1, container_keys=container_keys)
-    kinds = ["list", "tuple", "dict"] if container_keys else ["list", "dict"]
-    kind = draw(st.sampled_from(kinds), label="container kind")
-    if kind == "dict":
-        keys = draw(_dict_keys(size, container_keys), label="keys")
-        return {key: draw(items) for key in keys}
-    sequence = [draw(items) for _ in range(size)]
-    return tuple(sequence) if kind == "tuple" else sequence
+    if draw(st.booleans(), label="a list (else a dict)"):
+        tuples = container_keys and draw(st.booleans(), label="a tuple (else a list)")
+        sequence = [draw(items) for _ in range(size)]
+        return tuple(sequence) if tuples else sequence
+    keys = draw(_dict_keys(size, container_keys), label="keys")
+    return {key: draw(items) for key in keys}
 
 
 def leaf_spec(spec: Any) -> bool:
