@@ -89,15 +89,15 @@ class _Encoder:
         if isinstance(obj, dict) and kind in (dict, OrderedDict):
             pairs = []
             for key, value in obj.items():
-                if type(key) is not str:
+                if type(key) not in (str, int):  # JSON keeps these two apart; bool, float, tuple keys it would not
                     raise TypeError(
-                        f"reference.save: dict keys must be str, got {type(key).__name__} key {key!r} in {where}"
+                        f"reference.save: dict keys must be str or int, got {type(key).__name__} key {key!r} in {where}"
                     )
                 pairs.append([key, self.node(value, f"{where}[{key!r}]", depth + 1)])
             return ["odict" if kind is OrderedDict else "dict", pairs]
         raise TypeError(
             f"reference.save cannot store a {kind.__name__} (at {where}); supported: Tensor, "
-            "list, tuple, dict/OrderedDict with str keys, str, int, float, bool, None"
+            "list, tuple, dict/OrderedDict with str or int keys, str, int, float, bool, None"
         )
 
     def tensor(self, t: Tensor, where: str) -> int:
@@ -224,10 +224,10 @@ class _Decoder:
             items = [self.node(v, depth + 1) for v in value]
             return items if tag == "list" else tuple(items)
         if tag in ("dict", "odict") and isinstance(value, list):
-            out: dict[str, Any] = OrderedDict() if tag == "odict" else {}
+            out: dict[str | int, Any] = OrderedDict() if tag == "odict" else {}
             for pair in value:
-                if not isinstance(pair, list) or len(pair) != 2 or not isinstance(pair[0], str):
-                    raise self.bad("dict entries must be [str key, node] pairs")
+                if not isinstance(pair, list) or len(pair) != 2 or type(pair[0]) not in (str, int):
+                    raise self.bad("dict entries must be [str or int key, node] pairs")
                 if pair[0] in out:
                     raise self.bad(f"duplicate dict key {pair[0]!r}")
                 out[pair[0]] = self.node(pair[1], depth + 1)

@@ -74,6 +74,10 @@ CAPABILITIES: Mapping[str, str] = {
     "module-repr": "printing a module shows its nested structure",
     "lazy-init": "layers can infer their input width on the first call (LazyLinear)",
     "file-io": "tensors, containers of tensors and state dicts can be saved to and loaded from files",
+    "container-keys": (
+        "a saved container keeps tuples as tuples and int dict keys as ints (PyTorch's torch.save does); "
+        "without it, saving either is refused with an error"
+    ),
     "accelerator": (
         "the framework can place tensors and modules on accelerator devices "
         "(whether one is present is decided at run time: absent means skipped)"

@@ -19,7 +19,11 @@ STEPS = (1e-4, 1e-6, 1e-8)
 
 
 def _nets(dtype: str) -> st.SearchStrategy[hh.Net]:
-    return hh.nets((dtype,), max_depth=3, max_width=6, ties="any", leaves=ALL_LEAVES, containers=ALL_CONTAINERS)
+    # Narrow nets only: past a hundred ReLUs, kinks whose second differences cancel fool the finite-difference
+    # check's kink test (the oracle itself is checked on wide nets by every backend's BLOCK-NESTING run).
+    return hh.nets(
+        (dtype,), max_depth=3, max_width=6, ties="any", leaves=ALL_LEAVES, containers=ALL_CONTAINERS, wide=False
+    )
 
 
 def _objective(root: A.Node, x: np.ndarray, cotangent: np.ndarray) -> float:

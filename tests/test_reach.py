@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 
 from conformance import arch as A
 from conformance import strategies as hh
+from conformance.kit.strategies import leaf_spec, odd_containers
 
 T = TypeVar("T")
 
@@ -111,12 +112,35 @@ def test_container_children(deep_nets: list[hh.Net]) -> None:
     assert_reach("children", (len(A.children(node)) for net in deep_nets for _, node in containers_of(net.arch)))
 
 
+def test_empty_containers_are_common_enough_for_the_fast_profile(deep_nets: list[hh.Net]) -> None:
+    """Half the nets hold an empty container, so the fast profile's 10 examples miss it with odds below 2**-10."""
+    share = sum(any(not A.children(node) for _, node in containers_of(net.arch)) for net in deep_nets) / len(deep_nets)
+    assert share >= 0.5, f"observed an empty container in {share:.0%} of nets; expected at least 50%"
+    roots = [net for net in deep_nets if not A.children(net.arch)]
+    assert not roots, (
+        f"observed {len(roots)} nets with an empty root, e.g. {roots[0]!r}; expected a child in every root"
+    )
+
+
 def test_nesting_depth(deep_nets: list[hh.Net]) -> None:
     assert_reach("depth", (max(depth for depth, _ in containers_of(net.arch)) for net in deep_nets))
 
 
 def test_tree_size_budget(deep_nets: list[hh.Net]) -> None:
     assert_reach("nodes", (sum(1 for _ in A.walk(net.arch)) - 1 for net in deep_nets))
+
+
+def test_net_widths(deep_nets: list[hh.Net]) -> None:
+    assert_reach(
+        "net_width",
+        (
+            size
+            for net in deep_nets
+            for _, node in A.walk(net.arch)
+            if isinstance(node, A.Linear)
+            for size in (node.in_features, node.out_features)
+        ),
+    )
 
 
 def test_net_dtypes(deep_nets: list[hh.Net]) -> None:
@@ -193,6 +217,33 @@ def test_saved_containers() -> None:
     assert_reach("list_items", list_sizes)
 
 
+def _kinds(spec: Any, found: set[str]) -> set[str]:
+    """The container kinds and key types in an ``io_containers`` value."""
+    if leaf_spec(spec):
+        return found
+    if isinstance(spec, dict):
+        found.add("dict")
+        found.update("int key" for key in spec if isinstance(key, int))
+        for value in spec.values():
+            _kinds(value, found)
+    else:
+        found.add(type(spec).__name__)
+        for item in spec:
+            _kinds(item, found)
+    return found
+
+
+def test_container_keys_draw_tuples_and_int_keys() -> None:
+    kept = [_kinds(s, set()) for s in sample(hh.io_containers(("float32",), leaf=False, container_keys=True), 300)]
+    seen = set().union(*kept)
+    assert seen >= {"list", "tuple", "dict", "int key"}, f"observed {sorted(seen)}; expected tuples and int keys too"
+    plain = set().union(*(_kinds(s, set()) for s in sample(hh.io_containers(("float32",), leaf=False), 300)))
+    assert plain <= {"list", "dict"}, f"observed {sorted(plain)} without container-keys; expected lists and dicts only"
+    odd = [_kinds(s, set()) for s in sample(odd_containers(("float32",)), 300)]
+    lacking = [k for k in odd if not k & {"tuple", "int key"}]
+    assert not lacking, f"observed {len(lacking)} odd_containers draws with no tuple or int key; expected none"
+
+
 def test_backward_passes() -> None:
     assert_reach("backward_passes", sample(hh.backward_passes(), 200))
 
@@ -219,6 +270,7 @@ def test_every_dimension_is_checked() -> None:
         "depth",
         "nodes",
         "width",
+        "net_width",
         "batch",
         "elements",
         "special_percent",

@@ -51,10 +51,12 @@ class Reach:
 #: What each strategy reaches, by dimension. ``tests/test_reach.py`` holds the strategies to it,
 #: and a palette mode for compiling frameworks must keep every boundary in its palette.
 REACH: Mapping[str, Reach] = {
-    "children": Reach("nets", 1, 12, (1, 4, 11, 12)),  # per container; 11+ makes "10.weight" meet "2.weight"
+    # per container: 0 (the identity) for nested ones; 11+ makes "10.weight" meet "2.weight"
+    "children": Reach("nets", 0, 12, (0, 1, 4, 11, 12)),
     "depth": Reach("nets(max_depth=5)", 1, 5, (1, 5)),  # nested containers, root included
     "nodes": Reach("nets", 1, 40, (1,)),  # the size budget of one drawn tree
     "width": Reach("mlps", 1, 256, (1, 32, 200)),  # layer widths: 1..32 commonly, up to 256 rarely
+    "net_width": Reach("nets", 1, 300, (1, 12, 101, 250)),  # 1..12; half the nets also one of 101..300
     "batch": Reach("inputs", 1, 8, (1, 8)),
     "elements": Reach("raw_arrays", 0, 2**16 + 4096, (0, 1, 2**16 + 1)),  # one tensor, bits drawn
     "dict_keys": Reach("io_containers", 0, 12, (0, 9, 12)),  # one dict of a saved container
@@ -216,13 +218,18 @@ class _TreeBuilder:
         self.leaves, self.containers = leaves, containers
         self.pool: dict[int, list[A.Node]] = {}  # square layers that may be reused, by width
         self.budget = REACH["nodes"].high  # nodes left to draw: deep and wide trees stay cheap
+        self.wide = 0  # a width of a few hundred that layers may take; 0: none in this tree
+
+    def wide_tree(self, wide: int) -> None:
+        """Let layers take the width ``wide`` as well, on half the node budget so the cost stays in check."""
+        self.wide, self.budget = wide, min(self.budget, REACH["nodes"].high // 2)
 
     def node(self, width: int, depth: int, pool: dict[int, list[A.Node]]) -> tuple[A.Node, int]:
         self.budget -= 1
         kinds = list(self.leaves) + (list(self.containers) if depth > 0 and self.budget > 0 else [])
         kind = self.draw(st.sampled_from(kinds))
         if kind in self.containers:
-            return self.container(kind, width, depth - 1)
+            return self.container(kind, width, depth - 1, nested=True)
         if self.ties != "none" and pool.get(width) and self.draw(st.booleans()):
             return self.draw(st.sampled_from(pool[width])), width
         return self.leaf(kind, width, pool)
@@ -232,7 +239,11 @@ class _TreeBuilder:
             return A.ReLU(), width
         if kind == "centered":
             return A.Centered(), width
-        out = self.draw(st.one_of(st.just(width), widths(self.max_width)))
+        # in a wide tree, half the layers go to (or stay at) the wide width
+        if self.wide and self.draw(st.booleans()):
+            out = self.wide
+        else:
+            out = self.draw(st.one_of(st.just(width), widths(self.max_width)))
         if kind == "my_linear":
             values = linear_values(self.rng, width, out, self.dtype)
             node: A.Node = A.MyLinear(width, out, A.LinearValues(values.weight.T.copy(), values.bias))
@@ -243,9 +254,12 @@ class _TreeBuilder:
             pool.setdefault(width, []).append(node)
         return node, out
 
-    def container(self, kind: str, width: int, depth: int) -> tuple[A.Node, int]:
-        many = st.integers(REACH["children"].boundaries[2], REACH["children"].high)
-        count = min(max(self.budget, 1), self.draw(rare_large(st.integers(1, 4), many)))
+    def container(self, kind: str, width: int, depth: int, nested: bool = False) -> tuple[A.Node, int]:
+        many = st.integers(REACH["children"].boundaries[3], REACH["children"].high)
+        some = rare_large(st.integers(1, 4), many)
+        # an empty container (the identity) one nested draw in RARE; the root keeps a child
+        sizes = st.integers(0, RARE - 1).flatmap(lambda pick: st.just(0) if pick == 0 else some) if nested else some
+        count = min(max(self.budget, 1), self.draw(sizes))
         pool = self.pool if self.ties == "any" else {}
         children: list[A.Node] = []
         for _ in range(count):
@@ -273,6 +287,7 @@ def nets(
     ties: Ties = "none",
     leaves: tuple[str, ...] = ("linear", "relu"),
     containers: tuple[str, ...] = ("sequential", "named", "block"),
+    wide: bool = True,
 ) -> Net:
     """A network: a root container holding a drawn tree of layers and nested blocks.
 
@@ -280,12 +295,21 @@ def nets(
     ``centered``, ``my_linear``); ``containers`` picks nesting kinds
     (``sequential``, ``named`` for add_module names, ``block`` for
     attributes, ``my_sequential``). ``ties`` says where a square layer may be
-    reused: nowhere, among siblings of one container, or anywhere.
+    reused: nowhere, among siblings of one container, or anywhere. With
+    ``wide``, half the nets let half their layers take a width of a few
+    hundred (``REACH["net_width"]``), on half the node budget.
     """
     dtype = draw(float_dtypes(dtypes), label="dtype")
     seed = draw(seeds(), label="values seed")
     in_width = draw(widths(max_width), label="input width")
     builder = _TreeBuilder(draw, np.random.default_rng(seed), dtype, max_width, ties, leaves, containers)
+    # Half the nets, not one in RARE: a wide net must come up within the fast profile's 10 examples, and
+    # its small node budget keeps the cost that of a common net.
+    large = st.integers(REACH["net_width"].boundaries[2], REACH["net_width"].high)
+    wide_net = wide and draw(st.booleans(), label="a wide net")
+    wide_width = draw(large, label="a wide width its layers may take") if wide_net else 0
+    if wide_width:
+        builder.wide_tree(wide_width)
     root_kind = draw(st.sampled_from(containers), label="root container")
     arch, out_width = builder.container(root_kind, in_width, max_depth - 1)
     return Net(arch, in_width, out_width, dtype, seed)
@@ -451,32 +475,52 @@ def container_sizes() -> st.SearchStrategy[int]:
     return rare_large(st.integers(0, 3), st.integers(REACH["dict_keys"].boundaries[1], REACH["dict_keys"].high))
 
 
+def _dict_keys(size: int, int_keys: bool) -> st.SearchStrategy[list[str | int]]:
+    """``size`` distinct keys: short strings, and with ``int_keys`` ints among them (``1`` next to ``"1"``)."""
+    text: st.SearchStrategy[str | int] = st.text("abcxyz_1" if int_keys else "abcxyz_", min_size=1, max_size=5)
+    key = st.one_of(text, st.integers(-2, 12)) if int_keys else text
+    return st.lists(key, min_size=size, max_size=size, unique=True)
+
+
 @st.composite
-def io_containers(draw: st.DrawFn, dtypes: tuple[str, ...], depth: int = 3, *, leaf: bool = True) -> Any:
+def io_containers(
+    draw: st.DrawFn, dtypes: tuple[str, ...], depth: int = 3, *, leaf: bool = True, container_keys: bool = False
+) -> Any:
     """A tensor spec, or a list or dict (drawn key order) nesting them: leaves are (array, dtype).
 
-    ``leaf`` False always gives a list or dict. A container of more than 4
-    items holds small tensors only, so the rare wide containers stay cheap.
+    ``leaf`` False always gives a container. ``container_keys`` (a backend
+    declaring that capability) draws tuples as well as lists and int keys among
+    the string keys. A container of more than 4 items holds small tensors only,
+    so the rare wide containers stay cheap.
     """
     if leaf and (depth == 0 or draw(st.booleans(), label="a tensor here")):
         return draw(raw_arrays(dtypes))
     size = draw(container_sizes(), label="container size")
-    if size > 4:  # a wide container holds small tensors only, so its cost stays that of a few
-        leaves = raw_arrays(dtypes, large=False)
-        if draw(st.booleans(), label="a list (else a dict)"):
-            return [draw(leaves) for _ in range(size)]
-        keys = draw(
-            st.lists(st.text("abcxyz_", min_size=1, max_size=5), min_size=size, max_size=size, unique=True),
-            label="keys",
-        )
-        return {key: draw(leaves) for key in keys}
-    inner = depth - 1
+    wide = size > 4  # a wide container holds small tensors only, so its cost stays that of a few
+    items = raw_arrays(dtypes, large=False) if wide else io_containers(dtypes, depth - 1, container_keys=container_keys)
     if draw(st.booleans(), label="a list (else a dict)"):
-        return [draw(io_containers(dtypes, inner)) for _ in range(size)]
-    keys = draw(
-        st.lists(st.text("abcxyz_", min_size=1, max_size=5), min_size=size, max_size=size, unique=True), label="keys"
-    )
-    return {key: draw(io_containers(dtypes, inner)) for key in keys}
+        tuples = container_keys and draw(st.booleans(), label="a tuple (else a list)")
+        sequence = [draw(items) for _ in range(size)]
+        return tuple(sequence) if tuples else sequence
+    keys = draw(_dict_keys(size, container_keys), label="keys")
+    return {key: draw(items) for key in keys}
+
+
+def leaf_spec(spec: Any) -> bool:
+    """Whether an :func:`io_containers` value is a tensor spec ``(array, dtype)`` rather than a tuple container."""
+    return isinstance(spec, tuple) and len(spec) == 2 and isinstance(spec[0], np.ndarray) and isinstance(spec[1], str)
+
+
+@st.composite
+def odd_containers(draw: st.DrawFn, dtypes: tuple[str, ...]) -> Any:
+    """A container holding at least one tuple or one int dict key, somewhere in a nesting of up to 3."""
+    kind = draw(st.sampled_from(["tuple", "int key"]), label="what only container-keys formats keep")
+    inner = draw(io_containers(dtypes, 2, leaf=False), label="inner container")
+    x = draw(raw_arrays(dtypes, large=False), label="tensor")
+    odd: Any = (x, inner) if kind == "tuple" else {draw(st.integers(-2, 12), label="int key"): x, "rest": inner}
+    if draw(st.booleans(), label="nested one level down"):
+        odd = draw(st.sampled_from([[odd], {"outer": odd}]), label="outer container")
+    return odd
 
 
 @st.composite

@@ -92,6 +92,22 @@ class IgnoresMapLocation(TorchLikeBackend):
         return super().load(path)
 
 
+class MapsTopLevelOnly(TorchLikeBackend):
+    """load(map_location=...) moves the file's top-level tensors only: nested ones stay where they were saved."""
+
+    target = "DEV-CHECKPOINT-TO-CPU"
+
+    def load(self, path: Path, map_location: str | None = None) -> Any:
+        loaded = super().load(path)
+        if map_location is None:
+            return loaded
+        if isinstance(loaded, dict):
+            return {k: v if isinstance(v, (dict, list, tuple)) else v.to(map_location) for k, v in loaded.items()}
+        if isinstance(loaded, (list, tuple)):
+            return type(loaded)(v if isinstance(v, (dict, list, tuple)) else v.to(map_location) for v in loaded)
+        return loaded.to(map_location)
+
+
 class LoadsOnHost(TorchLikeBackend):
     """load() without map_location puts every tensor on the CPU."""
 

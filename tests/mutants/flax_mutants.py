@@ -82,3 +82,26 @@ class RetypingLoad(FlaxBackend):
         old = view.variable.value
         stored = value.T if view.transposed else value
         view.variable.value = jax.device_put(jnp.asarray(stored), old.sharding)
+
+
+class SharedVariableLoad(FlaxBackend):
+    """Loading sets the source's Variable on the model (``layer.kernel = other.kernel``), not its value: the two alias."""
+
+    target = "LOAD-COPIES-VALUES"
+
+    def state_dict(self, module: Any) -> list[tuple[str, Any]]:
+        state = super().state_dict(module)
+        origins = self.__dict__.setdefault("_origins", {})
+        for (_, array), (_, owner, leaf, variable) in zip(state, self._walk(module), strict=True):
+            origins[id(array)] = (array, owner, leaf, variable)  # the array kept alive, so its id stays unique
+        return state
+
+    def load_state_dict(self, module: Any, state: Any, *, strict: bool) -> Any:
+        result = super().load_state_dict(module, state, strict=strict)
+        origins = self.__dict__.get("_origins", {})
+        for path, owner, leaf, _ in list(self._walk(module)):
+            origin = origins.get(id(state.get(path)))
+            if origin is not None and origin[2] == leaf and type(origin[1]) is type(owner):
+                attribute = "kernel" if leaf == "weight" and hasattr(owner, "kernel") else leaf
+                setattr(owner, attribute, origin[3])
+        return result

@@ -136,6 +136,10 @@ class IgnoresMapLocation(devices.IgnoresMapLocation, ReferenceBackend):
     """load() ignores map_location: tensors return to the device they were saved from."""
 
 
+class MapsTopLevelOnly(devices.MapsTopLevelOnly, ReferenceBackend):
+    """load(map_location=...) moves the file's top-level tensors only: nested ones stay on their device."""
+
+
 class LoadsOnHost(devices.LoadsOnHost, ReferenceBackend):
     """load() without map_location puts every tensor on the CPU."""
 
@@ -187,3 +191,20 @@ class RefusesOtherDtype(loads.RefusesOtherDtype, ReferenceBackend):
 
 class ConversionUntiesModules(loads.ConversionUntiesModules, ReferenceBackend):
     """module.to(dtype) converts a module registered twice into a copy at its later places (ties lost)."""
+
+
+class SilentlyStringifiedKeys(ReferenceBackend):
+    """Declares no container-keys, then saves int keys as strings and tuples as lists instead of refusing."""
+
+    target = "IO-CONTAINER-KINDS"
+    capabilities = ReferenceBackend.capabilities - {"container-keys"}
+
+    def save(self, obj: Any, path: Any) -> None:
+        def plain(item: Any) -> Any:
+            if isinstance(item, dict):
+                return {str(k): plain(v) for k, v in item.items()}
+            if isinstance(item, (list, tuple)):
+                return [plain(v) for v in item]
+            return item
+
+        super().save(plain(obj), path)

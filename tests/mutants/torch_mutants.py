@@ -1122,3 +1122,66 @@ class RefusesOtherDtype(loads.RefusesOtherDtype, TorchBackend):
 
 class ConversionUntiesModules(loads.ConversionUntiesModules, TorchBackend):
     """module.to(dtype) converts a module registered twice into a copy at its later places (ties lost)."""
+
+
+# --- saved containers: tuples and non-string keys ------------------------------------------------
+
+
+class TuplesAndKeysFlattened(TorchBackend):
+    """save() stores a tuple as a list and an int key as its string (a JSON-minded format, silently)."""
+
+    target = "IO-CONTAINER-ROUNDTRIP"
+
+    def save(self, obj: Any, path: Any) -> None:
+        def plain(item: Any) -> Any:
+            if isinstance(item, dict):
+                return {str(k): plain(v) for k, v in item.items()}
+            if isinstance(item, (list, tuple)):
+                return [plain(v) for v in item]
+            return item
+
+        super().save(plain(obj), path)
+
+
+# --- empty containers ------------------------------------------------------------------------------
+
+
+class _EmptyRaisesSequential(nn.Sequential):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if len(self) == 0:  # a "first layer's output" fast path with no first layer
+            raise IndexError("index 0 is out of range")
+        return super().forward(x)
+
+
+class EmptySequentialRaises(TorchBackend):
+    """An empty Sequential raises in forward instead of being the identity."""
+
+    target = "BLOCK-NESTING"
+    sequential_class = _EmptyRaisesSequential
+
+
+# --- wide layers in nested nets --------------------------------------------------------------------
+
+
+class _TiledSequential(nn.Sequential):
+    nested = False  # set on the Sequentials built inside another module
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = super().forward(x)
+        if self.nested and out.shape[-1] > 100:  # a fixed 100-column tile: the columns past it are never written
+            out = torch.cat([out[..., :100], torch.zeros_like(out[..., 100:])], dim=-1)
+        return out
+
+
+class WideSequentialTruncated(TorchBackend):
+    """A Sequential nested in another module, with an output wider than 100 features, returns zeros past the 100th."""
+
+    target = "BLOCK-NESTING"
+    sequential_class = _TiledSequential
+
+    def build(self, node: A.Node, *, dtype: str = "float32", device: str | None = None) -> Any:
+        model = super().build(node, dtype=dtype, device=device)
+        for module in model.modules():
+            if module is not model and isinstance(module, _TiledSequential):
+                module.nested = True
+        return model

@@ -184,9 +184,19 @@ def test_devices_map_location_and_missing_devices(tmp_path: Path) -> None:
     )
 
 
+def test_int_keys_and_tuples_are_kept(tmp_path: Path) -> None:
+    """JSON tells an int key from a str one: {1: x, "1": y} and a tuple come back as saved (torch.save does)."""
+    path = tmp_path / "x"
+    reference.save({1: (reference.ones(1), reference.zeros(2)), "1": [reference.ones(3)]}, path)
+    loaded = reference.load(path)
+    observed = [(type(k).__name__, k, type(v).__name__) for k, v in loaded.items()]
+    expected = [("int", 1, "tuple"), ("str", "1", "list")]
+    assert observed == expected, f"observed keys and containers {observed}; expected {expected}"
+
+
 def test_unsupported_objects_are_refused_before_writing(tmp_path: Path) -> None:
     path = tmp_path / "x"
-    for bad in ({1: reference.ones(1)}, {"a": {1, 2}}, np.ones(2), nn.Linear(1, 1)):
+    for bad in ({1.5: reference.ones(1)}, {True: reference.ones(1)}, {"a": {1, 2}}, np.ones(2), nn.Linear(1, 1)):
         with pytest.raises(TypeError, match="save"):
             reference.save(bad, path)
     cycle: list[object] = []

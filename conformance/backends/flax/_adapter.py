@@ -439,9 +439,18 @@ class FlaxBackend(ChildrenByPosition):
         Path(path).write_bytes(serialization.msgpack_serialize(self._to_host(obj)))
 
     def _to_host(self, obj: Any) -> Any:
+        # msgpack stores a tuple as a list, and flax restores only string keys: refuse both rather
+        # than load back something else (the adapter does not declare container-keys).
         if isinstance(obj, dict):
-            return {str(k): self._to_host(v) for k, v in obj.items()}
-        if isinstance(obj, (list, tuple)):
+            odd = [k for k in obj if not isinstance(k, str)]
+            if odd:
+                raise TypeError(f"Expected str dict keys (flax msgpack files keep no others) but got {odd[0]!r}")
+            return {k: self._to_host(v) for k, v in obj.items()}
+        if isinstance(obj, tuple):
+            raise TypeError(
+                "Expected lists, not tuples, in a saved container: flax msgpack files store a tuple as a list"
+            )
+        if isinstance(obj, list):
             return [self._to_host(v) for v in obj]
         return np.asarray(self._array(obj))
 

@@ -131,6 +131,7 @@ class KerasBackend(ChildrenByPosition):
             "module-repr",
             "lazy-init",
             "file-io",
+            "container-keys",
             "accelerator",
             "multi-device",
         }
@@ -248,10 +249,12 @@ class KerasBackend(ChildrenByPosition):
                 kids = [child(c) for c in node.children]
                 if node.custom:
                     return b.MySequential(*kids, dtype=dtype)
-                if node.names is None:
+                if node.names is None and kids:
                     return keras.Sequential(kids)
+                # keras.Sequential([]) refuses to build ("it has no layers"); the adapter's add_module
+                # container with no children is the identity an empty Sequential is.
                 net = b.NamedSequential(dtype=dtype)
-                for name, kid in zip(node.names, kids, strict=True):
+                for name, kid in zip(node.names or (), kids, strict=True):
                     net.add_module(name, kid)
                 return net
             raise TypeError(f"Expected an architecture node but got {node!r}")
@@ -461,13 +464,15 @@ class KerasBackend(ChildrenByPosition):
         if isinstance(obj, dict):
             sub = group.create_group(name, track_order=True)
             sub.attrs["kind"] = "dict"
-            keys = [str(k) for k in obj]
-            sub.attrs["keys"] = json.dumps(keys)
+            odd = [k for k in obj if type(k) not in (str, int)]
+            if odd:  # JSON keeps str and int keys apart; any other key it would turn into a string
+                raise TypeError(f"Expected str or int dict keys in a saved container but got {odd[0]!r}")
+            sub.attrs["keys"] = json.dumps(list(obj))
             for i, value in enumerate(obj.values()):
                 self._write_node(sub, str(i), value)
         elif isinstance(obj, (list, tuple)):
             sub = group.create_group(name, track_order=True)
-            sub.attrs["kind"] = "list"
+            sub.attrs["kind"] = type(obj).__name__ if type(obj) in (list, tuple) else "list"
             sub.attrs["length"] = len(obj)
             for i, value in enumerate(obj):
                 self._write_node(sub, str(i), value)
@@ -487,8 +492,9 @@ class KerasBackend(ChildrenByPosition):
         if kind == "dict":
             keys = json.loads(node.attrs["keys"])
             return {key: self._read_node(node[str(i)], device) for i, key in enumerate(keys)}
-        if kind == "list":
-            return [self._read_node(node[str(i)], device) for i in range(int(node.attrs["length"]))]
+        if kind in ("list", "tuple"):
+            items = [self._read_node(node[str(i)], device) for i in range(int(node.attrs["length"]))]
+            return items if kind == "list" else tuple(items)
         if kind == "tensor":
             dtype = str(node.attrs["dtype"])
             if dtype not in _DTYPES:

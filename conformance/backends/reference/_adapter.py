@@ -30,6 +30,7 @@ class ReferenceBackend(TorchLikeBackend):
             "module-repr",
             "lazy-init",
             "file-io",
+            "container-keys",
             "accelerator",
             "multi-device",
             "device-names",

@@ -43,6 +43,7 @@ class TorchBackend(TorchLikeBackend):
             "module-repr",
             "lazy-init",
             "file-io",
+            "container-keys",
             "accelerator",
             "multi-device",
             "device-names",
