@@ -305,7 +305,7 @@ def nets(
     builder = _TreeBuilder(draw, np.random.default_rng(seed), dtype, max_width, ties, leaves, containers)
     # Half the nets, not one in RARE: a wide net must come up within the fast profile's 10 examples, and
     # its small node budget keeps the cost that of a common net.
-    large = st.integers(REACH["net_width"].boundaries[2], REACH["net_width"].high)
+    large = sizes(REACH["net_width"].boundaries[2], REACH["net_width"].high)
     wide_net = wide and draw(st.booleans(), label="a wide net")
     wide_width = draw(large, label="a wide width its layers may take") if wide_net else 0
     if wide_width:
