@@ -71,7 +71,11 @@ class ParamView:
 
     def array(self) -> jax.Array:
         value: jax.Array = self.variable.value
-        return value.T if self.transposed else value
+        if not self.transposed:
+            return value
+        # Transposed on the host and put back where it was: a jnp transpose would compile per shape.
+        flipped: jax.Array = jax.device_put(np.asarray(value).T, value.sharding)
+        return flipped
 
     def __repr__(self) -> str:
         return f"ParamView({type(self.variable).__name__}, shape={tuple(self.array().shape)})"
@@ -85,7 +89,7 @@ def _given(values: np.ndarray) -> Callable[..., jax.Array]:
     """An initializer that returns ``values`` (in the requested dtype) whatever key and shape it is given."""
 
     def init(key: Any, shape: Any, dtype: Any = jnp.float32) -> jax.Array:
-        return jnp.asarray(values, dtype=dtype)
+        return jnp.asarray(np.asarray(values).astype(dtype))  # converted on the host: nothing to compile
 
     return init
 
@@ -357,7 +361,7 @@ class FlaxBackend(ChildrenByPosition):
     def _write(self, view: ParamView, value: np.ndarray) -> None:
         old = view.variable.value
         stored = value.T if view.transposed else value
-        view.variable.value = jax.device_put(jnp.asarray(stored, dtype=old.dtype), old.sharding)
+        view.variable.value = jax.device_put(np.asarray(stored).astype(old.dtype), old.sharding)
 
     def is_parameter(self, obj: Any) -> bool:
         return isinstance(obj, ParamView) and isinstance(obj.variable, nnx.Param)
@@ -379,7 +383,8 @@ class FlaxBackend(ChildrenByPosition):
             variable = self._follow(module, path)
             name, view = by_variable[id(variable)]
             value = grad.value if isinstance(grad, nnx.Variable) else grad
-            params[name] = self.to_numpy(value.T if view.transposed else value)
+            host = self.to_numpy(value)
+            params[name] = np.ascontiguousarray(host.T) if view.transposed else host
             devices[name] = self.device_of(value)
         return Gradients(self.to_numpy(grad_x), params, devices)
 
