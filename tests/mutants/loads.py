@@ -1,4 +1,4 @@
-"""Load and dtype-conversion mutants written once for every PyTorch-shaped backend (torch, the reference).
+"""Load, save and dtype-conversion mutants written once for every PyTorch-shaped backend (torch, the reference).
 
 Each class breaks one behaviour of ``load_state_dict`` through the
 TorchLikeBackend API alone, the way a real framework's loader does (tinygrad
@@ -103,3 +103,21 @@ class ConversionUntiesModules(TorchLikeBackend):
                 elif child is not None:
                     seen.add(id(child))
         return super().module_to_dtype(module, dtype)
+
+
+class FlattensContainers(TorchLikeBackend):
+    """save() stores a tuple as a list and an int key as its string (a JSON-minded format, silently).
+
+    No target of its own: ``torch_mutants`` aims it at IO-CONTAINER-ROUNDTRIP, ``reference_mutants``
+    (declaring no ``container-keys``) at IO-CONTAINER-KINDS.
+    """
+
+    def save(self, obj: Any, path: Any) -> None:
+        def plain(item: Any) -> Any:
+            if isinstance(item, dict):
+                return {str(k): plain(v) for k, v in item.items()}
+            if isinstance(item, (list, tuple)):
+                return [plain(v) for v in item]
+            return item
+
+        super().save(plain(obj), path)

@@ -193,18 +193,8 @@ class ConversionUntiesModules(loads.ConversionUntiesModules, ReferenceBackend):
     """module.to(dtype) converts a module registered twice into a copy at its later places (ties lost)."""
 
 
-class SilentlyStringifiedKeys(ReferenceBackend):
+class SilentlyStringifiedKeys(loads.FlattensContainers, ReferenceBackend):
     """Declares no container-keys, then saves int keys as strings and tuples as lists instead of refusing."""
 
     target = "IO-CONTAINER-KINDS"
     capabilities = ReferenceBackend.capabilities - {"container-keys"}
-
-    def save(self, obj: Any, path: Any) -> None:
-        def plain(item: Any) -> Any:
-            if isinstance(item, dict):
-                return {str(k): plain(v) for k, v in item.items()}
-            if isinstance(item, (list, tuple)):
-                return [plain(v) for v in item]
-            return item
-
-        super().save(plain(obj), path)

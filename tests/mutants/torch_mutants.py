@@ -1127,20 +1127,10 @@ class ConversionUntiesModules(loads.ConversionUntiesModules, TorchBackend):
 # --- saved containers: tuples and non-string keys ------------------------------------------------
 
 
-class TuplesAndKeysFlattened(TorchBackend):
+class TuplesAndKeysFlattened(loads.FlattensContainers, TorchBackend):
     """save() stores a tuple as a list and an int key as its string (a JSON-minded format, silently)."""
 
     target = "IO-CONTAINER-ROUNDTRIP"
-
-    def save(self, obj: Any, path: Any) -> None:
-        def plain(item: Any) -> Any:
-            if isinstance(item, dict):
-                return {str(k): plain(v) for k, v in item.items()}
-            if isinstance(item, (list, tuple)):
-                return [plain(v) for v in item]
-            return item
-
-        super().save(plain(obj), path)
 
 
 # --- empty containers ------------------------------------------------------------------------------

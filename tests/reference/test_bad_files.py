@@ -208,7 +208,10 @@ MALFORMED_METADATA: dict[str, bytes] = {
     "int requires grad": blockspec_file(
         document(["tensor", 0], tensors=[{"storage": 0, "requires_grad": 1, "parameter": False}])
     ),
-    "non-str dict key": blockspec_file(document(["dict", [[1, ["tensor", 0]]]])),
+    # int keys are the format's own (container-keys); a float, bool or list key is not
+    "float dict key": blockspec_file(document(["dict", [[1.5, ["tensor", 0]]]])),
+    "bool dict key": blockspec_file(document(["dict", [[True, ["tensor", 0]]]])),
+    "list dict key": blockspec_file(document(["dict", [[[1], ["tensor", 0]]]])),
     "duplicate dict key": blockspec_file(document(["dict", [["a", ["tensor", 0]], ["a", ["none"]]]])),
     "bad float": blockspec_file(document(["list", [["tensor", 0], ["float", "0xZZ"]]])),
     "storage count": blockspec_file(document(["tensor", 0]), arrays=2),
