@@ -1147,6 +1147,7 @@ class EmptySequentialRaises(TorchBackend):
     """An empty Sequential raises in forward instead of being the identity."""
 
     target = "BLOCK-NESTING"
+    region = "children"
     sequential_class = _EmptyRaisesSequential
 
 
@@ -1167,6 +1168,7 @@ class WideSequentialTruncated(TorchBackend):
     """A Sequential nested in another module, with an output wider than 100 features, returns zeros past the 100th."""
 
     target = "BLOCK-NESTING"
+    region = "net_width"
     sequential_class = _TiledSequential
 
     def build(self, node: A.Node, *, dtype: str = "float32", device: str | None = None) -> Any:
