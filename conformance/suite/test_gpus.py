@@ -119,6 +119,8 @@ def test_mixing_devices_raises(backend: Backend, host: str, accelerator: str, ch
     on_cpu, on_acc = backend.tensor(x, host), backend.tensor(x, accelerator)
     check.raises(lambda: backend.add(on_cpu, on_acc), f"{host} tensor + {accelerator} tensor")
     check.raises(lambda: backend.add(on_acc, on_cpu), f"{accelerator} tensor + {host} tensor")
+    default = backend.tensor(x)  # made with no device named: on the host (DEV-CPU-DEFAULT), and held there
+    check.raises(lambda: backend.add(default, on_acc), f"default-device tensor + {accelerator} tensor")
     others = [d for d in backend.accelerators() if d != accelerator]
     if others:
         other = backend.tensor(x, others[0])
