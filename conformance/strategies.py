@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 from conformance.kit.strategies import (
+    COMMON_TOP,
     RARE,
     REACH,
     Net,
@@ -38,6 +39,7 @@ from conformance.kit.strategies import (
 )
 
 __all__ = [
+    "COMMON_TOP",
     "RARE",
     "REACH",
     "Net",

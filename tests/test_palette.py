@@ -44,20 +44,41 @@ def adapters_on_path(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.mark.parametrize("seed", [0, 1, 2, 3, 2**64 - 1])
 def test_every_palette_holds_the_boundaries(seed: int) -> None:
     values = hh.palette_for(seed).values
-    for fixed in (0, 1):
+    for fixed in (0, 1, hh.COMMON_TOP):
         assert fixed in values, f"observed palette {values} (seed {seed}); expected it to hold {fixed}"
     assert any(2 <= v <= 4 for v in values), f"observed palette {values}; expected a small size in [2, 4]"
     assert any(v % 2 and 5 <= v <= 11 for v in values), f"observed palette {values}; expected an odd size in [5, 11]"
-    assert len(values) <= 4, f"observed {len(values)} sizes in the palette {values}; expected at most 4"
+    assert any(250 <= v <= 256 for v in values), f"observed palette {values}; expected a large size in [250, 256]"
+    assert len(values) <= 6, f"observed {len(values)} sizes in the palette {values}; expected at most 6"
     assert list(values) == sorted(set(values)), f"observed palette {values}; expected distinct sizes, smallest first"
 
 
-def test_a_range_keeps_both_ends_under_a_palette() -> None:
+#: (range, the ends it draws under a palette, why); None stands for the palette's large size.
+_RANGES = [
+    ((1, 12), (1, 12), "both ends: common sizes"),
+    ((0, 4), (0, 4), "both ends: common sizes"),
+    ((1, 8), (1, 8), "both ends: common sizes"),
+    ((3, 3), (3, 3), "both ends: common sizes"),
+    ((257, 272), (257, 272), "both ends: no palette value inside"),
+    ((1, 64), (1, 12), "the low end; the common top stands for 64"),
+    ((13, 256), (None, None), "the large size alone"),
+    ((101, 300), (None, None), "the large size alone"),
+    ((64, 1024), (None, None), "the large size alone"),
+]
+
+
+@pytest.mark.parametrize(("bounds", "ends", "why"), _RANGES)
+def test_a_range_keeps_its_common_ends_under_a_palette(
+    bounds: tuple[int, int], ends: tuple[int | None, int | None], why: str
+) -> None:
     chosen = hh.palette_for(7)
-    for low, high in ((1, 12), (0, 4), (13, 256), (257, 272), (64, 1024), (3, 3)):
-        within = chosen.within(low, high)
-        assert within[0] == low and within[-1] == high, f"observed {within} for [{low}, {high}]; expected both ends"
-        assert all(low <= v <= high for v in within), f"observed {within}; expected every size in [{low}, {high}]"
+    expected = tuple(chosen.values[-1] if end is None else end for end in ends)
+    low, high = bounds
+    within = chosen.within(low, high)
+    assert (within[0], within[-1]) == expected, (
+        f"observed {within} for [{low}, {high}]; expected ends {expected} ({why})"
+    )
+    assert all(low <= v <= high for v in within), f"observed {within}; expected every size in [{low}, {high}]"
 
 
 def test_sizes_follow_the_palette_set_after_the_strategy_was_built(palette: hh.Palette) -> None:
@@ -65,7 +86,8 @@ def test_sizes_follow_the_palette_set_after_the_strategy_was_built(palette: hh.P
     drawn = set(sample(strategy, 300))
     allowed = set(palette.within(1, 12)) | set(palette.within(13, 256))
     assert drawn <= allowed, f"observed widths {sorted(drawn - allowed)} outside the palette {palette.values}"
-    assert {1, 12, 256} <= drawn, f"observed widths {sorted(drawn)}; expected 1, 12 and 256 among them"
+    large = palette.values[-1]
+    assert {1, 12, large} <= drawn, f"observed widths {sorted(drawn)}; expected 1, 12 and {large} among them"
 
 
 def test_without_a_palette_every_size_of_the_range_is_drawn() -> None:

@@ -74,39 +74,57 @@ class Palette:
     A framework that compiles per shape (JAX, tinygrad) pays for every new
     width, batch size and tensor dimension; drawn freely, almost every example
     is a new shape. Under a palette, :func:`sizes` (and with it every width,
-    batch size and tensor dimension the suite draws) takes only values of
-    :attr:`values` inside the requested range, plus the range's own ends, so
-    the distinct shapes of a run are bounded while values, architectures,
-    nesting, ties, counts and dtypes stay fully drawn. Shrinking stays inside
-    the palette (towards its smallest value).
+    batch size and tensor dimension the suite draws) takes only the values
+    :meth:`within` gives for the requested range, so the distinct shapes of a
+    run are bounded, across tests as well as examples, while values,
+    architectures, nesting, ties, counts and dtypes stay fully drawn.
+    Shrinking stays inside the palette (towards its smallest value).
 
-    What a palette gives up: a size strictly between its values, e.g. a bug
-    that shows only at width 17 is found by a run whose palette holds 17 (each
-    seed picks other values), not by every run. What it keeps: both ends of
-    every range (so batch 1, width 1, 0-element and 0-d tensors, 11+ children)
-    and the boundaries of :data:`REACH`, which ``tests/test_reach.py`` checks
-    in palette mode too.
+    The values are 0 and 1, a small size (2 to 4), an odd one (5 to 11),
+    :data:`COMMON_TOP` (the top of the common widths) and one large size (250
+    to 256), the last three chosen from the run's seed. A range keeps its own
+    ends where they are common sizes (at most :data:`COMMON_TOP`: batch 8, a
+    0-d or 0-element tensor); a larger end is met by the palette's largest
+    value inside the range instead, so ``[1, 32]``, ``[1, 64]`` and ``[1, 12]``
+    share their shapes, and the rare wide ranges ``[33, 256]`` and ``[101, 300]``
+    both draw the one large size. A range holding no palette value at all
+    keeps both its ends.
+
+    What a palette gives up: a size strictly between its values (a bug that
+    shows only at width 17 is found by a run whose palette holds it, not by
+    every run), and the exact top of a range wider than the common sizes (a
+    width of 32 or 300 itself; the large size, 250 to 256, stands for both).
+    What it keeps: every boundary of :data:`REACH` (batch 1, width 1,
+    0-element and 0-d tensors, widths above 100, more than 2**16 elements),
+    which ``tests/test_reach.py`` checks in palette mode too.
     """
 
     seed: int
     values: tuple[int, ...]
 
     def within(self, low: int, high: int) -> tuple[int, ...]:
-        """The palette's values in ``[low, high]``, both ends included, smallest first."""
-        return tuple(sorted({low, high, *(v for v in self.values if low <= v <= high)}))
+        """The sizes a range ``[low, high]`` draws from under this palette, smallest first."""
+        inside = {v for v in self.values if low <= v <= high}
+        ends = {end for end in (low, high) if end <= COMMON_TOP}
+        return tuple(sorted(inside | ends if inside | ends else {low, high}))
+
+
+#: Under a palette, the largest common size: a range's end above it is met by the palette's values.
+COMMON_TOP = 12
 
 
 def palette_for(seed: int) -> Palette:
-    """The palette of a run with ``seed``: 0 and 1, a small size (2 to 4) and an odd one (5 to 11).
+    """The palette of a run with ``seed``: 0, 1, a small size, an odd one, :data:`COMMON_TOP`, a large one.
 
-    With each range's own ends that is at most five sizes per range: for the
-    widths 1..12 of a net, ``1, small, odd, 12``; for a rare wide layer
-    (33..256), its ends. Few enough that a framework compiling per shape meets
-    the same shapes again and again in a run, across tests as well as examples.
+    Per range that is at most five sizes: for the widths 1..12 of a net,
+    ``1, small, odd, 12``; for a rare wide layer (33..256 or 101..300), the
+    large size alone. Few enough that a framework compiling per shape meets
+    the same shapes again and again in a run.
     """
     rng = np.random.default_rng(seed)
     small, odd = int(rng.integers(2, 5)), int(rng.choice([5, 7, 9, 11]))
-    return Palette(seed, (0, 1, small, odd))
+    large = int(rng.choice([250, 251, 253, 255, 256]))
+    return Palette(seed, (0, 1, small, odd, COMMON_TOP, large))
 
 
 _palette: Palette | None = None
