@@ -603,7 +603,7 @@ def param_tied_nets(draw: st.DrawFn, dtypes: tuple[str, ...] = ("float32",)) -> 
             positions.append(owner)
             continue
         earlier = [node for node in made if isinstance(node, A.MyLinear if kind == "my_linear" else A.Linear)]
-        if earlier and draw(st.booleans(), label=f"use {i} reuses an earlier layer (module reuse)"):
+        if len(earlier) > 0 and draw(st.booleans(), label=f"use {i} reuses an earlier layer (module reuse)"):
             positions.append(draw(st.sampled_from(earlier), label=f"layer reused at use {i}"))
             continue
         made.append(layer(kind, owner))

@@ -204,7 +204,7 @@ class SilentlyStringifiedKeys(loads.FlattensContainers, ReferenceBackend):
 # --- 4.2.3 ties at the parameter level: one weight held by a Linear and a MyLinear ---------------------
 
 
-def _copy_tie(owner: nn.Module, user: nn.Module) -> None:
+def _copy_tie(owner: Any, user: Any) -> None:
     user.weight = nn.Parameter(owner.weight.detach().clone())
 
 
@@ -218,7 +218,7 @@ class TieParamByCopy(ReferenceBackend):
 _WEIGHT_USES: dict[int, list[type]] = {}
 
 
-def _weight_seen_by(layer: nn.Module) -> Any:
+def _weight_seen_by(layer: Any) -> Any:
     """The weight as this use computes with it: detached from the third use on of one shared across types."""
     types_seen = _WEIGHT_USES.setdefault(id(layer.weight), [])
     types_seen.append(type(layer))

@@ -531,7 +531,7 @@ class FirstUseGradOnly(TorchBackend):
         super().backward(module, x, cotangent)
 
 
-def _copy_tie(owner: nn.Module, user: nn.Module) -> None:
+def _copy_tie(owner: Any, user: Any) -> None:
     user.weight = nn.Parameter(owner.weight.detach().clone())
 
 
@@ -546,7 +546,7 @@ class TieParamByCopy(TorchBackend):
 _WEIGHT_USES: dict[int, list[type]] = {}
 
 
-def _weight_seen_by(layer: nn.Module) -> torch.Tensor:
+def _weight_seen_by(layer: Any) -> torch.Tensor:
     """The weight as this use computes with it: detached from the third use on of one shared across types."""
     types = _WEIGHT_USES.setdefault(id(layer.weight), [])
     types.append(type(layer))
@@ -561,7 +561,8 @@ class _TwoUsesLinear(nn.Linear):
 
 class _TwoUsesMyLinear(blocks.MyLinear):
     def forward(self, X: torch.Tensor) -> torch.Tensor:
-        return F.relu(torch.matmul(X, _weight_seen_by(self)) + self.bias)
+        out: torch.Tensor = F.relu(torch.matmul(X, _weight_seen_by(self)) + self.bias)
+        return out
 
 
 class GradOfFirstTwoUses(TorchBackend):
