@@ -16,7 +16,7 @@ from conformance._protocol import Backend
 from conformance.kit import oracle, stats
 from conformance.kit.checks import Check
 from conformance.kit.profiles import ALPHA_PER_EXAMPLE
-from conformance.kit.strategies import param_tied_nets, weight_use_types
+from conformance.kit.strategies import param_tied_nets
 from conformance.suite import _support as sup
 
 ALL_CONTAINERS = ("sequential", "named", "block")
@@ -698,7 +698,7 @@ def test_param_tie_is_one_parameter(backend: Backend, device: str, check: Check,
     net = data.draw(param_tied_nets(backend.float_dtypes), label="net sharing one weight across layer types")
     model = backend.build(net.arch, dtype=net.dtype, device=device)
     shown = A.describe(net.arch)
-    ((key, paths),) = A.weight_uses(net.arch).items()
+    ((_, paths),) = A.weight_uses(net.arch).items()  # 3 or more uses, both layer types (tests/test_reach.py)
     held = _tied_weights(backend, model, paths)
     for path, param in zip(paths[1:], held[1:], strict=True):
         check.same(param, held[0], f"{path}.weight and {paths[0]}.weight of {shown}")
@@ -722,9 +722,6 @@ def test_param_tie_is_one_parameter(backend: Backend, device: str, check: Check,
         for path in paths:
             seen = float(backend.to_numpy(dict(backend.state_dict(model))[f"{path}.weight"])[0, 0])
             check.equal(seen, 100.0, f"{path}.weight[0, 0] after writing 100 through {paths[at]}.weight of {shown}")
-    uses = len(paths)
-    types = weight_use_types(net.arch, key)
-    check.true(uses >= 3 and len(types) >= 2, "the drawn tie", f"{uses} uses, types {sorted(types)}", ">= 3, 2 types")
 
 
 @pytest.mark.clause("TIE-PARAM-GRAD-SUM")
