@@ -146,7 +146,12 @@ class Backend(Protocol):
 
     # --- modules ---------------------------------------------------------------
     def build(self, node: A.Node, *, dtype: str = "float32", device: str | None = None) -> Module:
-        """Build the architecture ``node`` in the framework's idiom; see :mod:`conformance.arch`."""
+        """Build the architecture ``node`` in the framework's idiom; see :mod:`conformance.arch`.
+
+        Build through :func:`conformance.arch.build_tree`: it shares a reused
+        layer, and (capability ``param-ties``) runs its ``tie`` hook for every
+        layer whose ``weight_of`` names another, after the whole tree is built.
+        """
         ...
 
     def chapter(self, name: str, *, device: str | None = None) -> Module:

@@ -10,17 +10,26 @@ PyTorch::
     shared = A.Linear(8, 8)
     tied = A.Sequential((A.Linear(4, 8), A.ReLU(), shared, A.ReLU(), shared, A.ReLU(), A.Linear(8, 1)))
 
+A tie can also be made at the parameter level, across layer types: a layer
+whose ``weight_of`` names another layer uses that layer's weight tensor as its
+own, the way ``b.weight = a.weight`` does in PyTorch. Both layers *store* the
+same array ``W``; a Linear computes ``X @ W.T``, a MyLinear ``relu(X @ W)``::
+
+    owner = A.Linear(8, 8)
+    user = A.MyLinear(8, 8, weight_of=owner)
+    tied = A.Sequential((owner, A.ReLU(), user, owner))  # one weight tensor, three uses
+
 A backend turns a tree into its own modules with :func:`build_tree`, which
-handles sharing; the suite's oracle computes the same tree in float64 NumPy.
-Nodes compare by identity, never by value, so two equal-looking layers stay
-two layers.
+handles both kinds of sharing; the suite's oracle computes the same tree in
+float64 NumPy. Nodes compare by identity, never by value, so two
+equal-looking layers stay two layers.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import TypeAlias, TypeVar
+from typing import Any, TypeAlias, TypeVar
 
 import numpy as np
 
@@ -38,12 +47,18 @@ class Linear:
     """A fully connected layer computing ``X @ W.T + b``.
 
     ``values`` None keeps the framework's default initialization.
+    ``weight_of`` names the layer whose weight tensor this one uses as its own
+    (a parameter-level tie); its stored shape must equal this layer's (out, in).
     """
 
     in_features: int
     out_features: int
     bias: bool = True
     values: LinearValues | None = field(default=None, repr=False)
+    weight_of: Linear | MyLinear | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        _check_tie(self, (self.out_features, self.in_features))
 
     def __repr__(self) -> str:
         return f"Linear({self.in_features}, {self.out_features}{'' if self.bias else ', bias=False'})"
@@ -74,9 +89,33 @@ class MyLinear:
     in_units: int
     units: int
     values: LinearValues | None = field(default=None, repr=False)  # weight given as (in_units, units)
+    weight_of: Linear | MyLinear | None = field(default=None, repr=False)  # as Linear.weight_of
+
+    def __post_init__(self) -> None:
+        _check_tie(self, (self.in_units, self.units))
 
     def __repr__(self) -> str:
         return f"MyLinear({self.in_units}, {self.units})"
+
+
+def stored_weight_shape(node: Linear | MyLinear) -> tuple[int, int]:
+    """The shape a layer stores its weight in: (out, in) for Linear, (in_units, units) for MyLinear."""
+    return (node.out_features, node.in_features) if isinstance(node, Linear) else (node.in_units, node.units)
+
+
+def _check_tie(node: Linear | MyLinear, shape: tuple[int, int]) -> None:
+    owner = node.weight_of
+    if owner is None:
+        return
+    if not isinstance(owner, (Linear, MyLinear)):
+        raise TypeError(f"Expected weight_of to be a Linear or MyLinear but got weight_of={owner!r}")
+    if owner.weight_of is not None:
+        raise ValueError(f"Expected weight_of to name the weight's owner, not another user, but got {owner!r}")
+    if stored_weight_shape(owner) != shape:
+        raise ValueError(
+            f"Expected weight_of with a stored weight of shape {shape} but got {owner!r} storing "
+            f"{stored_weight_shape(owner)}"
+        )
 
 
 @dataclass(frozen=True, eq=False)
@@ -109,12 +148,25 @@ Node: TypeAlias = Linear | LazyLinear | ReLU | Centered | MyLinear | Sequential 
 M = TypeVar("M")
 
 
-def build_tree(node: Node, make: Callable[[Node, Callable[[Node], M]], M]) -> M:
-    """Build ``node`` with ``make``, constructing each shared node only once.
+def share_weight(owner: Any, user: Any) -> None:
+    """The default tie: ``user.weight = owner.weight`` (PyTorch, the reference, tinygrad)."""
+    user.weight = owner.weight
+
+
+def build_tree(
+    node: Node,
+    make: Callable[[Node, Callable[[Node], M]], M],
+    tie: Callable[[M, M], None] = share_weight,
+) -> M:
+    """Build ``node`` with ``make``, constructing each shared node only once, then tie weights.
 
     ``make(node, build_child)`` builds one node; it calls ``build_child`` for
     each child, which returns the already-built module when the child node
-    was seen before. This is all a backend needs to honour tying.
+    was seen before. Once the whole tree is built, ``tie(owner, user)`` runs
+    for every layer whose ``weight_of`` names another (see :func:`weight_ties`),
+    with the two built modules: it makes ``user`` hold ``owner``'s weight
+    tensor itself. This is all a backend needs to honour tying; a framework
+    whose layers name their weight otherwise passes its own ``tie``.
     """
     built: dict[int, M] = {}
 
@@ -124,7 +176,45 @@ def build_tree(node: Node, make: Callable[[Node, Callable[[Node], M]], M]) -> M:
             built[key] = make(child, build_child)
         return built[key]
 
-    return build_child(node)
+    module = build_child(node)
+    for owner, users in weight_ties(node):
+        if id(owner) not in built:
+            raise ValueError(f"Expected the weight's owner {owner!r} in the tree but it is not: {describe(node)}")
+        for user in users:
+            tie(built[id(owner)], built[id(user)])
+    return module
+
+
+def weight_ties(root: Node) -> list[tuple[Linear | MyLinear, list[Linear | MyLinear]]]:
+    """Every parameter-level tie in ``root``: (owner, users naming it in ``weight_of``), in walk order."""
+    groups: dict[int, tuple[Linear | MyLinear, list[Linear | MyLinear]]] = {}
+    seen: set[int] = set()
+    for _, node in walk(root):
+        if id(node) in seen or not isinstance(node, (Linear, MyLinear)) or node.weight_of is None:
+            continue
+        seen.add(id(node))
+        groups.setdefault(id(node.weight_of), (node.weight_of, []))[1].append(node)
+    return list(groups.values())
+
+
+def parameter_key(node: Node, leaf: str) -> tuple[int, str]:
+    """Which tensor ``node``'s parameter ``leaf`` is: (id of the layer owning it, leaf name)."""
+    if leaf == "weight" and isinstance(node, (Linear, MyLinear)) and node.weight_of is not None:
+        return id(node.weight_of), leaf
+    return id(node), leaf
+
+
+def weight_uses(root: Node) -> dict[int, list[str]]:
+    """Paths of every layer whose weight tensor is used at more than one position, by the tensor's owner.
+
+    A layer reused at two positions counts twice, as does a layer holding
+    another's weight; the paths are those of the layers, in walk order.
+    """
+    uses: dict[int, list[str]] = {}
+    for path, node in walk(root):
+        if isinstance(node, (Linear, MyLinear)):
+            uses.setdefault(parameter_key(node, "weight")[0], []).append(path)
+    return {key: paths for key, paths in uses.items() if len(paths) > 1}
 
 
 def children(node: Node) -> tuple[tuple[str, Node], ...]:
@@ -163,13 +253,17 @@ def state_dict_keys(node: Node) -> list[str]:
 
 
 def parameter_names(node: Node) -> list[str]:
-    """Expected ``named_parameters`` names: each parameter once, at its first path."""
-    names, seen = [], set()
+    """Expected ``named_parameters`` names: each parameter (tensor) once, at its first path."""
+    names, seen, tensors = [], set(), set()
     for path, sub in walk(node):
         if id(sub) in seen:
             continue
         seen.add(id(sub))
         for leaf, _ in leaf_parameters(sub):
+            key = parameter_key(sub, leaf)
+            if key in tensors:
+                continue
+            tensors.add(key)
             names.append(f"{path}.{leaf}" if path else leaf)
     return names
 
@@ -211,11 +305,15 @@ def modules_post_order(node: Node) -> list[Node]:
 
 
 def describe(root: Node) -> str:
-    """A compact one-line rendering; a shared node prints as ``@k`` after its first use."""
+    """A compact one-line rendering; a shared node prints as ``@k`` after its first use.
+
+    Layers sharing one weight tensor (``weight_of``) each print ``weight=wk``.
+    """
     labels: dict[int, str] = {}
     counts: dict[int, int] = {}
     for _, node in walk(root):
         counts[id(node)] = counts.get(id(node), 0) + 1
+    tensors = {id(owner): f"w{k}" for k, (owner, _) in enumerate(weight_ties(root), start=1)}
 
     def render(node: Node) -> str:
         key = id(node)
@@ -234,6 +332,8 @@ def describe(root: Node) -> str:
             return f"{label}{kind}({inner})"
         if isinstance(node, Block):
             return f"{label}Block(" + ", ".join(f"{n}={render(c)}" for n, c in node.children) + ")"
+        if isinstance(node, (Linear, MyLinear)) and parameter_key(node, "weight")[0] in tensors:
+            return f"{label}{node!r}"[:-1] + f", weight={tensors[parameter_key(node, 'weight')[0]]})"
         return f"{label}{node!r}"
 
     return render(root)

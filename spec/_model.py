@@ -91,6 +91,10 @@ CAPABILITIES: Mapping[str, str] = {
         "a module can be converted in place to another float dtype (PyTorch's module.to(dtype), .double())"
     ),
     "device-names": ("devices are named by strings of the form TYPE or TYPE:INDEX (PyTorch's 'cuda' and 'cuda:0')"),
+    "param-ties": (
+        "one parameter tensor can be assigned to layers of different types (PyTorch's b.weight = a.weight "
+        "between a Linear and a MyLinear), each layer computing with that same stored array"
+    ),
 }
 
 

@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 from conformance import arch as A
 from conformance import strategies as hh
-from conformance.kit.strategies import leaf_spec, odd_containers
+from conformance.kit.strategies import leaf_spec, odd_containers, param_tied_nets, weight_use_types
 
 T = TypeVar("T")
 
@@ -264,6 +264,34 @@ def test_tied_nets_use_a_layer_more_than_twice() -> None:
     assert max(uses) >= 3, f"observed at most {max(uses)} uses of a tied layer; expected 3 or more to occur"
 
 
+@pytest.fixture(scope="module")
+def param_tied(shapes: str) -> list[hh.Net]:
+    return sample(param_tied_nets(FLOATS), 500)
+
+
+def test_param_tie_uses_and_types(param_tied: list[hh.Net]) -> None:
+    groups = [(net, key, paths) for net in param_tied for key, paths in A.weight_uses(net.arch).items()]
+    many = [net for net in param_tied if len(A.weight_uses(net.arch)) != 1]
+    assert not many, f"observed {len(many)} nets without exactly one shared weight, e.g. {many[0]!r}; expected one"
+    assert_reach("param_tie_uses", (len(paths) for _, _, paths in groups))
+    assert_reach("param_tie_types", (len(weight_use_types(net.arch, key)) for net, key, _ in groups))
+
+
+def test_param_ties_meet_module_reuse_and_a_late_owner(param_tied: list[hh.Net]) -> None:
+    """Some nets reuse a layer holding the shared weight; in some the weight's first path is not its owner's."""
+    reused = late = 0
+    for net in param_tied:
+        ((owner, _),) = A.weight_ties(net.arch)
+        ((_, paths),) = A.weight_uses(net.arch).items()
+        at = dict(A.walk(net.arch))
+        holders = [id(at[path]) for path in paths]  # the layers at each use of the shared weight
+        reused += len(set(holders)) < len(holders)
+        late += at[paths[0]] is not owner
+    share = {"module reuse": reused / len(param_tied), "a first path not the owner's": late / len(param_tied)}
+    for what, value in share.items():
+        assert value >= 0.2, f"observed {what} in {value:.0%} of param-tied nets; expected at least 20%"
+
+
 def test_every_dimension_is_checked() -> None:
     checked = {
         "children",
@@ -278,5 +306,7 @@ def test_every_dimension_is_checked() -> None:
         "list_items",
         "backward_passes",
         "tie_uses",
+        "param_tie_uses",
+        "param_tie_types",
     }
     assert set(hh.REACH) == checked, f"observed REACH dimensions {sorted(hh.REACH)}; expected {sorted(checked)}"

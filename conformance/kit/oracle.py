@@ -54,10 +54,14 @@ def gamma(terms: int, dtype: str) -> float:
 
 
 def _linear_values(node: A.Linear | A.MyLinear) -> tuple[np.ndarray, np.ndarray | None]:
-    if node.values is None:
-        raise ValueError(f"Expected explicit values on every layer for the oracle but got {node!r}")
+    """A layer's stored weight and its bias; a layer tied by ``weight_of`` computes with its owner's weight."""
+    owner = node if node.weight_of is None else node.weight_of
+    for layer in {id(node): node, id(owner): owner}.values():
+        if layer.values is None:
+            raise ValueError(f"Expected explicit values on every layer for the oracle but got {layer!r}")
+    assert node.values is not None and owner.values is not None
     bias = None if node.values.bias is None else node.values.bias.astype(np.float64)
-    return node.values.weight.astype(np.float64), bias
+    return owner.values.weight.astype(np.float64), bias
 
 
 def _terms(node: A.Node, batch: int) -> int:
@@ -77,14 +81,16 @@ class _Run:
     def __init__(self, root: A.Node, batch: int, dtype: str, elements: int) -> None:
         self.gamma = gamma(_terms(root, batch) + elements, dtype)
         self.ambiguous = False
-        self.grads: dict[int, dict[str, np.ndarray]] = {}
-        self.grad_mags: dict[int, dict[str, np.ndarray]] = {}
+        # by tensor (arch.parameter_key): a weight shared across layers gathers every use's term
+        self.grads: dict[tuple[int, str], np.ndarray] = {}
+        self.grad_mags: dict[tuple[int, str], np.ndarray] = {}
 
     def accumulate(self, node: A.Node, leaf: str, value: np.ndarray, magnitude: np.ndarray) -> None:
-        values = self.grads.setdefault(id(node), {})
-        mags = self.grad_mags.setdefault(id(node), {})
-        values[leaf] = values.get(leaf, 0.0) + value
-        mags[leaf] = mags.get(leaf, 0.0) + magnitude
+        # A Linear's term (g.T @ x) and a MyLinear's (x.T @ g) are both in the stored layout of the
+        # one array they share, so they add directly.
+        key = A.parameter_key(node, leaf)
+        self.grads[key] = self.grads.get(key, 0.0) + value
+        self.grad_mags[key] = self.grad_mags.get(key, 0.0) + magnitude
 
     def relu(self, x: np.ndarray, xm: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         mask = x > 0
@@ -157,13 +163,14 @@ def evaluate(root: A.Node, x: np.ndarray, dtype: str, cotangent: np.ndarray | No
     # enters every gradient: propagate that with the magnitudes.
     gx, gxm = back(c64, np.abs(c64))
     result.input_grad, result.input_grad_tolerance = gx, 2 * run.gamma * gxm
-    seen: set[int] = set()
+    named: set[tuple[int, str]] = set()
     for path, node in A.walk(root):
-        if id(node) in seen or id(node) not in run.grads:
-            continue
-        seen.add(id(node))
-        for leaf, value in run.grads[id(node)].items():
+        for leaf, _ in A.leaf_parameters(node):
+            key = A.parameter_key(node, leaf)
+            if key in named or key not in run.grads:
+                continue
+            named.add(key)  # named at its first registration path, as named_parameters() lists it
             name = f"{path}.{leaf}" if path else leaf
-            result.param_grads[name] = value
-            result.param_grad_tolerances[name] = 2 * run.gamma * run.grad_mags[id(node)][leaf]
+            result.param_grads[name] = run.grads[key]
+            result.param_grad_tolerances[name] = 2 * run.gamma * run.grad_mags[key]
     return result

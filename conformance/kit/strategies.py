@@ -63,6 +63,9 @@ REACH: Mapping[str, Reach] = {
     "list_items": Reach("io_containers", 0, 12, (0, 9)),
     "backward_passes": Reach("backward_passes", 1, 4, (1, 3, 4)),
     "tie_uses": Reach("tied_sequences", 2, 4, (2, 3, 4)),  # positions sharing one layer
+    # positions using one weight tensor, through weight_of and module reuse, and their layer types
+    "param_tie_uses": Reach("param_tied_nets", 3, 6, (3, 5, 6)),
+    "param_tie_types": Reach("param_tied_nets", 2, 2, (2,)),
     "special_percent": Reach("raw_arrays", 0, 100, (0, 100)),  # of a float array: NaNs, -0.0, subnormals, inf
 }
 
@@ -561,3 +564,90 @@ def tied_sequences(draw: st.DrawFn, dtypes: tuple[str, ...]) -> tuple[Net, tuple
         for k in range(count)
     ]
     return Net(A.Sequential(tuple(children)), width, width, dtype, seed), positions
+
+
+def _container(kind: str, children: list[A.Node], draw: st.DrawFn) -> A.Node:
+    """``children`` in a container of ``kind`` (``sequential``, ``named``, ``block``), with drawn names."""
+    if kind == "block":
+        count = len(children)
+        words = draw(st.lists(st.sampled_from(_ATTR_WORDS), min_size=count, max_size=count), label="attribute names")
+        return A.Block(tuple((f"{w}_{i}", c) for i, (w, c) in enumerate(zip(words, children, strict=True))))
+    if kind == "named":
+        count = len(children)
+        words = draw(st.lists(st.sampled_from(_SEQ_WORDS), min_size=count, max_size=count), label="add_module names")
+        return A.Sequential(tuple(children), names=tuple(f"{w} {i}" for i, w in enumerate(words)))
+    return A.Sequential(tuple(children))
+
+
+@st.composite
+def param_tied_nets(draw: st.DrawFn, dtypes: tuple[str, ...] = ("float32",)) -> Net:
+    """A network where one square weight tensor is used by 3 to 6 layers of both types, Linear and MyLinear.
+
+    One layer owns the weight; every other use is either a new layer naming it
+    in ``weight_of`` (``b.weight = a.weight``) or, sometimes, an earlier layer
+    of the same type used again (module reuse), so both kinds of tie meet.
+    The owner sits at any use, not only the first, so the parameter's first
+    registration path may be a user's. ReLUs and untied square Linears lie
+    between the uses; a drawn run of them may sit in a nested container.
+    Every layer holding the tensor carries the owner's array as its values
+    (a Linear computes ``X @ W.T``, a MyLinear ``relu(X @ W)``), so
+    :func:`untie` gives an untied copy with equal values.
+    """
+    dtype = draw(float_dtypes(dtypes), label="dtype")
+    seed = draw(seeds(), label="values seed")
+    width = draw(widths(), label="width")
+    rng = np.random.default_rng(seed)
+    reach = REACH["param_tie_uses"]
+    uses = draw(st.integers(reach.low, reach.high), label="uses of the shared weight")
+    kinds = draw(st.lists(st.sampled_from(["linear", "my_linear"]), min_size=uses, max_size=uses), label="use types")
+    if len(set(kinds)) < 2:  # built rather than filtered for: one use turns to the other type
+        flip = draw(st.integers(0, uses - 1), label="use turned to the other layer type")
+        kinds[flip] = "my_linear" if kinds[flip] == "linear" else "linear"
+    owner_at = draw(st.integers(0, uses - 1), label="the use that owns the weight")
+    shared = linear_values(rng, width, width, dtype).weight
+
+    def layer(kind: str, owner: A.Linear | A.MyLinear | None) -> A.Linear | A.MyLinear:
+        own = linear_values(rng, width, width, dtype)
+        if kind == "my_linear":
+            return A.MyLinear(width, width, A.LinearValues(shared, own.bias), weight_of=owner)
+        bias = draw(st.booleans(), label="the Linear use has a bias")
+        return A.Linear(width, width, bias, A.LinearValues(shared, own.bias if bias else None), weight_of=owner)
+
+    owner = layer(kinds[owner_at], None)
+    made: list[A.Linear | A.MyLinear] = [owner]
+    positions: list[A.Node] = []
+    for i, kind in enumerate(kinds):
+        if i == owner_at:
+            positions.append(owner)
+            continue
+        earlier = [node for node in made if isinstance(node, A.MyLinear if kind == "my_linear" else A.Linear)]
+        if len(earlier) > 0 and draw(st.booleans(), label=f"use {i} reuses an earlier layer (module reuse)"):
+            positions.append(draw(st.sampled_from(earlier), label=f"layer reused at use {i}"))
+            continue
+        made.append(layer(kind, owner))
+        positions.append(made[-1])
+    items: list[A.Node] = []
+    for i, use in enumerate(positions):
+        items.append(use)
+        between = draw(st.lists(st.sampled_from(["relu", "linear"]), max_size=2), label=f"layers after use {i}")
+        for kind in between:
+            items.append(
+                A.ReLU() if kind == "relu" else A.Linear(width, width, True, linear_values(rng, width, width, dtype))
+            )
+    kinds_of_containers = ("sequential", "named", "block")
+    if draw(st.booleans(), label="a nested container"):
+        start = draw(st.integers(0, len(items) - 1), label="nested from")
+        stop = draw(st.integers(start + 1, len(items)), label="nested up to")
+        inner = _container(draw(st.sampled_from(kinds_of_containers), label="nested kind"), items[start:stop], draw)
+        items = [*items[:start], inner, *items[stop:]]
+    root = _container(draw(st.sampled_from(kinds_of_containers), label="root container"), items, draw)
+    return Net(root, width, width, dtype, seed)
+
+
+def weight_use_types(root: A.Node, owner_key: int) -> set[str]:
+    """The layer types (``Linear``, ``MyLinear``) of every position using the weight tensor of ``owner_key``."""
+    return {
+        type(node).__name__
+        for _, node in A.walk(root)
+        if isinstance(node, (A.Linear, A.MyLinear)) and A.parameter_key(node, "weight")[0] == owner_key
+    }

@@ -16,6 +16,7 @@ from conformance._protocol import Backend
 from conformance.kit import oracle, stats
 from conformance.kit.checks import Check
 from conformance.kit.profiles import ALPHA_PER_EXAMPLE
+from conformance.kit.strategies import param_tied_nets
 from conformance.suite import _support as sup
 
 ALL_CONTAINERS = ("sequential", "named", "block")
@@ -681,3 +682,69 @@ def _resolve(backend: Backend, model: Any, path: str) -> Any:
     for part in path.split(".") if path else []:
         module = dict(backend.named_children(module))[part]
     return module
+
+
+# --- 4.2.3 tying at the parameter level: one weight tensor held by layers of different types -----
+
+
+def _tied_weights(backend: Backend, model: Any, paths: list[str]) -> list[Any]:
+    """The weight each layer at ``paths`` holds, read through the layer itself."""
+    return [sup.own_parameters(backend, _resolve(backend, model, path))["weight"] for path in paths]
+
+
+@pytest.mark.clause("TIE-PARAM-IDENTITY")
+@given(data=st.data())
+def test_param_tie_is_one_parameter(backend: Backend, device: str, check: Check, data: st.DataObject) -> None:
+    net = data.draw(param_tied_nets(backend.float_dtypes), label="net sharing one weight across layer types")
+    model = backend.build(net.arch, dtype=net.dtype, device=device)
+    shown = A.describe(net.arch)
+    ((_, paths),) = A.weight_uses(net.arch).items()  # 3 or more uses, both layer types (tests/test_reach.py)
+    held = _tied_weights(backend, model, paths)
+    for path, param in zip(paths[1:], held[1:], strict=True):
+        check.same(param, held[0], f"{path}.weight and {paths[0]}.weight of {shown}")
+    listed = backend.named_parameters(model)
+    check.equal([name for name, _ in listed], A.parameter_names(net.arch), f"named_parameters() of {shown}")
+    times = [name for name, param in listed if param is held[0]]
+    check.equal(times, [f"{paths[0]}.weight"], f"entries of named_parameters() that are the shared weight of {shown}")
+    state = dict(backend.state_dict(model))
+    check.equal(list(state), A.state_dict_keys(net.arch), f"state_dict() keys of {shown}")
+    for path in paths[1:]:
+        check.bitwise(
+            backend.bits(state[f"{path}.weight"]),
+            backend.bits(state[f"{paths[0]}.weight"]),
+            f"state_dict() alias {path}.weight vs {paths[0]}.weight of {shown}",
+        )
+    if "mutable-parameters" in backend.capabilities:
+        at = data.draw(st.sampled_from(range(len(paths))), label="use written through")
+        value = backend.to_numpy(held[at]).copy()
+        value[0, 0] = 100.0
+        backend.assign(held[at], value)
+        for path in paths:
+            seen = float(backend.to_numpy(dict(backend.state_dict(model))[f"{path}.weight"])[0, 0])
+            check.equal(seen, 100.0, f"{path}.weight[0, 0] after writing 100 through {paths[at]}.weight of {shown}")
+
+
+@pytest.mark.clause("TIE-PARAM-GRAD-SUM")
+@given(data=st.data())
+def test_param_tie_gradient_is_sum_of_uses(backend: Backend, device: str, check: Check, data: st.DataObject) -> None:
+    net = data.draw(param_tied_nets(backend.float_dtypes), label="net sharing one weight across layer types")
+    ((_, paths),) = A.weight_uses(net.arch).items()
+    x = data.draw(hh.inputs(net), label="input")
+    cotangent = hh.input_array(data.draw(hh.seeds(), label="cotangent seed"), (x.shape[0], net.out_width), net.dtype)
+    untied = hh.untie(net.arch)
+    expected = oracle.evaluate(untied, x, net.dtype, cotangent)
+    assume(not expected.ambiguous)
+    xt = backend.tensor(x, device)
+    tied_grads = backend.gradients(backend.build(net.arch, dtype=net.dtype, device=device), xt, cotangent).params
+    untied_grads = backend.gradients(backend.build(untied, dtype=net.dtype, device=device), xt, cotangent).params
+    names = [f"{p}.weight" for p in paths]
+    # every use's term is in the stored layout of the one array: a Linear's g.T @ x and a MyLinear's x.T @ g' add
+    total = np.sum([untied_grads[n].astype(np.float64) for n in names], axis=0)
+    tolerance = np.sum([expected.param_grad_tolerances[n] for n in names], axis=0) * 2
+    check.close(
+        tied_grads[names[0]],
+        total,
+        tolerance,
+        f"gradient of {names[0]}, one weight used at {len(names)} positions of {A.describe(net.arch)}, "
+        f"vs the sum over {names}",
+    )

@@ -6,6 +6,7 @@ Each breaks one device behaviour the way real frameworks and user code do;
 
 from __future__ import annotations
 
+import functools
 import types
 from typing import Any
 
@@ -198,3 +199,54 @@ class SilentlyStringifiedKeys(loads.FlattensContainers, ReferenceBackend):
 
     target = "IO-CONTAINER-KINDS"
     capabilities = ReferenceBackend.capabilities - {"container-keys"}
+
+
+# --- 4.2.3 ties at the parameter level: one weight held by a Linear and a MyLinear ---------------------
+
+
+def _copy_tie(owner: Any, user: Any) -> None:
+    user.weight = nn.Parameter(owner.weight.detach().clone())
+
+
+class TieParamByCopy(ReferenceBackend):
+    """b.weight = a.weight done as b.weight = Parameter(a.weight.detach().clone()): equal values, two tensors."""
+
+    target = "TIE-PARAM-IDENTITY"
+    build_tree = staticmethod(functools.partial(A.build_tree, tie=_copy_tie))
+
+
+_WEIGHT_USES: dict[int, list[type]] = {}
+
+
+def _weight_seen_by(layer: Any) -> Any:
+    """The weight as this use computes with it: detached from the third use on of one shared across types."""
+    types_seen = _WEIGHT_USES.setdefault(id(layer.weight), [])
+    types_seen.append(type(layer))
+    return layer.weight.detach() if len(types_seen) >= 3 and len(set(types_seen)) >= 2 else layer.weight
+
+
+class _TwoUsesLinear(nn.Linear):
+    def forward(self, input: Any) -> Any:
+        return F.linear(input, _weight_seen_by(self), self.bias)
+
+
+class _TwoUsesMyLinear(chapter.MyLinear):
+    def forward(self, X: Any) -> Any:
+        return F.relu(X @ _weight_seen_by(self) + self.bias)
+
+
+class GradOfFirstTwoUses(ReferenceBackend):
+    """A weight shared by a Linear and a MyLinear gets the gradient of its first two uses only (a third is dropped)."""
+
+    target = "TIE-PARAM-GRAD-SUM"
+    region = "param_tie_uses"
+    linear_class = _TwoUsesLinear
+    blocks = _chapter(MyLinear=_TwoUsesMyLinear)
+
+    def forward(self, module: Any, x: Any) -> Any:
+        _WEIGHT_USES.clear()
+        return super().forward(module, x)
+
+    def _backward(self, module: Any, x: Any, cotangent: np.ndarray) -> None:
+        _WEIGHT_USES.clear()
+        super()._backward(module, x, cotangent)

@@ -7,9 +7,11 @@ per new shape, so these run only with ``BLOCKSPEC_SLOW_MUTANTS=1``.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import Any
 
+from conformance import arch as A
 from conformance._protocol import LoadResult
 from conformance.backends.tinygrad import TinygradBackend  # imports tinygrad (ImportError when absent)
 from conformance.backends.tinygrad._adapter import _guard
@@ -44,3 +46,22 @@ class TrustsTheSilentLoad(TinygradBackend):
     def load_state_dict(self, module: Any, state: Mapping[str, Any], *, strict: bool) -> LoadResult:
         super().load_state_dict(module, state, strict=strict)
         return LoadResult([], [])
+
+
+def _copy_tie(owner: Any, user: Any) -> None:
+    user.weight = owner.weight.clone().realize()
+
+
+class TieParamByCopy(TinygradBackend):
+    """``b.weight = a.weight`` done as ``b.weight = a.weight.clone()``: equal values, two tensors."""
+
+    target = "TIE-PARAM-IDENTITY"
+
+    @_guard
+    def build(self, node: A.Node, *, dtype: str = "float32", device: str | None = None) -> Any:
+        real = A.build_tree  # the adapter calls arch.build_tree itself: swapped for this build only
+        A.build_tree = functools.partial(real, tie=_copy_tie)  # type: ignore[assignment]
+        try:
+            return super().build(node, dtype=dtype, device=device)
+        finally:
+            A.build_tree = real  # type: ignore[assignment]

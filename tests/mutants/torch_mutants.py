@@ -7,6 +7,7 @@ clause to fail while every other MUST clause passes or is blocked.
 
 from __future__ import annotations
 
+import functools
 import re
 import types
 from collections.abc import Callable
@@ -528,6 +529,57 @@ class FirstUseGradOnly(TorchBackend):
     def backward(self, module: nn.Module, x: torch.Tensor, cotangent: np.ndarray) -> None:
         _CALLED.clear()
         super().backward(module, x, cotangent)
+
+
+def _copy_tie(owner: Any, user: Any) -> None:
+    user.weight = nn.Parameter(owner.weight.detach().clone())
+
+
+class TieParamByCopy(TorchBackend):
+    """b.weight = a.weight done as b.weight = nn.Parameter(a.weight.detach().clone()): equal values, two tensors."""
+
+    target = "TIE-PARAM-IDENTITY"
+    build_tree = staticmethod(functools.partial(A.build_tree, tie=_copy_tie))
+
+
+#: The layer types that used each weight tensor so far in this pass, by the tensor's id.
+_WEIGHT_USES: dict[int, list[type]] = {}
+
+
+def _weight_seen_by(layer: Any) -> torch.Tensor:
+    """The weight as this use computes with it: detached from the third use on of one shared across types."""
+    types = _WEIGHT_USES.setdefault(id(layer.weight), [])
+    types.append(type(layer))
+    weight: torch.Tensor = layer.weight
+    return weight.detach() if len(types) >= 3 and len(set(types)) >= 2 else weight
+
+
+class _TwoUsesLinear(nn.Linear):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.linear(x, _weight_seen_by(self), self.bias)
+
+
+class _TwoUsesMyLinear(blocks.MyLinear):
+    def forward(self, X: torch.Tensor) -> torch.Tensor:
+        out: torch.Tensor = F.relu(torch.matmul(X, _weight_seen_by(self)) + self.bias)
+        return out
+
+
+class GradOfFirstTwoUses(TorchBackend):
+    """A weight shared by a Linear and a MyLinear gets the gradient of its first two uses only (a third is dropped)."""
+
+    target = "TIE-PARAM-GRAD-SUM"
+    region = "param_tie_uses"
+    linear_class = _TwoUsesLinear
+    blocks = _chapter(MyLinear=_TwoUsesMyLinear)
+
+    def forward(self, module: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        _WEIGHT_USES.clear()
+        return super().forward(module, x)
+
+    def _backward(self, module: nn.Module, x: torch.Tensor, cotangent: np.ndarray) -> None:
+        _WEIGHT_USES.clear()
+        super()._backward(module, x, cotangent)
 
 
 # --- 4.3 Custom layers -------------------------------------------------------------------------

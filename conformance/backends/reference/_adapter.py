@@ -35,6 +35,7 @@ class ReferenceBackend(TorchLikeBackend):
             "multi-device",
             "device-names",
             "dtype-conversion",
+            "param-ties",
             "device-count-control",
         }
     )

@@ -130,6 +130,7 @@ class TinygradBackend(ChildrenByPosition):
             "file-io",
             "accelerator",
             "multi-device",
+            "param-ties",
         }
     )
     host_device = blocks.HOST

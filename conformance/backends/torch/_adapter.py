@@ -48,6 +48,7 @@ class TorchBackend(TorchLikeBackend):
             "multi-device",
             "device-names",
             "dtype-conversion",
+            "param-ties",
         }
     )
     dtypes = tuple(_DTYPES)
