@@ -77,8 +77,15 @@ def test_gradients_match_finite_differences_of_the_forward(data: st.DataObject) 
                 values[t] = _objective(net.arch, x, cotangent)  # x may be the array moved
             array[...] = saved
             derivative, curvature = _central_difference(values, step)
-            if abs(curvature) <= 1e-10 * size:  # no ReLU kink between the points: f is linear there
-                tolerance = 1e-6 * float(np.sum(np.abs(claimed_grad) * np.abs(direction))) + 1e-12 * size / step
+            if abs(curvature) <= 1e-10 * size:  # no ReLU kink between the points, or one of little effect
+                # A kink at distance d inside a step bends f by (slope change) * d = curvature and moves the
+                # central difference by curvature / (2 step): allowed twice over, so a kink near the step's
+                # end (tiny curvature, not zero) is never read as a wrong gradient.
+                tolerance = (
+                    1e-6 * float(np.sum(np.abs(claimed_grad) * np.abs(direction)))
+                    + 1e-12 * size / step
+                    + abs(curvature) / step
+                )
                 assert abs(derivative - claimed) <= tolerance, (
                     f"{what}: observed directional derivative {claimed!r} from the oracle; expected "
                     f"{derivative!r} from finite differences (step {step:.1e}) within {tolerance:.3g}"

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -197,6 +199,31 @@ def test_the_built_in_backends_say_whether_they_compile_per_shape(module: str, c
     adapter = getattr(pytest.importorskip(module), cls)
     observed = bool(getattr(adapter, "compiles_per_shape", False))
     assert observed is compiles, f"observed {cls}.compiles_per_shape {observed}; expected {compiles}"
+
+
+#: (backend package, variable it sets at import when unset, the value it sets)
+_IMPORT_SETTINGS = [
+    ("flax", "XLA_FLAGS", "--xla_force_host_platform_device_count=4 --xla_backend_optimization_level=0"),
+    ("tinygrad", "PARALLEL", "0"),
+]
+
+
+@pytest.mark.parametrize(("framework", "variable", "value"), _IMPORT_SETTINGS)
+def test_a_compiling_backend_sets_its_compile_settings_only_when_unset(
+    framework: str, variable: str, value: str
+) -> None:
+    pytest.importorskip(framework)
+    show = f"import os, conformance.backends.{framework}; print(os.environ.get({variable!r}))"
+    outputs = []
+    for given in (None, "7"):
+        env = {k: v for k, v in os.environ.items() if k != variable}
+        if given is not None:
+            env[variable] = given
+        done = subprocess.run([sys.executable, "-c", show], env=env, capture_output=True, text=True, check=False)
+        assert done.returncode == 0, f"observed exit {done.returncode}: {done.stderr[-600:]}"
+        outputs.append(done.stdout.strip().splitlines()[-1])
+    assert outputs[0].startswith(value), f"observed {variable}={outputs[0]!r} after the import; expected {value!r}..."
+    assert outputs[1] == "7", f"observed the user's {variable}=7 replaced by {outputs[1]!r}; expected it kept"
 
 
 def test_an_in_process_run_does_not_inherit_settings_of_an_earlier_import() -> None:

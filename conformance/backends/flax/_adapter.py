@@ -42,6 +42,7 @@ backend" explains the protocol itself):
 from __future__ import annotations
 
 import functools
+import os
 import weakref
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -151,6 +152,7 @@ class FlaxBackend(ChildrenByPosition):
             "jax_devices": ", ".join(str(d) for d in jax.devices()),
             "jax_enable_x64": str(self.dtypes[-1] == "int64"),
             "jax_compilation_cache": self._cache,
+            "xla_flags": os.environ.get("XLA_FLAGS", "") or "none",
         }
 
     # --- devices ---------------------------------------------------------------------

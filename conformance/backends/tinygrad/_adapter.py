@@ -162,6 +162,7 @@ class TinygradBackend(ChildrenByPosition):
             "adapter_computes": "missing/unexpected keys of a non-strict load (tinygrad reports none)",
             "tinygrad_path": str(Path(tinygrad.__file__).parent),
             "tinygrad_kernel_cache": str(getattr(tg_helpers, "CACHEDB", "unknown")),
+            "tinygrad_compile_workers": str(getattr(getattr(tg_helpers, "PARALLEL", None), "value", "unknown")),
         }
 
     # --- tensors and devices ---------------------------------------------------------------
