@@ -226,20 +226,30 @@ class TinygradBackend(ChildrenByPosition):
         tg_dtype = self._dtype(dtype)
         b = self.blocks
 
-        def values(layer: Any, given: A.LinearValues | None, transpose: bool = False) -> Any:
-            layer.weight = (
-                layer.weight.cast(tg_dtype) if given is None else Tensor(np.asarray(given.weight, dtype=dtype))
-            )
-            if layer.bias is not None:
-                has = given is not None and given.bias is not None
-                layer.bias = Tensor(np.asarray(given.bias, dtype=dtype)) if has else layer.bias.cast(tg_dtype)  # type: ignore[union-attr]
-            return layer
+        def layer(cls: Any, given: A.LinearValues | None, *args: Any, has_bias: bool = True, **kwargs: Any) -> Any:
+            if given is None or (has_bias and given.bias is None):
+                made = cls(*args, **kwargs)  # tinygrad's own initialization, cast to the dtype asked for
+                made.weight = made.weight.cast(tg_dtype)
+                if made.bias is not None:
+                    made.bias = made.bias.cast(tg_dtype)
+            else:
+                # The values are given: the layer is made without its __init__. Its random draw would be
+                # dropped unrealized, yet stay pending on tinygrad's RNG counter, and every later realize of
+                # a random tensor schedules all of them (200 dropped draws: 8.5 s for the next nn.Linear).
+                made = cls.__new__(cls)
+                made.weight, made.bias = None, None  # in __init__'s order: the state dict lists weight first
+            if given is not None:
+                made.weight = Tensor(np.asarray(given.weight, dtype=dtype))
+                if given.bias is not None:
+                    made.bias = Tensor(np.asarray(given.bias, dtype=dtype))
+            return made
 
         def make(node: A.Node, child: Callable[[A.Node], Any]) -> Any:
             if isinstance(node, A.Linear):
-                return values(self.linear_class(node.in_features, node.out_features, bias=node.bias), node.values)
+                args = (node.in_features, node.out_features)
+                return layer(self.linear_class, node.values, *args, has_bias=node.bias, bias=node.bias)
             if isinstance(node, A.MyLinear):
-                return values(b.MyLinear(node.in_units, node.units), node.values)
+                return layer(b.MyLinear, node.values, node.in_units, node.units)
             if isinstance(node, A.ReLU):
                 return Tensor.relu
             if isinstance(node, A.Centered):
