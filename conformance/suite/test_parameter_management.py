@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -16,7 +17,6 @@ from conformance._protocol import Backend
 from conformance.kit import oracle, stats
 from conformance.kit.checks import Check
 from conformance.kit.profiles import ALPHA_PER_EXAMPLE
-from conformance.kit.strategies import param_tied_nets
 from conformance.suite import _support as sup
 
 ALL_CONTAINERS = ("sequential", "named", "block")
@@ -627,14 +627,13 @@ def test_drawn_aliases(backend: Backend, device: str, check: Check, data: st.Dat
                 )
 
 
-@pytest.mark.clause("TIE-GRAD-SUM")
-@given(data=st.data())
-def test_tied_gradient_is_sum_of_uses(backend: Backend, device: str, check: Check, data: st.DataObject) -> None:
-    net = data.draw(
-        hh.tied_nets(backend.float_dtypes, leaves=("linear", "relu"), containers=ALL_CONTAINERS, max_depth=3),
-        label="net with a tie",
-    )
-    uses = hh.tied_linears(net.arch)
+def _tied_and_untied_gradients(
+    backend: Backend, device: str, data: st.DataObject, net: hh.Net
+) -> tuple[dict[str, np.ndarray], Callable[[list[str]], tuple[np.ndarray, np.ndarray]]]:
+    """The tied net's parameter gradients, and a function summing the untied copy's over given names.
+
+    The sum comes with its rounding bound: twice the oracle's bounds of the summed uses.
+    """
     x = data.draw(hh.inputs(net), label="input")
     cotangent = hh.input_array(data.draw(hh.seeds(), label="cotangent seed"), (x.shape[0], net.out_width), net.dtype)
     untied = hh.untie(net.arch)
@@ -643,11 +642,26 @@ def test_tied_gradient_is_sum_of_uses(backend: Backend, device: str, check: Chec
     xt = backend.tensor(x, device)
     tied_grads = backend.gradients(backend.build(net.arch, dtype=net.dtype, device=device), xt, cotangent).params
     untied_grads = backend.gradients(backend.build(untied, dtype=net.dtype, device=device), xt, cotangent).params
-    for paths in uses.values():
+
+    def sum_over(names: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        total = np.sum([untied_grads[n].astype(np.float64) for n in names], axis=0)
+        return total, np.sum([expected.param_grad_tolerances[n] for n in names], axis=0) * 2
+
+    return tied_grads, sum_over
+
+
+@pytest.mark.clause("TIE-GRAD-SUM")
+@given(data=st.data())
+def test_tied_gradient_is_sum_of_uses(backend: Backend, device: str, check: Check, data: st.DataObject) -> None:
+    net = data.draw(
+        hh.tied_nets(backend.float_dtypes, leaves=("linear", "relu"), containers=ALL_CONTAINERS, max_depth=3),
+        label="net with a tie",
+    )
+    tied_grads, sum_over = _tied_and_untied_gradients(backend, device, data, net)
+    for paths in hh.tied_linears(net.arch).values():
         for leaf in ("weight", "bias"):
             names = [f"{p}.{leaf}" for p in paths]
-            total = np.sum([untied_grads[n].astype(np.float64) for n in names], axis=0)
-            tolerance = np.sum([expected.param_grad_tolerances[n] for n in names], axis=0) * 2
+            total, tolerance = sum_over(names)
             check.close(tied_grads[names[0]], total, tolerance, f"gradient of tied {names[0]} vs the sum over {names}")
 
 
@@ -695,7 +709,7 @@ def _tied_weights(backend: Backend, model: Any, paths: list[str]) -> list[Any]:
 @pytest.mark.clause("TIE-PARAM-IDENTITY")
 @given(data=st.data())
 def test_param_tie_is_one_parameter(backend: Backend, device: str, check: Check, data: st.DataObject) -> None:
-    net = data.draw(param_tied_nets(backend.float_dtypes), label="net sharing one weight across layer types")
+    net = data.draw(hh.param_tied_nets(backend.float_dtypes), label="net sharing one weight across layer types")
     model = backend.build(net.arch, dtype=net.dtype, device=device)
     shown = A.describe(net.arch)
     ((_, paths),) = A.weight_uses(net.arch).items()  # 3 or more uses, both layer types (tests/test_reach.py)
@@ -727,20 +741,12 @@ def test_param_tie_is_one_parameter(backend: Backend, device: str, check: Check,
 @pytest.mark.clause("TIE-PARAM-GRAD-SUM")
 @given(data=st.data())
 def test_param_tie_gradient_is_sum_of_uses(backend: Backend, device: str, check: Check, data: st.DataObject) -> None:
-    net = data.draw(param_tied_nets(backend.float_dtypes), label="net sharing one weight across layer types")
+    net = data.draw(hh.param_tied_nets(backend.float_dtypes), label="net sharing one weight across layer types")
     ((_, paths),) = A.weight_uses(net.arch).items()
-    x = data.draw(hh.inputs(net), label="input")
-    cotangent = hh.input_array(data.draw(hh.seeds(), label="cotangent seed"), (x.shape[0], net.out_width), net.dtype)
-    untied = hh.untie(net.arch)
-    expected = oracle.evaluate(untied, x, net.dtype, cotangent)
-    assume(not expected.ambiguous)
-    xt = backend.tensor(x, device)
-    tied_grads = backend.gradients(backend.build(net.arch, dtype=net.dtype, device=device), xt, cotangent).params
-    untied_grads = backend.gradients(backend.build(untied, dtype=net.dtype, device=device), xt, cotangent).params
+    tied_grads, sum_over = _tied_and_untied_gradients(backend, device, data, net)
     names = [f"{p}.weight" for p in paths]
     # every use's term is in the stored layout of the one array: a Linear's g.T @ x and a MyLinear's x.T @ g' add
-    total = np.sum([untied_grads[n].astype(np.float64) for n in names], axis=0)
-    tolerance = np.sum([expected.param_grad_tolerances[n] for n in names], axis=0) * 2
+    total, tolerance = sum_over(names)
     check.close(
         tied_grads[names[0]],
         total,

@@ -17,7 +17,7 @@ from conformance import arch as A
 from conformance.backends.reference import ReferenceBackend
 from reference import chapter, nn
 from reference.nn import functional as F
-from tests.mutants import devices, loads
+from tests.mutants import devices, loads, ties
 
 
 def _chapter(**overrides: Any) -> types.SimpleNamespace:
@@ -215,38 +215,18 @@ class TieParamByCopy(ReferenceBackend):
     build_tree = staticmethod(functools.partial(A.build_tree, tie=_copy_tie))
 
 
-_WEIGHT_USES: dict[int, list[type]] = {}
-
-
-def _weight_seen_by(layer: Any) -> Any:
-    """The weight as this use computes with it: detached from the third use on of one shared across types."""
-    types_seen = _WEIGHT_USES.setdefault(id(layer.weight), [])
-    types_seen.append(type(layer))
-    return layer.weight.detach() if len(types_seen) >= 3 and len(set(types_seen)) >= 2 else layer.weight
-
-
 class _TwoUsesLinear(nn.Linear):
     def forward(self, input: Any) -> Any:
-        return F.linear(input, _weight_seen_by(self), self.bias)
+        return F.linear(input, ties.weight_seen_by(self), self.bias)
 
 
 class _TwoUsesMyLinear(chapter.MyLinear):
     def forward(self, X: Any) -> Any:
-        return F.relu(X @ _weight_seen_by(self) + self.bias)
+        return F.relu(X @ ties.weight_seen_by(self) + self.bias)
 
 
-class GradOfFirstTwoUses(ReferenceBackend):
+class GradOfFirstTwoUses(ties.UsesPerPass, ReferenceBackend):
     """A weight shared by a Linear and a MyLinear gets the gradient of its first two uses only (a third is dropped)."""
 
-    target = "TIE-PARAM-GRAD-SUM"
-    region = "param_tie_uses"
     linear_class = _TwoUsesLinear
     blocks = _chapter(MyLinear=_TwoUsesMyLinear)
-
-    def forward(self, module: Any, x: Any) -> Any:
-        _WEIGHT_USES.clear()
-        return super().forward(module, x)
-
-    def _backward(self, module: Any, x: Any, cotangent: np.ndarray) -> None:
-        _WEIGHT_USES.clear()
-        super()._backward(module, x, cotangent)

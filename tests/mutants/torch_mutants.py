@@ -22,7 +22,7 @@ from torch.nn.parameter import is_lazy
 from conformance import arch as A
 from conformance._protocol import Gradients
 from conformance.backends.torch import TorchBackend, blocks
-from tests.mutants import loads
+from tests.mutants import loads, ties
 
 
 def _chapter(**overrides: Any) -> types.SimpleNamespace:
@@ -542,44 +542,22 @@ class TieParamByCopy(TorchBackend):
     build_tree = staticmethod(functools.partial(A.build_tree, tie=_copy_tie))
 
 
-#: The layer types that used each weight tensor so far in this pass, by the tensor's id.
-_WEIGHT_USES: dict[int, list[type]] = {}
-
-
-def _weight_seen_by(layer: Any) -> torch.Tensor:
-    """The weight as this use computes with it: detached from the third use on of one shared across types."""
-    types = _WEIGHT_USES.setdefault(id(layer.weight), [])
-    types.append(type(layer))
-    weight: torch.Tensor = layer.weight
-    return weight.detach() if len(types) >= 3 and len(set(types)) >= 2 else weight
-
-
 class _TwoUsesLinear(nn.Linear):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.linear(x, _weight_seen_by(self), self.bias)
+        return F.linear(x, ties.weight_seen_by(self), self.bias)
 
 
 class _TwoUsesMyLinear(blocks.MyLinear):
     def forward(self, X: torch.Tensor) -> torch.Tensor:
-        out: torch.Tensor = F.relu(torch.matmul(X, _weight_seen_by(self)) + self.bias)
+        out: torch.Tensor = F.relu(torch.matmul(X, ties.weight_seen_by(self)) + self.bias)
         return out
 
 
-class GradOfFirstTwoUses(TorchBackend):
+class GradOfFirstTwoUses(ties.UsesPerPass, TorchBackend):
     """A weight shared by a Linear and a MyLinear gets the gradient of its first two uses only (a third is dropped)."""
 
-    target = "TIE-PARAM-GRAD-SUM"
-    region = "param_tie_uses"
     linear_class = _TwoUsesLinear
     blocks = _chapter(MyLinear=_TwoUsesMyLinear)
-
-    def forward(self, module: nn.Module, x: torch.Tensor) -> torch.Tensor:
-        _WEIGHT_USES.clear()
-        return super().forward(module, x)
-
-    def _backward(self, module: nn.Module, x: torch.Tensor, cotangent: np.ndarray) -> None:
-        _WEIGHT_USES.clear()
-        super()._backward(module, x, cotangent)
 
 
 # --- 4.3 Custom layers -------------------------------------------------------------------------
