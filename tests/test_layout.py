@@ -90,3 +90,20 @@ def test_run_and_kit_are_packages_of_one_concept_per_module() -> None:
         assert expected <= present, (
             f"observed conformance/{package}/ with {sorted(present)}; missing {expected - present}"
         )
+
+
+def test_the_cli_plugin_and_module_checker_load_with_no_framework_installed() -> None:
+    """Frameworks are imported inside ``conformance/backends/`` or lazily, never when the CLI or plugin loads."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys\n"
+        "for name in ('torch', 'jax', 'flax', 'keras', 'tinygrad'):\n"
+        "    sys.modules[name] = None  # an import of it raises ImportError, as when it is not installed\n"
+        "import conformance._cli, conformance.plugin, conformance.modules\n"
+        "import conformance.modules._inspect, conformance.modules._gradients, conformance.modules._state\n"
+        "import conformance.modules._types, conformance.modules._inputs\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=False, cwd=REPO_ROOT)
+    assert done.returncode == 0, f"observed an import failing with no framework installed: {done.stderr[-800:]}"

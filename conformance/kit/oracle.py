@@ -56,10 +56,9 @@ def gamma(terms: int, dtype: str) -> float:
 def _linear_values(node: A.Linear | A.MyLinear) -> tuple[np.ndarray, np.ndarray | None]:
     """A layer's stored weight and its bias; a layer tied by ``weight_of`` computes with its owner's weight."""
     owner = node if node.weight_of is None else node.weight_of
-    for layer in {id(node): node, id(owner): owner}.values():
-        if layer.values is None:
-            raise ValueError(f"Expected explicit values on every layer for the oracle but got {layer!r}")
-    assert node.values is not None and owner.values is not None
+    if node.values is None or owner.values is None:
+        bare = node if node.values is None else owner
+        raise ValueError(f"Expected explicit values on every layer for the oracle but got {bare!r}")
     bias = None if node.values.bias is None else node.values.bias.astype(np.float64)
     return owner.values.weight.astype(np.float64), bias
 
