@@ -293,12 +293,13 @@ class Backend(Protocol):
         ...
 
     # --- capability: device-names ---------------------------------------------------
-    def device_equal(self, a: str, b: str) -> bool:
-        """Whether the framework's device objects named ``a`` and ``b`` compare equal."""
-        ...
-
     def accelerator_type(self) -> str:
         """The accelerator device type name (``cuda``), used unindexed and indexed."""
+        ...
+
+    # --- capability: device-objects -------------------------------------------------
+    def device_equal(self, a: str, b: str) -> bool:
+        """Whether the framework's device objects named ``a`` and ``b`` compare equal."""
         ...
 
     # --- capability: device-count-control ------------------------------------------------
@@ -361,7 +362,8 @@ REQUIRED_MEMBERS: tuple[str, ...] = (
     "chapter_init",
 )
 
-#: Members a capability additionally requires.
+#: Members a capability additionally requires. Every key is a capability of :data:`spec.CAPABILITIES`,
+#: where each capability is defined, once (``tests/test_spec_loader.py`` holds it).
 CAPABILITY_MEMBERS: Mapping[str, tuple[str, ...]] = {
     "grad-attribute": ("backward", "grad"),
     "mutable-parameters": ("assign",),
@@ -370,7 +372,8 @@ CAPABILITY_MEMBERS: Mapping[str, tuple[str, ...]] = {
     "file-io": ("save", "load"),
     "accelerator": ("device_count", "try_gpu", "try_all_gpus", "to_device", "add", "module_to"),
     "buffers": ("named_buffers",),
-    "device-names": ("device_equal", "accelerator_type"),
+    "device-names": ("accelerator_type",),
+    "device-objects": ("device_equal",),
     "device-count-control": ("set_device_count",),
     "dtype-conversion": ("module_to_dtype",),
 }
