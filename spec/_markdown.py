@@ -43,7 +43,10 @@ def _capabilities(catalogue: Catalogue) -> list[str]:
     ]
     for name, meaning in CAPABILITIES.items():
         gated = [c for c in catalogue.values() if name in c.requires]
-        cells = ", ".join(f"[{c.id}](#{c.id.lower()}) ({c.level.value})" for c in gated) or "none: it changes what the tests expect or draw"
+        cells = (
+            ", ".join(f"[{c.id}](#{c.id.lower()}) ({c.level.value})" for c in gated)
+            or "none: it changes what the tests expect or draw"
+        )
         lines.append(f"| `{name}` | {_cell(meaning)} | {cells} |")
     lines.append("")
     return lines
