@@ -167,6 +167,9 @@ def test_a_manifest_cannot_waive_a_security_clause_and_its_stale_entries_are_fla
     security, ordinary, lazy = by_id["IO-NO-CODE-EXECUTION"], by_id["SEQ-INDEX"], by_id["LAZY-INFERS-SHAPE"]
     assert security["status"] == "fail", f"observed {security['status']}; expected fail (not waivable)"
     assert "not waivable" in security["reason"], f"observed reason {security['reason']!r}; expected it to say why"
+    assert "the marker file: observed present" in security["reason"], (
+        f"observed reason {security['reason']!r}; expected it to end with what failed"
+    )
     assert security["known_failure"]["waived"] is False, f"observed {security['known_failure']}"
     assert ordinary["status"] == "xfail", f"observed SEQ-INDEX {ordinary['status']}; expected xfail (the control)"
     assert lazy["status"] == "not-applicable" and lazy["known_failure"]["stale"] is True, f"observed {lazy}"

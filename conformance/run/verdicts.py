@@ -185,10 +185,14 @@ def _apply_manifest_entry(result: ClauseResult, entry: Mapping[str, str], *, wai
         "waived": waivable,
     }
     if not waivable and result.status in (Status.XFAIL, Status.FAIL):
+        own = result.reason
+        if result.status == Status.XFAIL:  # the test's message: the xfail reason, then what failed
+            lines = next(t.message for t in result.tests if t.outcome == Outcome.XFAIL).strip().splitlines()
+            own = _first_line("\n".join(lines[1:])) if len(lines) > 1 else own
         result.status = Status.FAIL
         result.reason = (
             f"{result.id} is not waivable (the spec marks it waivable = false): the backend's known-failure "
-            f"entry cannot make its failure xfail; own outcome: {result.reason}"
+            f"entry cannot make its failure xfail; own outcome: {own}"
         )
 
 
