@@ -5,13 +5,17 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from conformance._errors import UsageError
 from conformance._manifest import load_manifest
 from spec import load_catalogue
-from tests.helpers import ADAPTERS_DIR, pytester_output
+from tests.helpers import ADAPTERS_DIR, pytester_output, schema_errors
+
+if TYPE_CHECKING:
+    import jsonschema
 
 CATALOGUE = load_catalogue()
 
@@ -153,7 +157,7 @@ UNWAIVABLE_MANIFEST = "".join(
 
 
 def test_a_manifest_cannot_waive_a_security_clause_and_its_stale_entries_are_flagged(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, result_validator: jsonschema.protocols.Validator
 ) -> None:
     """Through the plugin: IO-NO-CODE-EXECUTION stays fail (exit 1), SEQ-INDEX is xfail, an n/a entry is stale."""
     pytester.makepyfile(test_unwaivable=UNWAIVABLE_TESTS)
@@ -174,3 +178,5 @@ def test_a_manifest_cannot_waive_a_security_clause_and_its_stale_entries_are_fla
     assert ordinary["status"] == "xfail", f"observed SEQ-INDEX {ordinary['status']}; expected xfail (the control)"
     assert lazy["status"] == "not-applicable" and lazy["known_failure"]["stale"] is True, f"observed {lazy}"
     assert data["exit_code"] == 1, f"observed exit_code {data['exit_code']}; expected 1 (a MUST clause fails)"
+    errors = schema_errors(result_validator, data)
+    assert not errors, f"observed a result file the schema refuses: {errors[:5]}"
