@@ -150,7 +150,7 @@ class PaddleBackend:
     #: Paddle's known departures from the spec (see the file and docs/paddle.md): xfail while they fail.
     known_failures = Path(__file__).with_name("known_failures.toml")
     blocks: Any = blocks
-    build_tree = staticmethod(A.build_tree)  # attributes, so that a variant (a mutant) can swap them
+    build_tree: Any = staticmethod(A.build_tree)  # attributes, so that a variant (a mutant) can swap them
     linear_class: Any = nn.Linear
 
     def __init__(self) -> None:
