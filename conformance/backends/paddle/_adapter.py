@@ -71,9 +71,11 @@ def _suite_layout(weight: Any) -> Any:
     ``weight`` (out, in). This transpose (its own inverse, a strided view for
     a Paddle tensor) is applied to a Linear's weight, and only to it, where it
     crosses to or from the suite: the handle's value, its gradient, values
-    written or loaded into it, and given values at build. When a backend can
-    declare (in, out) for Linear, return ``weight`` unchanged here.
-    Tensors of another rank (a rank-mismatch load) pass as they are.
+    written or loaded into it. Tensors of another rank (a rank-mismatch load)
+    pass as they are. The switch, once a backend can declare its layouts:
+    declare ``weight_layouts = {"Linear": "in_out", "MyLinear": "in_out"}``
+    and ``param-ties``, and return ``weight`` unchanged here (the
+    ``LinearWeight`` handles then show the parameter as it is and may go).
     """
     return weight.T if len(weight.shape) == 2 else weight
 
@@ -259,8 +261,8 @@ class PaddleBackend:
         def make(node: A.Node, child: Callable[[A.Node], Any]) -> Any:
             if isinstance(node, A.Linear):
                 layer = self.linear_class(node.in_features, node.out_features, bias_attr=None if node.bias else False)
-                if node.values is not None:
-                    self._write(layer.weight, _suite_layout(node.values.weight))
+                if node.values is not None:  # given in the chapter's (out, in): Paddle stores the transpose
+                    self._write(layer.weight, node.values.weight.T)
                     if node.values.bias is not None:
                         self._write(layer.bias, node.values.bias)
                 return layer
