@@ -72,10 +72,12 @@ def _suite_layout(weight: Any) -> Any:
     a Paddle tensor) is applied to a Linear's weight, and only to it, where it
     crosses to or from the suite: the handle's value, its gradient, values
     written or loaded into it. Tensors of another rank (a rank-mismatch load)
-    pass as they are. The switch, once a backend can declare its layouts:
-    declare ``weight_layouts = {"Linear": "in_out", "MyLinear": "in_out"}``
-    and ``param-ties``, and return ``weight`` unchanged here (the
-    ``LinearWeight`` handles then show the parameter as it is and may go).
+    pass as they are. The switch, once a backend can declare its layouts
+    (tested against the ``layouts`` branch at 22f8033): return ``weight``
+    unchanged here, declare ``weight_layouts = {"Linear": "in_out",
+    "MyLinear": "in_out"}`` and ``param-ties``, and let ``_handles`` return
+    the pairs as they are (a ``LinearWeight`` handle is a second object for
+    one parameter, which TIE-PARAM-IDENTITY rightly refuses).
     """
     return weight.T if len(weight.shape) == 2 else weight
 
