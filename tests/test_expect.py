@@ -93,7 +93,7 @@ def test_the_command_refuses_bad_input_with_exit_2(tmp_path: Path) -> None:
     assert "Traceback" not in missing.stderr + wrong.stderr, "observed a traceback for bad input"
 
 
-@pytest.mark.parametrize("name", ["flax", "keras", "tinygrad"])
+@pytest.mark.parametrize("name", ["flax", "keras", "tinygrad", "paddle"])
 def test_ci_checks_each_framework_against_its_committed_expectations(name: str) -> None:
     """.ci/run gates on ``blockspec expect`` for each framework, and the file it names exists and is valid."""
     script = (REPO_ROOT / ".ci" / "run").read_text(encoding="utf-8")
