@@ -18,6 +18,28 @@ from tests.helpers import Cli, run_cli
 
 pytest_plugins = ["pytester"]
 
+#: Tests, by node id prefix, that run a framework's whole suite (or several runs of it) or wait out a
+#: hang timeout, and why: marked ``slow`` here so that the quick loop (``python -m pytest -m "not slow"
+#: -n 2``) leaves them out. A module may mark its own tests ``@pytest.mark.slow`` instead.
+SLOW: dict[str, str] = {}
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m and -k deselect: they must see the marks
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark the tests of :data:`SLOW` slow; an entry that matches no test of its collected module is an error."""
+    used: set[str] = set()
+    for item in items:
+        for prefix in SLOW:
+            if item.nodeid.startswith(prefix):
+                item.add_marker(pytest.mark.slow)
+                used.add(prefix)
+    if any("::" in arg for arg in config.args):  # single tests named: the other tests of a module are not here
+        return
+    collected = {item.nodeid.partition("::")[0] for item in items}
+    stale = [p for p in SLOW if p.partition("::")[0] in collected and p not in used]
+    if stale:
+        raise pytest.UsageError(f"observed SLOW entries that match no test of their module: {stale}; expected none")
+
 
 @pytest.fixture
 def cli(tmp_path: Path) -> Cli:
