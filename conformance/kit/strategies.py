@@ -6,10 +6,11 @@ print in one line.
 
 Cheap draws, by design: every strategy is built once, at import or on its
 first call with given arguments (``functools.lru_cache``), never inside a
-draw: hypothesis validates and labels each new strategy object, which once
-cost more than the draws themselves (``benchmarks/bench_strategies.py``).
-A public strategy function called twice with equal arguments returns the
-same object.
+draw: hypothesis validates and labels each new strategy object, which cost
+nearly half of drawing a net when it happened per draw (``benchmarks/bench_strategies.py``).
+A public strategy function called twice with equal, hashable arguments
+returns the same object; :func:`inputs` alone is built per call, for the net
+drawn just before it.
 
 Reach, by design: every size and count is drawn across its whole meaningful
 range with its boundaries weighted in, and the large end is drawn rarely (one
