@@ -32,6 +32,8 @@ SLOW: dict[str, str] = {
     "tests/test_hostile.py::test_a_failure_whose_shrinking_outlasts_the_timeout": "a 12 s timeout at the ci profile",
     "tests/test_check_module.py::test_a_forward_that_hangs_is_an_error": "a 10 s hang",
     "tests/test_tutorial.py::test_tiny_backend_runs_and_honours_its_capabilities": "a whole-suite run",
+    "tests/modules/test_module_contract.py::test_a_correct_module_fails_no_must_clause": "the whole module contract",
+    "tests/modules/test_module_contract.py::test_a_broken_module_fails_exactly_its_clauses": "the whole module contract",
 }
 
 
