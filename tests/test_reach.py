@@ -8,7 +8,8 @@ only) fails here before it makes a mutant survive.
 
 Every test runs twice: with sizes drawn freely (eager frameworks) and from a
 per-run palette (``--shapes palette``, frameworks that compile per shape), so a
-palette too may never give up a documented extreme.
+palette too may never give up a documented extreme. The palette mode is marked
+``slow``: the quick loop (``-m "not slow"``) samples each strategy once.
 """
 
 from __future__ import annotations
