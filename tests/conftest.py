@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.resources
 import json
 import subprocess
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,6 +18,42 @@ if TYPE_CHECKING:
 from tests.helpers import Cli, run_cli
 
 pytest_plugins = ["pytester"]
+
+#: Tests, by node id prefix, that run a framework's whole suite (or several runs of it) or wait out a
+#: hang timeout, and why: marked ``slow`` here so that the quick loop (``python -m pytest -m "not slow"
+#: -n 2``) leaves them out. A module may mark its own tests ``@pytest.mark.slow`` instead.
+SLOW: dict[str, str] = {
+    "tests/test_isolation.py::test_a_misbehaving_clause_leaves_a_complete_report": "whole-suite runs, 20 s hangs",
+    "tests/test_isolation.py::test_a_terminated_run_takes_its_child_with_it": "waits for a hanging child",
+    "tests/test_isolation.py::test_isolated_and_in_process_runs_build_the_same_result": "two whole-suite runs",
+    "tests/test_hostile.py::test_a_backend_whose_import_hangs_is_refused_within_the_timeout": "a 5 s hang",
+    "tests/test_hostile.py::test_nothing_outlives_a_hang_kill": "a 5 s hang",
+    "tests/test_hostile.py::test_ending_blockspec_ends_its_children": "waits for a hanging child",
+    "tests/test_hostile.py::test_a_failure_whose_shrinking_outlasts_the_timeout": "a 12 s timeout at the ci profile",
+    "tests/test_check_module.py::test_a_forward_that_hangs_is_an_error": "a 10 s hang",
+    "tests/test_tutorial.py::test_tiny_backend_runs_and_honours_its_capabilities": "a whole-suite run",
+    "tests/modules/test_module_contract.py::test_a_correct_module_fails_no_must_clause": "the whole module contract",
+    "tests/modules/test_module_contract.py::test_a_broken_module_fails_exactly_its_clauses": "the whole module contract",
+}
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m and -k deselect: they must see the marks
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark the tests of :data:`SLOW` slow; warn of an entry that matches no test of its collected module."""
+    used: set[str] = set()
+    for item in items:
+        for prefix in SLOW:
+            if item.nodeid.startswith(prefix):
+                item.add_marker(pytest.mark.slow)
+                used.add(prefix)
+    if any("::" in arg for arg in config.args):  # single tests named: the other tests of a module are not here
+        return
+    collected = {item.nodeid.partition("::")[0] for item in items}
+    stale = [p for p in SLOW if p.partition("::")[0] in collected and p not in used]
+    if stale:  # a renamed test: warned, not refused, so that a rename elsewhere never stops a run
+        warnings.warn(
+            f"observed tests/conftest.py SLOW entries matching no test of their module: {stale}", stacklevel=1
+        )
 
 
 @pytest.fixture

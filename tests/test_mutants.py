@@ -48,6 +48,7 @@ def test_every_tested_clause_has_a_mutant() -> None:
     assert not uncaught, f"observed clauses with tests but no mutant to show they can fail: {uncaught}; expected none"
 
 
+@pytest.mark.slow  # a whole-suite run per mutant
 @pytest.mark.parametrize("mutant", [_param(m) for m in MUTANTS])
 def test_mutant_fails_exactly_its_clause(mutant: K.Mutant) -> None:
     verdict = K.run_mutant(mutant, cwd=ROOT)
@@ -62,6 +63,7 @@ REGION_MUTANTS = [m for m in MUTANTS if m.region]
 PALETTE_DIMENSIONS = {"width", "net_width", "batch", "elements"}
 
 
+@pytest.mark.slow  # a whole-suite run per mutant
 @pytest.mark.parametrize("mutant", [_param(m) for m in REGION_MUTANTS if m.region in PALETTE_DIMENSIONS])
 def test_region_mutant_is_caught_with_sizes_from_a_palette(mutant: K.Mutant) -> None:
     """A per-run palette of sizes (``--shapes palette``, for compiling frameworks) still reaches each region."""

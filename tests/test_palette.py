@@ -208,6 +208,7 @@ _IMPORT_SETTINGS = [
 ]
 
 
+@pytest.mark.slow  # imports JAX and tinygrad, twice each
 @pytest.mark.parametrize(("framework", "variable", "value"), _IMPORT_SETTINGS)
 def test_a_compiling_backend_sets_its_compile_settings_only_when_unset(
     framework: str, variable: str, value: str

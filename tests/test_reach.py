@@ -8,7 +8,8 @@ only) fails here before it makes a mutant survive.
 
 Every test runs twice: with sizes drawn freely (eager frameworks) and from a
 per-run palette (``--shapes palette``, frameworks that compile per shape), so a
-palette too may never give up a documented extreme.
+palette too may never give up a documented extreme. The palette mode is marked
+``slow``: the quick loop (``-m "not slow"``) samples each strategy once.
 """
 
 from __future__ import annotations
@@ -34,7 +35,11 @@ ALL_DTYPES = ("float16", "bfloat16", "float32", "float64", "int8", "int16", "int
 CONTAINERS = ("sequential", "named", "block")
 
 
-@pytest.fixture(scope="module", params=["full", "palette"], autouse=True)
+#: Sizes from a palette: the second sampling of every strategy, left to the full run (``slow``).
+_PALETTE_MODE = pytest.param("palette", marks=pytest.mark.slow)
+
+
+@pytest.fixture(scope="module", params=["full", _PALETTE_MODE], autouse=True)
 def shapes(request: pytest.FixtureRequest) -> Iterator[str]:
     """Each test of this module once with sizes drawn freely and once from the palette of seed 0."""
     hh.use_palette(hh.palette_for(0) if request.param == "palette" else None)

@@ -4,6 +4,14 @@ Values (weights, inputs) come from a drawn seed fed to NumPy's generator
 rather than element by element: examples stay cheap, shrink to seed 0, and
 print in one line.
 
+Cheap draws, by design: every strategy is built once, at import or on its
+first call with given arguments (``functools.lru_cache``), never inside a
+draw: hypothesis validates and labels each new strategy object, which cost
+nearly half of drawing a net when it happened per draw (``benchmarks/bench_strategies.py``).
+A public strategy function called twice with equal, hashable arguments
+returns the same object; :func:`inputs` alone is built per call, for the net
+drawn just before it.
+
 Reach, by design: every size and count is drawn across its whole meaningful
 range with its boundaries weighted in, and the large end is drawn rarely (one
 draw in :data:`RARE`) so a profile's cost barely moves. :data:`REACH` is the
@@ -13,9 +21,10 @@ strategy and fails when a documented extreme no longer occurs.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import functools
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, ParamSpec, TypeVar
 
 import numpy as np
 from hypothesis import strategies as st
@@ -23,6 +32,8 @@ from hypothesis import strategies as st
 from conformance import arch as A
 
 Ties = Literal["none", "siblings", "any"]
+P = ParamSpec("P")
+T = TypeVar("T")
 
 #: Words for registration names; an index is appended so names never clash.
 _SEQ_WORDS = ("block", "layer", "stage", "part")
@@ -144,19 +155,74 @@ def active_palette() -> Palette | None:
     return _palette
 
 
+_cache = functools.lru_cache(maxsize=None)
+
+#: Strategies without arguments, built once.
+_BOOLEANS = st.booleans()
+_SEEDS = st.integers(min_value=0, max_value=2**32 - 1)
+_RARE_PICKS = st.integers(0, RARE - 1)
+
+
+@_cache
+def _integers(low: int, high: int) -> st.SearchStrategy[int]:
+    return st.integers(low, high)
+
+
+@_cache
+def _sampled(elements: tuple[Any, ...]) -> st.SearchStrategy[Any]:
+    """``st.sampled_from(elements)``, built once per tuple of (hashable) elements."""
+    return st.sampled_from(elements)
+
+
+@_cache
+def _lists_of(elements: tuple[Any, ...], count: int) -> st.SearchStrategy[list[Any]]:
+    """``count`` items drawn from ``elements`` (registration names, bit patterns, layer types)."""
+    return st.lists(_sampled(elements), min_size=count, max_size=count)
+
+
+def _once(build: Callable[P, st.SearchStrategy[T]]) -> Callable[P, st.SearchStrategy[T]]:
+    """``build`` (a composite) cached by its arguments where they are hashable, so a draw rebuilds nothing.
+
+    A drawn object passed as an argument (a net, whose hash is its identity) is never cached: it
+    would keep every example alive. Unhashable arguments (a list of dtypes) build a new strategy.
+    """
+    cached: Callable[P, st.SearchStrategy[T]] = functools.lru_cache(maxsize=None)(build)  # type: ignore[assignment]
+
+    @functools.wraps(build)
+    def strategy(*args: P.args, **kwargs: P.kwargs) -> st.SearchStrategy[T]:
+        try:
+            hash((args, tuple(kwargs.items())))
+        except TypeError:
+            return build(*args, **kwargs)
+        return cached(*args, **kwargs)
+
+    return strategy
+
+
+@_cache
+def _palette_sizes(palette: Palette, low: int, high: int) -> st.SearchStrategy[int]:
+    return _sampled(palette.within(low, high))
+
+
 @st.composite
-def sizes(draw: st.DrawFn, low: int, high: int) -> int:
+def _size(draw: st.DrawFn, low: int, high: int) -> int:
+    palette = _palette
+    if palette is None:
+        return draw(_integers(low, high))
+    return draw(_palette_sizes(palette, low, high))
+
+
+@_cache
+def sizes(low: int, high: int) -> st.SearchStrategy[int]:
     """A size in ``[low, high]`` (a width, a batch, a tensor dimension): any, or one of the run's palette.
 
     Decided at draw time, so a strategy built at import follows the palette a
     run sets later; without a palette the draw is exactly ``st.integers(low, high)``.
     """
-    palette = _palette
-    if palette is None:
-        return draw(st.integers(low, high))
-    return draw(st.sampled_from(palette.within(low, high)))
+    return _size(low, high)
 
 
+@_cache
 def rare_large(common: st.SearchStrategy[int], large: st.SearchStrategy[int]) -> st.SearchStrategy[int]:
     """``common`` mostly; ``large`` one draw in :data:`RARE` (hypothesis shrinks towards ``common``)."""
     return st.integers(0, RARE - 1).flatmap(lambda pick: large if pick == RARE - 1 else common)
@@ -178,13 +244,15 @@ class Net:
 
 def seeds() -> st.SearchStrategy[int]:
     """Seeds for NumPy generators and framework initializers."""
-    return st.integers(min_value=0, max_value=2**32 - 1)
+    return _SEEDS
 
 
+@_cache
 def batch_sizes(max_batch: int = 8) -> st.SearchStrategy[int]:
     return sizes(1, max_batch)
 
 
+@_cache
 def widths(max_width: int = 12, rare_max: int | None = None) -> st.SearchStrategy[int]:
     """Widths from 1 to ``max_width``; with ``rare_max``, up to it one draw in :data:`RARE`."""
     common = sizes(1, max_width)
@@ -193,6 +261,7 @@ def widths(max_width: int = 12, rare_max: int | None = None) -> st.SearchStrateg
     return rare_large(common, sizes(max_width + 1, rare_max))
 
 
+@_cache
 def backward_passes() -> st.SearchStrategy[int]:
     """How many backward passes accumulate: 1 to 4, the third and fourth included."""
     return st.integers(min_value=1, max_value=4)
@@ -200,10 +269,33 @@ def backward_passes() -> st.SearchStrategy[int]:
 
 def float_dtypes(available: tuple[str, ...]) -> st.SearchStrategy[str]:
     """One of the backend's float dtypes that the oracle can bound (float32, float64)."""
-    usable = [d for d in available if d in ("float32", "float64")]
+    return _float_dtypes(tuple(available))
+
+
+@_cache
+def _float_dtypes(available: tuple[str, ...]) -> st.SearchStrategy[str]:
+    usable = tuple(d for d in available if d in ("float32", "float64"))
     if not usable:
         raise ValueError(f"Expected float32 or float64 among the backend's float dtypes but got {available!r}")
-    return st.sampled_from(usable)
+    return _sampled(usable)
+
+
+@_cache
+def _same_or_width(width: int, max_width: int) -> st.SearchStrategy[int]:
+    """A layer's output width: the running ``width`` kept, or any width up to ``max_width``."""
+    return st.one_of(st.just(width), widths(max_width))
+
+
+def _child_counts(nested: bool) -> st.SearchStrategy[int]:
+    """Children of one container: 1 to 4 mostly, 11 or 12 one draw in :data:`RARE`; 0 one nested draw in RARE."""
+    many = st.integers(REACH["children"].boundaries[3], REACH["children"].high)
+    some = rare_large(st.integers(1, 4), many)
+    # an empty container (the identity) one nested draw in RARE; the root keeps a child
+    return _RARE_PICKS.flatmap(lambda pick: st.just(0) if pick == 0 else some) if nested else some
+
+
+#: Children per container, built once: (root, nested).
+_CHILD_COUNTS = (_child_counts(False), _child_counts(True))
 
 
 def linear_values(
@@ -248,10 +340,10 @@ class _TreeBuilder:
     def node(self, width: int, depth: int, pool: dict[int, list[A.Node]]) -> tuple[A.Node, int]:
         self.budget -= 1
         kinds = list(self.leaves) + (list(self.containers) if depth > 0 and self.budget > 0 else [])
-        kind = self.draw(st.sampled_from(kinds))
+        kind = self.draw(_sampled(tuple(kinds)))
         if kind in self.containers:
             return self.container(kind, width, depth - 1, nested=True)
-        if self.ties != "none" and pool.get(width) and self.draw(st.booleans()):
+        if self.ties != "none" and pool.get(width) and self.draw(_BOOLEANS):
             return self.draw(st.sampled_from(pool[width])), width
         return self.leaf(kind, width, pool)
 
@@ -261,26 +353,19 @@ class _TreeBuilder:
         if kind == "centered":
             return A.Centered(), width
         # in a wide tree, half the layers go to (or stay at) the wide width
-        if self.wide and self.draw(st.booleans()):
-            out = self.wide
-        else:
-            out = self.draw(st.one_of(st.just(width), widths(self.max_width)))
+        out = self.wide if self.wide and self.draw(_BOOLEANS) else self.draw(_same_or_width(width, self.max_width))
         if kind == "my_linear":
             values = linear_values(self.rng, width, out, self.dtype)
             node: A.Node = A.MyLinear(width, out, A.LinearValues(values.weight.T.copy(), values.bias))
         else:
-            bias = self.draw(st.booleans()) if kind == "linear_maybe_bias" else True
+            bias = self.draw(_BOOLEANS) if kind == "linear_maybe_bias" else True
             node = A.Linear(width, out, bias, linear_values(self.rng, width, out, self.dtype, bias))
         if out == width:
             pool.setdefault(width, []).append(node)
         return node, out
 
     def container(self, kind: str, width: int, depth: int, nested: bool = False) -> tuple[A.Node, int]:
-        many = st.integers(REACH["children"].boundaries[3], REACH["children"].high)
-        some = rare_large(st.integers(1, 4), many)
-        # an empty container (the identity) one nested draw in RARE; the root keeps a child
-        sizes = st.integers(0, RARE - 1).flatmap(lambda pick: st.just(0) if pick == 0 else some) if nested else some
-        count = min(max(self.budget, 1), self.draw(sizes))
+        count = min(max(self.budget, 1), self.draw(_CHILD_COUNTS[nested]))
         pool = self.pool if self.ties == "any" else {}
         children: list[A.Node] = []
         for _ in range(count):
@@ -290,17 +375,15 @@ class _TreeBuilder:
             children.append(child)
         count = len(children)
         if kind == "block":
-            words = self.draw(st.lists(st.sampled_from(_ATTR_WORDS), min_size=count, max_size=count))
+            words = self.draw(_lists_of(_ATTR_WORDS, count))
             return A.Block(tuple((f"{w}_{i}", c) for i, (w, c) in enumerate(zip(words, children, strict=True)))), width
         if kind == "named":
-            words = self.draw(st.lists(st.sampled_from(_SEQ_WORDS), min_size=count, max_size=count))
+            words = self.draw(_lists_of(_SEQ_WORDS, count))
             return A.Sequential(tuple(children), names=tuple(f"{w} {i}" for i, w in enumerate(words))), width
         return A.Sequential(tuple(children), custom=(kind == "my_sequential")), width
 
 
-@st.composite
 def nets(
-    draw: st.DrawFn,
     dtypes: tuple[str, ...] = ("float32",),
     *,
     max_depth: int = 3,
@@ -309,7 +392,7 @@ def nets(
     leaves: tuple[str, ...] = ("linear", "relu"),
     containers: tuple[str, ...] = ("sequential", "named", "block"),
     wide: bool = True,
-) -> Net:
+) -> st.SearchStrategy[Net]:
     """A network: a root container holding a drawn tree of layers and nested blocks.
 
     ``leaves`` picks layer kinds (``linear``, ``linear_maybe_bias``, ``relu``,
@@ -320,6 +403,33 @@ def nets(
     ``wide``, half the nets let half their layers take a width of a few
     hundred (``REACH["net_width"]``), on half the node budget.
     """
+    return _nets(tuple(dtypes), max_depth, max_width, ties, tuple(leaves), tuple(containers), wide)
+
+
+@_cache
+def _nets(
+    dtypes: tuple[str, ...],
+    max_depth: int,
+    max_width: int,
+    ties: Ties,
+    leaves: tuple[str, ...],
+    containers: tuple[str, ...],
+    wide: bool,
+) -> st.SearchStrategy[Net]:
+    return _drawn_net(dtypes, max_depth, max_width, ties, leaves, containers, wide)
+
+
+@st.composite
+def _drawn_net(
+    draw: st.DrawFn,
+    dtypes: tuple[str, ...],
+    max_depth: int,
+    max_width: int,
+    ties: Ties,
+    leaves: tuple[str, ...],
+    containers: tuple[str, ...],
+    wide: bool,
+) -> Net:
     dtype = draw(float_dtypes(dtypes), label="dtype")
     seed = draw(seeds(), label="values seed")
     in_width = draw(widths(max_width), label="input width")
@@ -327,11 +437,11 @@ def nets(
     # Half the nets, not one in RARE: a wide net must come up within the fast profile's 10 examples, and
     # its small node budget keeps the cost that of a common net.
     large = sizes(REACH["net_width"].boundaries[2], REACH["net_width"].high)
-    wide_net = wide and draw(st.booleans(), label="a wide net")
+    wide_net = wide and draw(_BOOLEANS, label="a wide net")
     wide_width = draw(large, label="a wide width its layers may take") if wide_net else 0
     if wide_width:
         builder.wide_tree(wide_width)
-    root_kind = draw(st.sampled_from(containers), label="root container")
+    root_kind = draw(_sampled(containers), label="root container")
     arch, out_width = builder.container(root_kind, in_width, max_depth - 1)
     return Net(arch, in_width, out_width, dtype, seed)
 
@@ -345,23 +455,37 @@ def tied_linears(root: A.Node) -> dict[int, list[str]]:
     return {key: paths for key, paths in uses.items() if len(paths) > 1}
 
 
-@st.composite
-def tied_nets(draw: st.DrawFn, /, dtypes: tuple[str, ...] = ("float32",), **options: Any) -> Net:
+def tied_nets(dtypes: tuple[str, ...] = ("float32",), **options: Any) -> st.SearchStrategy[Net]:
     """A network with at least one tied linear layer, built rather than filtered for.
 
     A drawn net (``ties="any"``) that happens to share no layer gets a square
     linear layer appended 2 to 4 times, ReLUs between, so no example is thrown away.
+    ``options`` are :func:`nets`'s.
     """
-    net = draw(nets(dtypes, ties="any", **options))
+    return _tied_nets(nets(dtypes, ties="any", **options))
+
+
+_TIE_USES = st.integers(REACH["tie_uses"].low, REACH["tie_uses"].high)
+
+
+@_cache
+def _tied_nets(base: st.SearchStrategy[Net]) -> st.SearchStrategy[Net]:
+    return _drawn_tied_net(base)
+
+
+@st.composite
+def _drawn_tied_net(draw: st.DrawFn, base: st.SearchStrategy[Net]) -> Net:
+    net = draw(base)
     if tied_linears(net.arch):
         return net
     width = net.out_width
     shared = A.Linear(width, width, True, linear_values(np.random.default_rng(net.seed + 7), width, width, net.dtype))
-    uses = draw(st.integers(REACH["tie_uses"].low, REACH["tie_uses"].high), label="uses of the appended shared layer")
+    uses = draw(_TIE_USES, label="uses of the appended shared layer")
     arch = A.Sequential((net.arch, shared, *((A.ReLU(), shared) * (uses - 1))))
     return Net(arch, net.in_width, width, net.dtype, net.seed)
 
 
+@_once
 @st.composite
 def mlps(draw: st.DrawFn, dtypes: tuple[str, ...] = ("float32",), max_width: int = 32) -> Net:
     """The chapter's MLP as a custom block (hidden, ReLU, out), with drawn widths and values."""
@@ -380,12 +504,15 @@ def mlps(draw: st.DrawFn, dtypes: tuple[str, ...] = ("float32",), max_width: int
     return Net(arch, w_in, w_out, dtype, seed)
 
 
+_INPUT_SCALES = st.sampled_from([1.0, 0.01, 100.0])
+
+
 @st.composite
 def inputs(draw: st.DrawFn, net: Net, max_batch: int = 8) -> np.ndarray:
     """An input batch for ``net``: drawn batch size, seed and scale."""
     batch = draw(batch_sizes(max_batch), label="batch")
     seed = draw(seeds(), label="input seed")
-    scale = draw(st.sampled_from([1.0, 0.01, 100.0]), label="input scale")
+    scale = draw(_INPUT_SCALES, label="input scale")
     return input_array(seed, (batch, net.in_width), net.dtype, scale)
 
 
@@ -447,6 +574,21 @@ def _from_bits(bits: np.ndarray, dtype: str) -> np.ndarray:
     return bits.view(dtype)
 
 
+#: A small tensor's shape: up to 3 dimensions of 0 to 4.
+_SMALL_SHAPES = st.lists(sizes(0, 4), max_size=3)
+
+
+@_cache
+def _bool_lists(count: int) -> st.SearchStrategy[list[bool]]:
+    return st.lists(_BOOLEANS, min_size=count, max_size=count)
+
+
+@_cache
+def _bytes(count: int) -> st.SearchStrategy[bytes]:
+    return st.binary(min_size=count, max_size=count)
+
+
+@_once
 @st.composite
 def raw_arrays(draw: st.DrawFn, dtypes: tuple[str, ...], *, large: bool = True) -> tuple[np.ndarray, str]:
     """An array with arbitrary bit patterns (NaN payloads, -0.0, subnormals, inf), and its dtype name.
@@ -457,12 +599,12 @@ def raw_arrays(draw: st.DrawFn, dtypes: tuple[str, ...], *, large: bool = True) 
     one draw in :data:`RARE` when ``large``, more than 2**16 elements from a
     seed. bfloat16 arrives as float32 values that bfloat16 represents exactly.
     """
-    dtype = draw(st.sampled_from(dtypes), label="dtype")
-    kinds = ["bits", "special"] if dtype in _SPECIAL_BITS else ["bits"]
-    kind = draw(st.sampled_from(kinds), label="kind of values")
-    if large and draw(st.integers(0, RARE - 1), label=f"large ({RARE - 1}: more than 2**16 elements)") == RARE - 1:
+    dtype = draw(_sampled(tuple(dtypes)), label="dtype")
+    kinds = ("bits", "special") if dtype in _SPECIAL_BITS else ("bits",)
+    kind = draw(_sampled(kinds), label="kind of values")
+    if large and draw(_RARE_PICKS, label=f"large ({RARE - 1}: more than 2**16 elements)") == RARE - 1:
         rows = draw(sizes(2**16 // 256 + 1, REACH["elements"].high // 256), label="rows of 256")
-        shape: tuple[int, ...] = draw(st.sampled_from([(rows, 256), (rows * 256,)]), label="large shape")
+        shape: tuple[int, ...] = draw(_sampled(((rows, 256), (rows * 256,))), label="large shape")
         rng = np.random.default_rng(draw(seeds(), label="large values seed"))
         count = int(np.prod(shape))
         if dtype == "bool":
@@ -474,28 +616,30 @@ def raw_arrays(draw: st.DrawFn, dtypes: tuple[str, ...], *, large: bool = True) 
         unsigned = _SPECIAL_BITS[dtype][0] if dtype == "bfloat16" else f"uint{8 * np.dtype(dtype).itemsize}"
         bits = np.frombuffer(rng.bytes(np.dtype(unsigned).itemsize * count), dtype=unsigned)
         return _from_bits(bits.copy(), dtype).reshape(shape), dtype
-    shape = tuple(draw(st.lists(sizes(0, 4), max_size=3), label="shape"))
+    shape = tuple(draw(_SMALL_SHAPES, label="shape"))
     count = int(np.prod(shape))
     if dtype == "bool":
-        return np.array(draw(st.lists(st.booleans(), min_size=count, max_size=count)), dtype=bool).reshape(shape), dtype
+        return np.array(draw(_bool_lists(count)), dtype=bool).reshape(shape), dtype
     if kind == "special":
         unsigned, patterns = _SPECIAL_BITS[dtype]
-        picks = draw(st.lists(st.sampled_from(patterns), min_size=count, max_size=count), label="special bit patterns")
+        picks = draw(_lists_of(patterns, count), label="special bit patterns")
         return _from_bits(np.array(picks, dtype=unsigned), dtype).reshape(shape), dtype
     if dtype == "bfloat16":
-        halves = draw(st.binary(min_size=2 * count, max_size=2 * count), label="bfloat16 bits")
+        halves = draw(_bytes(2 * count), label="bfloat16 bits")
         bits16 = np.frombuffer(halves, dtype=np.uint16).astype(np.uint32) << 16
         return bits16.view(np.float32).reshape(shape), dtype
     itemsize = np.dtype(dtype).itemsize
-    raw = draw(st.binary(min_size=itemsize * count, max_size=itemsize * count), label="bits")
+    raw = draw(_bytes(itemsize * count), label="bits")
     return np.frombuffer(raw, dtype=dtype).reshape(shape).copy(), dtype
 
 
+@_cache
 def container_sizes() -> st.SearchStrategy[int]:
     """Items in one list or dict: 0 to 3 mostly, 9 to 12 one draw in :data:`RARE`."""
     return rare_large(st.integers(0, 3), st.integers(REACH["dict_keys"].boundaries[1], REACH["dict_keys"].high))
 
 
+@_cache
 def _dict_keys(size: int, int_keys: bool) -> st.SearchStrategy[list[str | int]]:
     """``size`` distinct keys: short strings, and with ``int_keys`` ints among them (``1`` next to ``"1"``)."""
     text: st.SearchStrategy[str | int] = st.text("abcxyz_1" if int_keys else "abcxyz_", min_size=1, max_size=5)
@@ -503,6 +647,7 @@ def _dict_keys(size: int, int_keys: bool) -> st.SearchStrategy[list[str | int]]:
     return st.lists(key, min_size=size, max_size=size, unique=True)
 
 
+@_once
 @st.composite
 def io_containers(
     draw: st.DrawFn, dtypes: tuple[str, ...], depth: int = 3, *, leaf: bool = True, container_keys: bool = False
@@ -514,13 +659,13 @@ def io_containers(
     the string keys. A container of more than 4 items holds small tensors only,
     so the rare wide containers stay cheap.
     """
-    if leaf and (depth == 0 or draw(st.booleans(), label="a tensor here")):
+    if leaf and (depth == 0 or draw(_BOOLEANS, label="a tensor here")):
         return draw(raw_arrays(dtypes))
     size = draw(container_sizes(), label="container size")
     wide = size > 4  # a wide container holds small tensors only, so its cost stays that of a few
     items = raw_arrays(dtypes, large=False) if wide else io_containers(dtypes, depth - 1, container_keys=container_keys)
-    if draw(st.booleans(), label="a list (else a dict)"):
-        tuples = container_keys and draw(st.booleans(), label="a tuple (else a list)")
+    if draw(_BOOLEANS, label="a list (else a dict)"):
+        tuples = container_keys and draw(_BOOLEANS, label="a tuple (else a list)")
         sequence = [draw(items) for _ in range(size)]
         return tuple(sequence) if tuples else sequence
     keys = draw(_dict_keys(size, container_keys), label="keys")
@@ -532,18 +677,26 @@ def leaf_spec(spec: Any) -> bool:
     return isinstance(spec, tuple) and len(spec) == 2 and isinstance(spec[0], np.ndarray) and isinstance(spec[1], str)
 
 
+@_once
 @st.composite
 def odd_containers(draw: st.DrawFn, dtypes: tuple[str, ...]) -> Any:
     """A container holding at least one tuple or one int dict key, somewhere in a nesting of up to 3."""
-    kind = draw(st.sampled_from(["tuple", "int key"]), label="what only container-keys formats keep")
+    kind = draw(_sampled(("tuple", "int key")), label="what only container-keys formats keep")
     inner = draw(io_containers(dtypes, 2, leaf=False), label="inner container")
     x = draw(raw_arrays(dtypes, large=False), label="tensor")
-    odd: Any = (x, inner) if kind == "tuple" else {draw(st.integers(-2, 12), label="int key"): x, "rest": inner}
-    if draw(st.booleans(), label="nested one level down"):
+    odd: Any = (x, inner) if kind == "tuple" else {draw(_integers(-2, 12), label="int key"): x, "rest": inner}
+    if draw(_BOOLEANS, label="nested one level down"):
         odd = draw(st.sampled_from([[odd], {"outer": odd}]), label="outer container")
     return odd
 
 
+@_cache
+def _positions(count: int, uses: int) -> st.SearchStrategy[list[int]]:
+    """``uses`` distinct positions among ``count``."""
+    return st.lists(_integers(0, count - 1), min_size=uses, max_size=uses, unique=True)
+
+
+@_once
 @st.composite
 def tied_sequences(draw: st.DrawFn, dtypes: tuple[str, ...]) -> tuple[Net, tuple[int, ...]]:
     """A Sequential where one square layer appears at 2 to 4 drawn positions, and those positions."""
@@ -552,13 +705,9 @@ def tied_sequences(draw: st.DrawFn, dtypes: tuple[str, ...]) -> tuple[Net, tuple
     width = draw(widths(), label="width")
     rng = np.random.default_rng(seed)
     shared = A.Linear(width, width, True, linear_values(rng, width, width, dtype))
-    uses = draw(st.integers(REACH["tie_uses"].low, REACH["tie_uses"].high), label="uses of the shared layer")
-    count = draw(st.integers(max(uses, 2), 7), label="length")
-    positions = tuple(
-        sorted(
-            draw(st.lists(st.integers(0, count - 1), min_size=uses, max_size=uses, unique=True), label="tied positions")
-        )
-    )
+    uses = draw(_TIE_USES, label="uses of the shared layer")
+    count = draw(_integers(max(uses, 2), 7), label="length")
+    positions = tuple(sorted(draw(_positions(count, uses), label="tied positions")))
     children: list[A.Node] = [
         shared if k in positions else A.Linear(width, width, True, linear_values(rng, width, width, dtype))
         for k in range(count)
@@ -570,15 +719,21 @@ def _container(kind: str, children: list[A.Node], draw: st.DrawFn) -> A.Node:
     """``children`` in a container of ``kind`` (``sequential``, ``named``, ``block``), with drawn names."""
     if kind == "block":
         count = len(children)
-        words = draw(st.lists(st.sampled_from(_ATTR_WORDS), min_size=count, max_size=count), label="attribute names")
+        words = draw(_lists_of(_ATTR_WORDS, count), label="attribute names")
         return A.Block(tuple((f"{w}_{i}", c) for i, (w, c) in enumerate(zip(words, children, strict=True))))
     if kind == "named":
         count = len(children)
-        words = draw(st.lists(st.sampled_from(_SEQ_WORDS), min_size=count, max_size=count), label="add_module names")
+        words = draw(_lists_of(_SEQ_WORDS, count), label="add_module names")
         return A.Sequential(tuple(children), names=tuple(f"{w} {i}" for i, w in enumerate(words)))
     return A.Sequential(tuple(children))
 
 
+_PARAM_TIE_USES = st.integers(REACH["param_tie_uses"].low, REACH["param_tie_uses"].high)
+_BETWEEN_USES = st.lists(st.sampled_from(["relu", "linear"]), max_size=2)
+_CONTAINER_KINDS = st.sampled_from(("sequential", "named", "block"))
+
+
+@_once
 @st.composite
 def param_tied_nets(draw: st.DrawFn, dtypes: tuple[str, ...] = ("float32",)) -> Net:
     """A network where one square weight tensor is used by 3 to 6 layers of both types, Linear and MyLinear.
@@ -597,20 +752,19 @@ def param_tied_nets(draw: st.DrawFn, dtypes: tuple[str, ...] = ("float32",)) -> 
     seed = draw(seeds(), label="values seed")
     width = draw(widths(), label="width")
     rng = np.random.default_rng(seed)
-    reach = REACH["param_tie_uses"]
-    uses = draw(st.integers(reach.low, reach.high), label="uses of the shared weight")
-    kinds = draw(st.lists(st.sampled_from(["linear", "my_linear"]), min_size=uses, max_size=uses), label="use types")
+    uses = draw(_PARAM_TIE_USES, label="uses of the shared weight")
+    kinds = draw(_lists_of(("linear", "my_linear"), uses), label="use types")
     if len(set(kinds)) < 2:  # built rather than filtered for: one use turns to the other type
-        flip = draw(st.integers(0, uses - 1), label="use turned to the other layer type")
+        flip = draw(_integers(0, uses - 1), label="use turned to the other layer type")
         kinds[flip] = "my_linear" if kinds[flip] == "linear" else "linear"
-    owner_at = draw(st.integers(0, uses - 1), label="the use that owns the weight")
+    owner_at = draw(_integers(0, uses - 1), label="the use that owns the weight")
     shared = linear_values(rng, width, width, dtype).weight
 
     def layer(kind: str, owner: A.Linear | A.MyLinear | None) -> A.Linear | A.MyLinear:
         own = linear_values(rng, width, width, dtype)
         if kind == "my_linear":
             return A.MyLinear(width, width, A.LinearValues(shared, own.bias), weight_of=owner)
-        bias = draw(st.booleans(), label="the Linear use has a bias")
+        bias = draw(_BOOLEANS, label="the Linear use has a bias")
         return A.Linear(width, width, bias, A.LinearValues(shared, own.bias if bias else None), weight_of=owner)
 
     owner = layer(kinds[owner_at], None)
@@ -621,7 +775,7 @@ def param_tied_nets(draw: st.DrawFn, dtypes: tuple[str, ...] = ("float32",)) -> 
             positions.append(owner)
             continue
         earlier = [node for node in made if isinstance(node, A.MyLinear if kind == "my_linear" else A.Linear)]
-        if len(earlier) > 0 and draw(st.booleans(), label=f"use {i} reuses an earlier layer (module reuse)"):
+        if len(earlier) > 0 and draw(_BOOLEANS, label=f"use {i} reuses an earlier layer (module reuse)"):
             positions.append(draw(st.sampled_from(earlier), label=f"layer reused at use {i}"))
             continue
         made.append(layer(kind, owner))
@@ -629,18 +783,17 @@ def param_tied_nets(draw: st.DrawFn, dtypes: tuple[str, ...] = ("float32",)) -> 
     items: list[A.Node] = []
     for i, use in enumerate(positions):
         items.append(use)
-        between = draw(st.lists(st.sampled_from(["relu", "linear"]), max_size=2), label=f"layers after use {i}")
+        between = draw(_BETWEEN_USES, label=f"layers after use {i}")
         for kind in between:
             items.append(
                 A.ReLU() if kind == "relu" else A.Linear(width, width, True, linear_values(rng, width, width, dtype))
             )
-    kinds_of_containers = ("sequential", "named", "block")
-    if draw(st.booleans(), label="a nested container"):
-        start = draw(st.integers(0, len(items) - 1), label="nested from")
-        stop = draw(st.integers(start + 1, len(items)), label="nested up to")
-        inner = _container(draw(st.sampled_from(kinds_of_containers), label="nested kind"), items[start:stop], draw)
+    if draw(_BOOLEANS, label="a nested container"):
+        start = draw(_integers(0, len(items) - 1), label="nested from")
+        stop = draw(_integers(start + 1, len(items)), label="nested up to")
+        inner = _container(draw(_CONTAINER_KINDS, label="nested kind"), items[start:stop], draw)
         items = [*items[:start], inner, *items[stop:]]
-    root = _container(draw(st.sampled_from(kinds_of_containers), label="root container"), items, draw)
+    root = _container(draw(_CONTAINER_KINDS, label="root container"), items, draw)
     return Net(root, width, width, dtype, seed)
 
 
