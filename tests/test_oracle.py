@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 
 import numpy as np
 import pytest
@@ -36,7 +37,7 @@ LAYOUTS = {
 
 
 def _objective(
-    root: A.Node, x: np.ndarray, cotangent: np.ndarray, layouts: dict[str, str] = A.CHAPTER_LAYOUTS
+    root: A.Node, x: np.ndarray, cotangent: np.ndarray, layouts: Mapping[str, str] = A.CHAPTER_LAYOUTS
 ) -> float:
     return float(np.sum(oracle.evaluate(root, x, "float64", layouts=layouts).output * cotangent))
 
