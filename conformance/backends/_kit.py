@@ -16,6 +16,8 @@ this kit holds the rest, so no adapter carries its own copy:
   to a block factory.
 - :func:`initializer_table` and :func:`initializer`: the one ``init_`` dispatch,
   its schemes checked against :data:`~conformance._protocol.INITIALIZERS`.
+- :func:`container`: a Block or Sequential node built as the framework's
+  container, children in order (the part of ``build`` every adapter shares).
 - :func:`stored_values`: architecture values in the layout the backend declares
   (``weight_layouts``), for the adapter to write into a layer it builds.
 
@@ -147,3 +149,33 @@ def stored_values(
     if values is None:
         return None
     return A.reoriented(type(node).__name__, values.weight, layouts), values.bias
+
+
+def container(
+    node: A.Node,
+    child: Callable[[A.Node], Any],
+    *,
+    block: Callable[[list[tuple[str, Any]]], Any],
+    sequential: Callable[..., Any],
+    my_sequential: Callable[..., Any],
+    named: Callable[[], Any],
+) -> Any | None:
+    """``node`` built as a container of the framework, its children built by ``child``; None for a leaf.
+
+    ``block(children)`` is a user-written block of (attribute, child) pairs; ``sequential(*children)``
+    the framework's own container; ``my_sequential(*children)`` the chapter's MySequential; ``named()``
+    an empty container that takes ``add_module(name, child)`` (the chapter's ``block2``).
+    """
+    if isinstance(node, A.Block):
+        return block([(name, child(c)) for name, c in node.children])
+    if not isinstance(node, A.Sequential):
+        return None
+    kids = [child(c) for c in node.children]
+    if node.custom:
+        return my_sequential(*kids)
+    if node.names is None:
+        return sequential(*kids)
+    net = named()
+    for name, kid in zip(node.names, kids, strict=True):
+        net.add_module(name, kid)
+    return net

@@ -128,18 +128,16 @@ class TorchLikeBackend:
                 return nn.ReLU()
             if isinstance(node, A.Centered):
                 return self.blocks.CenteredLayer()
-            if isinstance(node, A.Block):
-                return self.block_class([(name, child(c)) for name, c in node.children])
-            if isinstance(node, A.Sequential):
-                kids = [child(c) for c in node.children]
-                if node.custom:
-                    return self.blocks.MySequential(*kids)
-                if node.names is None:
-                    return self.sequential_class(*kids)
-                net = self.sequential_class()
-                for name, kid in zip(node.names, kids, strict=True):
-                    net.add_module(name, kid)
-                return net
+            built = kit.container(
+                node,
+                child,
+                block=self.block_class,
+                sequential=self.sequential_class,
+                my_sequential=self.blocks.MySequential,
+                named=self.sequential_class,
+            )
+            if built is not None:
+                return built
             raise TypeError(f"Expected an architecture node but got {node!r}")
 
         module = self.build_tree(node, make)

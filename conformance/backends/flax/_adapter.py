@@ -3,19 +3,24 @@
 How each chapter concept is read from Flax (the README's "Write your own
 backend" explains the protocol itself):
 
-- Parameters are ``nnx.Param`` Variables. A Variable is a mutable reference
-  to an immutable array: writing a parameter replaces ``variable.value`` and
-  the Variable (the handle) stays the same object, which is what the chapter's
-  ``net[2].weight is net[4].weight`` asks. Handles the suite sees are
-  :class:`ParamView` objects, one per Variable (so ``is`` still works).
-- ``nnx.Linear`` stores ``kernel`` (in, out); the suite sees it as ``weight``
-  (out, in), transposed on every read and write.
+- Parameters are ``nnx.Param`` Variables, and the handles the suite gets are
+  those Variables. A Variable is a mutable reference to an immutable array:
+  writing a parameter (``variable[...] = value``) keeps the object, which is
+  what the chapter's ``net[2].weight is net[4].weight`` asks.
+- ``nnx.Linear`` stores ``kernel`` (in, out) and computes ``X @ kernel``, like
+  the chapter's MyLinear: the adapter declares that layout (``weight_layouts``)
+  and shows the kernel as Flax holds it, under the chapter's leaf name
+  ``weight``; nothing is transposed.
 - Names are dotted attribute paths; ``nnx.Sequential``'s ``layers.N`` is
   shown as ``N``. Order is the order the block assigned its attributes (which
   the module object keeps); ``nnx.state`` prints the same mapping sorted by
   key. A shared layer is one Variable, reachable under each path it sits at:
-  the state dict lists it under every path, loading through any path writes
-  that Variable, and ``named_parameters`` lists it once.
+  the state dict lists it under every path, and ``named_parameters`` once.
+- A parameter-level tie is Flax's attribute assignment (``my.weight =
+  lin.kernel``): both modules hold the one ``nnx.Param`` (``param-ties``).
+- Loading is ``nnx.update(model, state)``, the last step of every Flax
+  restore: no strict mode, no key or shape check, no report, and the adapter
+  adds none (the departures are in the manifest, snippets in docs/flax.md).
 - Gradients come from ``nnx.grad`` (returned, never stored on the
   parameter): there is no ``.grad`` attribute, so ``grad-attribute`` is not
   declared. Flax has no ``Module.apply(fn)`` and no lazy layers either.
@@ -27,7 +32,7 @@ backend" explains the protocol itself):
   to the device: an uncommitted array (``jnp.asarray`` without a device)
   would silently follow whatever it is combined with.
 - Files hold Flax's msgpack serialization (``flax.serialization``): arrays,
-  lists and string-keyed dicts, never code.
+  lists and dicts, never code; what msgpack refuses (a tuple) it refuses.
 - float64 and int64 exist only when JAX's ``jax_enable_x64`` is on; the
   declared dtypes follow that setting.
 - JAX compiles every new shape, so the adapter sets ``compiles_per_shape``
@@ -141,6 +146,7 @@ class FlaxBackend(ChildrenByPosition):
     linear_class: Any = nnx.Linear
     sequential_class: Any = nnx.Sequential
     build_tree = staticmethod(A.build_tree)  # an attribute, so that a variant (a mutant) can swap it
+    tie = staticmethod(_tie)  # the parameter-level tie, an attribute for the same reason
 
     def __init__(self) -> None:
         x64 = bool(jax.config.jax_enable_x64)  # type: ignore[attr-defined]
@@ -269,21 +275,19 @@ class FlaxBackend(ChildrenByPosition):
                 return self.blocks.ReLU()
             if isinstance(node, A.Centered):
                 return self.blocks.CenteredLayer()
-            if isinstance(node, A.Block):
-                return self.blocks.Block([(name, child(c)) for name, c in node.children])
-            if isinstance(node, A.Sequential):
-                kids = [child(c) for c in node.children]
-                if node.custom:
-                    return self.blocks.MySequential(*kids)
-                if node.names is None:
-                    return self.sequential_class(*kids)
-                net = self.blocks.NamedSequential()
-                for name, kid in zip(node.names, kids, strict=True):
-                    net.add_module(name, kid)
-                return net
+            built = kit.container(
+                node,
+                child,
+                block=self.blocks.Block,
+                sequential=self.sequential_class,
+                my_sequential=self.blocks.MySequential,
+                named=self.blocks.NamedSequential,
+            )
+            if built is not None:
+                return built
             raise TypeError(f"Expected an architecture node Flax can build (no lazy layers) but got {node!r}")
 
-        module = self.build_tree(node, make, _tie)
+        module = self.build_tree(node, make, self.tie)
         return module if device is None else self.module_to(module, device)
 
     def chapter(self, name: str, *, device: str | None = None) -> Any:

@@ -49,6 +49,7 @@ backend" explains the protocol itself):
 from __future__ import annotations
 
 import contextlib
+import functools
 import weakref
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -64,26 +65,13 @@ from conformance._protocol import Gradients, LoadResult, weight_layouts
 from conformance.backends import _kit as kit
 from conformance.backends._children import ChildrenByPosition
 from conformance.backends.keras import blocks
+from conformance.backends.torch._adapter import _DTYPES, _NAMES  # Keras on torch: torch's dtypes
 
 if keras.backend.backend() != "torch":
     raise ImportError(
         f"Expected Keras on its torch backend but got KERAS_BACKEND={keras.backend.backend()!r}; "
         "unset KERAS_BACKEND (or set it to 'torch') before keras is imported"
     )
-
-_DTYPES = {
-    "float16": torch.float16,
-    "bfloat16": torch.bfloat16,
-    "float32": torch.float32,
-    "float64": torch.float64,
-    "int8": torch.int8,
-    "int16": torch.int16,
-    "int32": torch.int32,
-    "int64": torch.int64,
-    "uint8": torch.uint8,
-    "bool": torch.bool,
-}
-_NAMES = {v: k for k, v in _DTYPES.items()}
 
 
 @contextlib.contextmanager
@@ -167,6 +155,7 @@ class KerasBackend(ChildrenByPosition):
     known_failures = Path(__file__).with_name("known_failures.toml")
     blocks: Any = blocks
     build_tree = staticmethod(A.build_tree)  # an attribute, so that a variant (a mutant) can swap it
+    tie = staticmethod(_tie)  # the parameter-level tie, an attribute for the same reason
 
     def __init__(self) -> None:
         self._seeds = keras.random.SeedGenerator(0)
@@ -275,24 +264,22 @@ class KerasBackend(ChildrenByPosition):
                 return keras.layers.ReLU(dtype=dtype)
             if isinstance(node, A.Centered):
                 return b.CenteredLayer(dtype=dtype)
-            if isinstance(node, A.Block):
-                return b.Block([(name, child(c)) for name, c in node.children], dtype=dtype)
-            if isinstance(node, A.Sequential):
-                kids = [child(c) for c in node.children]
-                if node.custom:
-                    return b.MySequential(*kids, dtype=dtype)
-                if node.names is None and kids:
-                    return keras.Sequential(kids)
-                # keras.Sequential([]) refuses to build ("it has no layers"); the adapter's add_module
-                # container with no children is the identity an empty Sequential is.
-                net = b.NamedSequential(dtype=dtype)
-                for name, kid in zip(node.names or (), kids, strict=True):
-                    net.add_module(name, kid)
-                return net
+            # keras.Sequential([]) refuses to build ("it has no layers"); the add_module container with no
+            # children is the identity an empty Sequential is.
+            built = kit.container(
+                node,
+                child,
+                block=functools.partial(b.Block, dtype=dtype),
+                sequential=lambda *kids: keras.Sequential(list(kids)) if kids else b.NamedSequential(dtype=dtype),
+                my_sequential=functools.partial(b.MySequential, dtype=dtype),
+                named=functools.partial(b.NamedSequential, dtype=dtype),
+            )
+            if built is not None:
+                return built
             raise TypeError(f"Expected an architecture node but got {node!r}")
 
         with scope, _inside_keras():
-            return self.build_tree(node, make, _tie)
+            return self.build_tree(node, make, self.tie)
 
     def chapter(self, name: str, *, device: str | None = None) -> Any:
         b = self.blocks

@@ -266,18 +266,16 @@ class TinygradBackend(ChildrenByPosition):
                 return Tensor.relu
             if isinstance(node, A.Centered):
                 return b.CenteredLayer()
-            if isinstance(node, A.Block):
-                return b.Block([(name, child(c)) for name, c in node.children])
-            if isinstance(node, A.Sequential):
-                kids = [child(c) for c in node.children]
-                if node.custom:
-                    return b.MySequential(*kids)
-                if node.names is None:
-                    return b.Sequential(kids)
-                net = b.NamedSequential()
-                for name, kid in zip(node.names, kids, strict=True):
-                    net.add_module(name, kid)
-                return net
+            built = kit.container(
+                node,
+                child,
+                block=b.Block,
+                sequential=lambda *kids: b.Sequential(list(kids)),
+                my_sequential=b.MySequential,
+                named=b.NamedSequential,
+            )
+            if built is not None:
+                return built
             raise TypeError(f"Expected an architecture node tinygrad can build (no lazy layers) but got {node!r}")
 
         module = A.build_tree(node, make)
