@@ -1,7 +1,8 @@
-"""The ``blockspec`` command line: ``run``, ``spec``, ``backends``, ``report``, ``dashboard``.
+"""The ``blockspec`` command line: ``run``, ``spec``, ``backends``, ``report``, ``dashboard``, ``expect``.
 
-Exit status: 0 when every applicable, selected MUST clause was checked by
-tests that ran and passed; 1 when one was not; 2 for bad usage (unknown
+Exit status of ``run``: 0 when every applicable, selected MUST clause was
+checked by tests that ran and passed, or is a known failure (``xfail``) that
+the verdict line names; 1 when one was not; 2 for bad usage (unknown
 backend, clause or device; unwritable paths; a backend that cannot be
 loaded); 130 when the user interrupted the run (Ctrl-C). Nothing here
 imports a framework until a backend is asked for.
@@ -148,6 +149,14 @@ def _parser() -> argparse.ArgumentParser:
         "per comment; 0: never shorten)",
     )
 
+    expect = commands.add_parser(
+        "expect",
+        help="compare a result file with a committed file of expected statuses (CI: an honest red vs a new one)",
+    )
+    expect.add_argument("result", type=Path, metavar="RESULT", help="a result file written by blockspec run --json")
+    expect.add_argument("expected", type=Path, metavar="EXPECTED", help="the TOML file of expected statuses")
+    expect.add_argument("--write", action="store_true", help="write EXPECTED from RESULT instead of comparing")
+
     dashboard = commands.add_parser("dashboard", help="a static HTML dashboard merging result files")
     dashboard.add_argument(
         "results", nargs="+", type=Path, metavar="RESULT", help="result files, or directories of them"
@@ -199,6 +208,10 @@ def _command(args: argparse.Namespace) -> int:
         from conformance.report._command import dashboard_command, report_command
 
         return report_command(args) if args.command == "report" else dashboard_command(args)
+    if args.command == "expect":
+        from conformance.report.expect import expect_command
+
+        return expect_command(args.result, args.expected, write=args.write)
     if args.command == "kill-matrix":
         from conformance._killmatrix import main as kill_matrix
 

@@ -21,6 +21,7 @@ BUILTIN: dict[str, str] = {
     "flax": "conformance.backends.flax:FlaxBackend",
     "keras": "conformance.backends.keras:KerasBackend",
     "tinygrad": "conformance.backends.tinygrad:TinygradBackend",
+    "paddle": "conformance.backends.paddle:PaddleBackend",
 }
 
 

@@ -11,6 +11,21 @@ Handles (modules, parameters, tensors) are the framework's own objects and
 are compared with ``is``: the suite asks whether two positions hold *the
 same* parameter, exactly as the chapter does with ``net[2].weight``.
 
+How long a handle lives, and what identity it promises:
+
+- A handle stays valid as long as the module it came from: the suite may
+  read, assign and initialize through it after other calls on that module
+  (``forward``, ``apply``, ``load_state_dict``, ``module_to``).
+- Asked twice for the same parameter (through one member or two, under one
+  name or an alias), the adapter returns the same object (``is``) *while the
+  suite holds the first one*. The framework's own objects do this by nature;
+  an adapter that wraps them in views keeps one view per parameter for as
+  long as the view is held (Flax's ``ParamView``, a weak cache).
+- Identity is promised for held handles only. The suite compares handles with
+  ``is`` only while it holds both, and never keys anything by ``id()`` of a
+  handle it let go (an ``id`` may be reused, or a view made anew): a snapshot
+  of parameters is keyed by name (INIT-PER-LAYER).
+
 See ``conformance/backends/torch`` for a complete adapter and the README's
 "Write your own backend" for a walk-through.
 """
@@ -174,7 +189,11 @@ class Backend(Protocol):
         ...
 
     def named_parameters(self, module: Module) -> list[tuple[str, Parameter]]:
-        """``module.named_parameters()``: each parameter once, dotted names, registration order."""
+        """``module.named_parameters()``: each parameter once, dotted names, registration order.
+
+        The handles are the framework's parameters (or one stable view each): asked again while the
+        suite holds a handle, the same parameter is the same object (see the module docstring).
+        """
         ...
 
     def state_dict(self, module: Module) -> list[tuple[str, Tensor]]:
@@ -293,12 +312,13 @@ class Backend(Protocol):
         ...
 
     # --- capability: device-names ---------------------------------------------------
-    def device_equal(self, a: str, b: str) -> bool:
-        """Whether the framework's device objects named ``a`` and ``b`` compare equal."""
-        ...
-
     def accelerator_type(self) -> str:
         """The accelerator device type name (``cuda``), used unindexed and indexed."""
+        ...
+
+    # --- capability: device-objects -------------------------------------------------
+    def device_equal(self, a: str, b: str) -> bool:
+        """Whether the framework's device objects named ``a`` and ``b`` compare equal."""
         ...
 
     # --- capability: device-count-control ------------------------------------------------
@@ -376,7 +396,8 @@ REQUIRED_MEMBERS: tuple[str, ...] = (
     "chapter_init",
 )
 
-#: Members a capability additionally requires.
+#: Members a capability additionally requires. Every key is a capability of :data:`spec.CAPABILITIES`,
+#: where each capability is defined, once (``tests/test_spec_loader.py`` holds it).
 CAPABILITY_MEMBERS: Mapping[str, tuple[str, ...]] = {
     "grad-attribute": ("backward", "grad"),
     "mutable-parameters": ("assign",),
@@ -385,7 +406,8 @@ CAPABILITY_MEMBERS: Mapping[str, tuple[str, ...]] = {
     "file-io": ("save", "load"),
     "accelerator": ("device_count", "try_gpu", "try_all_gpus", "to_device", "add", "module_to"),
     "buffers": ("named_buffers",),
-    "device-names": ("device_equal", "accelerator_type"),
+    "device-names": ("accelerator_type",),
+    "device-objects": ("device_equal",),
     "device-count-control": ("set_device_count",),
     "dtype-conversion": ("module_to_dtype",),
 }

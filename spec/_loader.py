@@ -22,6 +22,7 @@ _ID = re.compile(r"[A-Z][A-Z0-9]*(-[A-Z0-9]+)+\Z")
 _REQUIRED_TEXT = ("id", "section", "level", "title", "statement", "rationale", "chapter")
 _OPTIONAL_TEXT = ("notes",)
 _LISTS = ("requires", "depends_on")
+_FLAGS = ("waivable",)
 _FILE_KEYS = {"section", "title", "subject", "clause"}
 #: ``load_catalogue(subject=ALL)`` returns the clauses of every subject.
 ALL = "all"
@@ -37,7 +38,8 @@ def load_catalogue(directory: Path | str | None = None, *, subject: str = DEFAUL
 
     Raises :class:`spec.SpecError` listing every problem when anything is
     invalid: unknown fields, sections, levels, subjects or capabilities,
-    duplicate ids, ``depends_on`` targets that do not exist or belong to
+    duplicate ids, ``waivable`` that is not a boolean or is false on a clause
+    that is not MUST, ``depends_on`` targets that do not exist or belong to
     another subject, or dependency cycles; :class:`ValueError` for an unknown
     ``subject`` argument.
     """
@@ -126,7 +128,7 @@ def _parse_clause(
     def problem(field: str | None, message: str) -> None:
         problems.append(SpecProblem(path, name, field, message))
 
-    known = set(_REQUIRED_TEXT) | set(_OPTIONAL_TEXT) | set(_LISTS)
+    known = set(_REQUIRED_TEXT) | set(_OPTIONAL_TEXT) | set(_LISTS) | set(_FLAGS)
     for key in sorted(set(entry) - known):
         problem(key, f"unknown field; expected one of {sorted(known)}")
     for key in _REQUIRED_TEXT:
@@ -140,6 +142,9 @@ def _parse_clause(
         value = entry.get(key, [])
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             problem(key, f"expected a list of strings but got {value!r}")
+    for key in _FLAGS:
+        if key in entry and not isinstance(entry[key], bool):
+            problem(key, f"expected true or false but got {entry[key]!r}")
     if isinstance(raw_id, str) and not _ID.match(raw_id):
         problem("id", f"expected UPPER-CASE words joined by '-' (e.g. TIE-GRAD-SUM) but got {raw_id!r}")
     section = entry.get("section")
@@ -151,6 +156,8 @@ def _parse_clause(
     level = entry.get("level")
     if isinstance(level, str) and level not in Level.__members__:
         problem("level", f"expected one of {list(Level.__members__)} but got {level!r}")
+    if entry.get("waivable") is False and isinstance(level, str) and level != Level.MUST.value:
+        problem("waivable", f"only a MUST clause can be made not waivable; this one is {level}")
     for capability in entry.get("requires", []) if isinstance(entry.get("requires"), list) else []:
         if isinstance(capability, str) and capability not in CAPABILITIES:
             problem("requires", f"unknown capability {capability!r}; known: {', '.join(CAPABILITIES)}")
@@ -168,6 +175,7 @@ def _parse_clause(
         depends_on=tuple(entry.get("depends_on", [])),
         notes=" ".join(entry.get("notes", "").split()),
         subject=subject,
+        waivable=entry.get("waivable", True),
         source=path,
     )
 

@@ -55,8 +55,11 @@ SUBJECTS: Mapping[str, str] = {
 #: The subject of a clause file that does not name one.
 DEFAULT_SUBJECT = "framework"
 
-#: What a backend may declare it can express. A clause that requires a
-#: capability the backend lacks is reported ``not-applicable``, never passed.
+#: What a backend may declare it can express: the one definition of every capability (``blockspec spec``
+#: prints it, with the clauses each one gates). A clause that requires a capability the backend lacks
+#: is reported ``not-applicable``, never passed. A capability names one concept, so that no MUST
+#: clause hides behind a SHOULD only one framework's spelling satisfies: ``device-names`` gates the
+#: MUST clauses on TYPE:INDEX names, ``device-objects`` PyTorch's ``device('cuda') != device('cuda:0')``.
 CAPABILITIES: Mapping[str, str] = {
     "mutable-parameters": (
         "parameters are objects whose value can be changed in place while the "
@@ -90,7 +93,15 @@ CAPABILITIES: Mapping[str, str] = {
     "dtype-conversion": (
         "a module can be converted in place to another float dtype (PyTorch's module.to(dtype), .double())"
     ),
-    "device-names": ("devices are named by strings of the form TYPE or TYPE:INDEX (PyTorch's 'cuda' and 'cuda:0')"),
+    "device-names": (
+        "accelerators are named by strings TYPE:INDEX, index 0 to count-1, with TYPE the adapter's "
+        "accelerator_type (PyTorch's 'cuda:0', 'cuda:1'), and the type alone (TYPE, PyTorch's 'cuda') is "
+        "also a device name"
+    ),
+    "device-objects": (
+        "device names make device objects that compare with == (PyTorch's torch.device), so whether "
+        "'cuda' equals 'cuda:0' is a question the framework answers"
+    ),
     "param-ties": (
         "one parameter tensor can be assigned to layers of different types (PyTorch's b.weight = a.weight "
         "between a Linear and a MyLinear), each layer computing with that same stored array"
@@ -104,7 +115,10 @@ class Clause:
 
     ``requires`` names capabilities (see :data:`CAPABILITIES`); ``depends_on``
     names clauses whose failure makes this one ``blocked`` rather than failed;
-    ``subject`` says what the clause is checked on (see :data:`SUBJECTS`).
+    ``subject`` says what the clause is checked on (see :data:`SUBJECTS`);
+    ``waivable`` is False for a clause no known-failure manifest can turn into
+    ``xfail`` (a security property such as IO-NO-CODE-EXECUTION): its failure
+    stays ``fail`` whatever the backend's manifest says.
     """
 
     id: str
@@ -118,6 +132,7 @@ class Clause:
     depends_on: tuple[str, ...] = ()
     notes: str = ""
     subject: str = DEFAULT_SUBJECT
+    waivable: bool = True
     source: Path | None = field(default=None, compare=False)
 
     @property

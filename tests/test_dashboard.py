@@ -92,6 +92,31 @@ def test_matrix_has_a_cell_per_clause_and_run_with_the_json_status(three_runs: l
     assert pages == set(load_catalogue()), f"observed clause pages {sorted(pages ^ set(load_catalogue()))[:5]} differ"
 
 
+def test_every_run_has_its_verdict_and_known_must_failures_are_named(tmp_path: Path) -> None:
+    """No self-certification: the dashboard says 'conforms except' a run's known MUST failures, and lists stale entries."""
+    document = result_document("fakeframe", statuses={"LAZY-LOAD-STATE": "xfail", "DEV-COUNT": "not-applicable"})
+    for clause in document["clauses"]:
+        if clause["id"] in ("LAZY-LOAD-STATE", "DEV-COUNT"):
+            stale = clause["id"] == "DEV-COUNT"
+            clause["known_failure"] = {"reason": "upstream", "link": "", "unexpected_pass": False, "stale": stale}
+    runs = [
+        write_result(tmp_path / "plain.json", result_document("reference", "0.1")),
+        write_result(tmp_path / "known.json", document),
+    ]
+    site = tmp_path / "site"
+    build_dashboard(merge_runs(load_results(runs)), site)
+    index = (site / "index.html").read_text(encoding="utf-8")
+    verdicts = index[index.index('id="verdicts"') :].split("</section>")[0]
+    items = re.findall(r"<li[^>]*>(.*?)</li>", verdicts, re.S)
+    known = [i for i in items if "fakeframe" in i]
+    plain = [i for i in items if "reference" in i]
+    assert len(items) == 2 and known and plain, f"observed verdict items {items}; expected one per run"
+    assert "conforms except 1 known failure(s): LAZY-LOAD-STATE" in known[0], f"observed {known[0]!r}"
+    assert "every applicable, selected MUST clause was checked and passes" in plain[0], f"observed {plain[0]!r}"
+    stale = index[index.index('id="stale-entries"') :].split("</section>")[0]
+    assert "1 stale known failure</h2>" in stale and "clauses/DEV-COUNT.html" in stale, f"observed {stale!r}"
+
+
 def test_unexpected_passes_are_marked_in_the_matrix_and_listed(tmp_path: Path) -> None:
     """A pass that the backend's known-failure manifest lists is marked in words, not shown as a plain pass."""
     document = result_document("fakeframe")

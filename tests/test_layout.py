@@ -99,7 +99,7 @@ def test_the_cli_plugin_and_module_checker_load_with_no_framework_installed() ->
 
     script = (
         "import sys\n"
-        "for name in ('torch', 'jax', 'flax', 'keras', 'tinygrad'):\n"
+        "for name in ('torch', 'jax', 'flax', 'keras', 'tinygrad', 'paddle'):\n"
         "    sys.modules[name] = None  # an import of it raises ImportError, as when it is not installed\n"
         "import conformance._cli, conformance.plugin, conformance.modules\n"
         "import conformance.modules._inspect, conformance.modules._gradients, conformance.modules._state\n"

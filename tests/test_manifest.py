@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from conformance._errors import UsageError
 from conformance._manifest import load_manifest
 from spec import load_catalogue
-from tests.helpers import ADAPTERS_DIR, pytester_output
+from tests.helpers import ADAPTERS_DIR, pytester_output, schema_errors
+
+if TYPE_CHECKING:
+    import jsonschema
 
 CATALOGUE = load_catalogue()
 
@@ -76,9 +81,14 @@ def test_passes():
 MANIFEST = '[[known_failure]]\nclause = "SEQ-INDEX"\nreason = "big x"\n[[known_failure]]\nclause = "SEQ-ORDER"\nreason = "thought broken"\n'
 
 
+def _adapters_on_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fake adapters importable in the child, before whatever PYTHONPATH already names (a checkout's code)."""
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(ADAPTERS_DIR), os.environ.get("PYTHONPATH")])))
+
+
 def _run(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, *extra: str) -> dict[str, dict[str, object]]:
     pytester.makepyfile(test_known=KNOWN_TESTS)
-    monkeypatch.setenv("PYTHONPATH", str(ADAPTERS_DIR))
+    _adapters_on_path(monkeypatch)
     result = pytester.runpytest_subprocess(
         "-p",
         "no:cacheprovider",
@@ -106,7 +116,8 @@ def test_listed_failures_are_xfail_unshrunk_and_listed_passes_are_flagged(
         f"observed example {example!r}; expected an unshrunk one (shrinking would reach x=1000)"
     )
     assert passing["status"] == "pass", f"observed {passing['status']}; expected pass"
-    assert passing["known_failure"] == {"reason": "thought broken", "link": "", "unexpected_pass": True}, (
+    entry = {"reason": "thought broken", "link": "", "unexpected_pass": True, "stale": False, "waived": True}
+    assert passing["known_failure"] == entry, (
         f"observed {passing['known_failure']}; expected the entry flagged as an unexpected pass"
     )
 
@@ -121,3 +132,51 @@ def test_without_the_manifest_the_same_failure_is_shrunk_and_fails(
     example = " ".join(failing["failure"]["example"])  # type: ignore[index]
     assert "x=1000" in example, f"observed example {example!r}; expected the shrunk x=1000"
     assert by_id["SEQ-ORDER"]["known_failure"] is None, "observed a manifest entry without a manifest"
+
+
+UNWAIVABLE_TESTS = """
+import pytest
+
+@pytest.mark.clause("IO-NO-CODE-EXECUTION")
+def test_load_runs_code():
+    assert False, "[IO-NO-CODE-EXECUTION] fake on cpu: the marker file: observed present; expected absent"
+
+@pytest.mark.clause("SEQ-INDEX")
+def test_off_by_one():
+    assert False, "[SEQ-INDEX] fake on cpu: net[1]: observed net[2]; expected net[1]"
+
+@pytest.mark.clause("LAZY-INFERS-SHAPE")
+def test_lazy():
+    pass
+"""
+
+UNWAIVABLE_MANIFEST = "".join(
+    f'[[known_failure]]\nclause = "{cid}"\nreason = "known"\n'
+    for cid in ("IO-NO-CODE-EXECUTION", "SEQ-INDEX", "LAZY-INFERS-SHAPE")
+)
+
+
+def test_a_manifest_cannot_waive_a_security_clause_and_its_stale_entries_are_flagged(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, result_validator: jsonschema.protocols.Validator
+) -> None:
+    """Through the plugin: IO-NO-CODE-EXECUTION stays fail (exit 1), SEQ-INDEX is xfail, an n/a entry is stale."""
+    pytester.makepyfile(test_unwaivable=UNWAIVABLE_TESTS)
+    (pytester.path / "known.toml").write_text(UNWAIVABLE_MANIFEST, encoding="utf-8")
+    _adapters_on_path(monkeypatch)
+    args = ["-p", "no:cacheprovider", "--blockspec-backend", "fake_adapters:FileBackend", "--blockspec-json", "r.json"]
+    result = pytester.runpytest_subprocess(*args, "--blockspec-known-failures", "known.toml")
+    assert (pytester.path / "r.json").exists(), f"observed no result file{pytester_output(result)}"
+    data = json.loads((pytester.path / "r.json").read_text(encoding="utf-8"))
+    by_id = {c["id"]: c for c in data["clauses"]}
+    security, ordinary, lazy = by_id["IO-NO-CODE-EXECUTION"], by_id["SEQ-INDEX"], by_id["LAZY-INFERS-SHAPE"]
+    assert security["status"] == "fail", f"observed {security['status']}; expected fail (not waivable)"
+    assert "not waivable" in security["reason"], f"observed reason {security['reason']!r}; expected it to say why"
+    assert "the marker file: observed present" in security["reason"], (
+        f"observed reason {security['reason']!r}; expected it to end with what failed"
+    )
+    assert security["known_failure"]["waived"] is False, f"observed {security['known_failure']}"
+    assert ordinary["status"] == "xfail", f"observed SEQ-INDEX {ordinary['status']}; expected xfail (the control)"
+    assert lazy["status"] == "not-applicable" and lazy["known_failure"]["stale"] is True, f"observed {lazy}"
+    assert data["exit_code"] == 1, f"observed exit_code {data['exit_code']}; expected 1 (a MUST clause fails)"
+    errors = schema_errors(result_validator, data)
+    assert not errors, f"observed a result file the schema refuses: {errors[:5]}"

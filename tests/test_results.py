@@ -19,7 +19,8 @@ from conformance._errors import ResultFileError
 from conformance._files import check_writable
 from conformance.run.result import ClauseResult, RunResult, write_json
 from conformance.run.result import TestOutcome as Outcome
-from conformance.run.status import STATUSES
+from conformance.run.status import STATUSES, Status
+from conformance.run.summary import summary_lines
 from conformance.run.verdicts import Ledger, build_result
 from spec import Catalogue, Clause, Level, load_catalogue
 from tests.helpers import REPO_ROOT, run_cli, schema_errors
@@ -42,10 +43,18 @@ def outcome(kind: str, message: str = "", nodeid: str = "suite/test_x.py::test_x
 
 
 def verdicts(
-    catalogue: Catalogue, outcomes: dict[str, list[Outcome]], selected: set[str] | None = None
+    catalogue: Catalogue,
+    outcomes: dict[str, list[Outcome]],
+    selected: set[str] | None = None,
+    known: dict[str, dict[str, str]] | None = None,
 ) -> dict[str, ClauseResult]:
-    """The verdicts of a run whose every collected test finished with the given outcomes."""
-    ledger = Ledger(subject={"name": "fake", "version": "0"}, capabilities=frozenset(), began=True, ended=True)
+    """The verdicts of a run whose every collected test finished with the given outcomes.
+
+    ``known`` is the backend's known-failure manifest, as the run's ``begin`` event carries it.
+    """
+    ledger = Ledger(
+        subject={"name": "fake", "version": "0"}, capabilities=frozenset(), began=True, ended=True, known=known or {}
+    )
     for cid, tests in outcomes.items():
         for test in tests:
             if test.nodeid in ledger.collected:  # one node id per test: the samples reuse a default one
@@ -126,6 +135,77 @@ def test_unselected_clauses_are_skipped_with_a_reason() -> None:
 def test_failure_with_an_empty_message_is_still_a_fail() -> None:
     result = verdicts(Catalogue([clause("EMPTY-MESSAGE")]), {"EMPTY-MESSAGE": [Outcome("t", "failed", 0.1, "")]})
     assert result["EMPTY-MESSAGE"].status == "fail", f"observed {result['EMPTY-MESSAGE'].status}; expected fail"
+
+
+# --- known failures: what a manifest entry may and may not do -------------------------------------------
+
+
+def _unwaivable(cid: str) -> Clause:
+    return Clause(cid, "4.4", Level.MUST, "t", "s", "why", "quote", waivable=False)
+
+
+def test_a_manifest_entry_turns_a_waivable_failure_into_xfail() -> None:
+    """The control for the next test: the same entry on an ordinary clause does waive its failure."""
+    entry = {"KNOWN-ONE": {"reason": "upstream bug", "link": ""}}
+    result = verdicts(Catalogue([clause("KNOWN-ONE")]), {"KNOWN-ONE": [outcome("xfail")]}, known=entry)["KNOWN-ONE"]
+    assert result.status == "xfail", f"observed {result.status}; expected xfail"
+    assert result.known_failure is not None and result.known_failure["waived"] is True, (
+        f"observed {result.known_failure}; expected the entry recorded as waiving the failure"
+    )
+
+
+@pytest.mark.parametrize("kind", ["xfail", "failed"])
+def test_a_manifest_entry_cannot_waive_a_clause_the_spec_marks_not_waivable(kind: str) -> None:
+    entry = {"SAFE-LOAD": {"reason": "our load unpickles", "link": ""}}
+    result = verdicts(Catalogue([_unwaivable("SAFE-LOAD")]), {"SAFE-LOAD": [outcome(kind)]}, known=entry)["SAFE-LOAD"]
+    assert result.status == "fail", f"observed {result.status} from a {kind} test; expected fail (not waivable)"
+    assert "not waivable" in result.reason and "known-failure entry" in result.reason, (
+        f"observed reason {result.reason!r}; expected it to say why the entry did not make it xfail"
+    )
+    assert result.failure is not None and result.failure["rerun"] == RERUN.format(clause="SAFE-LOAD"), (
+        f"observed failure details {result.failure}; expected the test's failure and its rerun command"
+    )
+    assert result.known_failure is not None and result.known_failure["waived"] is False, (
+        f"observed {result.known_failure}; expected the entry recorded as not waiving the failure"
+    )
+    assert _run_result([result]).exit_code == 1, "observed exit 0 with a non-waivable MUST clause failing"
+
+
+def test_a_manifest_entry_for_a_not_applicable_clause_is_stale() -> None:
+    catalogue = Catalogue(
+        [Clause("NEEDS-LAZY", "4.3", Level.MUST, "t", "s", "why", "q", requires=("lazy-init",)), clause("OTHER-ONE")]
+    )
+    entries = {cid: {"reason": "broken", "link": ""} for cid in ("NEEDS-LAZY", "OTHER-ONE")}
+    results = verdicts(catalogue, {"NEEDS-LAZY": [], "OTHER-ONE": [outcome("xfail")]}, known=entries)
+    stale, listed = results["NEEDS-LAZY"], results["OTHER-ONE"]
+    assert stale.status == "not-applicable", f"observed {stale.status}; expected not-applicable"
+    assert stale.known_failure is not None and stale.known_failure["stale"] is True, (
+        f"observed {stale.known_failure}; expected the entry flagged stale"
+    )
+    assert listed.known_failure is not None and listed.known_failure["stale"] is False, (
+        f"observed {listed.known_failure}; expected an applicable clause's entry not flagged stale"
+    )
+    lines = summary_lines(_run_result([stale, listed]))
+    assert any(line.startswith("STALE    NEEDS-LAZY") for line in lines), f"observed summary {lines}"
+    assert not any(line.startswith("STALE    OTHER-ONE") for line in lines), f"observed summary {lines}"
+
+
+# --- the verdict sentence ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("rows", "words"),
+    [
+        ([("MUST", "pass"), ("SHOULD", "xfail")], "every applicable, selected MUST clause was checked and passes"),
+        ([("MUST", "pass"), ("MUST", "xfail"), ("MUST", "xfail")], "conforms except 2 known failure(s): C-1, C-2"),
+        ([("MUST", "fail"), ("MUST", "xfail")], "1 MUST clause(s) do not pass; and 1 known failure(s): C-1"),
+        ([("MUST", "blocked")], "1 MUST clause(s) do not pass"),
+    ],
+)
+def test_the_verdict_line_names_every_known_must_failure(rows: list[tuple[str, str]], words: str) -> None:
+    clauses = [ClauseResult(f"C-{i}", "4.1", lvl, "t", "s", Status(status)) for i, (lvl, status) in enumerate(rows)]
+    lines = summary_lines(_run_result(clauses))
+    assert lines[-1].startswith(f"verdict: {words}"), f"observed {lines[-1]!r}; expected it to start {words!r}"
 
 
 # --- dependencies ---------------------------------------------------------------------------------------

@@ -167,6 +167,56 @@ def test_render_catalogue_has_every_clause_and_statement(
         assert f"## {section} " not in text, f"{subject}: observed a heading for the other subject's {section}"
 
 
+def test_security_clauses_are_not_waivable_and_the_rest_are() -> None:
+    """IO-NO-CODE-EXECUTION is a security property: no manifest can make its failure xfail."""
+    catalogue = spec.load_catalogue(subject=spec.ALL)
+    unwaivable = sorted(c.id for c in catalogue.values() if not c.waivable)
+    assert unwaivable == ["IO-NO-CODE-EXECUTION"], f"observed not-waivable clauses {unwaivable}"
+    text = spec.render_catalogue(catalogue)
+    section = text[text.index("### IO-NO-CODE-EXECUTION") :].split("\n### ", 1)[0]
+    assert "not waivable" in section.lower(), f"observed the clause rendered as\n{section}\nexpected 'not waivable'"
+    assert text.lower().count("not waivable") == 2 * len(unwaivable), "observed 'not waivable' on another clause"
+
+
+def test_spec_prints_every_capability_once_with_its_definition_and_the_clauses_it_gates() -> None:
+    catalogue = spec.load_catalogue()
+    text = spec.render_catalogue(catalogue)
+    assert "## Capabilities" in text, "observed no Capabilities section in `blockspec spec`"
+    table = text[text.index("## Capabilities") :]
+    for name, meaning in CAPABILITIES.items():
+        rows = [line for line in table.splitlines() if line.startswith(f"| `{name}` |")]
+        assert len(rows) == 1, f"observed {len(rows)} rows for capability {name}; expected 1"
+        assert meaning.replace("|", "\\|") in rows[0], f"observed row {rows[0]!r}; expected the definition of {name}"
+        for clause in catalogue.values():
+            gated = f"[{clause.id}](#{clause.id.lower()})" in rows[0]
+            assert gated == (name in clause.requires), (
+                f"observed {clause.id} {'listed' if gated else 'not listed'} under {name}; requires {clause.requires}"
+            )
+
+
+def test_protocol_members_belong_to_defined_capabilities() -> None:
+    """One definition of every capability: the protocol names members only for capabilities of spec.CAPABILITIES."""
+    from conformance._protocol import CAPABILITY_MEMBERS
+
+    stray = sorted(set(CAPABILITY_MEMBERS) - set(CAPABILITIES))
+    assert not stray, f"observed protocol capabilities {stray} that spec.CAPABILITIES does not define"
+
+
+def test_device_name_capabilities_gate_exactly_what_they_name() -> None:
+    """The MUST clauses on device names never hide behind PyTorch's SHOULD that 'cuda' != 'cuda:0'."""
+    catalogue = spec.load_catalogue()
+    gated = {
+        cap: sorted(c.id for c in catalogue.values() if cap in c.requires) for cap in ("device-names", "device-objects")
+    }
+    assert gated == {
+        "device-names": ["DEV-COUNT", "DEV-UNINDEXED-IS-ZERO"],
+        "device-objects": ["DEV-NAME-EQUALITY"],
+    }, f"observed {gated}"
+    for cap in ("device-names", "device-objects"):
+        levels = {catalogue[cid].level for cid in gated[cap]}
+        assert len(levels) == 1, f"observed {cap} gating clauses of levels {sorted(levels)}; expected one level"
+
+
 # --- one corruption at a time -----------------------------------------------------------------
 
 
@@ -375,6 +425,19 @@ def cross_subject_dependency(data: st.DataObject, files: Files, root: Path) -> E
     return _one(name, entry["id"], "depends_on", target["id"], "clause and this one a")
 
 
+def waivable_not_a_boolean(data: st.DataObject, files: Files, root: Path) -> Expected:
+    name, _, entry = _pick_clause(data, files)
+    entry["waivable"] = data.draw(st.sampled_from(["no", 0, 1, "false", ["false"]]), label="waivable")
+    return _one(name, entry["id"], "waivable", "true or false")
+
+
+def should_made_not_waivable(data: st.DataObject, files: Files, root: Path) -> Expected:
+    shoulds = [(n, e) for n, e in _all_clauses(files) if e["level"] != "MUST"]
+    name, entry = data.draw(st.sampled_from(shoulds), label="SHOULD clause")
+    entry["waivable"] = False
+    return _one(name, entry["id"], "waivable", "only a MUST clause")
+
+
 CORRUPTIONS: dict[str, Corruption] = {
     f.__name__: f
     for f in (
@@ -397,6 +460,8 @@ CORRUPTIONS: dict[str, Corruption] = {
         unknown_file_section,
         unknown_subject,
         cross_subject_dependency,
+        waivable_not_a_boolean,
+        should_made_not_waivable,
     )
 }
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
-from spec import ALL, load_catalogue
-from tests.helpers import SUITES, cited, clauses_with_tests, conformance_tests
+from spec import ALL, CAPABILITIES, Level, load_catalogue
+from tests.helpers import REPO_ROOT, SUITES, cited, clauses_with_tests, conformance_tests
 
 #: Every clause of every subject: the chapter suite checks the framework ones, the module suite the module ones.
 CATALOGUE = load_catalogue(subject=ALL)
@@ -53,3 +55,56 @@ def test_pending_clauses_are_listed(capsys: pytest.CaptureFixture[str]) -> None:
     )
     covered_sections = {CATALOGUE[c].chapter_section for c in clauses_with_tests(ALL)}
     assert {"4.1", "4.2", "MC.1"} <= covered_sections, f"sections with tests: {sorted(covered_sections)}"
+
+
+# --- the README and the guide say what the catalogue holds -------------------------------------------------
+
+
+def _readme() -> str:
+    return (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def test_readme_clause_counts_agree_with_the_catalogue() -> None:
+    """README's counts are what `blockspec spec` loads: per subject, per level and per chapter section."""
+    readme = _readme()
+    counts = {
+        subject: (
+            len(c),
+            sum(x.level is Level.MUST for x in c.values()),
+            sum(x.level is Level.SHOULD for x in c.values()),
+        )
+        for subject in ("framework", "module")
+        for c in [load_catalogue(subject=subject)]
+    }
+    framework, module = counts["framework"], counts["module"]
+    said = f"{framework[0]} chapter clauses ({framework[1]} MUST,\n{framework[2]} SHOULD)"
+    assert said in readme, f"observed no {said!r} in README.md; the catalogue has {framework}"
+    said = f"{module[0]} module-contract clauses ({module[1]} MUST,\n{module[2]} SHOULD)"
+    assert said in readme, f"observed no {said!r} in README.md; the catalogue has {module}"
+    assert f"**module contract**, {module[0]}\nclauses" in readme, (
+        f"observed another module-contract count than {module[0]}"
+    )
+    catalogue = load_catalogue()
+    for section in ("4.1", "4.2", "4.3", "4.4", "4.5"):
+        n = len(catalogue.in_section(section))
+        row = re.search(rf"^\| {re.escape(section)} [^|]+ \| (\d+) \|", readme, re.M)
+        assert row is not None and int(row.group(1)) == n, (
+            f"observed README's row for {section}: {row.group(0) if row else None!r}; the catalogue has {n} clauses"
+        )
+
+
+@pytest.mark.parametrize("document", ["README.md", "docs/writing-a-backend.md"])
+def test_capability_lists_name_exactly_the_defined_capabilities(document: str) -> None:
+    """One definition of every capability (spec.CAPABILITIES); the docs list each by name, and no other."""
+    text = (REPO_ROOT / document).read_text(encoding="utf-8")
+    if document == "README.md":
+        text = text[text.index("### Declaring capabilities") :].split("\n### ", 1)[0]
+        listed = set(re.findall(r"`([a-z]+(?:-[a-z]+)*)`", text.split("Declare one only")[0]))
+    else:
+        text = text[text.index("## Capabilities: one definition each") :].split("\n## ", 1)[0]
+        listed = set(re.findall(r"^\| `([a-z-]+)` \|", text, re.M))
+    listed &= set(CAPABILITIES) | {name for name in listed if "-" in name}  # a hyphenated word is a capability
+    assert listed == set(CAPABILITIES), (
+        f"{document}: observed capabilities {sorted(listed ^ set(CAPABILITIES))} listed or missing "
+        f"against spec.CAPABILITIES"
+    )

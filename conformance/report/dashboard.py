@@ -34,6 +34,7 @@ from conformance.report.coverage_summary import CoverageSummary
 from conformance.report.loader import ClauseVerdict, Run
 from conformance.report.merge import Merged, number_key
 from conformance.run.status import STATUSES
+from conformance.run.summary import verdict_sentence
 from spec import ALL, SECTIONS, Catalogue, Clause, load_catalogue
 
 #: The file that marks a directory as a dashboard this command may replace.
@@ -383,6 +384,8 @@ class _Site:
             rates=[(lv, self.rates(lv)) for lv in ("MUST", "SHOULD") if lv in levels],
             clause_count=len(self.clause_ids),
             unexpected=self._unexpected_passes(),
+            stale=self._stale_entries(),
+            verdicts=[verdict_sentence(run.verdicts.values()) for run in self.columns],
         )
         for cid in self.clause_ids:
             write(f"clauses/{cid}.html", "clause.html", **self.common("../", "clause"), **self._clause_page(cid))
@@ -405,6 +408,15 @@ class _Site:
             for number, run in enumerate(self.columns, 1)
             for cid in self.clause_ids
             if (verdict := run.verdicts.get(cid)) is not None and verdict.unexpected_pass
+        ]
+
+    def _stale_entries(self) -> list[tuple[int, Run, ClauseVerdict]]:
+        """(column, run, verdict) of every known-failure entry whose clause is not applicable to the run."""
+        return [
+            (number, run, verdict)
+            for number, run in enumerate(self.columns, 1)
+            for cid in self.clause_ids
+            if (verdict := run.verdicts.get(cid)) is not None and verdict.stale_entry
         ]
 
     def _clause_page(self, clause_id: str) -> dict[str, Any]:

@@ -96,6 +96,7 @@ class ClauseVerdict:
     failure: Failure | None = None
     tests: tuple[tuple[str, str], ...] = ()  # (node id, outcome)
     unexpected_pass: bool = False  # listed in the backend's known-failure manifest, yet passed
+    stale_entry: bool = False  # listed in the backend's known-failure manifest, yet not applicable
 
 
 @dataclass(frozen=True)
@@ -390,6 +391,7 @@ def _run(path: Path, data: dict[str, Any], notes: tuple[str, ...] = ()) -> Run:
             ),
             tests=tuple((t["nodeid"], t["outcome"]) for t in clause.get("tests", [])),
             unexpected_pass=bool((clause.get("known_failure") or {}).get("unexpected_pass", False)),
+            stale_entry=bool((clause.get("known_failure") or {}).get("stale", False)),
         )
     started_text = data.get("started", "")
     return Run(

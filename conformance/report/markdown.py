@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from conformance.report.loader import ClauseVerdict, Run
 from conformance.report.merge import Merged
 from conformance.run.status import STATUSES
+from conformance.run.summary import known_must_failures, verdict_sentence
 
 #: GitHub refuses comments over 65536 characters; long examples are cut to stay well below.
 MAX_EXAMPLE_LINES = 40
@@ -116,6 +117,9 @@ def render_markdown(merged: Merged, max_chars: int | None = DEFAULT_MAX_CHARS) -
     bad = sum(1 for run in columns for v in run.verdicts.values() if v.status in ("fail", "error"))
     title = ["## blockspec conformance", ""]
     verdict = "every applicable MUST clause passes" if not _failing_must(columns) else "some MUST clauses do not pass"
+    known = sum(len(known_must_failures(run.verdicts.values())) for run in columns)
+    if known and not _failing_must(columns):
+        verdict = f"every applicable MUST clause passes except {known} known failure(s)"
     title.append(f"{len(columns)} run(s); {verdict}; {bad} failing or erroring clause verdict(s).")
     title.append("")
     units: list[str | _Entry] = []
@@ -215,11 +219,14 @@ def _failures(run: Run) -> list[str | _Entry]:
     failing = [v for v in run.verdicts.values() if v.status in ("fail", "error")]
     blocked = [v for v in run.verdicts.values() if v.status == "blocked"]
     unexpected = [v for v in run.verdicts.values() if v.unexpected_pass]
+    stale = [v for v in run.verdicts.values() if v.stale_entry]
     known = [v for v in run.verdicts.values() if v.status == "xfail"]
-    if not failing and not blocked and not unexpected and not known:
+    if not failing and not blocked and not unexpected and not stale and not known:
         return []
     counted = f"{len(failing)} failing, {len(blocked)} blocked" + (f", {len(known)} known failures" if known else "")
-    lines: list[str | _Entry] = [f"### {inline(run.label)}: {counted}", ""]
+    # The run's verdict in the words of its console summary: known MUST failures are named, never hidden.
+    sentence = verdict_sentence(run.verdicts.values())
+    lines: list[str | _Entry] = [f"### {inline(run.label)}: {counted}", "", f"Verdict: {inline(sentence)}.", ""]
     for verdict in failing:
         name = f"- {_SYMBOL[verdict.status]} **{verdict.status.upper()} {verdict.id}** [{verdict.level}]"
         lines.append(_Entry(tuple(_failure(verdict)), _failure_line(name, verdict), name))
@@ -228,6 +235,8 @@ def _failures(run: Run) -> list[str | _Entry]:
     lines += _listed("Blocked (a clause they depend on does not pass):", _SYMBOL["blocked"], blocked)
     heading = "Unexpected passes (listed as known failures, yet passing: remove their manifest entries):"
     lines += _listed(heading, _SYMBOL["pass"], unexpected)
+    heading = "Stale known failures (listed in the manifest, yet not applicable: remove their entries):"
+    lines += _listed(heading, _SYMBOL["not-applicable"], stale)
     lines += _listed(
         "Known failures (xfail: declared in the backend's manifest, with the reason):", _SYMBOL["xfail"], known
     )

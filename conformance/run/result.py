@@ -87,7 +87,8 @@ class RunResult:
 
     @property
     def exit_code(self) -> int:
-        """0 when every applicable, selected MUST clause passed; 130 for an interrupted run; 1 otherwise."""
+        """0 when every applicable, selected MUST clause passed or is xfail (the verdict line names those);
+        130 for an interrupted run; 1 otherwise."""
         if self.incomplete:
             return 130
         return 1 if self.failing_must() else 0

@@ -2,8 +2,46 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Protocol
+
 from conformance.run.result import RunResult
-from conformance.run.status import STATUSES, Status
+from conformance.run.status import FAILING, STATUSES, Status
+
+
+class _Verdict(Protocol):
+    """A clause's verdict as a run (``ClauseResult``) or a result file (the report's ``ClauseVerdict``) holds it."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def level(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+
+
+def known_must_failures(verdicts: Iterable[_Verdict]) -> list[str]:
+    """The MUST clauses a backend's known-failure manifest turned into ``xfail``, in catalogue order."""
+    return [v.id for v in verdicts if v.level == "MUST" and v.status == Status.XFAIL]
+
+
+def verdict_sentence(verdicts: Iterable[_Verdict], incomplete: str = "") -> str:
+    """The one-sentence verdict of one run; the console summary, the Markdown report and the dashboard all say it.
+
+    A run whose MUST clauses pass except known failures (``xfail``) exits 0, but
+    never reads as a plain pass: the sentence names each known MUST failure.
+    """
+    verdicts = list(verdicts)
+    failing = [v for v in verdicts if v.level == "MUST" and v.status in FAILING]
+    known = known_must_failures(verdicts)
+    known_text = f"{len(known)} known failure(s): {', '.join(known)}"
+    if incomplete:
+        return f"incomplete: {incomplete}; {len(failing)} MUST clause(s) not passed or not run"
+    if failing:
+        return f"{len(failing)} MUST clause(s) do not pass" + (f"; and {known_text}" if known else "")
+    if known:
+        return f"conforms except {known_text} (MUST clauses listed in the backend's known-failure manifest)"
+    return "every applicable, selected MUST clause was checked and passes"
 
 
 def summary_lines(result: RunResult) -> list[str]:
@@ -32,11 +70,10 @@ def summary_lines(result: RunResult) -> list[str]:
             lines.append(
                 f"XPASS    {clause.id} [{clause.level}] listed as a known failure but passes: remove the entry"
             )
-    if result.incomplete:
-        verdict = f"incomplete: {result.incomplete}; {len(result.failing_must())} MUST clause(s) not passed or not run"
-    elif result.exit_code == 0:
-        verdict = "every applicable, selected MUST clause was checked and passes"
-    else:
-        verdict = f"{len(result.failing_must())} MUST clause(s) do not pass"
-    lines.append(f"verdict: {verdict}")
+        if clause.known_failure and clause.known_failure.get("stale"):
+            lines.append(
+                f"STALE    {clause.id} [{clause.level}] listed as a known failure but not applicable "
+                f"({clause.reason}): remove the entry"
+            )
+    lines.append(f"verdict: {verdict_sentence(result.clauses, result.incomplete)}")
     return lines

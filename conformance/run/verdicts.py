@@ -146,14 +146,12 @@ def build_result(
             result.failure = _failure_record(result.reason, rerun.format(clause=clause.id))
         entry = ledger.known.get(clause.id)
         if entry is not None:
-            unexpected = result.status == Status.PASS and any(t.outcome == Outcome.XPASSED for t in tests)
-            result.known_failure = {
-                "reason": entry.get("reason", ""),
-                "link": entry.get("link", ""),
-                "unexpected_pass": unexpected,
-            }
+            _apply_manifest_entry(result, entry, waivable=clause.waivable, stale=bool(missing))
             if result.status == Status.XFAIL:
                 result.failure = _failure(tests, rerun.format(clause=clause.id), outcomes=(Outcome.XFAIL,))
+            elif result.status == Status.FAIL and result.failure is None:  # a known failure that cannot be waived
+                outcomes = (Outcome.XFAIL, Outcome.ERROR, Outcome.FAILED)
+                result.failure = _failure(tests, rerun.format(clause=clause.id), outcomes=outcomes)
         results[clause.id] = result
     _block_dependents(catalogue, results, unrun_clauses)
     return RunResult(
@@ -167,6 +165,35 @@ def build_result(
         tool=dict(tool),
         incomplete=incomplete,
     )
+
+
+def _apply_manifest_entry(result: ClauseResult, entry: Mapping[str, str], *, waivable: bool, stale: bool) -> None:
+    """What a known-failure manifest entry does to a clause's verdict.
+
+    It turns a failure into ``xfail`` only for a waivable clause: a clause the
+    spec marks ``waivable = false`` (a security property) stays ``fail``, and
+    its reason says that the entry was ignored. An entry whose clause passes
+    is an unexpected pass; one whose clause is not applicable (a capability the
+    backend does not declare) is stale. Both are flagged, never counted.
+    """
+    unexpected = result.status == Status.PASS and any(t.outcome == Outcome.XPASSED for t in result.tests)
+    result.known_failure = {
+        "reason": entry.get("reason", ""),
+        "link": entry.get("link", ""),
+        "unexpected_pass": unexpected,
+        "stale": stale and result.status == Status.NOT_APPLICABLE,
+        "waived": waivable,
+    }
+    if not waivable and result.status in (Status.XFAIL, Status.FAIL):
+        own = result.reason
+        if result.status == Status.XFAIL:  # the test's message: the xfail reason, then what failed
+            lines = next(t.message for t in result.tests if t.outcome == Outcome.XFAIL).strip().splitlines()
+            own = _first_line("\n".join(lines[1:])) if len(lines) > 1 else own
+        result.status = Status.FAIL
+        result.reason = (
+            f"{result.id} is not waivable (the spec marks it waivable = false): the backend's known-failure "
+            f"entry cannot make its failure xfail; own outcome: {own}"
+        )
 
 
 def _not_run(ledger: Ledger, unrun: list[str], total: int, incomplete: str) -> str:

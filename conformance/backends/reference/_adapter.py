@@ -34,6 +34,7 @@ class ReferenceBackend(TorchLikeBackend):
             "accelerator",
             "multi-device",
             "device-names",
+            "device-objects",
             "dtype-conversion",
             "param-ties",
             "device-count-control",

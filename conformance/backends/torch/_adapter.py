@@ -47,6 +47,7 @@ class TorchBackend(TorchLikeBackend):
             "accelerator",
             "multi-device",
             "device-names",
+            "device-objects",
             "dtype-conversion",
             "param-ties",
         }

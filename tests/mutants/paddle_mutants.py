@@ -1,0 +1,75 @@
+"""Mutant Paddle backends: each breaks one behaviour the way Paddle code commonly does.
+
+Importing this module raises ImportError where paddle is missing, so the
+meta-test (tests/test_mutants.py) finds no mutant here and skips it.
+"""
+
+from __future__ import annotations
+
+import types
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from conformance import arch as A
+from conformance._protocol import LoadResult
+
+# Imports paddle (ImportError when absent).
+from conformance.backends.paddle import PaddleBackend, blocks
+
+
+def _chapter(**overrides: Any) -> types.SimpleNamespace:
+    """The chapter's Paddle blocks with some replaced."""
+    names = {name: getattr(blocks, name) for name in dir(blocks) if not name.startswith("_")}
+    return types.SimpleNamespace(**{**names, **overrides})
+
+
+class _AttributeFixedHiddenMLP(blocks.FixedHiddenMLP):
+    """d2l-zh's Paddle code: the constant a plain tensor attribute, not a registered buffer."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        constant = self._buffers.pop("rand_weight")
+        object.__setattr__(self, "rand_weight", constant)
+
+
+class ConstantNotRegistered(PaddleBackend):
+    """FixedHiddenMLP keeps its constant as a plain attribute: it is not in the state dict."""
+
+    target = "CONSTANT-NOT-PARAMETER"
+    blocks = _chapter(FixedHiddenMLP=_AttributeFixedHiddenMLP)
+
+
+def _build_every_use(node: A.Node, make: Callable[[A.Node, Callable[[A.Node], Any]], Any]) -> Any:
+    """Build a node anew at every place it appears: a shared layer becomes equal-valued copies."""
+
+    def child(c: A.Node) -> Any:
+        return make(c, child)
+
+    return child(node)
+
+
+class SharedLayerBuiltTwice(PaddleBackend):
+    """A layer used twice is built anew at its second use: the tie becomes two layers with equal values."""
+
+    target = "TIE-IDENTITY"
+    build_tree = staticmethod(_build_every_use)
+
+
+class ReportFromWarnings(PaddleBackend):
+    """A non-strict load reported from Paddle's "Skip loading" warnings: they name missing keys, never unexpected ones."""
+
+    target = "LOAD-NONSTRICT-REPORTS"
+
+    def load_state_dict(self, module: Any, state: Mapping[str, Any], *, strict: bool) -> LoadResult:
+        result = super().load_state_dict(module, state, strict=strict)
+        return LoadResult(result.missing, [])
+
+
+class StateDictWithoutAliases(PaddleBackend):
+    """state_dict() keeps the first key of each tensor, the way a dict built from named_parameters() does."""
+
+    target = "TIE-STATE-DICT-ALIASES"
+
+    def state_dict(self, module: Any) -> list[tuple[str, Any]]:
+        firsts = {id(value): key for key, value in reversed(module.state_dict().items())}
+        return [(key, value) for key, value in super().state_dict(module) if key in firsts.values()]
