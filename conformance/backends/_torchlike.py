@@ -19,6 +19,27 @@ from conformance import arch as A
 from conformance._protocol import Gradients, LoadResult
 from conformance.backends import _kit as kit
 
+#: What a framework with PyTorch's module API has, capability by capability (torch declares exactly these).
+PYTORCH_CAPABILITIES = frozenset(
+    {
+        "mutable-parameters",
+        "grad-attribute",
+        "apply",
+        "custom-sequential",
+        "buffers",
+        "module-repr",
+        "lazy-init",
+        "file-io",
+        "container-keys",
+        "accelerator",
+        "multi-device",
+        "device-names",
+        "device-objects",
+        "dtype-conversion",
+        "param-ties",
+    }
+)
+
 
 def attribute_block_class(module_base: type) -> type:
     """A user-written block for ``module_base``: each child an attribute, applied in order (4.1.1)."""
