@@ -331,7 +331,22 @@ class Backend(Protocol):
 #: ``compiles_per_shape``: the framework compiles a kernel for every new shape (JAX, tinygrad), so the
 #: run draws sizes from a small per-run palette (``blockspec run --shapes``; see
 #: :class:`conformance.kit.strategies.Palette`) to bound how many shapes it compiles.
-OPTIONAL_ATTRIBUTES: Mapping[str, object] = {"compiles_per_shape": False}
+#: ``weight_layouts``: how each layer type stores its weight, a mapping from layer kind (``Linear``,
+#: ``LazyLinear``, ``MyLinear``) to ``"out_in"`` or ``"in_out"``; a kind left out keeps the chapter's
+#: (PyTorch's) layout, :data:`conformance.arch.CHAPTER_LAYOUTS`. Flax's ``nnx.Linear`` and Keras'
+#: ``Dense`` store their kernel (in, out): their adapters declare ``{"Linear": "in_out", ...}`` and show
+#: the kernel as the framework holds it; the suite's expected shapes, its oracle and its ties compute
+#: in the declared layouts (see :func:`weight_layouts`).
+OPTIONAL_ATTRIBUTES: Mapping[str, object] = {"compiles_per_shape": False, "weight_layouts": A.CHAPTER_LAYOUTS}
+
+
+def weight_layouts(backend: object) -> dict[str, str]:
+    """The weight layout of every layer kind for ``backend``: its ``weight_layouts``, completed.
+
+    ``ValueError`` when the adapter declares an unknown layer kind or layout.
+    """
+    return A.check_layouts(getattr(backend, "weight_layouts", A.CHAPTER_LAYOUTS))
+
 
 #: The environment variable in which a run names its compile-cache directory (``--compile-cache``).
 COMPILE_CACHE_ENV = "BLOCKSPEC_COMPILE_CACHE"

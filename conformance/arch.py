@@ -27,16 +27,27 @@ equal-looking layers stay two layers.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeAlias, TypeVar
 
 import numpy as np
 
+#: How a layer type stores its weight: (out, in) or (in, out). A backend declares one per layer type
+#: (``Backend.weight_layouts``); the oracle, the expected shapes and the ties compute in it.
+OUT_IN, IN_OUT = "out_in", "in_out"
+#: The layer types whose weight layout a backend declares.
+LAYER_KINDS = ("Linear", "LazyLinear", "MyLinear")
+#: The chapter's layouts (PyTorch's): a Linear stores (out, in), MyLinear (in_units, units). Architecture
+#: values (:class:`LinearValues`) are always given in these; a backend declaring another layout stores
+#: their transpose.
+CHAPTER_LAYOUTS: Mapping[str, str] = {"Linear": OUT_IN, "LazyLinear": OUT_IN, "MyLinear": IN_OUT}
+
 
 @dataclass(frozen=True, eq=False)
 class LinearValues:
-    """Values to load into a linear layer: ``weight`` is (out, in), ``bias`` (out,) or None."""
+    """Values to load into a linear layer, in :data:`CHAPTER_LAYOUTS`: a Linear's ``weight`` is (out, in),
+    a MyLinear's (in_units, units); ``bias`` (out,) or None."""
 
     weight: np.ndarray
     bias: np.ndarray | None
@@ -98,9 +109,69 @@ class MyLinear:
         return f"MyLinear({self.in_units}, {self.units})"
 
 
-def stored_weight_shape(node: Linear | MyLinear) -> tuple[int, int]:
-    """The shape a layer stores its weight in: (out, in) for Linear, (in_units, units) for MyLinear."""
-    return (node.out_features, node.in_features) if isinstance(node, Linear) else (node.in_units, node.units)
+def check_layouts(layouts: Mapping[str, str]) -> dict[str, str]:
+    """``layouts`` completed with :data:`CHAPTER_LAYOUTS`; a ``ValueError`` for an unknown kind or layout."""
+    unknown = sorted(set(layouts) - set(LAYER_KINDS))
+    if unknown:
+        raise ValueError(f"Expected weight layouts for layer kinds of {list(LAYER_KINDS)} but got {unknown}")
+    wrong = {kind: value for kind, value in layouts.items() if value not in (OUT_IN, IN_OUT)}
+    if wrong:
+        raise ValueError(f"Expected each weight layout to be {OUT_IN!r} or {IN_OUT!r} but got {wrong}")
+    return {**CHAPTER_LAYOUTS, **layouts}
+
+
+def layout_of(node: Linear | LazyLinear | MyLinear, layouts: Mapping[str, str] = CHAPTER_LAYOUTS) -> str:
+    """The layout ``node``'s layer type stores its weight in, under ``layouts``."""
+    return layouts.get(type(node).__name__, CHAPTER_LAYOUTS[type(node).__name__])
+
+
+def _in_out(node: Linear | MyLinear) -> tuple[int, int]:
+    return (node.in_features, node.out_features) if isinstance(node, Linear) else (node.in_units, node.units)
+
+
+def stored_weight_shape(node: Linear | MyLinear, layouts: Mapping[str, str] = CHAPTER_LAYOUTS) -> tuple[int, int]:
+    """The shape a layer stores its weight in: (out, in) or (in, out), as its type's layout says."""
+    fan_in, fan_out = _in_out(node)
+    return (fan_out, fan_in) if layout_of(node, layouts) == OUT_IN else (fan_in, fan_out)
+
+
+def reoriented(kind: str, array: np.ndarray, layouts: Mapping[str, str]) -> np.ndarray:
+    """A weight of layer kind ``kind`` between the chapter's layout and ``layouts``' (a transpose or nothing).
+
+    The same call goes either way: from the chapter's layout to the declared one, and back.
+    """
+    same = layouts.get(kind, CHAPTER_LAYOUTS[kind]) == CHAPTER_LAYOUTS[kind]
+    return array if same else np.ascontiguousarray(array.T)
+
+
+def _reoriented(node: Linear | MyLinear, array: np.ndarray, layouts: Mapping[str, str]) -> np.ndarray:
+    return reoriented(type(node).__name__, array, layouts)
+
+
+def stored_weight(node: Linear | MyLinear, layouts: Mapping[str, str] = CHAPTER_LAYOUTS) -> np.ndarray:
+    """The array ``node`` holds as its weight under ``layouts``: its values' weight in its own layout.
+
+    A layer tied by ``weight_of`` holds its owner's array, in the owner's layout.
+    """
+    owner = node if node.weight_of is None else node.weight_of
+    if owner.values is None:
+        raise ValueError(f"Expected explicit values on the layer owning the weight but got {owner!r}")
+    return _reoriented(owner, owner.values.weight, layouts)
+
+
+def weight_in_use(node: Linear | MyLinear, layouts: Mapping[str, str] = CHAPTER_LAYOUTS) -> np.ndarray:
+    """The weight ``node`` computes with, in the chapter's layout of its type (``X @ W.T``, ``relu(X @ W)``).
+
+    Untied, that is its own values; tied, it is the owner's stored array read in ``node``'s layout.
+    """
+    return _reoriented(node, stored_weight(node, layouts), layouts)
+
+
+def stored_gradient(
+    node: Linear | MyLinear, grad: np.ndarray, layouts: Mapping[str, str] = CHAPTER_LAYOUTS
+) -> np.ndarray:
+    """A gradient of ``node``'s weight, given in the chapter's layout of its type, in the layout it is stored in."""
+    return _reoriented(node, grad, layouts)
 
 
 def _check_tie(node: Linear | MyLinear, shape: tuple[int, int]) -> None:
@@ -111,7 +182,7 @@ def _check_tie(node: Linear | MyLinear, shape: tuple[int, int]) -> None:
         raise TypeError(f"Expected weight_of to be a Linear or MyLinear but got weight_of={owner!r}")
     if owner.weight_of is not None:
         raise ValueError(f"Expected weight_of to name the weight's owner, not another user, but got {owner!r}")
-    if stored_weight_shape(owner) != shape:
+    if stored_weight_shape(owner) != shape:  # square ties fit every layout
         raise ValueError(
             f"Expected weight_of with a stored weight of shape {shape} but got {owner!r} storing "
             f"{stored_weight_shape(owner)}"
@@ -149,7 +220,11 @@ M = TypeVar("M")
 
 
 def share_weight(owner: Any, user: Any) -> None:
-    """The default tie: ``user.weight = owner.weight`` (PyTorch, the reference, tinygrad)."""
+    """The default tie: ``user.weight = owner.weight`` (PyTorch, the reference, tinygrad).
+
+    The user then computes with the owner's array in the user's own layout (a Linear storing (out, in)
+    computes ``X @ W.T``, one storing (in, out) ``X @ W``): see :func:`weight_in_use`.
+    """
     user.weight = owner.weight
 
 
@@ -226,13 +301,15 @@ def children(node: Node) -> tuple[tuple[str, Node], ...]:
     return ()
 
 
-def leaf_parameters(node: Node) -> tuple[tuple[str, tuple[int, ...]], ...]:
-    """The parameters a leaf registers itself, as (leaf name, shape)."""
+def leaf_parameters(
+    node: Node, layouts: Mapping[str, str] = CHAPTER_LAYOUTS
+) -> tuple[tuple[str, tuple[int, ...]], ...]:
+    """The parameters a leaf registers itself, as (leaf name, shape), the weight in its type's layout."""
     if isinstance(node, Linear):
-        weight = ("weight", (node.out_features, node.in_features))
+        weight = ("weight", stored_weight_shape(node, layouts))
         return (weight, ("bias", (node.out_features,))) if node.bias else (weight,)
     if isinstance(node, MyLinear):
-        return (("weight", (node.in_units, node.units)), ("bias", (node.units,)))
+        return (("weight", stored_weight_shape(node, layouts)), ("bias", (node.units,)))
     return ()
 
 
@@ -268,11 +345,11 @@ def parameter_names(node: Node) -> list[str]:
     return names
 
 
-def parameter_shapes(node: Node) -> dict[str, tuple[int, ...]]:
-    """Expected shape of every state-dict key."""
+def parameter_shapes(node: Node, layouts: Mapping[str, str] = CHAPTER_LAYOUTS) -> dict[str, tuple[int, ...]]:
+    """Expected shape of every state-dict key, each weight in its layer type's layout."""
     shapes = {}
     for path, sub in walk(node):
-        for leaf, shape in leaf_parameters(sub):
+        for leaf, shape in leaf_parameters(sub, layouts):
             shapes[f"{path}.{leaf}" if path else leaf] = shape
     return shapes
 

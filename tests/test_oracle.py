@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 
 import numpy as np
 import pytest
@@ -26,8 +27,19 @@ def _nets(dtype: str) -> st.SearchStrategy[hh.Net]:
     )
 
 
-def _objective(root: A.Node, x: np.ndarray, cotangent: np.ndarray) -> float:
-    return float(np.sum(oracle.evaluate(root, x, "float64").output * cotangent))
+#: The layouts a backend can declare: the chapter's (PyTorch's), Flax's and Keras' (every kernel (in, out)),
+#: and the reverse of the chapter's (a MyLinear stored (units, in_units)).
+LAYOUTS = {
+    "chapter": dict(A.CHAPTER_LAYOUTS),
+    "all in_out": dict.fromkeys(A.LAYER_KINDS, A.IN_OUT),
+    "all out_in": dict.fromkeys(A.LAYER_KINDS, A.OUT_IN),
+}
+
+
+def _objective(
+    root: A.Node, x: np.ndarray, cotangent: np.ndarray, layouts: Mapping[str, str] = A.CHAPTER_LAYOUTS
+) -> float:
+    return float(np.sum(oracle.evaluate(root, x, "float64", layouts=layouts).output * cotangent))
 
 
 def _parameters(root: A.Node) -> dict[str, np.ndarray]:
@@ -53,13 +65,15 @@ def _central_difference(evaluate_at: dict[float, float], step: float) -> tuple[f
 
 @given(data=st.data())
 def test_gradients_match_finite_differences_of_the_forward(data: st.DataObject) -> None:
-    net = data.draw(_nets("float64"), label="net")
+    layouts = LAYOUTS[data.draw(st.sampled_from(sorted(LAYOUTS)), label="declared layouts")]
+    tied = data.draw(st.booleans(), label="a weight shared across layer types")
+    net = data.draw(hh.param_tied_nets(("float64",)) if tied else _nets("float64"), label="net")
     x = data.draw(hh.inputs(net, max_batch=4), label="input").astype(np.float64)
     seed = data.draw(hh.seeds(), label="direction seed")
     rng = np.random.default_rng(seed)
     out_shape = (x.shape[0], net.out_width)
     cotangent = rng.standard_normal(out_shape)
-    result = oracle.evaluate(net.arch, x, "float64", cotangent)
+    result = oracle.evaluate(net.arch, x, "float64", cotangent, layouts)
     assert result.input_grad is not None
     names = A.parameter_names(net.arch)
     assert sorted(result.param_grads) == sorted(names), f"observed grads for {sorted(result.param_grads)}; {names}"
@@ -74,7 +88,7 @@ def test_gradients_match_finite_differences_of_the_forward(data: st.DataObject) 
             values = {}
             for t in (step, 0.0, -step):
                 array[...] = saved + t * direction
-                values[t] = _objective(net.arch, x, cotangent)  # x may be the array moved
+                values[t] = _objective(net.arch, x, cotangent, layouts)  # x may be the array moved
             array[...] = saved
             derivative, curvature = _central_difference(values, step)
             if abs(curvature) <= 1e-10 * size:  # no ReLU kink between the points, or one of little effect
@@ -95,8 +109,53 @@ def test_gradients_match_finite_differences_of_the_forward(data: st.DataObject) 
 
     check("input gradient", x, result.input_grad)
     arrays = _parameters(net.arch)
+    kinds = _weight_kinds(net.arch)
     for name in names:
-        check(f"gradient of {name}", arrays[name], result.param_grads[name])
+        # The oracle gives a weight's gradient in its declared layout; the values it moves are in the chapter's.
+        grad = result.param_grads[name]
+        claimed = A.reoriented(kinds[name], grad, layouts) if name in kinds else grad
+        check(f"gradient of {name}", arrays[name], claimed)
+
+
+def _weight_kinds(root: A.Node) -> dict[str, str]:
+    """The layer kind owning each weight, by its ``named_parameters`` name."""
+    kinds: dict[str, str] = {}
+    for path, node in A.walk(root):
+        if isinstance(node, A.Linear | A.MyLinear):
+            owner = node if node.weight_of is None else node.weight_of
+            kinds.setdefault(f"{path}.weight" if path else "weight", type(owner).__name__)
+    return kinds
+
+
+@pytest.mark.parametrize("name", sorted(LAYOUTS))
+def test_a_tie_computes_each_use_in_its_own_layout(name: str) -> None:
+    """One stored array S: a use computes X @ S where its type stores (in, out), X @ S.T where (out, in)."""
+    layouts = LAYOUTS[name]
+    rng = np.random.default_rng(0)
+    chapter = rng.standard_normal((3, 3))
+    owner = A.Linear(3, 3, False, A.LinearValues(chapter, None))
+    user = A.MyLinear(3, 3, A.LinearValues(chapter, np.zeros(3)), weight_of=owner)
+    x = rng.standard_normal((2, 3))
+    stored = chapter if layouts["Linear"] == A.OUT_IN else chapter.T
+    expected_owner = x @ (stored.T if layouts["Linear"] == A.OUT_IN else stored)
+    for root, expected in (
+        (owner, expected_owner),
+        (
+            A.Sequential((owner, user)),
+            np.maximum(expected_owner @ (stored.T if layouts["MyLinear"] == A.OUT_IN else stored), 0),
+        ),
+    ):
+        observed = oracle.evaluate(root, x, "float64", layouts=layouts).output
+        assert np.allclose(observed, expected), f"observed {observed}; expected {expected} under {name} layouts"
+
+
+def test_layouts_are_checked() -> None:
+    x = np.zeros((1, 2), np.float32)
+    net = A.Linear(2, 2, True, A.LinearValues(np.eye(2, dtype=np.float32), np.zeros(2, np.float32)))
+    with pytest.raises(ValueError, match="Dense"):
+        oracle.evaluate(net, x, "float32", layouts={"Dense": A.IN_OUT})
+    with pytest.raises(ValueError, match="transposed"):
+        oracle.evaluate(net, x, "float32", layouts={"Linear": "transposed"})
 
 
 @given(data=st.data())

@@ -16,7 +16,29 @@ from typing import Any
 import numpy as np
 
 from conformance import arch as A
-from conformance._protocol import Gradients, LoadRejected, LoadResult
+from conformance._protocol import Gradients, LoadResult
+from conformance.backends import _kit as kit
+
+#: What a framework with PyTorch's module API has, capability by capability (torch declares exactly these).
+PYTORCH_CAPABILITIES = frozenset(
+    {
+        "mutable-parameters",
+        "grad-attribute",
+        "apply",
+        "custom-sequential",
+        "buffers",
+        "module-repr",
+        "lazy-init",
+        "file-io",
+        "container-keys",
+        "accelerator",
+        "multi-device",
+        "device-names",
+        "device-objects",
+        "dtype-conversion",
+        "param-ties",
+    }
+)
 
 
 def attribute_block_class(module_base: type) -> type:
@@ -127,18 +149,16 @@ class TorchLikeBackend:
                 return nn.ReLU()
             if isinstance(node, A.Centered):
                 return self.blocks.CenteredLayer()
-            if isinstance(node, A.Block):
-                return self.block_class([(name, child(c)) for name, c in node.children])
-            if isinstance(node, A.Sequential):
-                kids = [child(c) for c in node.children]
-                if node.custom:
-                    return self.blocks.MySequential(*kids)
-                if node.names is None:
-                    return self.sequential_class(*kids)
-                net = self.sequential_class()
-                for name, kid in zip(node.names, kids, strict=True):
-                    net.add_module(name, kid)
-                return net
+            built = kit.container(
+                node,
+                child,
+                block=self.block_class,
+                sequential=self.sequential_class,
+                my_sequential=self.blocks.MySequential,
+                named=self.sequential_class,
+            )
+            if built is not None:
+                return built
             raise TypeError(f"Expected an architecture node but got {node!r}")
 
         module = self.build_tree(node, make)
@@ -156,18 +176,10 @@ class TorchLikeBackend:
 
     def chapter(self, name: str, *, device: str | None = None) -> Any:
         chapter, nn = self.blocks, self.nn
-        factories: dict[str, Callable[[], Any]] = {
-            "MLP": chapter.MLP,
-            "FixedHiddenMLP": chapter.FixedHiddenMLP,
-            "MySequential": lambda: chapter.MySequential(nn.Linear(20, 256), nn.ReLU(), nn.Linear(256, 10)),
-            "block1": chapter.block1,
-            "block2": chapter.block2,
-            "rgnet": chapter.rgnet,
-            "tied_net": chapter.tied_net,
-            "CenteredLayer": chapter.CenteredLayer,
-            "MyLinear": lambda: chapter.MyLinear(5, 3),
-        }
-        module = factories[name]()
+        table = kit.chapter_table(
+            chapter, lambda: chapter.MySequential(nn.Linear(20, 256), nn.ReLU(), nn.Linear(256, 10))
+        )
+        module = kit.chapter_block(table, name)
         return module if device is None else module.to(device)
 
     def forward(self, module: Any, x: Any) -> Any:
@@ -198,10 +210,8 @@ class TorchLikeBackend:
         return list(module.state_dict().items())
 
     def load_state_dict(self, module: Any, state: Mapping[str, Any], *, strict: bool) -> LoadResult:
-        try:
+        with kit.refusals(*self.load_errors):
             result = module.load_state_dict(dict(state), strict=strict)
-        except self.load_errors as exc:
-            raise LoadRejected(str(exc)) from exc
         return LoadResult(list(result.missing_keys), list(result.unexpected_keys))
 
     def named_children(self, module: Any) -> list[tuple[str, Any]]:
@@ -226,10 +236,14 @@ class TorchLikeBackend:
 
     def init_(self, parameter: Any, scheme: str, **kwargs: float) -> None:
         init = self.nn.init
-        if scheme == "constant":
-            init.constant_(parameter, kwargs["value"])
-        else:
-            getattr(init, f"{scheme}_")(parameter, **kwargs)
+        table: dict[str, Callable[..., Callable[[Any], Any]]] = {
+            "normal": lambda mean, std: lambda p: init.normal_(p, mean=mean, std=std),
+            "zeros": lambda: init.zeros_,
+            "constant": lambda value: lambda p: init.constant_(p, value),
+            "uniform": lambda a, b: lambda p: init.uniform_(p, a=a, b=b),
+            "xavier_uniform": lambda gain: lambda p: init.xavier_uniform_(p, gain=gain),
+        }
+        kit.initializer(kit.initializer_table(table), scheme, kwargs)(parameter)
 
     def chapter_init(self, name: str) -> Callable[[Any], None]:
         fn: Callable[[Any], None] = getattr(self.blocks, name)

@@ -12,7 +12,7 @@ fails and an off-by-a-bias backend always does.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -53,14 +53,18 @@ def gamma(terms: int, dtype: str) -> float:
     return nu / (1 - nu)
 
 
-def _linear_values(node: A.Linear | A.MyLinear) -> tuple[np.ndarray, np.ndarray | None]:
-    """A layer's stored weight and its bias; a layer tied by ``weight_of`` computes with its owner's weight."""
+def _linear_values(node: A.Linear | A.MyLinear, layouts: Mapping[str, str]) -> tuple[np.ndarray, np.ndarray | None]:
+    """The weight a layer computes with (in its type's chapter layout) and its bias.
+
+    A layer tied by ``weight_of`` computes with its owner's stored array, read in its own
+    declared layout (:func:`conformance.arch.weight_in_use`).
+    """
     owner = node if node.weight_of is None else node.weight_of
     if node.values is None or owner.values is None:
         bare = node if node.values is None else owner
         raise ValueError(f"Expected explicit values on every layer for the oracle but got {bare!r}")
     bias = None if node.values.bias is None else node.values.bias.astype(np.float64)
-    return owner.values.weight.astype(np.float64), bias
+    return A.weight_in_use(node, layouts).astype(np.float64), bias
 
 
 def _terms(node: A.Node, batch: int) -> int:
@@ -77,7 +81,8 @@ def _terms(node: A.Node, batch: int) -> int:
 
 
 class _Run:
-    def __init__(self, root: A.Node, batch: int, dtype: str, elements: int) -> None:
+    def __init__(self, root: A.Node, batch: int, dtype: str, elements: int, layouts: Mapping[str, str]) -> None:
+        self.layouts = layouts
         self.gamma = gamma(_terms(root, batch) + elements, dtype)
         self.ambiguous = False
         # by tensor (arch.parameter_key): a weight shared across layers gathers every use's term
@@ -85,8 +90,13 @@ class _Run:
         self.grad_mags: dict[tuple[int, str], np.ndarray] = {}
 
     def accumulate(self, node: A.Node, leaf: str, value: np.ndarray, magnitude: np.ndarray) -> None:
-        # A Linear's term (g.T @ x) and a MyLinear's (x.T @ g) are both in the stored layout of the
-        # one array they share, so they add directly.
+        # Each use's weight term is turned into the layout its layer stores the array in (the owner's,
+        # for a tied layer: one array, one layout), so the terms of every use add directly.
+        if leaf == "weight" and isinstance(node, (A.Linear, A.MyLinear)):
+            value, magnitude = (
+                A.stored_gradient(node, value, self.layouts),
+                A.stored_gradient(node, magnitude, self.layouts),
+            )
         key = A.parameter_key(node, leaf)
         self.grads[key] = self.grads.get(key, 0.0) + value
         self.grad_mags[key] = self.grad_mags.get(key, 0.0) + magnitude
@@ -99,7 +109,7 @@ class _Run:
 
     def forward(self, node: A.Node, x: np.ndarray, xm: np.ndarray) -> tuple[np.ndarray, np.ndarray, Backward]:
         if isinstance(node, A.Linear):
-            weight, bias = _linear_values(node)
+            weight, bias = _linear_values(node, self.layouts)
             y = x @ weight.T + (0.0 if bias is None else bias)
             ym = xm @ np.abs(weight).T + (0.0 if bias is None else np.abs(bias))
 
@@ -111,7 +121,7 @@ class _Run:
 
             return y, ym, back_linear
         if isinstance(node, A.MyLinear):
-            weight, bias = _linear_values(node)
+            weight, bias = _linear_values(node, self.layouts)
             assert bias is not None
             pre, prem = x @ weight + bias, xm @ np.abs(weight) + np.abs(bias)
             y, ym, mask = self.relu(pre, prem)
@@ -144,14 +154,24 @@ class _Run:
         raise TypeError(f"Expected an architecture node the oracle knows but got {node!r}")
 
 
-def evaluate(root: A.Node, x: np.ndarray, dtype: str, cotangent: np.ndarray | None = None) -> Evaluation:
+def evaluate(
+    root: A.Node,
+    x: np.ndarray,
+    dtype: str,
+    cotangent: np.ndarray | None = None,
+    layouts: Mapping[str, str] = A.CHAPTER_LAYOUTS,
+) -> Evaluation:
     """Compute ``root`` on ``x`` in float64; with ``cotangent``, also every gradient.
 
     Gradients are those of ``sum(output * cotangent)``, keyed by the names
-    ``named_parameters`` must use (:func:`conformance.arch.parameter_names`).
+    ``named_parameters`` must use (:func:`conformance.arch.parameter_names`),
+    each weight's in the layout ``layouts`` gives its layer type (the backend's
+    ``weight_layouts``), as the framework holds it. A parameter-level tie
+    (``weight_of``) computes each use with the one stored array read in the
+    use's own layout, so ``layouts`` changes a tied net's output too.
     """
     x64 = x.astype(np.float64)
-    run = _Run(root, x.shape[0] if x.ndim else 1, dtype, x.size)
+    run = _Run(root, x.shape[0] if x.ndim else 1, dtype, x.size, A.check_layouts(layouts))
     y, ym, back = run.forward(root, x64, np.abs(x64))
     tolerance = 2 * run.gamma * ym
     result = Evaluation(y, ym, tolerance, run.ambiguous)

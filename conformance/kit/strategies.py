@@ -516,16 +516,24 @@ def inputs(draw: st.DrawFn, net: Net, max_batch: int = 8) -> np.ndarray:
     return input_array(seed, (batch, net.in_width), net.dtype, scale)
 
 
-def untie(root: A.Node) -> A.Node:
-    """A copy of ``root`` in which every use of a shared layer is a layer of its own, same values."""
+def untie(root: A.Node, layouts: Mapping[str, str] = A.CHAPTER_LAYOUTS) -> A.Node:
+    """A copy of ``root`` in which every use of a shared layer is a layer of its own, same values.
+
+    A layer holding another's weight (``weight_of``) gets the values it computes with under the
+    backend's ``layouts`` (:func:`conformance.arch.weight_in_use`).
+    """
     if isinstance(root, A.Sequential):
-        return A.Sequential(tuple(untie(c) for c in root.children), root.names, root.custom)
+        return A.Sequential(tuple(untie(c, layouts) for c in root.children), root.names, root.custom)
     if isinstance(root, A.Block):
-        return A.Block(tuple((n, untie(c)) for n, c in root.children))
+        return A.Block(tuple((n, untie(c, layouts)) for n, c in root.children))
+    if isinstance(root, (A.Linear, A.MyLinear)) and root.weight_of is not None and root.values is not None:
+        values: A.LinearValues | None = A.LinearValues(A.weight_in_use(root, layouts), root.values.bias)
+    else:
+        values = None if isinstance(root, (A.LazyLinear, A.ReLU, A.Centered)) else root.values
     if isinstance(root, A.Linear):
-        return A.Linear(root.in_features, root.out_features, root.bias, root.values)
+        return A.Linear(root.in_features, root.out_features, root.bias, values)
     if isinstance(root, A.MyLinear):
-        return A.MyLinear(root.in_units, root.units, root.values)
+        return A.MyLinear(root.in_units, root.units, values)
     if isinstance(root, A.LazyLinear):
         return A.LazyLinear(root.out_features, root.bias)
     return type(root)()

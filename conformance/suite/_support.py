@@ -7,8 +7,22 @@ from typing import Any
 import numpy as np
 
 from conformance import arch as A
-from conformance._protocol import Backend
+from conformance._protocol import Backend, weight_layouts
 from conformance.kit.checks import Check
+
+
+def layouts(backend: Backend) -> dict[str, str]:
+    """How ``backend`` stores each layer type's weight (its declared ``weight_layouts``, completed)."""
+    return weight_layouts(backend)
+
+
+def chapter_weight(backend: Backend, kind: str, stored: np.ndarray) -> np.ndarray:
+    """A ``kind`` layer's weight as read from ``backend`` (its declared layout), in the chapter's layout.
+
+    Architecture values are given in the chapter's layout; this turns what the framework holds
+    into them (and, being a transpose or nothing, back).
+    """
+    return A.reoriented(kind, stored, layouts(backend))
 
 
 def state_values(backend: Backend, model: Any) -> dict[str, np.ndarray]:

@@ -103,7 +103,8 @@ def test_my_linear_forward(backend: Backend, device: str, check: Check, data: st
     layer, x, dtype = my_linear_net(data, backend)
     model = backend.build(layer, dtype=dtype, device=device)
     shapes = {n: tuple(backend.to_numpy(p).shape) for n, p in backend.named_parameters(model)}
-    check.equal(shapes, {"weight": (layer.in_units, layer.units), "bias": (layer.units,)}, "parameter shapes")
+    weight = A.stored_weight_shape(layer, sup.layouts(backend))
+    check.equal(shapes, {"weight": weight, "bias": (layer.units,)}, "parameter shapes")
     expected = oracle.evaluate(layer, x, dtype)
     out = backend.to_numpy(backend.forward(model, backend.tensor(x, device)))
     check.close(out, expected.output, expected.tolerance, "relu(X @ weight + bias)")
@@ -113,8 +114,10 @@ def test_my_linear_forward(backend: Backend, device: str, check: Check, data: st
 def test_chapter_my_linear(backend: Backend, device: str, check: Check) -> None:
     model = backend.chapter("MyLinear", device=device)
     params = {n: backend.to_numpy(p) for n, p in backend.named_parameters(model)}
-    check.equal({n: v.shape for n, v in params.items()}, {"weight": (5, 3), "bias": (3,)}, "MyLinear(5, 3) shapes")
-    layer = A.MyLinear(5, 3, A.LinearValues(params["weight"], params["bias"]))
+    shapes = {"weight": A.stored_weight_shape(A.MyLinear(5, 3), sup.layouts(backend)), "bias": (3,)}
+    check.equal({n: v.shape for n, v in params.items()}, shapes, "MyLinear(5, 3) shapes")
+    weight = sup.chapter_weight(backend, "MyLinear", params["weight"])
+    layer = A.MyLinear(5, 3, A.LinearValues(weight, params["bias"]))
     x = hh.input_array(0, (2, 5), "float32")
     expected = oracle.evaluate(layer, x, "float32")
     out = backend.to_numpy(backend.forward(model, backend.tensor(x, device)))
@@ -126,7 +129,7 @@ def test_chapter_my_linear(backend: Backend, device: str, check: Check) -> None:
 def test_my_linear_gradients(backend: Backend, device: str, check: Check, data: st.DataObject) -> None:
     layer, x, dtype = my_linear_net(data, backend)
     cotangent = hh.input_array(data.draw(hh.seeds(), label="cotangent seed"), (x.shape[0], layer.units), dtype)
-    expected = oracle.evaluate(layer, x, dtype, cotangent)
+    expected = oracle.evaluate(layer, x, dtype, cotangent, sup.layouts(backend))
     assume(not expected.ambiguous)
     grads = backend.gradients(backend.build(layer, dtype=dtype, device=device), backend.tensor(x, device), cotangent)
     check.equal(sorted(grads.params), ["bias", "weight"], "MyLinear parameters that received a gradient")
@@ -143,7 +146,9 @@ def test_custom_layer_parameters_registered(backend: Backend, device: str, check
     )
     model = backend.build(net.arch, dtype=net.dtype, device=device)
     shapes = {key: tuple(backend.to_numpy(value).shape) for key, value in backend.state_dict(model)}
-    check.equal(shapes, A.parameter_shapes(net.arch), f"state dict of {A.describe(net.arch)} (key: shape)")
+    check.equal(
+        shapes, A.parameter_shapes(net.arch, sup.layouts(backend)), f"state dict of {A.describe(net.arch)} (key: shape)"
+    )
 
 
 # --- lazy initialization ------------------------------------------------------------------------
@@ -167,7 +172,8 @@ def materialized(backend: Backend, model: Any, stack: A.Sequential, check: Check
     for child in stack.children:
         if isinstance(child, A.LazyLinear):
             params = sup.own_parameters(backend, modules[id(child)])
-            weight, bias = backend.to_numpy(params["weight"]), backend.to_numpy(params["bias"])
+            weight = sup.chapter_weight(backend, "LazyLinear", backend.to_numpy(params["weight"]))  # now (out, in)
+            bias = backend.to_numpy(params["bias"])
             children.append(A.Linear(weight.shape[1], weight.shape[0], True, A.LinearValues(weight, bias)))
         else:
             children.append(child)

@@ -19,7 +19,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from conformance import strategies as hh
-from conformance._protocol import Backend
+from conformance._protocol import Backend, weight_layouts
 from conformance.kit import oracle
 from conformance.kit.checks import Check
 from conformance.kit.strategies import leaf_spec
@@ -257,7 +257,7 @@ def test_cpu_and_accelerator_agree(
     net = data.draw(hh.mlps(("float32",), max_width=64), label="net")
     x = data.draw(hh.inputs(net, max_batch=32), label="input")
     cotangent = hh.input_array(data.draw(hh.seeds(), label="cotangent seed"), (x.shape[0], net.out_width), "float32")
-    expected = oracle.evaluate(net.arch, x, "float32", cotangent)
+    expected = oracle.evaluate(net.arch, x, "float32", cotangent, weight_layouts(backend))
     assume(not expected.ambiguous)
     results = {}
     for where in (host, accelerator):

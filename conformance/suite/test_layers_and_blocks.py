@@ -50,7 +50,8 @@ def test_chapter_mlp_forward_value(backend: Backend, device: str, check: Check, 
     values = {}
     for attr in ("hidden", "out"):
         params = sup.own_parameters(backend, layers[attr])
-        values[attr] = A.LinearValues(backend.to_numpy(params["weight"]), backend.to_numpy(params["bias"]))
+        weight = sup.chapter_weight(backend, "Linear", backend.to_numpy(params["weight"]))
+        values[attr] = A.LinearValues(weight, backend.to_numpy(params["bias"]))
     arch = A.Block(
         (
             ("hidden", A.Linear(20, 256, True, values["hidden"])),
@@ -92,7 +93,7 @@ def test_backward_params(backend: Backend, device: str, check: Check, data: st.D
     )
     x = data.draw(hh.inputs(net), label="input")
     cotangent = hh.input_array(data.draw(hh.seeds(), label="cotangent seed"), (x.shape[0], net.out_width), net.dtype)
-    expected = oracle.evaluate(net.arch, x, net.dtype, cotangent)
+    expected = oracle.evaluate(net.arch, x, net.dtype, cotangent, sup.layouts(backend))
     assume(not expected.ambiguous)
     model = backend.build(net.arch, dtype=net.dtype, device=device)
     grads = backend.gradients(model, backend.tensor(x, device), cotangent)
@@ -107,7 +108,7 @@ def test_registration_is_complete(backend: Backend, device: str, check: Check, d
     )
     model = backend.build(net.arch, dtype=net.dtype, device=device)
     sizes = sorted(backend.to_numpy(p).size for _, p in backend.named_parameters(model))
-    shapes = A.parameter_shapes(net.arch)
+    shapes = A.parameter_shapes(net.arch, sup.layouts(backend))
     expected = sorted(int(np.prod(shapes[name])) for name in A.parameter_names(net.arch))
     check.equal(sizes, expected, f"sizes of the registered parameters of {A.describe(net.arch)}")
 
@@ -173,7 +174,8 @@ def _fixed_hidden_state(backend: Backend, model: object) -> tuple[np.ndarray, np
     constants = list(sup.non_parameter_state(backend, model).values())
     assert len(constants) == 1, f"expected one constant in FixedHiddenMLP's state dict, found {len(constants)}"
     layer = sup.own_parameters(backend, backend.named_children(model)[-1][1])
-    return backend.to_numpy(layer["weight"]), backend.to_numpy(layer["bias"]), backend.to_numpy(constants[0])
+    weight = sup.chapter_weight(backend, "Linear", backend.to_numpy(layer["weight"]))  # (out, in), as computed
+    return weight, backend.to_numpy(layer["bias"]), backend.to_numpy(constants[0])
 
 
 @pytest.mark.clause("CONSTANT-NOT-PARAMETER")
@@ -229,7 +231,11 @@ def test_reused_layer_gradients_add(
     assume(not expected["ambiguous"])
     check.equal(len(backend.named_parameters(model)), 2, "number of parameters (the layer used twice counts once)")
     grads = backend.gradients(model, backend.tensor(x, device), np.ones((), dtype=np.float32)).params
-    check.close(grads["linear.weight"], expected["grad_weight"], expected["tol_weight"], "gradient of linear.weight")  # type: ignore[arg-type]
+    # the weight's gradient in the layout the backend stores it in (fixed_hidden_mlp computes it (out, in))
+    grad_weight, tol_weight = (
+        sup.chapter_weight(backend, "Linear", np.asarray(expected[k])) for k in ("grad_weight", "tol_weight")
+    )
+    check.close(grads["linear.weight"], grad_weight, tol_weight, "gradient of linear.weight")
     check.close(grads["linear.bias"], expected["grad_bias"], expected["tol_bias"], "gradient of linear.bias")  # type: ignore[arg-type]
 
 
@@ -277,7 +283,7 @@ def test_sequential_indexing(backend: Backend, device: str, check: Check, data: 
         check.same(backend.index(model, i), items[i], f"net[{i}] and the {i}-th child iteration yields")
         check.same(backend.index(model, i - n), items[i], f"net[{i - n}] and the {i}-th child")
         shapes = [tuple(backend.to_numpy(p).shape) for _, p in backend.named_parameters(items[i])]
-        expected = [shape for _, shape in A.leaf_parameters(node)]
+        expected = [shape for _, shape in A.leaf_parameters(node, sup.layouts(backend))]
         check.equal(shapes, expected, f"parameter shapes of net[{i}] ({node!r})")
 
 

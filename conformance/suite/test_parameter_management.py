@@ -55,7 +55,8 @@ def test_linear_state_is_weight_then_bias(
 ) -> None:
     layer = backend.build(A.Linear(in_width, out_width, bias), device=device)
     state = [(key, tuple(backend.to_numpy(value).shape)) for key, value in backend.state_dict(layer)]
-    expected = [("weight", (out_width, in_width))] + ([("bias", (out_width,))] if bias else [])
+    weight = A.stored_weight_shape(A.Linear(in_width, out_width), sup.layouts(backend))  # the declared layout
+    expected = [("weight", weight)] + ([("bias", (out_width,))] if bias else [])
     check.equal(state, expected, f"Linear({in_width}, {out_width}, bias={bias}) state dict (key, shape)")
 
 
@@ -94,7 +95,7 @@ def test_gradients_accumulate(backend: Backend, device: str, check: Check, data:
     net = data.draw(hh.mlps(backend.float_dtypes), label="net")
     x = data.draw(hh.inputs(net), label="input")
     cotangent = hh.input_array(data.draw(hh.seeds(), label="cotangent seed"), (x.shape[0], net.out_width), net.dtype)
-    expected = oracle.evaluate(net.arch, x, net.dtype, cotangent)
+    expected = oracle.evaluate(net.arch, x, net.dtype, cotangent, sup.layouts(backend))
     assume(not expected.ambiguous)
     model = backend.build(net.arch, dtype=net.dtype, device=device)
     params = dict(backend.named_parameters(model))
@@ -209,7 +210,7 @@ def test_state_dict_keys_and_values(backend: Backend, device: str, check: Check,
     given_values = {}
     for path, node in A.walk(net.arch):
         if isinstance(node, (A.Linear, A.MyLinear)) and node.values is not None:
-            given_values[f"{path}.weight" if path else "weight"] = node.values.weight
+            given_values[f"{path}.weight" if path else "weight"] = A.stored_weight(node, sup.layouts(backend))
             if node.values.bias is not None:
                 given_values[f"{path}.bias" if path else "bias"] = node.values.bias
     params = dict(backend.named_parameters(model))
@@ -557,7 +558,9 @@ def test_direct_assignment(backend: Backend, device: str, check: Check, data: st
         "old values",
         "the assigned values",
     )
-    arch = sup.replace(net.arch, hidden, sup.with_values(hidden, new, hidden.values.bias))
+    arch = sup.replace(
+        net.arch, hidden, sup.with_values(hidden, sup.chapter_weight(backend, "Linear", new), hidden.values.bias)
+    )
     expected = oracle.evaluate(arch, x, net.dtype)
     out = backend.to_numpy(backend.forward(model, backend.tensor(x, device)))
     check.close(out, expected.output, expected.tolerance, "output after the assignment")
@@ -626,7 +629,7 @@ def test_drawn_aliases(backend: Backend, device: str, check: Check, data: st.Dat
     for path, node in A.walk(net.arch):
         first = first_path.setdefault(id(node), path)
         if first != path:
-            for leaf, _ in A.leaf_parameters(node):
+            for leaf, _ in A.leaf_parameters(node, sup.layouts(backend)):
                 check.bitwise(
                     backend.bits(state[f"{path}.{leaf}"]),
                     backend.bits(state[f"{first}.{leaf}"]),
@@ -643,8 +646,8 @@ def _tied_and_untied_gradients(
     """
     x = data.draw(hh.inputs(net), label="input")
     cotangent = hh.input_array(data.draw(hh.seeds(), label="cotangent seed"), (x.shape[0], net.out_width), net.dtype)
-    untied = hh.untie(net.arch)
-    expected = oracle.evaluate(untied, x, net.dtype, cotangent)
+    untied = hh.untie(net.arch, sup.layouts(backend))  # each use with the weight it computes with
+    expected = oracle.evaluate(untied, x, net.dtype, cotangent, sup.layouts(backend))
     assume(not expected.ambiguous)
     xt = backend.tensor(x, device)
     tied_grads = backend.gradients(backend.build(net.arch, dtype=net.dtype, device=device), xt, cotangent).params
@@ -752,7 +755,7 @@ def test_param_tie_gradient_is_sum_of_uses(backend: Backend, device: str, check:
     ((_, paths),) = A.weight_uses(net.arch).items()
     tied_grads, sum_over = _tied_and_untied_gradients(backend, device, data, net)
     names = [f"{p}.weight" for p in paths]
-    # every use's term is in the stored layout of the one array: a Linear's g.T @ x and a MyLinear's x.T @ g' add
+    # every use's term is in the layout the one array is stored in (the backend's declared layouts), so they add
     total, tolerance = sum_over(names)
     check.close(
         tied_grads[names[0]],

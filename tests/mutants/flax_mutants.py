@@ -6,13 +6,17 @@ meta-test (tests/test_mutants.py) skips it there.
 
 from __future__ import annotations
 
+import types
 from typing import Any
 
 import numpy as np
 
+from conformance.backends import _kit as kit
+
 # Imports jax and flax (ImportError when absent). jax itself is only reached through the
 # adapter, which must be imported first: it sets XLA_FLAGS before jax starts.
-from conformance.backends.flax import FlaxBackend
+from conformance.backends.flax import FlaxBackend, blocks  # isort: skip
+from flax import nnx  # isort: skip  (after the adapter)
 
 
 class SilentCrossDeviceCopy(FlaxBackend):
@@ -44,44 +48,7 @@ class StateListsSharedOnce(FlaxBackend):
     target = "TIE-STATE-DICT-ALIASES"
 
     def state_dict(self, module: Any) -> list[tuple[str, Any]]:
-        seen: set[int] = set()
-        state = []
-        for path, owner, leaf, variable in self._walk(module):
-            if id(variable) not in seen:
-                seen.add(id(variable))
-                state.append((path, self._view(owner, leaf, variable).array()))
-        return state
-
-
-class RankBlindLoad(FlaxBackend):
-    """A state-dict array with the parameter's element count loads whatever its rank (reshaped: 0-d into (1,))."""
-
-    target = "LOAD-SHAPE-RANK"
-
-    def load_state_dict(self, module: Any, state: Any, *, strict: bool) -> Any:
-        shapes = {key: tuple(np.shape(self._array(value))) for key, value in self.state_dict(module)}
-        fitted = {}
-        for key, value in state.items():
-            shape = shapes.get(key)
-            array = self._array(value)
-            if shape is not None and tuple(np.shape(array)) != shape and int(np.size(array)) == int(np.prod(shape)):
-                value = array.reshape(shape)
-            fitted[key] = value
-        return super().load_state_dict(module, fitted, strict=strict)
-
-
-class RetypingLoad(FlaxBackend):
-    """Loading writes each array in its own dtype: a float16 state dict retypes a float32 layer."""
-
-    target = "LOAD-KEEPS-DTYPE"
-
-    def _write(self, view: Any, value: np.ndarray) -> None:
-        import jax
-        import jax.numpy as jnp
-
-        old = view.variable.value
-        stored = value.T if view.transposed else value
-        view.variable.value = jax.device_put(jnp.asarray(stored), old.sharding)
+        return [(path, variable.value) for path, variable in kit.first_paths(self._walk(module))]
 
 
 class SharedVariableLoad(FlaxBackend):
@@ -92,16 +59,64 @@ class SharedVariableLoad(FlaxBackend):
     def state_dict(self, module: Any) -> list[tuple[str, Any]]:
         state = super().state_dict(module)
         origins = self.__dict__.setdefault("_origins", {})
-        for (_, array), (_, owner, leaf, variable) in zip(state, self._walk(module), strict=True):
-            origins[id(array)] = (array, owner, leaf, variable)  # the array kept alive, so its id stays unique
+        for (_, array), (_, variable) in zip(state, self._walk(module), strict=True):
+            origins[id(array)] = (array, variable)  # the array kept alive, so its id stays unique
         return state
 
     def load_state_dict(self, module: Any, state: Any, *, strict: bool) -> Any:
         result = super().load_state_dict(module, state, strict=strict)
         origins = self.__dict__.get("_origins", {})
-        for path, owner, leaf, _ in list(self._walk(module)):
-            origin = origins.get(id(state.get(path)))
-            if origin is not None and origin[2] == leaf and type(origin[1]) is type(owner):
-                attribute = "kernel" if leaf == "weight" and hasattr(owner, "kernel") else leaf
-                setattr(owner, attribute, origin[3])
+        for key, value in state.items():
+            origin = origins.get(id(value))
+            if origin is None:
+                continue
+            *parents, attribute = self._flax_path(module, key)
+            holder = module
+            for part in parents:
+                holder = holder[part] if isinstance(part, int) else getattr(holder, part)
+            if isinstance(getattr(holder, attribute, None), nnx.Variable):
+                setattr(holder, attribute, origin[1])
         return result
+
+
+def _copy_tie(owner: Any, user: Any) -> None:
+    """``user.weight = owner.weight`` done with a new ``nnx.Param`` of equal value: two Variables."""
+    source = getattr(owner, "kernel" if isinstance(owner, nnx.Linear) else "weight")
+    setattr(user, "kernel" if isinstance(user, nnx.Linear) else "weight", nnx.Param(source.value))
+
+
+class TieParamByCopy(FlaxBackend):
+    """A parameter-level tie copies the owner's Param into the other layer: equal values, two Variables."""
+
+    target = "TIE-PARAM-IDENTITY"
+    tie = staticmethod(_copy_tie)
+
+
+class _TorchReadingMyLinear(blocks.MyLinear):
+    """A MyLinear that, when tied, reads the shared array in PyTorch's layout: ``X @ W.T`` instead of Flax's ``X @ W``."""
+
+    tied = False
+
+    def __call__(self, X: Any) -> Any:
+        weight = self.weight.value.T if self.tied else self.weight.value
+        return nnx.relu(X @ weight + self.bias.value)
+
+
+def _torch_layout_tie(owner: Any, user: Any) -> None:
+    source = getattr(owner, "kernel" if isinstance(owner, nnx.Linear) else "weight")
+    setattr(user, "kernel" if isinstance(user, nnx.Linear) else "weight", source)
+    if isinstance(user, _TorchReadingMyLinear):
+        user.tied = True
+
+
+class TieReadInTorchLayout(FlaxBackend):
+    """A MyLinear holding a Linear's kernel reads it transposed (PyTorch's layout), not as Flax stores it."""
+
+    target = "TIE-PARAM-GRAD-SUM"
+    blocks = types.SimpleNamespace(
+        **{
+            **{name: getattr(blocks, name) for name in dir(blocks) if not name.startswith("_")},
+            "MyLinear": _TorchReadingMyLinear,
+        }
+    )
+    tie = staticmethod(_torch_layout_tie)

@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from conformance import arch as A
-from conformance._protocol import LoadRejected, LoadResult
+from conformance._protocol import LoadResult
 
 # Imports keras (ImportError when absent); the adapter must come first: it sets KERAS_BACKEND.
 from conformance.backends.keras import KerasBackend, blocks
@@ -38,8 +38,12 @@ class TrainableConstant(KerasBackend):
     blocks = _chapter(FixedHiddenMLP=_TrainableFixedHiddenMLP)
 
 
-def _build_every_use(node: A.Node, make: Callable[[A.Node, Callable[[A.Node], Any]], Any]) -> Any:
-    """Build a node anew at every place it appears: a shared layer becomes equal-valued copies."""
+def _build_every_use(
+    node: A.Node,
+    make: Callable[[A.Node, Callable[[A.Node], Any]], Any],
+    tie: Callable[[Any, Any], None] = A.share_weight,
+) -> Any:
+    """Build a node anew at every place it appears: a shared layer becomes equal-valued copies (no ties made)."""
 
     def child(c: A.Node) -> Any:
         return make(c, child)
@@ -64,15 +68,22 @@ class SharedLayerCopied(KerasBackend):
     blocks = _chapter(tied_net=_copied_tied_net)
 
 
-class StrictIgnoresUnexpected(KerasBackend):
-    """A strict load checks only that every variable gets a value (Keras' set_weights counts, it does not name)."""
+class LoneDenseShownTransposed(KerasBackend):
+    """A Dense's own state dict shows its kernel (out, in), PyTorch's layout, not the (in, out) Keras holds.
 
-    target = "LOAD-STRICT-UNEXPECTED"
+    The transposed view adapters used to give the suite (loads transpose it back): PARAM-LINEAR-STATE
+    must see the layout the backend declares.
+    """
+
+    target = "PARAM-LINEAR-STATE"
+
+    def state_dict(self, module: Any) -> list[tuple[str, Any]]:
+        state = super().state_dict(module)
+        if not isinstance(module, blocks.keras.layers.Dense):
+            return state
+        return [(key, value.T if key == "weight" else value) for key, value in state]
 
     def load_state_dict(self, module: Any, state: Mapping[str, Any], *, strict: bool) -> LoadResult:
-        known = {key for key, _ in self.state_dict(module)}
-        missing = sorted(known - set(state))
-        if strict and missing:
-            raise LoadRejected(f"missing keys {missing}")
-        result = super().load_state_dict(module, {k: v for k, v in state.items() if k in known}, strict=False)
-        return LoadResult(result.missing, [k for k in state if k not in known])
+        if isinstance(module, blocks.keras.layers.Dense) and getattr(state.get("weight"), "ndim", 0) == 2:
+            state = {**state, "weight": state["weight"].T}
+        return super().load_state_dict(module, state, strict=strict)

@@ -8,11 +8,9 @@ per new shape, so these run only with ``BLOCKSPEC_SLOW_MUTANTS=1``.
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
 from typing import Any
 
 from conformance import arch as A
-from conformance._protocol import LoadResult
 from conformance.backends.tinygrad import TinygradBackend  # imports tinygrad (ImportError when absent)
 from conformance.backends.tinygrad._adapter import _guard
 
@@ -35,17 +33,6 @@ class ParamsPerPath(TinygradBackend):
     @_guard
     def named_parameters(self, module: Any) -> list[tuple[str, Any]]:
         return [(name, t) for name, t in self.state_dict(module) if t.is_param]
-
-
-class TrustsTheSilentLoad(TinygradBackend):
-    """A non-strict load reports what tinygrad reports: nothing missing, nothing unexpected."""
-
-    target = "LOAD-NONSTRICT-REPORTS"
-
-    @_guard
-    def load_state_dict(self, module: Any, state: Mapping[str, Any], *, strict: bool) -> LoadResult:
-        super().load_state_dict(module, state, strict=strict)
-        return LoadResult([], [])
 
 
 def _copy_tie(owner: Any, user: Any) -> None:

@@ -3,19 +3,24 @@
 How each chapter concept is read from Flax (the README's "Write your own
 backend" explains the protocol itself):
 
-- Parameters are ``nnx.Param`` Variables. A Variable is a mutable reference
-  to an immutable array: writing a parameter replaces ``variable.value`` and
-  the Variable (the handle) stays the same object, which is what the chapter's
-  ``net[2].weight is net[4].weight`` asks. Handles the suite sees are
-  :class:`ParamView` objects, one per Variable (so ``is`` still works).
-- ``nnx.Linear`` stores ``kernel`` (in, out); the suite sees it as ``weight``
-  (out, in), transposed on every read and write.
+- Parameters are ``nnx.Param`` Variables, and the handles the suite gets are
+  those Variables. A Variable is a mutable reference to an immutable array:
+  writing a parameter (``variable[...] = value``) keeps the object, which is
+  what the chapter's ``net[2].weight is net[4].weight`` asks.
+- ``nnx.Linear`` stores ``kernel`` (in, out) and computes ``X @ kernel``, like
+  the chapter's MyLinear: the adapter declares that layout (``weight_layouts``)
+  and shows the kernel as Flax holds it, under the chapter's leaf name
+  ``weight``; nothing is transposed.
 - Names are dotted attribute paths; ``nnx.Sequential``'s ``layers.N`` is
   shown as ``N``. Order is the order the block assigned its attributes (which
   the module object keeps); ``nnx.state`` prints the same mapping sorted by
   key. A shared layer is one Variable, reachable under each path it sits at:
-  the state dict lists it under every path, loading through any path writes
-  that Variable, and ``named_parameters`` lists it once.
+  the state dict lists it under every path, and ``named_parameters`` once.
+- A parameter-level tie is Flax's attribute assignment (``my.weight =
+  lin.kernel``): both modules hold the one ``nnx.Param`` (``param-ties``).
+- Loading is ``nnx.update(model, state)``, the last step of every Flax
+  restore: no strict mode, no key or shape check, no report, and the adapter
+  adds none (the departures are in the manifest, snippets in docs/flax.md).
 - Gradients come from ``nnx.grad`` (returned, never stored on the
   parameter): there is no ``.grad`` attribute, so ``grad-attribute`` is not
   declared. Flax has no ``Module.apply(fn)`` and no lazy layers either.
@@ -27,7 +32,7 @@ backend" explains the protocol itself):
   to the device: an uncommitted array (``jnp.asarray`` without a device)
   would silently follow whatever it is combined with.
 - Files hold Flax's msgpack serialization (``flax.serialization``): arrays,
-  lists and string-keyed dicts, never code.
+  lists and dicts, never code; what msgpack refuses (a tuple) it refuses.
 - float64 and int64 exist only when JAX's ``jax_enable_x64`` is on; the
   declared dtypes follow that setting.
 - JAX compiles every new shape, so the adapter sets ``compiles_per_shape``
@@ -43,9 +48,9 @@ from __future__ import annotations
 
 import functools
 import os
-import weakref
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import flax
@@ -55,35 +60,32 @@ import numpy as np
 from flax import nnx, serialization
 
 from conformance import arch as A
-from conformance._protocol import Gradients, LoadRejected, LoadResult, compile_cache_directory
+from conformance._protocol import Gradients, LoadResult, compile_cache_directory, weight_layouts
+from conformance.backends import _kit as kit
 from conformance.backends._children import ChildrenByPosition
 from conformance.backends.flax import blocks
 
 Variable = nnx.Variable[Any]
 
 
-class ParamView:
-    """The suite's handle on one ``nnx.Param``; ``transposed`` for a Linear kernel shown as (out, in) ``weight``."""
-
-    __slots__ = ("__weakref__", "transposed", "variable")
-
-    def __init__(self, variable: Variable, transposed: bool) -> None:
-        self.variable, self.transposed = variable, transposed
-
-    def array(self) -> jax.Array:
-        value: jax.Array = self.variable.value
-        if not self.transposed:
-            return value
-        # Transposed on the host and put back where it was: a jnp transpose would compile per shape.
-        flipped: jax.Array = jax.device_put(np.asarray(value).T, value.sharding)
-        return flipped
-
-    def __repr__(self) -> str:
-        return f"ParamView({type(self.variable).__name__}, shape={tuple(self.array().shape)})"
+#: Flax's attribute for a chapter leaf, by module type: ``nnx.Linear`` calls its weight ``kernel``.
+_ATTRIBUTES: dict[type, dict[str, str]] = {nnx.Linear: {"weight": "kernel"}}
 
 
 def _leaf_name(module: Any, attribute: str) -> str:
-    return "weight" if attribute == "kernel" and isinstance(module, nnx.Linear) else attribute
+    """The chapter's leaf name for a Flax attribute (``kernel`` of an ``nnx.Linear`` is ``weight``)."""
+    renamed = {flax_name: leaf for leaf, flax_name in _ATTRIBUTES.get(type(module), {}).items()}
+    return renamed.get(attribute, attribute)
+
+
+def _attribute(module: Any, leaf: str) -> str:
+    """The Flax attribute holding the chapter's leaf ``leaf`` (``weight`` of an ``nnx.Linear`` is ``kernel``)."""
+    return _ATTRIBUTES.get(type(module), {}).get(leaf, leaf)
+
+
+def _tie(owner: Any, user: Any) -> None:
+    """``user.weight = owner.weight`` in Flax: the user's attribute is set to the owner's ``nnx.Param`` itself."""
+    setattr(user, _attribute(user, "weight"), getattr(owner, _attribute(owner, "weight")))
 
 
 def _given(values: np.ndarray) -> Callable[..., jax.Array]:
@@ -93,6 +95,15 @@ def _given(values: np.ndarray) -> Callable[..., jax.Array]:
         return jnp.asarray(np.asarray(values).astype(dtype))  # converted on the host: nothing to compile
 
     return init
+
+
+def _shifted(shift: float, init: Callable[..., jax.Array]) -> Callable[..., jax.Array]:
+    """``shift + init(...)``: Flax's normal and uniform initializers are centred at 0 and start at 0."""
+
+    def shifted(key: Any, shape: Any, dtype: Any = jnp.float32) -> jax.Array:
+        return shift + init(key, shape, dtype)
+
+    return shifted
 
 
 def _use_compile_cache() -> str:
@@ -120,8 +131,11 @@ class FlaxBackend(ChildrenByPosition):
             "file-io",
             "accelerator",
             "multi-device",
+            "param-ties",
         }
     )
+    #: ``nnx.Linear`` stores its kernel (in, out) and computes ``X @ kernel``, as the chapter's MyLinear does.
+    weight_layouts = MappingProxyType({"Linear": A.IN_OUT, "MyLinear": A.IN_OUT})
     #: JAX's first host device, under the name PyTorch gives the CPU.
     host_device = "cpu"
     #: JAX compiles per shape: the run draws sizes from a palette (``blockspec run --shapes``).
@@ -131,6 +145,8 @@ class FlaxBackend(ChildrenByPosition):
     blocks: Any = blocks
     linear_class: Any = nnx.Linear
     sequential_class: Any = nnx.Sequential
+    build_tree = staticmethod(A.build_tree)  # an attribute, so that a variant (a mutant) can swap it
+    tie = staticmethod(_tie)  # the parameter-level tie, an attribute for the same reason
 
     def __init__(self) -> None:
         x64 = bool(jax.config.jax_enable_x64)  # type: ignore[attr-defined]
@@ -140,7 +156,15 @@ class FlaxBackend(ChildrenByPosition):
         self.dtypes += wide
         self._rngs = nnx.Rngs(0)
         self._cache = _use_compile_cache()
-        self._views: weakref.WeakValueDictionary[int, ParamView] = weakref.WeakValueDictionary()
+        initializers: dict[str, Callable[..., Callable[..., jax.Array]]] = {
+            "normal": lambda mean, std: _shifted(mean, nnx.initializers.normal(stddev=std)),
+            "zeros": lambda: nnx.initializers.zeros,
+            "constant": lambda value: nnx.initializers.constant(value),
+            "uniform": lambda a, b: _shifted(a, nnx.initializers.uniform(scale=b - a)),
+            # Fans from the stored (in, out) kernel: Flax's default in_axis=-2, out_axis=-1.
+            "xavier_uniform": lambda gain: nnx.initializers.variance_scaling(gain**2, "fan_avg", "uniform"),
+        }
+        self._initializers = kit.initializer_table(initializers)
 
     def version(self) -> str:
         return str(flax.__version__)
@@ -188,7 +212,8 @@ class FlaxBackend(ChildrenByPosition):
 
     # --- tensors ---------------------------------------------------------------------
     def _array(self, obj: Any) -> jax.Array:
-        return obj.array() if isinstance(obj, ParamView) else obj  # type: ignore[no-any-return]
+        value: jax.Array = obj.value if isinstance(obj, nnx.Variable) else obj  # a parameter handle is its Variable
+        return value
 
     def tensor(self, array: np.ndarray, device: str | None = None, dtype: str | None = None) -> jax.Array:
         host = np.asarray(array)
@@ -226,61 +251,53 @@ class FlaxBackend(ChildrenByPosition):
     def build(self, node: A.Node, *, dtype: str = "float32", device: str | None = None) -> Any:
         jdtype = jnp.dtype(dtype)
         rngs = self._rngs
+        layouts = weight_layouts(self)
 
         def make(node: A.Node, child: Callable[[A.Node], Any]) -> Any:
             if isinstance(node, A.Linear):
                 given: dict[str, Any] = {}
-                if node.values is not None:  # the values as the initializers: no random draw compiled per shape
-                    given["kernel_init"] = _given(node.values.weight.T)
-                    if node.values.bias is not None:
-                        given["bias_init"] = _given(node.values.bias)
+                values = kit.stored_values(node, layouts)
+                if values is not None:  # the values as the initializers: no random draw compiled per shape
+                    given["kernel_init"] = _given(values[0])
+                    if values[1] is not None:
+                        given["bias_init"] = _given(values[1])
                 return self.linear_class(
                     node.in_features, node.out_features, use_bias=node.bias, param_dtype=jdtype, rngs=rngs, **given
                 )
             if isinstance(node, A.MyLinear):
                 layer = self.blocks.MyLinear(node.in_units, node.units, rngs=rngs)
-                values = node.values
-                layer.weight.value = jnp.asarray(layer.weight.value if values is None else values.weight, dtype=jdtype)
-                bias = layer.bias.value if values is None or values.bias is None else values.bias
+                mine = kit.stored_values(node, layouts)
+                layer.weight.value = jnp.asarray(layer.weight.value if mine is None else mine[0], dtype=jdtype)
+                bias = layer.bias.value if mine is None or mine[1] is None else mine[1]
                 layer.bias.value = jnp.asarray(bias, dtype=jdtype)
                 return layer
             if isinstance(node, A.ReLU):
                 return self.blocks.ReLU()
             if isinstance(node, A.Centered):
                 return self.blocks.CenteredLayer()
-            if isinstance(node, A.Block):
-                return self.blocks.Block([(name, child(c)) for name, c in node.children])
-            if isinstance(node, A.Sequential):
-                kids = [child(c) for c in node.children]
-                if node.custom:
-                    return self.blocks.MySequential(*kids)
-                if node.names is None:
-                    return self.sequential_class(*kids)
-                net = self.blocks.NamedSequential()
-                for name, kid in zip(node.names, kids, strict=True):
-                    net.add_module(name, kid)
-                return net
+            built = kit.container(
+                node,
+                child,
+                block=self.blocks.Block,
+                sequential=self.sequential_class,
+                my_sequential=self.blocks.MySequential,
+                named=self.blocks.NamedSequential,
+            )
+            if built is not None:
+                return built
             raise TypeError(f"Expected an architecture node Flax can build (no lazy layers) but got {node!r}")
 
-        module = A.build_tree(node, make)
+        module = self.build_tree(node, make, self.tie)
         return module if device is None else self.module_to(module, device)
 
     def chapter(self, name: str, *, device: str | None = None) -> Any:
         rngs, b = self._rngs, self.blocks
-        factories: dict[str, Callable[[], Any]] = {
-            "MLP": lambda: b.MLP(rngs=rngs),
-            "FixedHiddenMLP": lambda: b.FixedHiddenMLP(rngs=rngs),
-            "MySequential": lambda: b.MySequential(
-                nnx.Linear(20, 256, rngs=rngs), b.ReLU(), nnx.Linear(256, 10, rngs=rngs)
-            ),
-            "block1": lambda: b.block1(rngs),
-            "block2": lambda: b.block2(rngs),
-            "rgnet": lambda: b.rgnet(rngs),
-            "tied_net": lambda: b.tied_net(rngs),
-            "CenteredLayer": b.CenteredLayer,
-            "MyLinear": lambda: b.MyLinear(5, 3, rngs=rngs),
-        }
-        module = factories[name]()
+        table = kit.chapter_table(
+            b,
+            lambda: b.MySequential(nnx.Linear(20, 256, rngs=rngs), b.ReLU(), nnx.Linear(256, 10, rngs=rngs)),
+            rngs=rngs,
+        )
+        module = kit.chapter_block(table, name)
         return module if device is None else self.module_to(module, device)
 
     def forward(self, module: Any, x: Any) -> jax.Array:
@@ -297,76 +314,52 @@ class FlaxBackend(ChildrenByPosition):
             return [(name, getattr(module, name)) for name in module._order]
         return [(key, value) for key, value in vars(module).items() if isinstance(value, nnx.Module)]
 
-    def _own_variables(self, module: Any) -> list[tuple[str, Variable]]:
+    def _own(self, module: Any) -> list[tuple[str, Variable]]:
+        """A module's own Variables under the chapter's leaf names (an ``nnx.Linear``'s ``kernel`` is ``weight``)."""
         if not isinstance(module, nnx.Module) or isinstance(module, nnx.Sequential):
             return []
         return [(_leaf_name(module, k), v) for k, v in vars(module).items() if isinstance(v, nnx.Variable)]
 
-    def _walk(self, module: Any, prefix: str = "") -> Iterator[tuple[str, Any, str, Variable]]:
-        """(path, owning module, leaf name, Variable) for every Variable under every path."""
-        for leaf, variable in self._own_variables(module):
-            yield (f"{prefix}.{leaf}" if prefix else leaf), module, leaf, variable
-        for name, child in self.named_children(module):
-            yield from self._walk(child, f"{prefix}.{name}" if prefix else name)
+    def _walk(self, module: Any) -> list[tuple[str, Variable]]:
+        """(path, Variable) for every Variable under every registration path."""
+        return [(path, variable) for path, _, _, variable in kit.walk(module, self._own, self.named_children)]
 
-    def _view(self, module: Any, leaf: str, variable: Variable) -> ParamView:
-        view = self._views.get(id(variable))
-        if view is None or view.variable is not variable:
-            view = ParamView(variable, transposed=leaf == "weight" and isinstance(module, nnx.Linear))
-            self._views[id(variable)] = view
-        return view
-
-    def named_parameters(self, module: Any) -> list[tuple[str, ParamView]]:
-        seen: set[int] = set()
-        params = []
-        for path, owner, leaf, variable in self._walk(module):
-            if isinstance(variable, nnx.Param) and id(variable) not in seen:
-                seen.add(id(variable))
-                params.append((path, self._view(owner, leaf, variable)))
-        return params
+    def named_parameters(self, module: Any) -> list[tuple[str, Variable]]:
+        return kit.first_paths([(path, v) for path, v in self._walk(module) if isinstance(v, nnx.Param)])
 
     def state_dict(self, module: Any) -> list[tuple[str, jax.Array]]:
-        return [(path, self._view(owner, leaf, v).array()) for path, owner, leaf, v in self._walk(module)]
+        return [(path, variable.value) for path, variable in self._walk(module)]
 
     def named_buffers(self, module: Any) -> list[tuple[str, jax.Array]]:
-        seen: set[int] = set()
-        buffers = []
-        for path, _, _, variable in self._walk(module):
-            if not isinstance(variable, nnx.Param) and id(variable) not in seen:
-                seen.add(id(variable))
-                buffers.append((path, variable.value))
-        return buffers
+        kept = kit.first_paths([(path, v) for path, v in self._walk(module) if not isinstance(v, nnx.Param)])
+        return [(path, variable.value) for path, variable in kept]
 
     def load_state_dict(self, module: Any, state: Mapping[str, Any], *, strict: bool) -> LoadResult:
-        # Flax's own restore (nnx.update) checks nothing; like orbax's restore against a
-        # target tree, the adapter checks keys and shapes against the model before writing.
-        targets = {path: self._view(owner, leaf, v) for path, owner, leaf, v in self._walk(module)}
-        missing = [key for key in targets if key not in state]
-        unexpected = [key for key in state if key not in targets]
-        if strict and (missing or unexpected):
-            raise LoadRejected(f"Error(s) loading state: missing keys {missing}, unexpected keys {unexpected}")
-        wrong = {
-            key: (tuple(np.shape(self._array(state[key]))), tuple(view.array().shape))
-            for key, view in targets.items()
-            if key in state and tuple(np.shape(self._array(state[key]))) != tuple(view.array().shape)
-        }
-        if wrong:
-            lines = [
-                f"size mismatch for {key}: got shape {got}, the model has {has}" for key, (got, has) in wrong.items()
-            ]
-            raise LoadRejected("; ".join(lines))
-        for key, view in targets.items():
-            if key in state:
-                self._write(view, np.asarray(self._array(state[key])))
-        return LoadResult(missing, unexpected)
+        # Flax's restore, the last step of every checkpoint recipe (orbax or flax.serialization):
+        # nnx.update(model, state). It has no strict mode and reports no keys: the same call either way,
+        # and whatever it accepts, refuses or leaves out is Flax's (docs/flax.md).
+        flat = {self._flax_path(module, key): self._array(value) for key, value in state.items()}
+        with kit.refusals(ValueError, TypeError, AttributeError, KeyError, IndexError):
+            nnx.update(module, nnx.from_flat_state(flat))
+        return LoadResult([], [])  # nnx.update reports nothing
 
-    def _write(self, view: ParamView, value: np.ndarray) -> None:
-        old = view.variable.value
-        stored = value.T if view.transposed else value
-        view.variable.value = jax.device_put(np.asarray(stored).astype(old.dtype), old.sharding)
+    def _flax_path(self, module: Any, key: str) -> tuple[Any, ...]:
+        """The ``nnx.state`` path of the dotted key ``key``: the naming of :meth:`named_children` undone."""
+        node: Any = module
+        path: list[Any] = []
+        parts = key.split(".")
+        for i, part in enumerate(parts):
+            if isinstance(node, nnx.Sequential) and part.isdigit():
+                path += ["layers", int(part)]
+                node = node.layers[int(part)] if int(part) < len(node.layers) else None
+                continue
+            name = _attribute(node, part) if i == len(parts) - 1 else part
+            path.append(name)
+            node = getattr(node, name, None)
+        return tuple(path)
 
     def is_parameter(self, obj: Any) -> bool:
-        return isinstance(obj, ParamView) and isinstance(obj.variable, nnx.Param)
+        return isinstance(obj, nnx.Param)
 
     # --- gradients -----------------------------------------------------------------------
     def gradients(self, module: Any, x: Any, cotangent: np.ndarray) -> Gradients:
@@ -378,15 +371,13 @@ class FlaxBackend(ChildrenByPosition):
             return jnp.sum(out * jax.device_put(jnp.asarray(cotangent, dtype=out.dtype), out_device))
 
         grad_state, grad_x = nnx.grad(loss, argnums=(0, 1))(module, x)
-        by_variable = {id(view.variable): (name, view) for name, view in self.named_parameters(module)}
+        by_variable = {id(variable): name for name, variable in self.named_parameters(module)}
         params: dict[str, np.ndarray] = {}
         devices: dict[str, str] = {}
         for path, grad in nnx.to_flat_state(grad_state):
-            variable = self._follow(module, path)
-            name, view = by_variable[id(variable)]
+            name = by_variable[id(self._follow(module, path))]
             value = grad.value if isinstance(grad, nnx.Variable) else grad
-            host = self.to_numpy(value)
-            params[name] = np.ascontiguousarray(host.T) if view.transposed else host
+            params[name] = self.to_numpy(value)
             devices[name] = self.device_of(value)
         return Gradients(self.to_numpy(grad_x), params, devices)
 
@@ -401,26 +392,11 @@ class FlaxBackend(ChildrenByPosition):
     def manual_seed(self, seed: int) -> None:
         self._rngs = nnx.Rngs(seed)
 
-    def init_(self, parameter: ParamView, scheme: str, **kwargs: float) -> None:
-        init = nnx.initializers
-        old = parameter.variable.value
-        key, shape, dtype = self._rngs.params(), old.shape, old.dtype
-        if scheme == "normal":
-            value = kwargs["mean"] + init.normal(stddev=kwargs["std"])(key, shape, dtype)
-        elif scheme == "zeros":
-            value = init.zeros(key, shape, dtype)
-        elif scheme == "constant":
-            value = init.constant(kwargs["value"])(key, shape, dtype)
-        elif scheme == "uniform":
-            value = kwargs["a"] + init.uniform(scale=kwargs["b"] - kwargs["a"])(key, shape, dtype)
-        elif scheme == "xavier_uniform":
-            # Fans from the stored (in, out) kernel: Flax's default in_axis=-2, out_axis=-1.
-            value = init.variance_scaling(kwargs["gain"] ** 2, "fan_avg", "uniform")(key, shape, dtype)
-        else:
-            raise ValueError(
-                f"Expected an initializer of {sorted(('normal', 'zeros', 'constant', 'uniform', 'xavier_uniform'))} but got scheme={scheme!r}"
-            )
-        parameter.variable.value = jax.device_put(value.astype(dtype), old.sharding)
+    def init_(self, parameter: Variable, scheme: str, **kwargs: float) -> None:
+        init = kit.initializer(self._initializers, scheme, kwargs)
+        old = parameter.value
+        value = init(self._rngs.params(), old.shape, old.dtype)
+        parameter.value = jax.device_put(value.astype(old.dtype), old.sharding)
 
     def chapter_init(self, name: str) -> Callable[[Any], None]:
         fn: Callable[[Any, nnx.Rngs], None] = getattr(self.blocks, name)
@@ -430,8 +406,8 @@ class FlaxBackend(ChildrenByPosition):
         fn(module, self._rngs)  # the key stream current when the init runs, as torch's global generator
 
     # --- mutable-parameters, module-repr, accelerator ------------------------------------------
-    def assign(self, parameter: ParamView, value: np.ndarray) -> None:
-        self._write(parameter, np.asarray(value))
+    def assign(self, parameter: Variable, value: np.ndarray) -> None:
+        parameter[...] = value  # Flax's in-place write: JAX casts to, and checks, the Variable's dtype and shape
 
     def describe(self, module: Any) -> str:
         return repr(module)
@@ -443,35 +419,17 @@ class FlaxBackend(ChildrenByPosition):
 
     # --- files -----------------------------------------------------------------------------
     def save(self, obj: Any, path: Path) -> None:
-        Path(path).write_bytes(serialization.msgpack_serialize(self._to_host(obj)))
+        Path(path).write_bytes(serialization.msgpack_serialize(self._arrays(obj)))
 
-    def _to_host(self, obj: Any) -> Any:
-        # msgpack stores a tuple as a list, and flax restores only string keys: refuse both rather
-        # than load back something else (the adapter does not declare container-keys).
+    def _arrays(self, obj: Any) -> Any:
+        """``obj`` with each parameter handle replaced by its array; containers as they are."""
         if isinstance(obj, dict):
-            odd = [k for k in obj if not isinstance(k, str)]
-            if odd:
-                raise TypeError(f"Expected str dict keys (flax msgpack files keep no others) but got {odd[0]!r}")
-            return {k: self._to_host(v) for k, v in obj.items()}
-        if isinstance(obj, tuple):
-            raise TypeError(
-                "Expected lists, not tuples, in a saved container: flax msgpack files store a tuple as a list"
-            )
-        if isinstance(obj, list):
-            return [self._to_host(v) for v in obj]
-        return np.asarray(self._array(obj))
+            return {k: self._arrays(v) for k, v in obj.items()}
+        if isinstance(obj, (list, tuple)):
+            return type(obj)(self._arrays(v) for v in obj)
+        return self._array(obj)
 
     def load(self, path: Path, map_location: str | None = None) -> Any:
         restored = serialization.msgpack_restore(Path(path).read_bytes())
-        return self._to_device(restored, self._device(map_location))
-
-    def _to_device(self, obj: Any, device: jax.Device) -> Any:
-        if isinstance(obj, dict):
-            if not all(isinstance(k, str) for k in obj):
-                raise ValueError(f"Expected string keys in a saved dict but got {sorted(map(repr, obj))}")
-            return {k: self._to_device(v, device) for k, v in obj.items()}
-        if isinstance(obj, list):
-            return [self._to_device(v, device) for v in obj]
-        if isinstance(obj, (np.ndarray, np.generic)):
-            return jax.device_put(np.asarray(obj), device)
-        raise ValueError(f"Expected arrays, lists and dicts in the file but got a {type(obj).__name__}")
+        device = self._device(map_location)
+        return jax.tree_util.tree_map(lambda leaf: jax.device_put(leaf, device), restored)

@@ -10,8 +10,10 @@ backend" explains the protocol itself):
   before the layer is built, and reading it then raises Keras' own
   ``AttributeError`` (an unbuilt Dense has no ``kernel``), which is what a
   lazy layer's unreadable weight is.
-- ``keras.layers.Dense`` stores ``kernel`` (in, out); the suite sees it as
-  ``weight`` (out, in), transposed on every read and write.
+- ``keras.layers.Dense`` stores ``kernel`` (in, out) and computes ``X @ kernel``,
+  as the chapter's MyLinear does: the adapter declares that layout
+  (``weight_layouts``) and shows the kernel as Keras holds it, under the
+  chapter's leaf name ``weight``.
 - Names are dotted registration paths computed by the adapter: a
   ``keras.Sequential`` names its layers by position (``model.layers[i]``), a
   Layer subclass by the attributes it assigned, in order. Keras' own
@@ -24,15 +26,18 @@ backend" explains the protocol itself):
   ``variable.value.grad`` (its guide to a custom ``train_step`` with
   PyTorch); ``gradients`` uses ``torch.autograd.grad``, which leaves no
   ``.grad`` behind. Keras has no ``Module.apply(fn)``.
-- Loading a state dict writes each value with ``variable.assign`` (Keras'
-  shape check); the keys are checked by the adapter, because Keras'
-  ``set_weights`` takes a positional list and has no keys to report.
-- Files: Keras saves models (``.weights.h5``, ``.keras``), not bare tensors or
-  dicts of them. ``save``/``load`` write an HDF5 file with h5py, the library
-  and container format of Keras' ``.weights.h5`` (dicts in order, lists, every
-  dtype bit for bit; bfloat16 as its 16-bit pattern). These clauses check
-  that file format, computed by the adapter, not a Keras API;
-  ``docs/keras.md`` checks Keras' own files with standalone snippets.
+- Loading a state dict writes each value of a key that names one of the
+  model's variables with ``variable.assign`` (Keras' own write: its shape
+  check, its cast). Keras has no keyed load: ``set_weights`` takes a
+  positional list and ``load_weights`` reads its own file by its own object
+  tree, so nothing in Keras refuses or reports a missing or unexpected key;
+  the adapter adds no such check (the clauses are known failures, with
+  snippets in ``docs/keras.md``).
+- Parameter-level ties: ``my_linear.weight = dense.kernel`` gives a custom
+  layer a Dense's Variable; Keras refuses the other direction (a built
+  Dense takes no new state), which the manifest lists.
+- Files: Keras saves models (``.weights.h5``, ``.keras``), never a tensor or
+  a dict of tensors, so ``file-io`` is not declared (docs/keras.md).
 - Devices are torch's (``cpu``, ``cuda:i``); tensors are made under
   ``keras.device(d)``. Keras has no device objects to compare and no device
   count of its own, so ``device-names`` is not declared. Keras has no
@@ -44,41 +49,29 @@ backend" explains the protocol itself):
 from __future__ import annotations
 
 import contextlib
-import json
+import functools
 import weakref
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
-import h5py
 import keras
 import numpy as np
 import torch
 
 from conformance import arch as A
-from conformance._protocol import Gradients, LoadRejected, LoadResult
+from conformance._protocol import Gradients, LoadResult, weight_layouts
+from conformance.backends import _kit as kit
 from conformance.backends._children import ChildrenByPosition
 from conformance.backends.keras import blocks
+from conformance.backends.torch._adapter import _DTYPES, _NAMES  # Keras on torch: torch's dtypes
 
 if keras.backend.backend() != "torch":
     raise ImportError(
         f"Expected Keras on its torch backend but got KERAS_BACKEND={keras.backend.backend()!r}; "
         "unset KERAS_BACKEND (or set it to 'torch') before keras is imported"
     )
-
-_DTYPES = {
-    "float16": torch.float16,
-    "bfloat16": torch.bfloat16,
-    "float32": torch.float32,
-    "float64": torch.float64,
-    "int8": torch.int8,
-    "int16": torch.int16,
-    "int32": torch.int32,
-    "int64": torch.int64,
-    "uint8": torch.uint8,
-    "bool": torch.bool,
-}
-_NAMES = {v: k for k, v in _DTYPES.items()}
 
 
 @contextlib.contextmanager
@@ -91,12 +84,12 @@ def _inside_keras() -> Iterator[None]:
 
 
 class ParamView:
-    """The suite's handle on ``owner.<attribute>``; ``transposed`` for a Dense kernel shown as (out, in) ``weight``."""
+    """The suite's handle on ``owner.<attribute>``, read on every use (an unbuilt Dense has no kernel yet)."""
 
-    __slots__ = ("__weakref__", "attribute", "owner", "transposed")
+    __slots__ = ("__weakref__", "attribute", "owner")
 
-    def __init__(self, owner: keras.layers.Layer, attribute: str, transposed: bool) -> None:
-        self.owner, self.attribute, self.transposed = owner, attribute, transposed
+    def __init__(self, owner: keras.layers.Layer, attribute: str) -> None:
+        self.owner, self.attribute = owner, attribute
 
     @property
     def variable(self) -> keras.Variable:
@@ -105,10 +98,23 @@ class ParamView:
 
     def array(self) -> torch.Tensor:
         value: torch.Tensor = self.variable.value
-        return value.T if self.transposed else value
+        return value
 
     def __repr__(self) -> str:
         return f"ParamView({type(self.owner).__name__}.{self.attribute})"
+
+
+#: Keras' attribute for a chapter leaf, by layer type: a ``Dense`` calls its weight ``kernel``.
+_ATTRIBUTES: dict[type, dict[str, str]] = {keras.layers.Dense: {"weight": "kernel"}}
+
+
+def _attribute(layer: Any, leaf: str) -> str:
+    return _ATTRIBUTES.get(type(layer), {}).get(leaf, leaf)
+
+
+def _tie(owner: Any, user: Any) -> None:
+    """``user.weight = owner.weight`` in Keras: the user's attribute set to the owner's Variable itself."""
+    setattr(user, _attribute(user, "weight"), getattr(owner, _attribute(owner, "weight")))
 
 
 def _attributes(layer: Any) -> dict[str, Any]:
@@ -130,12 +136,13 @@ class KerasBackend(ChildrenByPosition):
             "buffers",
             "module-repr",
             "lazy-init",
-            "file-io",
-            "container-keys",
             "accelerator",
             "multi-device",
+            "param-ties",
         }
     )
+    #: A Dense stores its kernel (in, out), as the chapter's MyLinear stores its weight.
+    weight_layouts = MappingProxyType(dict.fromkeys(A.LAYER_KINDS, A.IN_OUT))
     #: float64 layers exist but do not compute in float64: Keras' type promotion turns every 64-bit
     #: result type into 32 bits (``keras.backend.result_type("float64", "float64") == "float32"``,
     #: "aligned with JAX's default"), so ``ops.matmul`` of two float64 tensors is float32. Only float32
@@ -148,10 +155,25 @@ class KerasBackend(ChildrenByPosition):
     known_failures = Path(__file__).with_name("known_failures.toml")
     blocks: Any = blocks
     build_tree = staticmethod(A.build_tree)  # an attribute, so that a variant (a mutant) can swap it
+    tie = staticmethod(_tie)  # the parameter-level tie, an attribute for the same reason
 
     def __init__(self) -> None:
         self._seeds = keras.random.SeedGenerator(0)
         self._views: weakref.WeakKeyDictionary[Any, dict[str, ParamView]] = weakref.WeakKeyDictionary()
+        # One handle per Variable: a Variable two layers hold (a tie) is one parameter, one handle.
+        self._by_variable: weakref.WeakValueDictionary[int, ParamView] = weakref.WeakValueDictionary()
+        inits = keras.initializers
+        initializers: dict[str, Callable[..., Any]] = {
+            "normal": lambda mean, std: inits.RandomNormal(mean=mean, stddev=std, seed=self._seeds),
+            "zeros": lambda: inits.Zeros(),
+            "constant": lambda value: inits.Constant(value),
+            "uniform": lambda a, b: inits.RandomUniform(minval=a, maxval=b, seed=self._seeds),
+            # GlorotUniform has no gain: it is VarianceScaling(1, fan_avg, uniform); gain g scales the variance by g².
+            "xavier_uniform": lambda gain: inits.VarianceScaling(
+                gain**2, mode="fan_avg", distribution="uniform", seed=self._seeds
+            ),
+        }
+        self._initializers = kit.initializer_table(initializers)
 
     def version(self) -> str:
         return str(keras.__version__)
@@ -221,63 +243,50 @@ class KerasBackend(ChildrenByPosition):
     def build(self, node: A.Node, *, dtype: str = "float32", device: str | None = None) -> Any:
         b = self.blocks
         scope = contextlib.nullcontext() if device is None else keras.device(device)
+        layouts = weight_layouts(self)
+
+        def given(layer: Any, node: A.Linear | A.MyLinear) -> Any:
+            values = kit.stored_values(node, layouts)
+            if values is not None:
+                getattr(layer, _attribute(layer, "weight")).assign(values[0])
+                if values[1] is not None:
+                    layer.bias.assign(values[1])
+            return layer
 
         def make(node: A.Node, child: Callable[[A.Node], Any]) -> Any:
             if isinstance(node, A.Linear):
-                layer = b.dense(node.in_features, node.out_features, node.bias, dtype=dtype)
-                if node.values is not None:
-                    layer.kernel.assign(node.values.weight.T)
-                    if node.values.bias is not None:
-                        layer.bias.assign(node.values.bias)
-                return layer
+                return given(b.dense(node.in_features, node.out_features, node.bias, dtype=dtype), node)
             if isinstance(node, A.MyLinear):
-                layer = b.MyLinear(node.in_units, node.units, dtype=dtype)
-                if node.values is not None:
-                    layer.weight.assign(node.values.weight)
-                    if node.values.bias is not None:
-                        layer.bias.assign(node.values.bias)
-                return layer
+                return given(b.MyLinear(node.in_units, node.units, dtype=dtype), node)
             if isinstance(node, A.LazyLinear):
                 return keras.layers.Dense(node.out_features, use_bias=node.bias, dtype=dtype)
             if isinstance(node, A.ReLU):
                 return keras.layers.ReLU(dtype=dtype)
             if isinstance(node, A.Centered):
                 return b.CenteredLayer(dtype=dtype)
-            if isinstance(node, A.Block):
-                return b.Block([(name, child(c)) for name, c in node.children], dtype=dtype)
-            if isinstance(node, A.Sequential):
-                kids = [child(c) for c in node.children]
-                if node.custom:
-                    return b.MySequential(*kids, dtype=dtype)
-                if node.names is None and kids:
-                    return keras.Sequential(kids)
-                # keras.Sequential([]) refuses to build ("it has no layers"); the adapter's add_module
-                # container with no children is the identity an empty Sequential is.
-                net = b.NamedSequential(dtype=dtype)
-                for name, kid in zip(node.names or (), kids, strict=True):
-                    net.add_module(name, kid)
-                return net
+            # keras.Sequential([]) refuses to build ("it has no layers"); the add_module container with no
+            # children is the identity an empty Sequential is.
+            built = kit.container(
+                node,
+                child,
+                block=functools.partial(b.Block, dtype=dtype),
+                sequential=lambda *kids: keras.Sequential(list(kids)) if kids else b.NamedSequential(dtype=dtype),
+                my_sequential=functools.partial(b.MySequential, dtype=dtype),
+                named=functools.partial(b.NamedSequential, dtype=dtype),
+            )
+            if built is not None:
+                return built
             raise TypeError(f"Expected an architecture node but got {node!r}")
 
         with scope, _inside_keras():
-            return self.build_tree(node, make)
+            return self.build_tree(node, make, self.tie)
 
     def chapter(self, name: str, *, device: str | None = None) -> Any:
         b = self.blocks
-        factories: dict[str, Callable[[], Any]] = {
-            "MLP": b.MLP,
-            "FixedHiddenMLP": b.FixedHiddenMLP,
-            "MySequential": lambda: b.MySequential(b.dense(20, 256), keras.layers.ReLU(), b.dense(256, 10)),
-            "block1": b.block1,
-            "block2": b.block2,
-            "rgnet": b.rgnet,
-            "tied_net": b.tied_net,
-            "CenteredLayer": b.CenteredLayer,
-            "MyLinear": lambda: b.MyLinear(5, 3),
-        }
+        table = kit.chapter_table(b, lambda: b.MySequential(b.dense(20, 256), keras.layers.ReLU(), b.dense(256, 10)))
         scope = contextlib.nullcontext() if device is None else keras.device(device)
         with scope, _inside_keras():
-            return factories[name]()
+            return kit.chapter_block(table, name)
 
     def forward(self, module: Any, x: Any) -> torch.Tensor:
         with _inside_keras():
@@ -298,27 +307,31 @@ class KerasBackend(ChildrenByPosition):
             if isinstance(value, keras.layers.Layer) and not key.startswith("_")
         ]
 
-    def _view(self, owner: Any, attribute: str, transposed: bool) -> ParamView:
+    def _view(self, owner: Any, attribute: str) -> ParamView:
+        """The one handle on ``owner.<attribute>``: the handle of its Variable, when another layer holds it too."""
+        variable = getattr(owner, attribute, None)
+        known = self._by_variable.get(id(variable)) if variable is not None else None
+        if known is not None and getattr(known.owner, known.attribute, None) is variable:
+            return known
         views = self._views.setdefault(owner, {})
         if attribute not in views:
-            views[attribute] = ParamView(owner, attribute, transposed)
+            views[attribute] = ParamView(owner, attribute)
+        if variable is not None:
+            self._by_variable[id(variable)] = views[attribute]
         return views[attribute]
 
     def _own(self, module: Any) -> list[tuple[str, ParamView]]:
         """The variables a layer holds itself, by leaf name (a Dense: ``weight``, ``bias``; built or not)."""
         if isinstance(module, keras.layers.Dense):
-            own = [("weight", self._view(module, "kernel", True))]
-            return own + ([("bias", self._view(module, "bias", False))] if module.use_bias else [])
+            own = [("weight", self._view(module, "kernel"))]
+            return own + ([("bias", self._view(module, "bias"))] if module.use_bias else [])
         if not isinstance(module, keras.layers.Layer) or isinstance(module, keras.Sequential):
             return []
-        return [(k, self._view(module, k, False)) for k, v in vars(module).items() if isinstance(v, keras.Variable)]
+        return [(k, self._view(module, k)) for k, v in vars(module).items() if isinstance(v, keras.Variable)]
 
-    def _walk(self, module: Any, prefix: str = "") -> Iterator[tuple[str, ParamView]]:
-        """(path, view) for every variable under every path."""
-        for leaf, view in self._own(module):
-            yield (f"{prefix}.{leaf}" if prefix else leaf), view
-        for name, child in self.named_children(module):
-            yield from self._walk(child, f"{prefix}.{name}" if prefix else name)
+    def _walk(self, module: Any) -> list[tuple[str, ParamView]]:
+        """(path, handle) for every variable under every registration path."""
+        return [(path, view) for path, _, _, view in kit.walk(module, self._own, self.named_children)]
 
     @staticmethod
     def _trainable(view: ParamView) -> bool:
@@ -328,57 +341,25 @@ class KerasBackend(ChildrenByPosition):
             return True
 
     def named_parameters(self, module: Any) -> list[tuple[str, ParamView]]:
-        seen: set[int] = set()
-        params = []
-        for path, view in self._walk(module):
-            if self._trainable(view) and id(view) not in seen:
-                seen.add(id(view))
-                params.append((path, view))
-        return params
+        return kit.first_paths([(path, view) for path, view in self._walk(module) if self._trainable(view)])
 
     def state_dict(self, module: Any) -> list[tuple[str, torch.Tensor]]:
         return [(path, view.array()) for path, view in self._walk(module)]
 
     def named_buffers(self, module: Any) -> list[tuple[str, torch.Tensor]]:
-        seen: set[int] = set()
-        buffers = []
-        for path, view in self._walk(module):
-            if not self._trainable(view) and id(view) not in seen:
-                seen.add(id(view))
-                buffers.append((path, view.array()))
-        return buffers
+        kept = kit.first_paths([(path, view) for path, view in self._walk(module) if not self._trainable(view)])
+        return [(path, view.array()) for path, view in kept]
 
     def load_state_dict(self, module: Any, state: Mapping[str, Any], *, strict: bool) -> LoadResult:
+        # Keras has no keyed load (set_weights is positional; load_weights reads its own file): each key
+        # naming a variable of the model is written with Keras' variable.assign, and nothing else is
+        # checked, refused or reported, strict or not. What assign refuses (a shape) is Keras' refusal.
         targets = dict(self._walk(module))
-        missing = [key for key in targets if key not in state]
-        unexpected = [key for key in state if key not in targets]
-        if strict and (missing or unexpected):
-            raise LoadRejected(f"Error(s) loading state: missing keys {missing}, unexpected keys {unexpected}")
-        problems = []
-        for key, view in targets.items():
-            if key not in state:
-                continue
-            try:
-                want = tuple(view.array().shape)
-            except AttributeError as exc:  # Keras: a layer never called has no variables to load into
-                problems.append(f"{key}: the layer holding it was never built ({exc})")
-                continue
-            got = tuple(np.shape(self._array(state[key])))
-            if got != want:
-                problems.append(f"size mismatch for {key}: got shape {got}, the model has {want}")
-        if problems:
-            raise LoadRejected("; ".join(problems))
-        for key, view in targets.items():
-            if key in state:
-                self._write(view, self._array(state[key]))
-        return LoadResult(missing, unexpected)
-
-    def _write(self, view: ParamView, value: Any) -> None:
-        variable = view.variable
-        stored = self._array(value) if not isinstance(value, np.ndarray) else torch.as_tensor(value)
-        stored = stored.T if view.transposed else stored
-        with _inside_keras():
-            variable.assign(stored.detach().to(variable.value.device, _DTYPES[variable.dtype]))
+        for key, value in state.items():
+            if key in targets:
+                with kit.refusals(ValueError, AttributeError, key=key), _inside_keras():
+                    targets[key].variable.assign(self._array(value))
+        return LoadResult([], [])  # Keras reports nothing
 
     def is_parameter(self, obj: Any) -> bool:
         return isinstance(obj, ParamView) and self._trainable(obj)
@@ -394,9 +375,9 @@ class KerasBackend(ChildrenByPosition):
             grads = torch.autograd.grad(loss, [x, *values], allow_unused=True)
         params: dict[str, np.ndarray] = {}
         devices: dict[str, str] = {}
-        for (name, view), grad in zip(named, grads[1:], strict=True):
+        for (name, _), grad in zip(named, grads[1:], strict=True):
             if grad is not None:
-                params[name] = self.to_numpy(grad.T if view.transposed else grad)
+                params[name] = self.to_numpy(grad)
                 devices[name] = str(grad.device)
         grad_x = grads[0]
         input_grad = np.zeros(tuple(x.shape), dtype=np.float64) if grad_x is None else self.to_numpy(grad_x)
@@ -411,7 +392,7 @@ class KerasBackend(ChildrenByPosition):
         grad = parameter.variable.value.grad
         if grad is None:
             return None
-        return self.to_numpy(grad.T if parameter.transposed else grad)
+        return self.to_numpy(grad)
 
     # --- initialization ------------------------------------------------------------------
     def manual_seed(self, seed: int) -> None:
@@ -419,22 +400,7 @@ class KerasBackend(ChildrenByPosition):
         self._seeds = keras.random.SeedGenerator(seed)
 
     def init_(self, parameter: ParamView, scheme: str, **kwargs: float) -> None:
-        inits = keras.initializers
-        seed = self._seeds
-        if scheme == "normal":
-            init: Any = inits.RandomNormal(mean=kwargs["mean"], stddev=kwargs["std"], seed=seed)
-        elif scheme == "zeros":
-            init = inits.Zeros()
-        elif scheme == "constant":
-            init = inits.Constant(kwargs["value"])
-        elif scheme == "uniform":
-            init = inits.RandomUniform(minval=kwargs["a"], maxval=kwargs["b"], seed=seed)
-        elif scheme == "xavier_uniform":
-            # GlorotUniform has no gain: it is VarianceScaling(1, fan_avg, uniform); gain g scales the variance by g².
-            init = inits.VarianceScaling(kwargs["gain"] ** 2, mode="fan_avg", distribution="uniform", seed=seed)
-        else:
-            known = ("normal", "zeros", "constant", "uniform", "xavier_uniform")
-            raise ValueError(f"Expected an initializer of {sorted(known)} but got scheme={scheme!r}")
+        init = kit.initializer(self._initializers, scheme, kwargs)
         variable = parameter.variable
         with _inside_keras():
             variable.assign(init(variable.shape, variable.dtype))
@@ -445,7 +411,8 @@ class KerasBackend(ChildrenByPosition):
 
     # --- mutable-parameters, module-repr ------------------------------------------------------
     def assign(self, parameter: ParamView, value: np.ndarray) -> None:
-        self._write(parameter, np.asarray(value))
+        with _inside_keras():
+            parameter.variable.assign(np.asarray(value))
 
     def describe(self, module: Any) -> str:
         if isinstance(module, keras.Model):  # what Keras prints for a model: its summary, nesting expanded
@@ -454,53 +421,3 @@ class KerasBackend(ChildrenByPosition):
                 module.summary(expand_nested=True, print_fn=lambda line, **_: lines.append(line))
             return "\n".join(lines)
         return str(module)
-
-    # --- files -----------------------------------------------------------------------------
-    def save(self, obj: Any, path: Path) -> None:
-        with h5py.File(path, "w", track_order=True) as f:
-            self._write_node(f, "root", obj)
-
-    def _write_node(self, group: h5py.Group, name: str, obj: Any) -> None:
-        if isinstance(obj, dict):
-            sub = group.create_group(name, track_order=True)
-            sub.attrs["kind"] = "dict"
-            odd = [k for k in obj if type(k) not in (str, int)]
-            if odd:  # JSON keeps str and int keys apart; any other key it would turn into a string
-                raise TypeError(f"Expected str or int dict keys in a saved container but got {odd[0]!r}")
-            sub.attrs["keys"] = json.dumps(list(obj))
-            for i, value in enumerate(obj.values()):
-                self._write_node(sub, str(i), value)
-        elif isinstance(obj, (list, tuple)):
-            sub = group.create_group(name, track_order=True)
-            sub.attrs["kind"] = type(obj).__name__ if type(obj) in (list, tuple) else "list"
-            sub.attrs["length"] = len(obj)
-            for i, value in enumerate(obj):
-                self._write_node(sub, str(i), value)
-        else:
-            dtype, shape, raw = self.bits(obj)
-            stored = np.frombuffer(raw, dtype=np.uint16 if dtype == "bfloat16" else np.dtype(dtype)).reshape(shape)
-            dataset = group.create_dataset(name, data=stored, shape=shape)
-            dataset.attrs["kind"] = "tensor"
-            dataset.attrs["dtype"] = dtype
-
-    def load(self, path: Path, map_location: str | None = None) -> Any:
-        with h5py.File(path, "r") as f:
-            return self._read_node(f["root"], map_location)
-
-    def _read_node(self, node: Any, device: str | None) -> Any:
-        kind = node.attrs.get("kind")
-        if kind == "dict":
-            keys = json.loads(node.attrs["keys"])
-            return {key: self._read_node(node[str(i)], device) for i, key in enumerate(keys)}
-        if kind in ("list", "tuple"):
-            items = [self._read_node(node[str(i)], device) for i in range(int(node.attrs["length"]))]
-            return items if kind == "list" else tuple(items)
-        if kind == "tensor":
-            dtype = str(node.attrs["dtype"])
-            if dtype not in _DTYPES:
-                raise ValueError(f"Expected a dtype of {sorted(_DTYPES)} in the file but got {dtype!r}")
-            host = np.asarray(node[()])
-            t = torch.from_numpy(host.copy())
-            t = t.view(torch.bfloat16) if dtype == "bfloat16" else t
-            return t if device is None else t.to(device)
-        raise ValueError(f"Expected a tensor, list or dict in the file but got kind={kind!r} at {node.name}")

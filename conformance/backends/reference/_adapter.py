@@ -9,7 +9,7 @@ import numpy as np
 
 import reference
 from conformance._version import tool_version
-from conformance.backends._torchlike import TorchLikeBackend, attribute_block_class
+from conformance.backends._torchlike import PYTORCH_CAPABILITIES, TorchLikeBackend, attribute_block_class
 from reference import chapter, nn, sim
 from reference.errors import FrameworkError
 
@@ -20,26 +20,7 @@ class ReferenceBackend(TorchLikeBackend):
     """blockspec's NumPy reference framework, with simulated accelerators ``sim:0 ... sim:N-1``."""
 
     name = "reference"
-    capabilities = frozenset(
-        {
-            "mutable-parameters",
-            "grad-attribute",
-            "apply",
-            "custom-sequential",
-            "buffers",
-            "module-repr",
-            "lazy-init",
-            "file-io",
-            "container-keys",
-            "accelerator",
-            "multi-device",
-            "device-names",
-            "device-objects",
-            "dtype-conversion",
-            "param-ties",
-            "device-count-control",
-        }
-    )
+    capabilities = PYTORCH_CAPABILITIES | {"device-count-control"}  # simulated devices, any count
     dtypes = ("float16", "float32", "float64", "int8", "int16", "int32", "int64", "uint8", "bool")
     fw = reference
     nn = nn

@@ -26,16 +26,14 @@ standalone snippets behind every departure):
 - **Loading.** ``nn.state.load_state_dict`` is tinygrad's: strict loading
   raises ``KeyError`` on the *first* missing key and accepts unexpected keys
   silently (both in the manifest). It reports nothing about a non-strict load,
-  so the adapter *computes* the missing and unexpected keys from the model's
-  and the file's keys (``environment()["adapter_computes"]`` says so in every
-  result file).
+  and neither does the adapter (LOAD-NONSTRICT-REPORTS is in the manifest).
 - **Files.** ``nn.state.safe_save``/``safe_load``: safetensors, a flat
   mapping from names to tensors, never code. A nesting is flattened by
   ``get_state_dict`` (``[x, y]`` is saved as ``{'0': x, '1': y}``, and so loads
   back as that dict); a single tensor is saved under the name ``''`` and loaded
-  back as the tensor. The adapter reads the file's bytes into a tensor and
-  parses that (``safe_load`` accepts a tensor), so the loaded tensors never
-  alias a file the suite goes on to rewrite.
+  back as the tensor (the one translation of a file: ``get_state_dict``'s own
+  name for a lone tensor). ``safe_load(path)`` is called on the path, as a
+  user does; what it keeps of the file is tinygrad's.
 - **Devices.** The host is ``CPU`` (:data:`host_device`). Accelerators are
   the non-CPU default device, or host devices ``CPU:1`` ... (see
   :func:`.blocks.accelerators`). tinygrad names index 0 without its index
@@ -51,7 +49,7 @@ from __future__ import annotations
 import functools
 import inspect
 import os
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -65,7 +63,8 @@ from tinygrad.nn import state as tg_state
 from tinygrad.tensor import Tensor
 
 from conformance import arch as A
-from conformance._protocol import Gradients, LoadRejected, LoadResult
+from conformance._protocol import Gradients, LoadResult
+from conformance.backends import _kit as kit
 from conformance.backends._children import ChildrenByPosition
 from conformance.backends.tinygrad import blocks
 
@@ -148,6 +147,20 @@ class TinygradBackend(ChildrenByPosition):
         if self._bfloat16:
             names.insert(1, "bfloat16")
         self.dtypes: tuple[str, ...] = tuple(names)
+        opts = self._like
+
+        initializers: dict[str, Callable[..., Callable[[Tensor], Tensor]]] = {
+            "normal": lambda mean, std: lambda p: Tensor.normal(*p.shape, mean=mean, std=std, **opts(p)),
+            "zeros": lambda: lambda p: p.zeros_like(),
+            "constant": lambda value: lambda p: p.full_like(value),
+            "uniform": lambda a, b: lambda p: Tensor.uniform(*p.shape, low=a, high=b, **opts(p)),
+            "xavier_uniform": lambda gain: lambda p: Tensor.glorot_uniform(*p.shape, **opts(p)) * gain,
+        }
+        self._initializers = kit.initializer_table(initializers)
+
+    @staticmethod
+    def _like(parameter: Tensor) -> dict[str, Any]:
+        return {"dtype": parameter.dtype, "device": parameter.device}
 
     def version(self) -> str:
         from importlib.metadata import version
@@ -159,7 +172,6 @@ class TinygradBackend(ChildrenByPosition):
             "tinygrad_default_device": str(Device.DEFAULT),
             "bfloat16_compiles": str(self._bfloat16),
             "accelerators": ", ".join(blocks.accelerators()) or "none",
-            "adapter_computes": "missing/unexpected keys of a non-strict load (tinygrad reports none)",
             "tinygrad_path": str(Path(tinygrad.__file__).parent),
             "tinygrad_kernel_cache": str(getattr(tg_helpers, "CACHEDB", "unknown")),
             "tinygrad_compile_workers": str(getattr(getattr(tg_helpers, "PARALLEL", None), "value", "unknown")),
@@ -254,18 +266,16 @@ class TinygradBackend(ChildrenByPosition):
                 return Tensor.relu
             if isinstance(node, A.Centered):
                 return b.CenteredLayer()
-            if isinstance(node, A.Block):
-                return b.Block([(name, child(c)) for name, c in node.children])
-            if isinstance(node, A.Sequential):
-                kids = [child(c) for c in node.children]
-                if node.custom:
-                    return b.MySequential(*kids)
-                if node.names is None:
-                    return b.Sequential(kids)
-                net = b.NamedSequential()
-                for name, kid in zip(node.names, kids, strict=True):
-                    net.add_module(name, kid)
-                return net
+            built = kit.container(
+                node,
+                child,
+                block=b.Block,
+                sequential=lambda *kids: b.Sequential(list(kids)),
+                my_sequential=b.MySequential,
+                named=b.NamedSequential,
+            )
+            if built is not None:
+                return built
             raise TypeError(f"Expected an architecture node tinygrad can build (no lazy layers) but got {node!r}")
 
         module = A.build_tree(node, make)
@@ -279,18 +289,8 @@ class TinygradBackend(ChildrenByPosition):
 
     def chapter(self, name: str, *, device: str | None = None) -> Any:
         b = self.blocks
-        factories: dict[str, Callable[[], Any]] = {
-            "MLP": b.MLP,
-            "FixedHiddenMLP": b.FixedHiddenMLP,
-            "MySequential": lambda: b.MySequential(nn.Linear(20, 256), Tensor.relu, nn.Linear(256, 10)),
-            "block1": b.block1,
-            "block2": b.block2,
-            "rgnet": b.rgnet,
-            "tied_net": b.tied_net,
-            "CenteredLayer": b.CenteredLayer,
-            "MyLinear": lambda: b.MyLinear(5, 3),
-        }
-        module = factories[name]()
+        table = kit.chapter_table(b, lambda: b.MySequential(nn.Linear(20, 256), Tensor.relu, nn.Linear(256, 10)))
+        module = kit.chapter_block(table, name)
         self._realize(module)
         return module if device is None else self.module_to(module, device)
 
@@ -312,31 +312,20 @@ class TinygradBackend(ChildrenByPosition):
     def state_dict(self, module: Any) -> list[tuple[str, Tensor]]:
         return list(tg_state.get_state_dict(module).items())
 
-    def _flagged(self, module: Any, flag: bool) -> Iterator[tuple[str, Tensor]]:
-        seen: set[int] = set()
-        for name, tensor in tg_state.get_state_dict(module).items():
-            if tensor.is_param is flag and id(tensor) not in seen:
-                seen.add(id(tensor))
-                yield name, tensor
+    def _flagged(self, module: Any, flag: bool) -> list[tuple[str, Tensor]]:
+        return kit.first_paths([(k, t) for k, t in tg_state.get_state_dict(module).items() if t.is_param is flag])
 
     def named_parameters(self, module: Any) -> list[tuple[str, Tensor]]:
-        return list(self._flagged(module, True))
+        return self._flagged(module, True)
 
     def named_buffers(self, module: Any) -> list[tuple[str, Tensor]]:
-        return list(self._flagged(module, False))
+        return self._flagged(module, False)
 
     def load_state_dict(self, module: Any, state: Mapping[str, Tensor], *, strict: bool) -> LoadResult:
-        model_keys = list(tg_state.get_state_dict(module))
-        try:
+        # KeyError: strict, the first key the state lacks; ValueError: a shape mismatch, naming the key.
+        with kit.refusals(KeyError, ValueError):
             tg_state.load_state_dict(module, dict(state), strict=strict, verbose=False)
-        except KeyError as exc:  # strict: the first key the state lacks
-            raise LoadRejected(f"KeyError: {exc}") from exc
-        except ValueError as exc:  # a shape mismatch, naming the key
-            raise LoadRejected(str(exc)) from exc
-        # Computed by the adapter: tinygrad's load_state_dict reports no keys.
-        missing = [key for key in model_keys if key not in state]
-        unexpected = [key for key in state if key not in model_keys]
-        return LoadResult(missing, unexpected)
+        return LoadResult([], [])  # tinygrad's load_state_dict reports no keys
 
     def is_parameter(self, obj: Any) -> bool:
         return isinstance(obj, Tensor) and obj.is_param is True
@@ -374,22 +363,7 @@ class TinygradBackend(ChildrenByPosition):
         Tensor.manual_seed(seed)
 
     def init_(self, parameter: Tensor, scheme: str, **kwargs: float) -> None:
-        shape = parameter.shape
-        opts: dict[str, Any] = {"dtype": parameter.dtype, "device": parameter.device}
-        if scheme == "normal":
-            value = Tensor.normal(*shape, mean=kwargs["mean"], std=kwargs["std"], **opts)
-        elif scheme == "zeros":
-            value = parameter.zeros_like()
-        elif scheme == "constant":
-            value = parameter.full_like(kwargs["value"])
-        elif scheme == "uniform":
-            value = Tensor.uniform(*shape, low=kwargs["a"], high=kwargs["b"], **opts)
-        elif scheme == "xavier_uniform":
-            value = Tensor.glorot_uniform(*shape, **opts) * kwargs["gain"]
-        else:
-            raise ValueError(
-                f"Expected an initializer of ['constant', 'normal', 'uniform', 'xavier_uniform', 'zeros'] but got scheme={scheme!r}"
-            )
+        value = kit.initializer(self._initializers, scheme, kwargs)(parameter)
         parameter.assign(value.cast(parameter.dtype)).realize()
 
     def chapter_init(self, name: str) -> Callable[[Any], None]:
@@ -405,9 +379,8 @@ class TinygradBackend(ChildrenByPosition):
         tg_state.safe_save(tg_state.get_state_dict(obj), str(path))
 
     def load(self, path: Path, map_location: str | None = None) -> Any:
-        raw = Tensor(Path(path).read_bytes())
         device = Device.DEFAULT if map_location is None else map_location
-        loaded = {key: value.to(device).realize() for key, value in tg_state.safe_load(raw).items()}
+        loaded = {key: value.to(device).realize() for key, value in tg_state.safe_load(str(path)).items()}
         if list(loaded) == [""]:  # get_state_dict's name for a lone tensor
             return loaded[""]
         return loaded

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from conformance.backends._torchlike import TorchLikeBackend, attribute_block_class
+from conformance.backends._torchlike import PYTORCH_CAPABILITIES, TorchLikeBackend, attribute_block_class
 from conformance.backends.torch import blocks
 
 _DTYPES = {
@@ -33,25 +33,7 @@ class TorchBackend(TorchLikeBackend):
     """PyTorch, checked against the spec through its public API."""
 
     name = "torch"
-    capabilities = frozenset(
-        {
-            "mutable-parameters",
-            "grad-attribute",
-            "apply",
-            "custom-sequential",
-            "buffers",
-            "module-repr",
-            "lazy-init",
-            "file-io",
-            "container-keys",
-            "accelerator",
-            "multi-device",
-            "device-names",
-            "device-objects",
-            "dtype-conversion",
-            "param-ties",
-        }
-    )
+    capabilities = PYTORCH_CAPABILITIES
     dtypes = tuple(_DTYPES)
     fw = torch
     nn = nn

@@ -1,0 +1,181 @@
+"""What every adapter needs and no framework gives it in the protocol's shape: written once.
+
+An adapter keeps what its framework does differently (how it builds a layer,
+where a module keeps its children and variables, which call loads a state);
+this kit holds the rest, so no adapter carries its own copy:
+
+- :func:`walk` and :func:`first_paths`: the module-tree walk. Names are dotted
+  registration paths; a layer registered at two places is reached under each
+  path (the state dict's alias keys), and :func:`first_paths` keeps each
+  tensor once, at its first path, telling tensors apart by identity (what
+  ``named_parameters`` lists).
+- :func:`refusals`: a framework's own refusal of a state dict, re-raised as
+  :class:`~conformance._protocol.LoadRejected` with the framework's message.
+  The kit never decides whether a load is refused: that is the framework's.
+- :func:`chapter_table`: the one table from :data:`~conformance._protocol.CHAPTER_BLOCKS`
+  to a block factory.
+- :func:`initializer_table` and :func:`initializer`: the one ``init_`` dispatch,
+  its schemes checked against :data:`~conformance._protocol.INITIALIZERS`.
+- :func:`container`: a Block or Sequential node built as the framework's
+  container, children in order (the part of ``build`` every adapter shares).
+- :func:`stored_values`: architecture values in the layout the backend declares
+  (``weight_layouts``), for the adapter to write into a layer it builds.
+
+Frameworks with PyTorch's module API (torch, the reference) get all of this
+from the framework itself and use :mod:`._torchlike` instead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any, TypeVar
+
+import numpy as np
+
+from conformance import arch as A
+from conformance._protocol import CHAPTER_BLOCKS, INITIALIZERS, LoadRejected
+
+T = TypeVar("T")
+
+#: A module's own tensors: (leaf name, handle) pairs, in registration order.
+OwnTensors = Callable[[Any], Iterable[tuple[str, Any]]]
+#: A module's children: (registration name, child) pairs, in registration order.
+Children = Callable[[Any], Iterable[tuple[str, Any]]]
+
+
+def joined(prefix: str, name: str) -> str:
+    """``prefix.name``, or ``name`` at the root."""
+    return f"{prefix}.{name}" if prefix else name
+
+
+def walk(module: Any, own: OwnTensors, children: Children, prefix: str = "") -> Iterator[tuple[str, Any, str, Any]]:
+    """(path, owning module, leaf name, handle) for every tensor under every registration path.
+
+    ``own(module)`` gives a module's own tensors, ``children(module)`` its
+    registered children; a child registered twice is walked at each place,
+    so a shared tensor appears once per path (the state dict's alias keys).
+    """
+    for leaf, handle in own(module):
+        yield joined(prefix, leaf), module, leaf, handle
+    for name, child in children(module):
+        yield from walk(child, own, children, joined(prefix, name))
+
+
+def first_paths(items: Iterable[tuple[str, T]], identity: Callable[[T], object] = lambda h: h) -> list[tuple[str, T]]:
+    """Each handle once, at its first path; handles are told apart by ``identity(handle)``'s ``id``.
+
+    ``identity`` maps a handle to the framework object that *is* the tensor
+    (a view's variable), so two handles on one tensor count once.
+    """
+    seen: set[int] = set()
+    kept = []
+    for path, handle in items:
+        key = id(identity(handle))
+        if key not in seen:
+            seen.add(key)
+            kept.append((path, handle))
+    return kept
+
+
+@contextlib.contextmanager
+def refusals(*errors: type[BaseException], key: str | None = None) -> Iterator[None]:
+    """Re-raise the framework's own refusal of a load (one of ``errors``) as ``LoadRejected``, message kept.
+
+    ``key``: the state-dict key being written when the framework's write refused (for a framework
+    that loads one variable at a time); the message then starts with it. The refusal is the framework's.
+    """
+    try:
+        yield
+    except errors as exc:
+        where = "" if key is None else f"{key}: "
+        raise LoadRejected(f"{where}{type(exc).__name__}: {exc}") from exc
+
+
+def chapter_table(blocks: Any, my_sequential: Callable[[], Any], **framework: Any) -> dict[str, Callable[[], Any]]:
+    """A factory for every block of :data:`CHAPTER_BLOCKS`, from the adapter's ``blocks`` module.
+
+    ``blocks`` defines ``MLP``, ``FixedHiddenMLP``, ``block1``, ``block2``,
+    ``rgnet``, ``tied_net``, ``CenteredLayer`` and ``MyLinear`` as the chapter
+    writes them; ``my_sequential`` builds ``MySequential(Linear(20, 256), ReLU(),
+    Linear(256, 10))`` with the framework's own layers; ``framework`` are
+    keyword arguments the framework's blocks take (Flax: ``rngs``).
+    CenteredLayer has no parameters and takes none.
+    """
+    table: dict[str, Callable[[], Any]] = {
+        name: functools.partial(getattr(blocks, name), **framework)
+        for name in ("MLP", "FixedHiddenMLP", "block1", "block2", "rgnet", "tied_net")
+    }
+    table["CenteredLayer"] = blocks.CenteredLayer
+    table["MyLinear"] = functools.partial(blocks.MyLinear, 5, 3, **framework)
+    table["MySequential"] = my_sequential
+    assert set(table) == set(CHAPTER_BLOCKS), f"chapter table {sorted(table)} != {sorted(CHAPTER_BLOCKS)}"
+    return table
+
+
+def chapter_block(table: Mapping[str, Callable[[], T]], name: str) -> T:
+    """``table[name]()``, or a ``ValueError`` naming the chapter's blocks."""
+    if name not in table:
+        raise ValueError(f"Expected a block of {list(CHAPTER_BLOCKS)} but got name={name!r}")
+    return table[name]()
+
+
+def initializer_table(table: Mapping[str, Callable[..., T]]) -> Mapping[str, Callable[..., T]]:
+    """An adapter's initializers by scheme, checked to cover :data:`INITIALIZERS` exactly.
+
+    Each entry takes the scheme's keyword arguments (``normal``: ``mean``,
+    ``std``) and returns the framework's initializer, or writes it.
+    """
+    if set(table) != set(INITIALIZERS):
+        raise ValueError(f"Expected initializers for {sorted(INITIALIZERS)} but got {sorted(table)}")
+    return table
+
+
+def initializer(table: Mapping[str, Callable[..., T]], scheme: str, kwargs: Mapping[str, float]) -> T:
+    """``table[scheme](**kwargs)``, after checking the scheme and its keyword arguments."""
+    if scheme not in INITIALIZERS:
+        raise ValueError(f"Expected an initializer of {sorted(INITIALIZERS)} but got scheme={scheme!r}")
+    if set(kwargs) != set(INITIALIZERS[scheme]):
+        raise ValueError(f"Expected arguments {list(INITIALIZERS[scheme])} for {scheme} but got {sorted(kwargs)}")
+    return table[scheme](**kwargs)
+
+
+def stored_values(
+    node: A.Linear | A.MyLinear | A.LazyLinear, layouts: Mapping[str, str]
+) -> tuple[np.ndarray, np.ndarray | None] | None:
+    """``node``'s explicit (weight, bias), the weight in the layout ``layouts`` gives its type; None without values."""
+    values = getattr(node, "values", None)
+    if values is None:
+        return None
+    return A.reoriented(type(node).__name__, values.weight, layouts), values.bias
+
+
+def container(
+    node: A.Node,
+    child: Callable[[A.Node], Any],
+    *,
+    block: Callable[[list[tuple[str, Any]]], Any],
+    sequential: Callable[..., Any],
+    my_sequential: Callable[..., Any],
+    named: Callable[[], Any],
+) -> Any | None:
+    """``node`` built as a container of the framework, its children built by ``child``; None for a leaf.
+
+    ``block(children)`` is a user-written block of (attribute, child) pairs; ``sequential(*children)``
+    the framework's own container; ``my_sequential(*children)`` the chapter's MySequential; ``named()``
+    an empty container that takes ``add_module(name, child)`` (the chapter's ``block2``).
+    """
+    if isinstance(node, A.Block):
+        return block([(name, child(c)) for name, c in node.children])
+    if not isinstance(node, A.Sequential):
+        return None
+    kids = [child(c) for c in node.children]
+    if node.custom:
+        return my_sequential(*kids)
+    if node.names is None:
+        return sequential(*kids)
+    net = named()
+    for name, kid in zip(node.names, kids, strict=True):
+        net.add_module(name, kid)
+    return net
