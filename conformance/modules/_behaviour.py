@@ -87,6 +87,8 @@ def check_registered(subject: ModuleSubject, check: Check, data: st.DataObject) 
     with seeded(data):
         module = subject.build()
         for found in unregistered(module):
+            if found.stateless:
+                continue  # nothing is lost in saving, moving or switching it: MOD-HELPERS-REGISTERED
             raise violation(
                 check,
                 f"{found.describe()} that the module does not register",
@@ -119,6 +121,25 @@ def check_registered(subject: ModuleSubject, check: Check, data: st.DataObject) 
             "every trainable tensor forward uses to be a registered parameter",
             "assign the layer (or nn.Parameter) as an attribute of the module in __init__",
         )
+
+
+# --- MOD-HELPERS-REGISTERED -------------------------------------------------------------------------
+
+
+def check_helpers_registered(subject: ModuleSubject, check: Check, data: st.DataObject) -> None:
+    with seeded(data):
+        module = subject.build()
+    for found in unregistered(module):
+        if found.stateless:
+            raise violation(
+                check,
+                f"{found.describe()} that the module does not register (stateless: no parameter, buffer "
+                "or train/eval behaviour)",
+                found.describe(),
+                "registered, so that print(module), hooks, named_modules() and a later change that gives it "
+                "state see it",
+                found.fix,
+            )
 
 
 # --- MOD-ANY-BATCH ------------------------------------------------------------------------------------

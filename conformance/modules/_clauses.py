@@ -29,12 +29,15 @@ class ContractClause:
 CONTRACT: tuple[ContractClause, ...] = (
     ContractClause("MOD-ANY-BATCH", B.check_any_batch),
     ContractClause("MOD-REGISTERED", B.check_registered),
+    # Structural, like ties: a few examples (module seeds) suffice.
+    ContractClause("MOD-HELPERS-REGISTERED", B.check_helpers_registered, examples=3),
     ContractClause("MOD-EVAL-DETERMINISTIC", B.check_eval_deterministic),
     ContractClause("MOD-INPUT-UNCHANGED", B.check_input_unchanged),
     ContractClause("MOD-GRAD-REACHES", G.check_grad_reaches),
     ContractClause("MOD-DEVICE-MOVE", B.check_device_move),
     ContractClause("MOD-DTYPE-MOVE", B.check_dtype_move),
-    ContractClause("MOD-GRAD-CORRECT", G.check_grad_correct),
+    # A wrong backward shows on almost every example, and each costs several forwards in float64.
+    ContractClause("MOD-GRAD-CORRECT", G.check_grad_correct, examples=G.EXAMPLES),
     ContractClause("MOD-STATE-ROUNDTRIP", S.check_state_roundtrip),
     ContractClause("MOD-DEEPCOPY", S.check_deepcopy),
     # Ties are structural: the inputs play no part, so a few examples (module seeds) suffice.

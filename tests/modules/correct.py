@@ -348,6 +348,29 @@ TOKENS = st.builds(
 )
 
 
+class SmallResNet(nn.Module):
+    """A residual CNN: many ReLUs and a max-pool, so many kinks lie near every point (MOD-GRAD-CORRECT's hard case)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(inplace=True))
+        self.pool = nn.MaxPool2d(2)
+        self.block = nn.Sequential(
+            nn.Conv2d(8, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.Conv2d(8, 8, 3, padding=1)
+        )
+        self.head = nn.Linear(8, 5)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.pool(self.stem(x))
+        x = torch.relu(x + self.block(x))
+        return self.head(x.mean(dim=(2, 3)))
+
+
+def embedding_with_padding() -> nn.Module:
+    """torch's own padding row: autograd gives it a zero gradient by design (MOD-GRAD-CORRECT holds it fixed)."""
+    return nn.Sequential(nn.Embedding(10, 4, padding_idx=0), nn.Linear(4, 3))
+
+
 def gru_net() -> nn.Module:
     class GRUNet(nn.Module):
         def __init__(self) -> None:
@@ -394,4 +417,6 @@ CASES: Sequence[Case] = (
     Case("two inputs", TwoInputs, ((4, 6), (4, 3))),
     Case("tied autoencoder", TiedAutoencoder, ((4, 6),)),
     Case("embedding of integer tokens (--inputs)", Embedder, (), inputs=TOKENS),
+    Case("nn.Embedding with padding_idx (--inputs)", embedding_with_padding, (), inputs=TOKENS),
+    Case("small residual CNN (many kinks)", SmallResNet, ((2, 3, 8, 8),)),
 )
