@@ -107,9 +107,7 @@ def unregistered(root: torch.nn.Module) -> list[Unregistered]:
             kinds = sorted({k for v in missing if (k := kind(v)) is not None})
             container = "" if kind(value) is not None else _container(value)
             stateless = all(isinstance(v, torch.nn.Module) and is_stateless(v) for v in missing)
-            findings.append(
-                Unregistered(f"{prefix}.{name}", kinds[0], len(missing), container, missing[0], stateless)
-            )
+            findings.append(Unregistered(f"{prefix}.{name}", kinds[0], len(missing), container, missing[0], stateless))
     return findings
 
 
