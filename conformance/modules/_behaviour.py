@@ -396,6 +396,13 @@ def check_dtype_move(subject: ModuleSubject, check: Check, data: st.DataObject) 
                 others.append((op, str(t.dtype).removeprefix("torch."), tuple(t.shape)))
                 return
 
+    casts: list[tuple[str, str]] = []  # explicit conversions of a float64 tensor to another floating dtype
+
+    def converted(op: str, args: list[torch.Tensor], out: Any) -> None:
+        narrowed = isinstance(out, torch.Tensor) and out.is_floating_point() and out.dtype != torch.float64
+        if narrowed and op.startswith(_CONVERSIONS) and any(t.dtype == torch.float64 for t in args):
+            casts.append((op, str(out.dtype).removeprefix("torch.")))
+
     with seeded(data):
         module = subject.build()
         inputs = I.draw_inputs(data, subject)
@@ -404,7 +411,7 @@ def check_dtype_move(subject: ModuleSubject, check: Check, data: st.DataObject) 
         module.eval()
         error: Exception | None = None
         output: Any = None
-        with record_ops(note):
+        with record_ops(note, converted):
             try:
                 output = I.call(module, doubled)
             except Exception as exc:
@@ -415,7 +422,14 @@ def check_dtype_move(subject: ModuleSubject, check: Check, data: st.DataObject) 
         if isinstance(f.example, torch.Tensor) and f.example.is_floating_point() and f.example.dtype != torch.float64
     ]
     fix = "register tensors with register_buffer, and create constants with dtype=x.dtype"
-    behind = f"; left behind: {', '.join(left)}" if left else "; a constant created in forward without dtype="
+    if left:
+        behind = f"; left behind: {', '.join(left)}"
+    elif casts:
+        op, dtype = casts[0]
+        behind = f"; forward converts float64 to {dtype} explicitly ({op}: .to({dtype}), .{dtype}() or dtype=)"
+        fix = "convert to the input's dtype (x.dtype), not to a fixed one, or document the upcast"
+    else:
+        behind = "; a constant created in forward without dtype="
     if others:
         op, dtype, shape = others[0]
         raise violation(

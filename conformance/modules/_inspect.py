@@ -214,8 +214,12 @@ def record_function_args(on_tensor: Callable[[str, torch.Tensor], None]) -> Iter
 
 
 @contextmanager
-def record_ops(on_op: Callable[[str, list[torch.Tensor]], None]) -> Iterator[None]:
-    """Call ``on_op(aten op name, tensor arguments)`` for every operator dispatched in the block."""
+def record_ops(
+    on_op: Callable[[str, list[torch.Tensor]], None],
+    on_result: Callable[[str, list[torch.Tensor], Any], None] | None = None,
+) -> Iterator[None]:
+    """Call ``on_op(aten op name, tensor arguments)`` for every operator dispatched in the block
+    (and ``on_result(name, tensor arguments, output)`` after it, when given)."""
     from torch.utils._python_dispatch import TorchDispatchMode
 
     class _Mode(TorchDispatchMode):  # type: ignore[no-untyped-call]
@@ -224,8 +228,12 @@ def record_ops(on_op: Callable[[str, list[torch.Tensor]], None]) -> Iterator[Non
         ) -> Any:
             import torch
 
-            on_op(str(func), [v for v in _flat([args, kwargs or {}]) if isinstance(v, torch.Tensor)])
-            return func(*args, **(kwargs or {}))
+            tensors = [v for v in _flat([args, kwargs or {}]) if isinstance(v, torch.Tensor)]
+            on_op(str(func), tensors)
+            out = func(*args, **(kwargs or {}))
+            if on_result is not None:
+                on_result(str(func), tensors, out)
+            return out
 
     with _Mode():  # type: ignore[no-untyped-call]
         yield
