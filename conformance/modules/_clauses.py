@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from conformance.kit.checks import Check
 from conformance.modules import _behaviour as B
+from conformance.modules import _construction as C
 from conformance.modules import _gradients as G
 from conformance.modules import _state as S
 from conformance.modules._subject import ModuleSubject
@@ -44,6 +45,9 @@ CONTRACT: tuple[ContractClause, ...] = (
     ContractClause("MOD-TIES-KEPT", S.check_ties_kept, examples=3),
     ContractClause("MOD-NONCONTIGUOUS", B.check_noncontiguous),
     ContractClause("MOD-BATCH-INDEPENDENT", B.check_batch_independent),
+    # Structural: how the module is made and switched, whatever the inputs.
+    ContractClause("MOD-FACTORY-KWARGS", C.check_factory_kwargs, examples=3),
+    ContractClause("MOD-MODES-REACH", C.check_modes_reach, examples=3),
 )
 
 BY_ID: dict[str, ContractClause] = {c.id: c for c in CONTRACT}

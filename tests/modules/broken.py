@@ -268,6 +268,37 @@ class ResNetWithWrongFunction(nn.Module):
         return self.head(x.mean(dim=(2, 3)))
 
 
+# --- MOD-FACTORY-KWARGS, MOD-MODES-REACH ---------------------------------------------------------------
+
+
+class FactoryKwargsForgotten(nn.Module):
+    """Takes device= and dtype= but creates its buffer without them (on the CPU, in float32)."""
+
+    def __init__(self, device: Any = None, dtype: Any = None) -> None:
+        super().__init__()
+        self.lin = nn.Linear(6, 4, device=device, dtype=dtype)
+        self.register_buffer("scale", torch.full((4,), 0.5))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.lin(x) * self.scale.to(x.dtype)
+
+
+class TrainForgetsItself(nn.Module):
+    """Overrides train() to switch its children but forgets self.training."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(6, 6)
+
+    def train(self, mode: bool = True) -> TrainForgetsItself:
+        for child in self.children():
+            child.train(mode)
+        return self
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.lin(x)
+
+
 # --- MOD-STATE-ROUNDTRIP ------------------------------------------------------------------------------
 
 
@@ -459,4 +490,6 @@ BROKEN: Sequence[Broken] = (
     _case(".view() of the input", ViewFlatten, ((4, 2, 3),), "MOD-NONCONTIGUOUS"),
     _case("as_strided with contiguous strides", AssumesStrides, ((4, 6),), "MOD-NONCONTIGUOUS"),
     _case("centring over the batch", BatchCentering, ((4, 6),), "MOD-BATCH-INDEPENDENT"),
+    _case("device=/dtype= taken but not passed on", FactoryKwargsForgotten, ((4, 6),), "MOD-FACTORY-KWARGS"),
+    _case("train() overridden, self.training forgotten", TrainForgetsItself, ((4, 6),), "MOD-MODES-REACH"),
 )

@@ -371,6 +371,34 @@ def embedding_with_padding() -> nn.Module:
     return nn.Sequential(nn.Embedding(10, 4, padding_idx=0), nn.Linear(4, 3))
 
 
+class FactoryKwargs(nn.Module):
+    """Takes device= and dtype= as torch.nn's layers do, and passes them to everything it creates."""
+
+    def __init__(self, device: Any = None, dtype: Any = None) -> None:
+        super().__init__()
+        self.lin = nn.Linear(6, 4, device=device, dtype=dtype)
+        self.register_buffer("scale", torch.full((4,), 0.5, device=device, dtype=dtype))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.lin(x) * self.scale
+
+
+class OverridesTrain(nn.Module):
+    """Overrides train() (to freeze a part) and still reaches every submodule and itself via super()."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(6, 6)
+        self.drop = nn.Dropout(0.2)
+
+    def train(self, mode: bool = True) -> OverridesTrain:
+        super().train(mode)
+        return self
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.drop(self.lin(x))
+
+
 def gru_net() -> nn.Module:
     class GRUNet(nn.Module):
         def __init__(self) -> None:
@@ -419,4 +447,6 @@ CASES: Sequence[Case] = (
     Case("embedding of integer tokens (--inputs)", Embedder, (), inputs=TOKENS),
     Case("nn.Embedding with padding_idx (--inputs)", embedding_with_padding, (), inputs=TOKENS),
     Case("small residual CNN (many kinks)", SmallResNet, ((2, 3, 8, 8),)),
+    Case("device= and dtype= factory kwargs", FactoryKwargs, ((4, 6),)),
+    Case("train() overridden, through super()", OverridesTrain, ((4, 6),)),
 )
