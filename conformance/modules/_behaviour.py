@@ -446,3 +446,33 @@ def check_dtype_move(subject: ModuleSubject, check: Check, data: st.DataObject) 
     wrong = [(path, t.dtype) for path, t in I.floating(output) if t.dtype != torch.float64]
     if wrong:
         raise violation(check, f"{wrong[0][0]} after module.double()", str(wrong[0][1]), "torch.float64", fix)
+
+
+# --- MOD-CHANNELS-LAST --------------------------------------------------------------------------------
+
+
+def check_channels_last(subject: ModuleSubject, check: Check, data: st.DataObject) -> None:
+    import torch
+
+    with seeded(data):
+        module = subject.build().eval()
+        inputs = I.draw_inputs(data, subject)
+        if not any(t.dim() == 4 for _, t in I.input_tensors(inputs)):
+            not_applicable("no input is 4-D")
+        reference = I.call(module, I.clone(inputs))
+        fix = "use .reshape() (not .view()) on inputs and weights, and no stride assumptions: channels_last is dense"
+        try:
+            module.to(memory_format=torch.channels_last)
+            last = I.map_tensors(
+                inputs, lambda t: t.contiguous(memory_format=torch.channels_last) if t.dim() == 4 else t
+            )
+            output = I.call(module, last)
+        except Exception as exc:
+            raise violation(
+                check,
+                "eval forward after module.to(memory_format=torch.channels_last) of channels_last inputs",
+                f"it raised {_raised(exc)}",
+                "an output",
+                fix,
+            ) from None
+    _compare_close(check, output, reference, "outputs in channels_last vs the contiguous layout", fix)

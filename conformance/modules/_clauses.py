@@ -45,6 +45,7 @@ CONTRACT: tuple[ContractClause, ...] = (
     ContractClause("MOD-TIES-KEPT", S.check_ties_kept, examples=3),
     ContractClause("MOD-NONCONTIGUOUS", B.check_noncontiguous),
     ContractClause("MOD-BATCH-INDEPENDENT", B.check_batch_independent),
+    ContractClause("MOD-CHANNELS-LAST", B.check_channels_last),
     # Structural: how the module is made and switched, whatever the inputs.
     ContractClause("MOD-FACTORY-KWARGS", C.check_factory_kwargs, examples=3),
     ContractClause("MOD-MODES-REACH", C.check_modes_reach, examples=3),

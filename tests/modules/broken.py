@@ -299,6 +299,19 @@ class TrainForgetsItself(nn.Module):
         return self.lin(x)
 
 
+class WeightStandardizedConv(nn.Conv2d):
+    """Weight standardization written with .view() of the weight: a channels_last weight cannot be viewed."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        w = self.weight.view(self.weight.size(0), -1)
+        w = ((w - w.mean(1, keepdim=True)) / (w.std(1, keepdim=True) + 1e-5)).view_as(self.weight)
+        return F.conv2d(x, w, self.bias, self.stride, self.padding)
+
+
+def weight_standardized() -> nn.Module:
+    return nn.Sequential(WeightStandardizedConv(3, 4, 3, padding=1), nn.ReLU())
+
+
 # --- MOD-STATE-ROUNDTRIP ------------------------------------------------------------------------------
 
 
@@ -492,4 +505,5 @@ BROKEN: Sequence[Broken] = (
     _case("centring over the batch", BatchCentering, ((4, 6),), "MOD-BATCH-INDEPENDENT"),
     _case("device=/dtype= taken but not passed on", FactoryKwargsForgotten, ((4, 6),), "MOD-FACTORY-KWARGS"),
     _case("train() overridden, self.training forgotten", TrainForgetsItself, ((4, 6),), "MOD-MODES-REACH"),
+    _case("weight .view() in a conv", weight_standardized, ((2, 3, 6, 6),), "MOD-CHANNELS-LAST"),
 )

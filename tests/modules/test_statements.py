@@ -52,6 +52,7 @@ STATED: dict[str, list[str]] = {
     "MOD-ANY-BATCH": [f"from 1 to {WORDS[I.BATCH_FACTOR]} the given one"],
     "MOD-NONCONTIGUOUS": [" or ".join(B.LAYOUTS) + " view", "sqrt(eps) * (1 + max|output|)"],
     "MOD-BATCH-INDEPENDENT": ["sqrt(eps) * (1 + max|output|)"],
+    "MOD-CHANNELS-LAST": ["module.to(memory_format=torch.channels_last)", "sqrt(eps) * (1 + max|output|)"],
     "MOD-STATE-ROUNDTRIP": ["torch.save", "torch.load(weights_only=True)", "safetensors (save_model/load_model)"],
 }
 
