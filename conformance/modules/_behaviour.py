@@ -462,7 +462,7 @@ def check_channels_last(subject: ModuleSubject, check: Check, data: st.DataObjec
         reference = I.call(module, I.clone(inputs))
         fix = "use .reshape() (not .view()) on inputs and weights, and no stride assumptions: channels_last is dense"
         try:
-            module.to(memory_format=torch.channels_last)
+            module.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # documented, not in the stubs
             last = I.map_tensors(
                 inputs, lambda t: t.contiguous(memory_format=torch.channels_last) if t.dim() == 4 else t
             )
