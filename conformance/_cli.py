@@ -106,6 +106,7 @@ def _parser() -> argparse.ArgumentParser:
     module.add_argument("--json", type=Path, metavar="PATH", help="write the per-clause result file here")
     module.add_argument("--junitxml", type=Path, metavar="PATH", help="also write JUnit XML")
     module.add_argument("--clause", action="append", default=[], metavar="ID", help="check only this clause")
+    module.add_argument("--exclude", action="append", default=[], metavar="ID", help="leave this clause out")
     module.add_argument("--profile", choices=tuple(PROFILES), default="ci", help="hypothesis profile (default: ci)")
     module.add_argument("--seed", type=int, metavar="N", help="draw examples at random from this seed")
     module.add_argument(
@@ -272,6 +273,20 @@ def _run_request(request: RunRequest, *, in_process: bool, quiet: bool) -> int:
     return result.exit_code
 
 
+def _module_clauses(chosen: list[str], excluded: list[str]) -> tuple[str, ...]:
+    """``--clause`` less ``--exclude`` (every module clause when no ``--clause`` is given)."""
+    if not excluded:
+        return tuple(chosen)
+    from conformance._errors import UsageError
+    from spec import load_catalogue
+
+    known = list(load_catalogue(subject="module"))
+    unknown = [c for c in excluded if c not in known]
+    if unknown:
+        raise UsageError(f"--exclude: unknown module-contract clause(s) {unknown}; known: {', '.join(known)}")
+    return tuple(c for c in (chosen or known) if c not in excluded)
+
+
 def _check_module(args: argparse.Namespace) -> int:
     from conformance.run.isolate import run_isolated
     from conformance.run.request import RunRequest, parse_shape
@@ -285,7 +300,7 @@ def _check_module(args: argparse.Namespace) -> int:
         dtype=args.dtype,
         device=args.device,
         profile=args.profile,
-        clauses=tuple(args.clause),
+        clauses=_module_clauses(args.clause, args.exclude),
         json_path=args.json,
         junit_path=args.junitxml,
         seed=args.seed,

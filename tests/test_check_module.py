@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import REPO_ROOT, Cli, schema_errors
+from tests.helpers import REPO_ROOT, Cli, schema_errors, subprocess_env
 
 FAST = ["--profile", "fast"]
 
@@ -53,8 +57,10 @@ def test_a_correct_module_passes(cli: Cli) -> None:
         (["tests.modules.correct:MLP", "--input-shape", "four"], "comma-separated"),
         (["tests.modules.correct:MLP"], "--input-shape"),
         (["tests.modules.correct:MLP", "--input-shape", "4,7"], "tests.modules.correct:MLP"),
+        (["tests.modules.correct:MLP", "--input-shape", "4,20", "--exclude", "MOD-NOPE"], "MOD-NOPE"),
+        (["torch.nn:Linear(6, open('x'))", "--input-shape", "4,6"], "literals"),
     ],
-    ids=["unimportable", "zero-dim", "not-a-shape", "no-shape", "wrong-width"],
+    ids=["unimportable", "zero-dim", "not-a-shape", "no-shape", "wrong-width", "unknown-exclude", "non-literal-args"],
 )
 def test_bad_targets_and_shapes_exit_2_with_a_message(args: list[str], says: str, cli: Cli, tmp_path: Path) -> None:
     proc = cli(["check-module", *args, *FAST, "--json", "m.json"], extra_path=[REPO_ROOT])
@@ -118,3 +124,29 @@ def test_the_module_contract_fixture_checks_a_users_module_in_their_own_suite(py
     result.assert_outcomes(passed=1, failed=1)
     text = result.stdout.str()
     assert "MOD-REGISTERED" in text and "nn.ModuleList" in text, f"observed no clause or fix in:\n{text[-3000:]}"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc for the isolating child")
+def test_sigterm_writes_the_result_file_marked_incomplete(tmp_path: Path) -> None:
+    """A CI job's timeout (SIGTERM) leaves a result file, marked incomplete, as Ctrl-C does; exit 128 + 15."""
+    env = subprocess_env([REPO_ROOT / "tests" / "fixtures" / "modules", REPO_ROOT])
+    command = [sys.executable, "-m", "conformance", "check-module", "hanging_modules:HangsOnOddBatches"]
+    command += ["--input-shape", "4,6", *FAST, "--timeout", "300", "--quiet", "--json", "m.json"]
+    parent = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    children = Path(f"/proc/{parent.pid}/task/{parent.pid}/children")
+    deadline = time.monotonic() + 120
+    try:
+        while parent.poll() is None and time.monotonic() < deadline and not children.read_text().strip():
+            time.sleep(0.1)
+        time.sleep(1.0)
+        parent.send_signal(signal.SIGTERM)
+        status = parent.wait(timeout=60)
+        _, stderr = parent.communicate()
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+    assert status == 128 + signal.SIGTERM, f"observed exit status {status}; expected 143\n{stderr[-1500:]}"
+    data = json.loads((tmp_path / "m.json").read_text(encoding="utf-8"))
+    assert "SIGTERM" in data.get("incomplete", ""), (
+        f"observed incomplete {data.get('incomplete')!r}; expected the run marked terminated by SIGTERM"
+    )

@@ -87,6 +87,8 @@ def check_registered(subject: ModuleSubject, check: Check, data: st.DataObject) 
     with seeded(data):
         module = subject.build()
         for found in unregistered(module):
+            if found.stateless:
+                continue  # nothing is lost in saving, moving or switching it: MOD-HELPERS-REGISTERED
             raise violation(
                 check,
                 f"{found.describe()} that the module does not register",
@@ -119,6 +121,25 @@ def check_registered(subject: ModuleSubject, check: Check, data: st.DataObject) 
             "every trainable tensor forward uses to be a registered parameter",
             "assign the layer (or nn.Parameter) as an attribute of the module in __init__",
         )
+
+
+# --- MOD-HELPERS-REGISTERED -------------------------------------------------------------------------
+
+
+def check_helpers_registered(subject: ModuleSubject, check: Check, data: st.DataObject) -> None:
+    with seeded(data):
+        module = subject.build()
+    for found in unregistered(module):
+        if found.stateless:
+            raise violation(
+                check,
+                f"{found.describe()} that the module does not register (stateless: no parameter, buffer "
+                "or train/eval behaviour)",
+                found.describe(),
+                "registered, so that print(module), hooks, named_modules() and a later change that gives it "
+                "state see it",
+                found.fix,
+            )
 
 
 # --- MOD-ANY-BATCH ------------------------------------------------------------------------------------
@@ -375,6 +396,13 @@ def check_dtype_move(subject: ModuleSubject, check: Check, data: st.DataObject) 
                 others.append((op, str(t.dtype).removeprefix("torch."), tuple(t.shape)))
                 return
 
+    casts: list[tuple[str, str]] = []  # explicit conversions of a float64 tensor to another floating dtype
+
+    def converted(op: str, args: list[torch.Tensor], out: Any) -> None:
+        narrowed = isinstance(out, torch.Tensor) and out.is_floating_point() and out.dtype != torch.float64
+        if narrowed and op.startswith(_CONVERSIONS) and any(t.dtype == torch.float64 for t in args):
+            casts.append((op, str(out.dtype).removeprefix("torch.")))
+
     with seeded(data):
         module = subject.build()
         inputs = I.draw_inputs(data, subject)
@@ -383,7 +411,7 @@ def check_dtype_move(subject: ModuleSubject, check: Check, data: st.DataObject) 
         module.eval()
         error: Exception | None = None
         output: Any = None
-        with record_ops(note):
+        with record_ops(note, converted):
             try:
                 output = I.call(module, doubled)
             except Exception as exc:
@@ -394,7 +422,14 @@ def check_dtype_move(subject: ModuleSubject, check: Check, data: st.DataObject) 
         if isinstance(f.example, torch.Tensor) and f.example.is_floating_point() and f.example.dtype != torch.float64
     ]
     fix = "register tensors with register_buffer, and create constants with dtype=x.dtype"
-    behind = f"; left behind: {', '.join(left)}" if left else "; a constant created in forward without dtype="
+    if left:
+        behind = f"; left behind: {', '.join(left)}"
+    elif casts:
+        op, dtype = casts[0]
+        behind = f"; forward converts float64 to {dtype} explicitly ({op}: .to({dtype}), .{dtype}() or dtype=)"
+        fix = "convert to the input's dtype (x.dtype), not to a fixed one, or document the upcast"
+    else:
+        behind = "; a constant created in forward without dtype="
     if others:
         op, dtype, shape = others[0]
         raise violation(
@@ -411,3 +446,33 @@ def check_dtype_move(subject: ModuleSubject, check: Check, data: st.DataObject) 
     wrong = [(path, t.dtype) for path, t in I.floating(output) if t.dtype != torch.float64]
     if wrong:
         raise violation(check, f"{wrong[0][0]} after module.double()", str(wrong[0][1]), "torch.float64", fix)
+
+
+# --- MOD-CHANNELS-LAST --------------------------------------------------------------------------------
+
+
+def check_channels_last(subject: ModuleSubject, check: Check, data: st.DataObject) -> None:
+    import torch
+
+    with seeded(data):
+        module = subject.build().eval()
+        inputs = I.draw_inputs(data, subject)
+        if not any(t.dim() == 4 for _, t in I.input_tensors(inputs)):
+            not_applicable("no input is 4-D")
+        reference = I.call(module, I.clone(inputs))
+        fix = "use .reshape() (not .view()) on inputs and weights, and no stride assumptions: channels_last is dense"
+        try:
+            module.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # documented, not in the stubs
+            last = I.map_tensors(
+                inputs, lambda t: t.contiguous(memory_format=torch.channels_last) if t.dim() == 4 else t
+            )
+            output = I.call(module, last)
+        except Exception as exc:
+            raise violation(
+                check,
+                "eval forward after module.to(memory_format=torch.channels_last) of channels_last inputs",
+                f"it raised {_raised(exc)}",
+                "an output",
+                fix,
+            ) from None
+    _compare_close(check, output, reference, "outputs in channels_last vs the contiguous layout", fix)

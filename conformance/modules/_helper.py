@@ -16,6 +16,7 @@ from conformance.kit import profiles as _profiles
 from conformance.kit.checks import Check, ClauseViolation
 from conformance.modules._clauses import BY_ID, CONTRACT
 from conformance.modules._outcome import ClauseSkipped
+from conformance.modules._runner import run_clause_test
 from conformance.modules._subject import ModuleSubject, load_subject
 from spec import load_catalogue
 
@@ -58,9 +59,38 @@ class ModuleReport:
         return "\n".join(lines)
 
 
-def rerun_command(subject: ModuleSubject, clause: str) -> str:
-    shapes = " ".join(f"--input-shape {','.join(map(str, s))}" for s in subject.input_shapes)
-    return f"blockspec check-module {shlex.quote(subject.target)} {shapes} --clause {clause}".replace("  ", " ")
+def rerun_command(subject: ModuleSubject, clause: str, profile: str = "ci", seed: int | None = None) -> str:
+    """The CLI line that reruns one clause as this check ran it (inputs, dtype, device, profile, seed).
+
+    A factory or inputs source made in Python (a lambda, a local function, a strategy object) has no
+    importable name: the line then says so and how to give it one, instead of naming what cannot be imported.
+    """
+    parts = ["blockspec check-module", shlex.quote(subject.target)]
+    parts += [f"--input-shape {','.join(map(str, s))}" for s in subject.input_shapes]
+    advice = []
+    if subject.inputs is not None:
+        name = _importable_name(subject.inputs)
+        parts.append(f"--inputs {shlex.quote(name)}" if name else "--inputs MODULE:ATTR")
+        if not name:
+            advice.append("the inputs were given as an object: put the strategy or function at module level")
+    parts += [f"--dtype {subject.dtype}", f"--device {subject.device}", f"--profile {profile}"]
+    if seed is not None:
+        parts.append(f"--seed {seed}")
+    parts.append(f"--clause {clause}")
+    if "<" in subject.target:
+        advice.append(
+            f"{subject.target} is a lambda or local function, which cannot be imported: define it at module "
+            "level (def make(): return MyNet(4, 6)) or name a target with arguments ('pkg.mod:MyNet(4, 6)')"
+        )
+    return " ".join(parts) + "".join(f"\n  ({a})" for a in advice)
+
+
+def _importable_name(value: Any) -> str:
+    """``module:qualname`` of a function or class defined at module level, else ""."""
+    module, qualname = getattr(value, "__module__", None), getattr(value, "__qualname__", None)
+    if not module or not qualname or "<" in qualname or module == "__main__":
+        return ""
+    return f"{module}:{qualname}"
 
 
 def _settings(profile: str, max_examples: int | None, seed: int | None, examples: int | None, shrink: bool) -> Any:
@@ -77,27 +107,22 @@ def _settings(profile: str, max_examples: int | None, seed: int | None, examples
     return settings(base, max_examples=count, derandomize=seed is None, report_multiple_bugs=False, phases=phases)
 
 
-def _run_one(subject: ModuleSubject, clause: str, level: str, options: Any, seed: int | None) -> ClauseResult:
-    from hypothesis import given
-    from hypothesis import seed as with_seed
-    from hypothesis import strategies as st
-
+def _run_one(
+    subject: ModuleSubject, clause: str, level: str, options: Any, seed: int | None, profile: str = "ci"
+) -> ClauseResult:
     check = Check(clause, subject.target, subject.device)
     function = BY_ID[clause].function
 
-    @options  # type: ignore[untyped-decorator]
-    @given(data=st.data())
-    def run(data: st.DataObject) -> None:
+    def inner(data: Any) -> None:
         function(subject, check, data)
 
-    test: Callable[[], None] = with_seed(seed)(run) if seed is not None else run
     try:
-        test()
+        run_clause_test(inner, {}, options, seed=seed)
     except ClauseSkipped as exc:
         return ClauseResult(clause, level, exc.kind, exc.reason)
     except ClauseViolation as exc:
         notes = "\n".join(getattr(exc, "__notes__", []))
-        rerun = f"rerun: {rerun_command(subject, clause)}"
+        rerun = f"rerun: {rerun_command(subject, clause, profile, seed)}"
         return ClauseResult(clause, level, "fail", "\n".join(p for p in (str(exc), notes, rerun) if p))
     except Exception as exc:
         notes = "\n".join(getattr(exc, "__notes__", []))
@@ -110,6 +135,7 @@ def evaluate(
     subject: ModuleSubject,
     *,
     clauses: Iterable[str] | None = None,
+    exclude: Iterable[str] = (),
     profile: str = "ci",
     max_examples: int | None = None,
     seed: int | None = None,
@@ -117,11 +143,13 @@ def evaluate(
 ) -> ModuleReport:
     """Every selected clause's verdict, dependencies first; a clause whose dependency failed is ``blocked``.
 
+    ``exclude`` leaves clauses out (a clause depending on one left out still runs).
     ``shrink`` False reports the first failing example as found (fast verdicts for meta-tests).
     """
     catalogue = load_catalogue(subject="module")
-    wanted = list(BY_ID) if clauses is None else list(clauses)
-    unknown = [c for c in wanted if c not in BY_ID]
+    left_out = list(exclude)
+    wanted = [c for c in (list(BY_ID) if clauses is None else list(clauses)) if c not in left_out]
+    unknown = [c for c in [*wanted, *left_out] if c not in BY_ID]
     if unknown:
         raise UsageError(f"unknown module-contract clause(s) {unknown}; known: {', '.join(BY_ID)}")
     results: dict[str, ClauseResult] = {}
@@ -136,7 +164,7 @@ def evaluate(
             )
             continue
         options = _settings(profile, max_examples, seed, entry.examples, shrink)
-        results[entry.id] = _run_one(subject, entry.id, clause.level.value, options, seed)
+        results[entry.id] = _run_one(subject, entry.id, clause.level.value, options, seed, profile)
     return ModuleReport(subject.target, tuple(results.values()))
 
 
@@ -147,6 +175,7 @@ def check_module(
     input_shapes: Sequence[Sequence[int] | str] = (),
     inputs: Any = None,
     clauses: Iterable[str] | None = None,
+    exclude: Iterable[str] = (),
     dtype: str = "float32",
     device: str = "cpu",
     profile: str = "ci",
@@ -175,7 +204,7 @@ def check_module(
     """
     shapes = [input_shape, *input_shapes] if input_shape is not None else list(input_shapes)
     subject = load_subject(factory, shapes, dtype=dtype, device=device, inputs=inputs)
-    report = evaluate(subject, clauses=clauses, profile=profile, max_examples=max_examples, seed=seed)
+    report = evaluate(subject, clauses=clauses, exclude=exclude, profile=profile, max_examples=max_examples, seed=seed)
     failing = report.failing(should=fail_on_should)
     if failing:
         raise AssertionError(

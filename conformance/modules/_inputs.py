@@ -20,6 +20,9 @@ if TYPE_CHECKING:
     import torch
 
 
+#: The drawn batch goes up to this many times the given one (MOD-ANY-BATCH's "twice the given one").
+BATCH_FACTOR = 2
+
 #: Scales the default input values are drawn at: small, unit and large, all well inside float16's range.
 SCALES = (1.0, 0.01, 10.0)
 
@@ -75,7 +78,7 @@ def draw_inputs(data: st.DataObject, subject: Subject, *, min_batch: int = 1, ba
             assume(False)
         return drawn
     if batch is None:
-        top = max(2 * subject.batch, min_batch, 2)
+        top = max(BATCH_FACTOR * subject.batch, min_batch, 2)
         batch = data.draw(st.integers(min_batch, top), label="batch size")
     seed = data.draw(st.integers(0, 2**31 - 1), label="input values seed")
     scale = data.draw(st.sampled_from(SCALES), label="input values scale")

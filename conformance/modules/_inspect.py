@@ -31,6 +31,8 @@ class Unregistered:
     count: int
     container: str  # "list", "tuple", "dict", "set" or "" (the attribute itself)
     example: Any
+    #: Every member is a module with no parameter, no buffer and no train/eval behaviour (MOD-HELPERS-REGISTERED).
+    stateless: bool = False
 
     def describe(self) -> str:
         if self.container:
@@ -104,8 +106,27 @@ def unregistered(root: torch.nn.Module) -> list[Unregistered]:
                 continue
             kinds = sorted({k for v in missing if (k := kind(v)) is not None})
             container = "" if kind(value) is not None else _container(value)
-            findings.append(Unregistered(f"{prefix}.{name}", kinds[0], len(missing), container, missing[0]))
+            stateless = all(isinstance(v, torch.nn.Module) and is_stateless(v) for v in missing)
+            findings.append(Unregistered(f"{prefix}.{name}", kinds[0], len(missing), container, missing[0], stateless))
     return findings
+
+
+def is_stateless(module: torch.nn.Module) -> bool:
+    """No parameter, no buffer and no train/eval behaviour anywhere in ``module``: nothing to save, move or switch.
+
+    Train/eval behaviour is read from the source of each submodule class's forward (``training`` in it, as
+    in dropout and batch norm); a forward whose source cannot be read counts as having some.
+    """
+    if any(True for _ in module.parameters()) or any(True for _ in module.buffers()):
+        return False
+    for cls in {type(m) for m in module.modules()}:
+        try:
+            source = inspect.getsource(cls.forward)
+        except (OSError, TypeError):
+            return False
+        if "training" in source:
+            return False
+    return True
 
 
 def _container(value: Any) -> str:
@@ -193,8 +214,12 @@ def record_function_args(on_tensor: Callable[[str, torch.Tensor], None]) -> Iter
 
 
 @contextmanager
-def record_ops(on_op: Callable[[str, list[torch.Tensor]], None]) -> Iterator[None]:
-    """Call ``on_op(aten op name, tensor arguments)`` for every operator dispatched in the block."""
+def record_ops(
+    on_op: Callable[[str, list[torch.Tensor]], None],
+    on_result: Callable[[str, list[torch.Tensor], Any], None] | None = None,
+) -> Iterator[None]:
+    """Call ``on_op(aten op name, tensor arguments)`` for every operator dispatched in the block
+    (and ``on_result(name, tensor arguments, output)`` after it, when given)."""
     from torch.utils._python_dispatch import TorchDispatchMode
 
     class _Mode(TorchDispatchMode):  # type: ignore[no-untyped-call]
@@ -203,8 +228,12 @@ def record_ops(on_op: Callable[[str, list[torch.Tensor]], None]) -> Iterator[Non
         ) -> Any:
             import torch
 
-            on_op(str(func), [v for v in _flat([args, kwargs or {}]) if isinstance(v, torch.Tensor)])
-            return func(*args, **(kwargs or {}))
+            tensors = [v for v in _flat([args, kwargs or {}]) if isinstance(v, torch.Tensor)]
+            on_op(str(func), tensors)
+            out = func(*args, **(kwargs or {}))
+            if on_result is not None:
+                on_result(str(func), tensors, out)
+            return out
 
     with _Mode():  # type: ignore[no-untyped-call]
         yield

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from conformance._errors import UsageError
+from conformance.modules._targets import factory_of
 from conformance.modules._types import Inputs, InputShapeError, ModuleTargetError
 
 if TYPE_CHECKING:
@@ -176,7 +177,7 @@ def load_subject(
     import torch
 
     if isinstance(target, str):
-        name, factory = target, resolve(target)
+        name, factory = target, factory_of(target, resolve)
     else:
         factory = target
         name = f"{getattr(target, '__module__', '?')}:{getattr(target, '__qualname__', repr(target))}"

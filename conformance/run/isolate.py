@@ -122,6 +122,7 @@ def run_isolated(request: RunRequest, *, quiet: bool = False) -> RunResult:
     watch = _Watch(reporter=None if quiet or request.verbose else make_reporter())
     ledger = watch.ledger
     incomplete = ""
+    terminated: _Terminated | None = None
     _become_subreaper()
     with _signals_as_exit(), tempfile.TemporaryDirectory(prefix="blockspec-") as tmp:
         try:
@@ -162,6 +163,10 @@ def run_isolated(request: RunRequest, *, quiet: bool = False) -> RunResult:
                 raise
             incomplete = "interrupted by the user (Ctrl-C)"
             print("\nblockspec: interrupted; the result lists what ran, the rest as not run", file=sys.stderr)
+        except _Terminated as exc:  # a CI job's timeout: the result is written, marked incomplete, as for Ctrl-C
+            terminated = exc
+            incomplete = f"terminated by {exc.name}"
+            print(f"\nblockspec: {incomplete}; the result lists what ran, the rest as not run", file=sys.stderr)
         finally:
             if watch.reporter:
                 watch.reporter.close()
@@ -184,7 +189,17 @@ def run_isolated(request: RunRequest, *, quiet: bool = False) -> RunResult:
     )
     if request.json_path is not None:
         write_json(result, request.json_path)
+    if terminated is not None:
+        raise terminated
     return result
+
+
+class _Terminated(SystemExit):
+    """SIGTERM or SIGHUP arrived: exit status 128 + the signal, after the result file is written."""
+
+    def __init__(self, signum: int) -> None:
+        self.name = signal.Signals(signum).name
+        super().__init__(128 + signum)
 
 
 @contextlib.contextmanager
@@ -199,7 +214,7 @@ def _signals_as_exit() -> Iterator[None]:
         return
 
     def exit_on_signal(signum: int, frame: object) -> None:
-        raise SystemExit(128 + signum)
+        raise _Terminated(signum)
 
     previous = {s: signal.signal(s, exit_on_signal) for s in (signal.SIGTERM, signal.SIGHUP)}
     try:

@@ -85,6 +85,18 @@ class PlainDictOfModules(nn.Module):
         return self.table["soft"](self.lin(x)) * self.table["sig"](self.lin(x))
 
 
+class PlainListWithDropout(nn.Module):
+    """A dropout holds no state, but train/eval switches it: unregistered, eval() never reaches it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(6, 6)
+        self.extras = [nn.Dropout(0.5)]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.extras[0](self.lin(x))
+
+
 class PlainListOfLinear(nn.Module):
     def __init__(self) -> None:
         super().__init__()
@@ -228,6 +240,76 @@ class WrongParameterGradient(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return _BadScale.apply(x, self.scale)
+
+
+class _DoubledGradient(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor) -> torch.Tensor:
+        return x.clone()
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
+        return 2 * grad  # the identity's gradient, doubled
+
+
+class ResNetWithWrongFunction(nn.Module):
+    """A residual CNN (many kinks) whose last conv's output passes a Function with a wrong backward."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(inplace=True))
+        self.pool = nn.MaxPool2d(2)
+        self.conv = nn.Conv2d(8, 8, 3, padding=1)
+        self.head = nn.Linear(8, 5)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.pool(self.stem(x))
+        x = torch.relu(x + _DoubledGradient.apply(self.conv(x)))
+        return self.head(x.mean(dim=(2, 3)))
+
+
+# --- MOD-FACTORY-KWARGS, MOD-MODES-REACH ---------------------------------------------------------------
+
+
+class FactoryKwargsForgotten(nn.Module):
+    """Takes device= and dtype= but creates its buffer without them (on the CPU, in float32)."""
+
+    def __init__(self, device: Any = None, dtype: Any = None) -> None:
+        super().__init__()
+        self.lin = nn.Linear(6, 4, device=device, dtype=dtype)
+        self.register_buffer("scale", torch.full((4,), 0.5))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.lin(x) * self.scale.to(x.dtype)
+
+
+class TrainForgetsItself(nn.Module):
+    """Overrides train() to switch its children but forgets self.training."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(6, 6)
+
+    def train(self, mode: bool = True) -> TrainForgetsItself:
+        for child in self.children():
+            child.train(mode)
+        return self
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.lin(x)
+
+
+class WeightStandardizedConv(nn.Conv2d):
+    """Weight standardization written with .view() of the weight: a channels_last weight cannot be viewed."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        w = self.weight.view(self.weight.size(0), -1)
+        w = ((w - w.mean(1, keepdim=True)) / (w.std(1, keepdim=True) + 1e-5)).view_as(self.weight)
+        return F.conv2d(x, w, self.bias, self.stride, self.padding)
+
+
+def weight_standardized() -> nn.Module:
+    return nn.Sequential(WeightStandardizedConv(3, 4, 3, padding=1), nn.ReLU())
 
 
 # --- MOD-STATE-ROUNDTRIP ------------------------------------------------------------------------------
@@ -384,6 +466,7 @@ class BatchCentering(nn.Module):
 
 
 REG, DEV, DTYPE = "MOD-REGISTERED", "MOD-DEVICE-MOVE", "MOD-DTYPE-MOVE"
+HELPERS = "MOD-HELPERS-REGISTERED"
 
 CHAPTER: Sequence[Broken] = (
     _case("chapter FixedHiddenMLP as written", FixedHiddenMLP, ((2, 20),), REG, DEV, DTYPE),
@@ -392,8 +475,9 @@ CHAPTER: Sequence[Broken] = (
 
 BROKEN: Sequence[Broken] = (
     *CHAPTER,
-    _case("plain list of activations", PlainListOfActivations, ((4, 6),), REG),
-    _case("plain dict of modules", PlainDictOfModules, ((4, 6),), REG),
+    _case("plain list of activations (stateless)", PlainListOfActivations, ((4, 6),), HELPERS),
+    _case("plain dict of modules (stateless)", PlainDictOfModules, ((4, 6),), HELPERS),
+    _case("plain list holding a Dropout", PlainListWithDropout, ((4, 6),), REG, "MOD-EVAL-DETERMINISTIC"),
     _case("plain list of Linear layers", PlainListOfLinear, ((4, 6),), REG, DEV, DTYPE),
     _case("module-scope layer used in forward", UsesGlobalLayer, ((4, 6),), REG, DEV, DTYPE),
     _case("reshape with a hard-coded batch", HardCodedReshape, ((4, 6),), "MOD-ANY-BATCH"),
@@ -405,6 +489,7 @@ BROKEN: Sequence[Broken] = (
     _case("detached branch", DetachedBranch, ((4, 6),), "MOD-GRAD-REACHES"),
     _case("custom Function, wrong input gradient", WrongBackward, ((4, 6),), "MOD-GRAD-CORRECT"),
     _case("custom Function, wrong parameter gradient", WrongParameterGradient, ((4, 6),), "MOD-GRAD-CORRECT"),
+    _case("residual CNN, Function with a wrong backward", ResNetWithWrongFunction, ((2, 3, 8, 8),), "MOD-GRAD-CORRECT"),
     _case("random non-persistent buffer", RandomNonPersistentMask, ((4, 6),), "MOD-STATE-ROUNDTRIP"),
     _case("random plain float attribute", RandomPlainFloat, ((4, 6),), "MOD-STATE-ROUNDTRIP"),
     _case("__deepcopy__ returns a shallow copy", ShallowDeepcopy, ((4, 6),), "MOD-DEEPCOPY"),
@@ -418,4 +503,7 @@ BROKEN: Sequence[Broken] = (
     _case(".view() of the input", ViewFlatten, ((4, 2, 3),), "MOD-NONCONTIGUOUS"),
     _case("as_strided with contiguous strides", AssumesStrides, ((4, 6),), "MOD-NONCONTIGUOUS"),
     _case("centring over the batch", BatchCentering, ((4, 6),), "MOD-BATCH-INDEPENDENT"),
+    _case("device=/dtype= taken but not passed on", FactoryKwargsForgotten, ((4, 6),), "MOD-FACTORY-KWARGS"),
+    _case("train() overridden, self.training forgotten", TrainForgetsItself, ((4, 6),), "MOD-MODES-REACH"),
+    _case("weight .view() in a conv", weight_standardized, ((2, 3, 6, 6),), "MOD-CHANNELS-LAST"),
 )

@@ -348,6 +348,57 @@ TOKENS = st.builds(
 )
 
 
+class SmallResNet(nn.Module):
+    """A residual CNN: many ReLUs and a max-pool, so many kinks lie near every point (MOD-GRAD-CORRECT's hard case)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(inplace=True))
+        self.pool = nn.MaxPool2d(2)
+        self.block = nn.Sequential(
+            nn.Conv2d(8, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.Conv2d(8, 8, 3, padding=1)
+        )
+        self.head = nn.Linear(8, 5)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.pool(self.stem(x))
+        x = torch.relu(x + self.block(x))
+        return self.head(x.mean(dim=(2, 3)))
+
+
+def embedding_with_padding() -> nn.Module:
+    """torch's own padding row: autograd gives it a zero gradient by design (MOD-GRAD-CORRECT holds it fixed)."""
+    return nn.Sequential(nn.Embedding(10, 4, padding_idx=0), nn.Linear(4, 3))
+
+
+class FactoryKwargs(nn.Module):
+    """Takes device= and dtype= as torch.nn's layers do, and passes them to everything it creates."""
+
+    def __init__(self, device: Any = None, dtype: Any = None) -> None:
+        super().__init__()
+        self.lin = nn.Linear(6, 4, device=device, dtype=dtype)
+        self.register_buffer("scale", torch.full((4,), 0.5, device=device, dtype=dtype))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.lin(x) * self.scale
+
+
+class OverridesTrain(nn.Module):
+    """Overrides train() (to freeze a part) and still reaches every submodule and itself via super()."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(6, 6)
+        self.drop = nn.Dropout(0.2)
+
+    def train(self, mode: bool = True) -> OverridesTrain:
+        super().train(mode)
+        return self
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.drop(self.lin(x))
+
+
 def gru_net() -> nn.Module:
     class GRUNet(nn.Module):
         def __init__(self) -> None:
@@ -394,4 +445,8 @@ CASES: Sequence[Case] = (
     Case("two inputs", TwoInputs, ((4, 6), (4, 3))),
     Case("tied autoencoder", TiedAutoencoder, ((4, 6),)),
     Case("embedding of integer tokens (--inputs)", Embedder, (), inputs=TOKENS),
+    Case("nn.Embedding with padding_idx (--inputs)", embedding_with_padding, (), inputs=TOKENS),
+    Case("small residual CNN (many kinks)", SmallResNet, ((2, 3, 8, 8),)),
+    Case("device= and dtype= factory kwargs", FactoryKwargs, ((4, 6),)),
+    Case("train() overridden, through super()", OverridesTrain, ((4, 6),)),
 )

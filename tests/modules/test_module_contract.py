@@ -6,12 +6,16 @@ fast profile without shrinking, so a verdict is quick.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
 pytest.importorskip("torch")
 
+from conformance._errors import UsageError
 from conformance.modules import ModuleReport, ModuleTargetError, check_module, evaluate, load_subject
 from conformance.modules._clauses import BY_ID
+from conformance.modules._helper import rerun_command
 from spec import load_catalogue
 from tests.modules.broken import BROKEN, CHAPTER, Broken
 from tests.modules.correct import CASES, MLP, Case, MyLinear
@@ -141,3 +145,81 @@ def test_a_bad_target_is_a_usage_error_naming_it(target: object, shapes: list[st
     assert fragment in str(info.value), f"observed {info.value}; expected {fragment!r}"
     if isinstance(info.value, ModuleTargetError):
         assert info.value.target in str(info.value), f"observed {info.value}; expected the target named"
+
+
+def test_a_target_takes_literal_constructor_arguments_and_nothing_else() -> None:
+    subject = load_subject("torch.nn:Linear(6, 4, bias=False)", ["4,6"])
+    module = subject.factory()
+    assert (module.in_features, module.out_features, module.bias) == (6, 4, None), f"observed {module}"
+    for target in ('torch.nn:Linear(open("x"))', "torch.nn:Linear(**{})", "torch.nn:Linear(6, [i for i in ()])"):
+        with pytest.raises(ModuleTargetError) as info:
+            load_subject(target, ["4,6"])
+        assert "literals" in str(info.value), f"observed {info.value}; expected a literals-only refusal"
+
+
+def test_exclude_leaves_a_clause_out() -> None:
+    report = evaluate(
+        load_subject(MLP, ["4,20"]),
+        clauses=["MOD-REGISTERED", "MOD-DEEPCOPY"],
+        exclude=["MOD-DEEPCOPY"],
+        profile="fast",
+        max_examples=2,
+    )
+    assert set(report.statuses()) == {"MOD-REGISTERED"}, f"observed {report.statuses()}; expected MOD-DEEPCOPY out"
+    with pytest.raises(UsageError):
+        evaluate(load_subject(MLP, ["4,20"]), exclude=["MOD-NO-SUCH"], profile="fast")
+
+
+def test_the_helpers_rerun_line_is_complete_and_names_no_lambda() -> None:
+    from tests.modules.correct import TOKENS, Embedder
+
+    subject = load_subject(Embedder, [], inputs=TOKENS, dtype="float64")
+    line = rerun_command(subject, "MOD-REGISTERED", "fast", 7)
+    for part in (
+        "--inputs",
+        "--dtype float64",
+        "--device cpu",
+        "--profile fast",
+        "--seed 7",
+        "--clause MOD-REGISTERED",
+    ):
+        assert part in line, f"observed {line!r}; expected {part!r}"
+    assert "module level" in line, f"observed {line!r}; expected advice for inputs given as an object"
+    lambda_line = rerun_command(load_subject(lambda: MLP(), ["4,20"]), "MOD-REGISTERED")
+    assert "cannot be imported" in lambda_line and "--input-shape 4,20" in lambda_line, f"observed {lambda_line!r}"
+
+
+def _counting(fails: Callable[[int], bool]) -> tuple[Callable[..., None], list[int]]:
+    from hypothesis import strategies as st
+
+    calls: list[int] = []
+
+    def inner(data: st.DataObject) -> None:
+        value = data.draw(st.integers(0, 10**6), label="value")
+        calls.append(value)
+        if fails(value):
+            raise AssertionError(f"observed {value}")
+
+    return inner, calls
+
+
+def test_a_failure_every_example_shows_is_not_shrunk_and_a_rare_one_is() -> None:
+    from hypothesis import settings
+
+    from conformance.modules._runner import PROBE, run_clause_test
+
+    options = settings(max_examples=50, derandomize=True, database=None)
+    inner, calls = _counting(lambda v: True)
+    with pytest.raises(AssertionError):
+        run_clause_test(inner, {}, options)
+    assert len(calls) <= PROBE + 4, f"observed {len(calls)} calls; expected no shrinking of an every-example failure"
+    inner, calls = _counting(lambda v: v > 1000)
+    with pytest.raises(AssertionError) as info:
+        run_clause_test(inner, {}, options)
+    assert "1001" in str(info.value), f"observed {info.value}; expected the failure shrunk to its boundary"
+    inner, calls = _counting(lambda v: v > 1000)
+    with pytest.raises(AssertionError) as info:
+        run_clause_test(inner, {}, options, decided=True)
+    assert "1001" not in str(info.value) and len(calls) < 60, (
+        f"observed {info.value} after {len(calls)} calls; expected a decided clause's first failure, unshrunk"
+    )

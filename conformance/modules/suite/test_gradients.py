@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conformance.kit.checks import Check
@@ -19,6 +19,7 @@ def test_grad_reaches(subject: Any, check: Check, data: st.DataObject) -> None:
 
 
 @pytest.mark.clause("MOD-GRAD-CORRECT")
+@settings(max_examples=min(settings().max_examples, G.EXAMPLES))  # the profile's (read at import), capped
 @given(data=st.data())
 def test_grad_correct(subject: Any, check: Check, data: st.DataObject) -> None:
     G.check_grad_correct(subject, check, data)

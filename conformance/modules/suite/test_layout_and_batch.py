@@ -28,3 +28,9 @@ def test_noncontiguous(subject: Any, check: Check, data: st.DataObject) -> None:
 @given(data=st.data())
 def test_batch_independent(subject: Any, check: Check, data: st.DataObject) -> None:
     B.check_batch_independent(subject, check, data)
+
+
+@pytest.mark.clause("MOD-CHANNELS-LAST")
+@given(data=st.data())
+def test_channels_last(subject: Any, check: Check, data: st.DataObject) -> None:
+    B.check_channels_last(subject, check, data)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conformance.kit.checks import Check
@@ -16,3 +16,10 @@ from conformance.modules import _behaviour as B
 @given(data=st.data())
 def test_registered(subject: Any, check: Check, data: st.DataObject) -> None:
     B.check_registered(subject, check, data)
+
+
+@pytest.mark.clause("MOD-HELPERS-REGISTERED")
+@settings(max_examples=3)
+@given(data=st.data())
+def test_helpers_registered(subject: Any, check: Check, data: st.DataObject) -> None:
+    B.check_helpers_registered(subject, check, data)
