@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from conformance._text import neutral
 from conformance.run.result import RunResult
 from conformance.run.status import STATUSES, Status
 
 
 def summary_lines(result: RunResult) -> list[str]:
-    """Counts per status and level, then every non-passing MUST/SHOULD clause with its statement."""
+    """Counts per status and level, then every non-passing MUST/SHOULD clause with its statement.
+
+    Control characters from the result (a backend's ANSI escapes) are shown as pictures, never obeyed.
+    """
     counts = result.counts()
     backend = result.backend
     lines = [
@@ -39,4 +43,4 @@ def summary_lines(result: RunResult) -> list[str]:
     else:
         verdict = f"{len(result.failing_must())} MUST clause(s) do not pass"
     lines.append(f"verdict: {verdict}")
-    return lines
+    return [neutral(line) for line in lines]  # a backend's message must not drive the terminal
