@@ -19,6 +19,7 @@ allocations never exceed the file size. Every problem is a
 from __future__ import annotations
 
 import errno
+import io
 import json
 import math
 import os
@@ -125,7 +126,7 @@ def _sniff(head: bytes) -> str | None:
     return None
 
 
-def _open_regular(path: str, bad: Callable[[str], CheckpointError]) -> IO[bytes]:
+def _open_regular(path: str, bad: Callable[[str], CheckpointError]) -> io.BufferedReader:
     """``path`` opened for reading if it is a regular file, else :class:`CheckpointError`.
 
     Opened non-blocking, so that a FIFO with no writer is refused instead of

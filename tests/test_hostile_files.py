@@ -646,9 +646,19 @@ def _loop(path: Path) -> Path:
     return path
 
 
+def _fifo_at(path: Path) -> Path:
+    os.mkfifo(path)
+    return path
+
+
+def _directory_at(path: Path) -> Path:
+    path.mkdir()
+    return path
+
+
 LOAD_CASES: dict[str, tuple[Callable[[Path], Path], str]] = {
-    "fifo": (lambda p: (os.mkfifo(p), p)[1], "named pipe"),
-    "directory": (lambda p: (p.mkdir(), p)[1], "directory"),
+    "fifo": (_fifo_at, "named pipe"),
+    "directory": (_directory_at, "directory"),
     "symlink loop": (_loop, "symlink loop"),
     "dev-zero": (lambda p: Path("/dev/zero"), "device"),
 }
