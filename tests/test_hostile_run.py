@@ -114,17 +114,17 @@ def test_every_kind_of_malformed_journal_line_is_reported_never_raised() -> None
 #: (adapter, extra arguments): every hostile backend in tests/fixtures/adapters that misbehaves inside a test.
 EQUIVALENT = {
     "raises": ("crashing_adapter:RaisesInLength", []),
-    "os._exit(3)": ("crashing_adapter:ExitsInLength", []),
-    "os._exit(0)": ("crashing_adapter:ExitsZeroInLength", []),
+    "exit3": ("crashing_adapter:ExitsInLength", []),
+    "exit0": ("crashing_adapter:ExitsZeroInLength", []),
     "segfault": ("crashing_adapter:SegfaultsInLength", []),
     "hang": ("crashing_adapter:HangsInLength", ["--timeout", "8"]),
-    "KeyboardInterrupt": ("hostile_adapters:KeyboardInt", []),
+    "keyboard-interrupt": ("hostile_adapters:KeyboardInt", []),
     "forks": ("hostile_adapters:ForksGrandchild", []),
-    "forks a daemon": ("hostile_adapters:ForksDaemon", []),
-    "forks and hangs": ("hostile_adapters:HangsAfterForking", ["--timeout", "8"]),
-    "odd text": ("hostile_adapters:OddTextInMessage", []),
-    "garbles the journal": ("hostile_adapters:GarblesJournal", []),
-    "starts a thread": ("hostile_adapters:StartsAThread", []),
+    "forks-daemon": ("hostile_adapters:ForksDaemon", []),
+    "forks-and-hangs": ("hostile_adapters:HangsAfterForking", ["--timeout", "8"]),
+    "odd-text": ("hostile_adapters:OddTextInMessage", []),
+    "garbles-journal": ("hostile_adapters:GarblesJournal", []),
+    "thread": ("hostile_adapters:StartsAThread", []),
 }
 
 

@@ -266,7 +266,7 @@ def check_cache_directory(path: Path) -> None:
         raise UsageError(f"--compile-cache {path} exists and is not a directory")
     existing = next((p for p in (resolved, *resolved.parents) if p.exists()), Path("/"))
     if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
-        raise UsageError(f"--compile-cache {path}: cannot make or write the directory ({existing} is not writable)")
+        raise UsageError(f"--compile-cache {path}: cannot make the directory ({existing} is not a writable directory)")
 
 
 def parse_shape(text: str) -> tuple[int, ...]:
