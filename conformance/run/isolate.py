@@ -16,6 +16,14 @@ events to its :class:`~conformance.run.verdicts.Ledger` as they arrive:
 That test gets the outcome ``error`` with the reason (and the tail of the
 child's output, where Python's faulthandler prints a crash's traceback), and
 the parent starts a new child that deselects every test already decided.
+Under ``-n`` a test that a parallel child leaves unfinished (its worker died,
+it hung, the session stopped beside it) gets no verdict there: it is rerun
+in a child of its own, without xdist, so its verdict and reason are those a
+run without ``-n`` gives, and the rest goes on in parallel.
+
+The journal is data: every line is checked (:func:`~conformance.run.journal.parse_event`);
+a malformed one makes the test that was running when it was written an
+``error`` (a harness error), never a crash of the run.
 The result is built by :func:`~conformance.run.verdicts.build_result`, as in
 an in-process run.
 
