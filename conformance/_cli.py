@@ -3,8 +3,11 @@
 Exit status of ``run``: 0 when every applicable, selected MUST clause was
 checked by tests that ran and passed, or is a known failure (``xfail``) that
 the verdict line names; 1 when one was not; 2 for bad usage (unknown
-backend, clause or device; unwritable paths; a backend that cannot be
-loaded); 130 when the user interrupted the run (Ctrl-C). Nothing here
+backend, clause or device; an output that is not a regular file,
+``/dev/null`` or ``/dev/stdout``, or two outputs naming one file; a backend
+or module factory that cannot be loaded), always before any test runs; 130
+when the user interrupted the run (Ctrl-C); 128 + N after signal N
+(SIGTERM, SIGHUP), temporary directories removed. Nothing here
 imports a framework until a backend is asked for.
 """
 
@@ -18,11 +21,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from conformance._interrupt import install as install_interrupt
+from conformance._interrupt import signals_as_exit
 from conformance.kit.profiles import PROFILES, SHAPE_MODES
 from spec import BlockspecError
 
 if TYPE_CHECKING:
     from conformance.run.request import RunRequest
+
+
+def _path(text: str) -> Path:
+    """A path option's value; an empty one names nothing (``Path("")`` would silently be the current directory)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("an empty path names no file or directory")
+    return Path(text)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -37,7 +48,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--device", help="device to place modules and tensors on, named the framework's way (default: its host device)"
     )
-    run.add_argument("--json", type=Path, metavar="PATH", help="write the per-clause result file here")
+    run.add_argument("--json", type=_path, metavar="PATH", help="write the per-clause result file here")
     run.add_argument("--clause", action="append", default=[], metavar="ID", help="check only this clause (repeatable)")
     run.add_argument("--profile", choices=tuple(PROFILES), default="ci", help="hypothesis profile (default: ci)")
     run.add_argument("--verbose", action="store_true", help="show pytest's own output and tracebacks")
@@ -65,7 +76,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--compile-cache",
-        type=Path,
+        type=_path,
         metavar="DIR",
         help="keep the framework's compile cache here and reuse it in later runs "
         "(default: a fresh directory for this run, removed at its end)",
@@ -76,17 +87,18 @@ def _parser() -> argparse.ArgumentParser:
         type=int,
         default=1,
         metavar="N",
-        help="run tests in N processes at once (pytest-xdist); each test still isolated and timed (default: 1)",
+        help="run tests in N processes at once (pytest-xdist; at most 64); each test still isolated and timed, "
+        "with the same verdicts as -n 1 (default: 1)",
     )
     run.add_argument("--quiet", "-q", action="store_true", help="no progress lines; only the summary")
     run.add_argument(
         "--known-failures",
-        type=Path,
+        type=_path,
         metavar="PATH",
         help="TOML manifest of known failures (default: the one the adapter ships, if any)",
     )
     run.add_argument(
-        "--junitxml", type=Path, metavar="PATH", help="also write JUnit XML (clause ids as testcase properties)"
+        "--junitxml", type=_path, metavar="PATH", help="also write JUnit XML (clause ids as testcase properties)"
     )
 
     module = commands.add_parser(
@@ -103,8 +115,8 @@ def _parser() -> argparse.ArgumentParser:
     module.add_argument("--inputs", metavar="TARGET", help="module:attr of a hypothesis strategy or function of inputs")
     module.add_argument("--dtype", default="float32", help="the module's dtype (default: float32)")
     module.add_argument("--device", default="cpu", help="where the module is checked (default: cpu)")
-    module.add_argument("--json", type=Path, metavar="PATH", help="write the per-clause result file here")
-    module.add_argument("--junitxml", type=Path, metavar="PATH", help="also write JUnit XML")
+    module.add_argument("--json", type=_path, metavar="PATH", help="write the per-clause result file here")
+    module.add_argument("--junitxml", type=_path, metavar="PATH", help="also write JUnit XML")
     module.add_argument("--clause", action="append", default=[], metavar="ID", help="check only this clause")
     module.add_argument("--exclude", action="append", default=[], metavar="ID", help="leave this clause out")
     module.add_argument("--profile", choices=tuple(PROFILES), default="ci", help="hypothesis profile (default: ci)")
@@ -115,7 +127,7 @@ def _parser() -> argparse.ArgumentParser:
     module.add_argument("--quiet", "-q", action="store_true", help="no progress lines; only the summary")
 
     spec = commands.add_parser("spec", help="print the clause catalogue as Markdown")
-    spec.add_argument("--output", "-o", type=Path, metavar="PATH", help="write to a file instead of stdout")
+    spec.add_argument("--output", "-o", type=_path, metavar="PATH", help="write to a file instead of stdout")
 
     commands.add_parser("backends", help="list discoverable backends, their versions and capabilities")
 
@@ -136,11 +148,11 @@ def _parser() -> argparse.ArgumentParser:
     kill.add_argument(
         "--shapes", choices=SHAPE_MODES, help="run each mutant with this --shapes (default: its backend's default)"
     )
-    kill.add_argument("--json", type=Path, metavar="PATH", help="also write the verdict per mutant here")
+    kill.add_argument("--json", type=_path, metavar="PATH", help="also write the verdict per mutant here")
 
     report = commands.add_parser("report", help="a Markdown report of result files (for a pull-request comment)")
-    report.add_argument("results", nargs="+", type=Path, metavar="RESULT", help="result files, or directories of them")
-    report.add_argument("--output", "-o", type=Path, metavar="PATH", help="write to a file instead of stdout")
+    report.add_argument("results", nargs="+", type=_path, metavar="RESULT", help="result files, or directories of them")
+    report.add_argument("--output", "-o", type=_path, metavar="PATH", help="write to a file instead of stdout")
     report.add_argument(
         "--max-chars",
         type=int,
@@ -160,13 +172,13 @@ def _parser() -> argparse.ArgumentParser:
 
     dashboard = commands.add_parser("dashboard", help="a static HTML dashboard merging result files")
     dashboard.add_argument(
-        "results", nargs="+", type=Path, metavar="RESULT", help="result files, or directories of them"
+        "results", nargs="+", type=_path, metavar="RESULT", help="result files, or directories of them"
     )
-    dashboard.add_argument("--output", "-o", type=Path, required=True, metavar="DIR", help="the site's directory")
-    dashboard.add_argument("--coverage", type=Path, metavar="JSON", help="coverage.py's JSON report (coverage json)")
+    dashboard.add_argument("--output", "-o", type=_path, required=True, metavar="DIR", help="the site's directory")
+    dashboard.add_argument("--coverage", type=_path, metavar="JSON", help="coverage.py's JSON report (coverage json)")
     dashboard.add_argument(
         "--coverage-html",
-        type=Path,
+        type=_path,
         metavar="DIR",
         help="coverage.py's HTML report (coverage html), copied into the site",
     )
@@ -182,11 +194,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         if reconfigure is not None:
             reconfigure(errors="backslashreplace")
     try:
-        code = _command(args)
+        with signals_as_exit():  # SIGTERM/SIGHUP: temporary directories and children go too
+            code = _command(args)
         sys.stdout.flush()  # inside the try: a closed pipe shows up here, not at interpreter exit
         return code
     except BlockspecError as exc:
-        print(f"blockspec: error: {exc}", file=sys.stderr)
+        from conformance._text import neutral
+
+        print(f"blockspec: error: {neutral(str(exc))}", file=sys.stderr)  # it may quote a backend's output
         return 2
     except KeyboardInterrupt:
         print("blockspec: interrupted", file=sys.stderr)

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
+import re
 import secrets
+import shutil
 import stat
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 from conformance._errors import ResultFileError
@@ -16,8 +22,9 @@ def write_text_atomic(path: Path, text: str) -> None:
     The text goes to a temporary file beside ``path``, is fsynced, and is
     renamed over ``path``. A new file gets the mode the umask gives (as
     ``open(path, "w")`` would, not ``mkstemp``'s private 0600); an existing
-    file keeps its mode. A path that is not a regular file (``/dev/null``,
-    ``/dev/stdout``, a named pipe) is written into, never replaced. Any operating-system failure (full disk,
+    file keeps its mode. ``/dev/null`` and ``/dev/stdout`` are written into,
+    never replaced; any other path that is not a regular file is refused
+    (:func:`check_writable`). Any operating-system failure (full disk,
     permissions, a directory in the way) becomes a :class:`ResultFileError`
     and leaves ``path`` untouched.
     """
@@ -28,7 +35,7 @@ def write_text_atomic(path: Path, text: str) -> None:
     except OSError:
         existing = None
     if existing is not None and not stat.S_ISREG(existing.st_mode):
-        _write_through(path, text)  # /dev/null, /dev/stdout, a pipe: write into it, never rename over it
+        _write_through(path, text)  # /dev/null, /dev/stdout: write into it, never rename over it
         return
     kept = None if existing is None else stat.S_IMODE(existing.st_mode)
     try:
@@ -88,16 +95,119 @@ def _fsync_directory(directory: Path) -> None:
         os.close(fd)
 
 
+#: Output paths that are not regular files and are still accepted: written into, never replaced.
+STREAMS = ("/dev/null", "/dev/stdout")
+
+_KINDS = (
+    (stat.S_ISFIFO, "a named pipe (FIFO): nothing may be waiting to read it, and a run would hang on it"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
 def check_writable(path: Path) -> None:
-    """Fail early, before a run, when ``path`` cannot be written."""
+    """Fail early, before a run, when ``path`` cannot be written as an output.
+
+    Accepted: a regular file (existing, or new in an existing writable
+    directory), and :data:`STREAMS` by name. Refused: a directory, a named
+    pipe, any other device or socket, a symlink loop: none can receive a
+    whole file, and a pipe without a reader would block the run forever.
+    """
+    if str(path) in STREAMS:
+        return
     directory = path.parent if str(path.parent) else Path(".")
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        info = None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise ResultFileError(f"cannot write {path}: it is a symlink loop") from None
+        info = None  # a parent that is not a directory, say: reported below
+    if info is not None:
+        if stat.S_ISDIR(info.st_mode):
+            raise ResultFileError(f"cannot write {path}: it is a directory")
+        for test, kind in _KINDS:
+            if test(info.st_mode):
+                raise ResultFileError(
+                    f"cannot write {path}: it is {kind}; write to a regular file, or to {' or '.join(STREAMS)}"
+                )
     if not directory.is_dir():
         raise ResultFileError(f"cannot write {path}: directory {directory} does not exist (create it first)")
-    if path.is_dir():
-        raise ResultFileError(f"cannot write {path}: it is a directory")
-    if path.exists() and not path.is_file():  # a device or a pipe is written into: its own permission counts
-        if not os.access(path, os.W_OK):
-            raise ResultFileError(f"cannot write {path}: it is not writable")
-        return
     if not os.access(directory, os.W_OK):
         raise ResultFileError(f"cannot write {path}: directory {directory} is not writable")
+
+
+def check_distinct(paths: dict[str, Path | None]) -> None:
+    """Two outputs of one command must not name one file (the second would overwrite the first).
+
+    ``paths`` maps an option (``--json``) to its path; ``/dev/null`` may be named by several.
+    """
+    seen: dict[str, str] = {}
+    for option, path in paths.items():
+        if path is None or str(path) == os.devnull:
+            continue
+        key = os.path.realpath(path)
+        with contextlib.suppress(OSError):
+            info = os.stat(path)
+            key = f"{info.st_dev}:{info.st_ino}"  # a hard link is the same file under another name
+        if key in seen:
+            raise ResultFileError(f"{seen[key]} and {option} both name {path}: give each output a file of its own")
+        seen[key] = option
+
+
+#: What the temporary directories of a run are called: ``blockspec-<kind>-<process id>-<random>``.
+_RUN_DIR = re.compile(r"blockspec-(?:run|compile-cache)-(\d+)-[A-Za-z0-9_]+")
+
+
+def make_run_directory(kind: str) -> Path:
+    """A new temporary directory named for this process, after removing those of runs that are gone.
+
+    A run removes its directories on every way out but SIGKILL; a killed run's are found by the
+    process id in their name (no such process any more) and removed by the next run.
+    """
+    remove_stale_run_directories()
+    return Path(tempfile.mkdtemp(prefix=f"blockspec-{kind}-{os.getpid()}-"))
+
+
+@contextlib.contextmanager
+def run_directory(kind: str) -> Iterator[Path]:
+    """:func:`make_run_directory`, removed with all it holds when the block ends, however it ends."""
+    path = make_run_directory(kind)
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def remove_stale_run_directories(parent: Path | None = None) -> list[Path]:
+    """Remove the run directories in ``parent`` (the temp dir) whose run has ended; return them."""
+    parent = Path(tempfile.gettempdir()) if parent is None else parent
+    removed = []
+    uid = os.getuid() if hasattr(os, "getuid") else None
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(parent):
+            match = _RUN_DIR.fullmatch(entry.name)
+            if match is None or not entry.is_dir(follow_symlinks=False):
+                continue
+            with contextlib.suppress(OSError):
+                if uid is not None and entry.stat(follow_symlinks=False).st_uid != uid:
+                    continue  # another user's run
+                if _process_exists(int(match.group(1))):
+                    continue
+                shutil.rmtree(entry.path)
+                removed.append(Path(entry.path))
+    return removed
+
+
+def _process_exists(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, OSError):
+        return True
+    return True

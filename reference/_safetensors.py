@@ -18,12 +18,15 @@ allocations never exceed the file size. Every problem is a
 
 from __future__ import annotations
 
+import errno
+import io
 import json
 import math
 import os
+import stat
 import struct
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import IO, Any
 
 import numpy as np
@@ -123,10 +126,35 @@ def _sniff(head: bytes) -> str | None:
     return None
 
 
+def _open_regular(path: str, bad: Callable[[str], CheckpointError]) -> io.BufferedReader:
+    """``path`` opened for reading if it is a regular file, else :class:`CheckpointError`.
+
+    Opened non-blocking, so that a FIFO with no writer is refused instead of
+    waiting forever; the file type is checked on the open descriptor (no race).
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise bad("it is a symlink loop") from None
+        if exc.errno == errno.EISDIR:
+            raise bad("it is a directory, not a file") from None
+        raise  # no such file, no permission: the path, not the file's content
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        kind = "a directory" if stat.S_ISDIR(mode) else "a named pipe (FIFO)" if stat.S_ISFIFO(mode) else "a device"
+        raise bad(f"it is {kind}, not a regular file")
+    if hasattr(os, "O_NONBLOCK"):
+        os.set_blocking(fd, True)
+    return os.fdopen(fd, "rb")
+
+
 def read(path: str) -> tuple[dict[str, str] | None, list[tuple[str, Array]]]:
     """Parse and validate the file at ``path``: ``(metadata, [(name, array)])``
     with tensors in file order. Only :class:`CheckpointError` for bad
-    content; ``OSError`` if the path cannot be opened."""
+    content and for a path that is no regular file (a directory, a FIFO, a
+    device, a symlink loop); ``OSError`` if the path cannot be opened."""
 
     head = b""
 
@@ -136,7 +164,7 @@ def read(path: str) -> tuple[dict[str, str] | None, list[tuple[str, Array]]]:
         # header length may well begin with the byte 0x80.
         return CheckpointError(f"Cannot load {path!r}: {_sniff(head) or what}")
 
-    with open(path, "rb") as f:
+    with _open_regular(path, bad) as f:
         size = os.fstat(f.fileno()).st_size
         if size == 0:
             raise bad("the file is empty")

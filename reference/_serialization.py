@@ -273,8 +273,10 @@ def load(path: PathLike, map_location: DeviceLike | None = None) -> Any:
     saved from, or to ``map_location`` if given. A plain safetensors file
     (no blockspec metadata) loads as a dict of name -> tensor.
 
-    Raises :class:`~reference.CheckpointError` for any malformed file (and
-    ``OSError`` if the path cannot be opened).
+    Raises :class:`~reference.CheckpointError` for any malformed file and for
+    a path that is no regular file (a directory, a FIFO, which is never
+    waited on, a device, a symlink loop); ``OSError`` if the path cannot be
+    opened (no such file, no permission).
     """
     target = os.fspath(path)
     override = None if map_location is None else placement(map_location)

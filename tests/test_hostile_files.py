@@ -599,27 +599,102 @@ def test_the_rerun_command_comes_first_and_the_blob_is_secondary(tmp_path: Path)
         assert text.rfind("<details", 0, blob) > text.find(rerun), f"{name}: observed the blob not folded away"
 
 
-def test_a_named_pipe_as_output_is_written_into_not_replaced(tmp_path: Path) -> None:
-    """``-o /dev/null`` or ``-o >(cat)``: renaming over it would replace a device (as root, /dev/null itself)."""
+def test_a_named_pipe_as_output_is_refused_not_waited_on(tmp_path: Path) -> None:
+    """A FIFO with no reader would block the writer forever: refused at once, kept as it was, nothing written."""
     import threading
 
+    from conformance._errors import ResultFileError
     from conformance._files import write_text_atomic
 
     pipe = tmp_path / "pipe"
     os.mkfifo(pipe)
-    received: list[str] = []
+    caught: list[BaseException] = []
 
-    def read() -> None:
+    def write() -> None:
+        try:
+            write_text_atomic(pipe, "report\n")
+        except BaseException as exc:  # the test reads it below
+            caught.append(exc)
+
+    writer = threading.Thread(target=write, daemon=True)
+    writer.start()
+    writer.join(timeout=30)
+    blocked = writer.is_alive()
+    if blocked:  # blocked in open(): give it a reader so the thread ends
         with open(pipe, encoding="utf-8") as handle:
-            received.append(handle.read())
-
-    reader = threading.Thread(target=read, daemon=True)
-    reader.start()
-    write_text_atomic(pipe, "report\n")
-    reader.join(timeout=30)
-    assert received == ["report\n"], f"observed the reader get {received}; expected the text through the pipe"
+            handle.read()
+    assert not blocked, "observed the writer blocked on the pipe; expected a refusal at once"
+    assert caught and isinstance(caught[0], ResultFileError), f"observed {caught}; expected a ResultFileError"
+    assert "named pipe" in str(caught[0]), f"observed {caught[0]}; expected the pipe named"
     assert pipe.is_fifo(), "observed the pipe replaced by a file; expected it kept"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["pipe"], "observed temporary files left behind"
+
+
+def test_dev_null_as_output_is_written_into_not_replaced(tmp_path: Path) -> None:
+    from conformance._files import write_text_atomic
+
+    write_text_atomic(Path(os.devnull), "report\n")
+    assert Path(os.devnull).is_char_device(), "observed /dev/null replaced; expected it written into"
+
+
+# --- reference.load: a path that is no regular file -------------------------------------------------------
+
+
+def _loop(path: Path) -> Path:
+    path.symlink_to("other")
+    path.with_name("other").symlink_to(path.name)
+    return path
+
+
+def _fifo_at(path: Path) -> Path:
+    os.mkfifo(path)
+    return path
+
+
+def _directory_at(path: Path) -> Path:
+    path.mkdir()
+    return path
+
+
+LOAD_CASES: dict[str, tuple[Callable[[Path], Path], str]] = {
+    "fifo": (_fifo_at, "named pipe"),
+    "directory": (_directory_at, "directory"),
+    "symlink loop": (_loop, "symlink loop"),
+    "dev-zero": (lambda p: Path("/dev/zero"), "device"),
+}
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="FIFOs and /dev/zero are POSIX's")
+@pytest.mark.parametrize("case", list(LOAD_CASES))
+def test_reference_load_of_a_path_that_is_no_regular_file_is_a_checkpoint_error(case: str, tmp_path: Path) -> None:
+    """A FIFO is refused without waiting for a writer (checked in a thread, so a block fails, never hangs)."""
+    import threading
+
+    import reference
+
+    make, says = LOAD_CASES[case]
+    path = make(tmp_path / "ckpt.safetensors")
+    raised: list[BaseException] = []
+
+    def load() -> None:
+        try:
+            reference.load(path)
+        except BaseException as exc:  # the test reads it below
+            raised.append(exc)
+
+    loader = threading.Thread(target=load, daemon=True)
+    loader.start()
+    loader.join(timeout=30)
+    blocked = loader.is_alive()
+    if blocked:  # unblock the reader: a writer opens and closes the pipe
+        os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK))
+        loader.join(timeout=30)
+    assert not blocked, f"{case}: observed reference.load block on {path}; expected a CheckpointError at once"
+    assert raised, f"{case}: observed reference.load return; expected a CheckpointError"
+    assert isinstance(raised[0], reference.CheckpointError), (
+        f"{case}: observed {type(raised[0]).__name__}: {raised[0]}; expected CheckpointError"
+    )
+    assert says in str(raised[0]), f"{case}: observed {raised[0]}; expected {says!r} in the message"
 
 
 @pytest.mark.parametrize("command", ["report", "dashboard"])

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
 import sys
 import traceback
 from collections.abc import Callable, Sequence
@@ -130,6 +131,8 @@ def resolve(target: str, what: str = "factory") -> Any:
     else:
         try:
             module = importlib.import_module(module_part)
+        except (SystemExit, KeyboardInterrupt) as exc:
+            raise ModuleTargetError(target, f"importing {module_part} {_factory_exit(exc)}") from None
         except Exception as exc:
             raise ModuleTargetError(
                 target, f"cannot import {module_part}: {_one_line(exc)}", "check the name and PYTHONPATH"
@@ -144,8 +147,9 @@ def resolve(target: str, what: str = "factory") -> Any:
 
 
 def _import_file(target: str, path: Path) -> Any:
-    if not path.is_file():
-        raise ModuleTargetError(target, f"no file {path}")
+    problem = _not_a_file(path)
+    if problem:
+        raise ModuleTargetError(target, problem, "name a Python file: path/to/file.py:attr")
     name = f"_blockspec_target_{abs(hash(str(path.resolve())))}"
     spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None:
@@ -154,10 +158,44 @@ def _import_file(target: str, path: Path) -> Any:
     sys.modules[name] = module
     try:
         spec.loader.exec_module(module)
+    except (SystemExit, KeyboardInterrupt) as exc:
+        del sys.modules[name]
+        raise ModuleTargetError(target, f"importing {path} {_factory_exit(exc)}{_where(exc)}") from None
     except Exception as exc:
         del sys.modules[name]
         raise ModuleTargetError(target, f"importing {path} raised {_with_frame(exc)}") from None
     return module
+
+
+def _not_a_file(path: Path) -> str:
+    """Why ``path`` cannot be imported as a Python file, or "" when it is a regular file."""
+    import errno
+    import stat
+
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return f"no file {path}"
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return f"{path} is a symlink loop"
+        return f"{path} cannot be read: {exc.strerror or exc}"
+    if stat.S_ISDIR(mode):
+        return f"{path} is a directory, not a Python file"
+    if not stat.S_ISREG(mode):
+        kind = "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "a socket"
+        kind = "a named pipe (FIFO)" if stat.S_ISFIFO(mode) else kind
+        return f"{path} is not a regular file ({kind})"
+    return ""
+
+
+def _factory_exit(exc: BaseException) -> str:
+    """What a factory's ``sys.exit`` or ``KeyboardInterrupt`` was, in words."""
+    if isinstance(exc, SystemExit):
+        code = exc.code
+        status = 0 if code is None else code if isinstance(code, int) else f"{code!r} (status 1)"
+        return f"called sys.exit({code!r}): it would have ended the check with exit status {status}"
+    return "raised KeyboardInterrupt (no Ctrl-C reached blockspec)"
 
 
 def load_subject(
@@ -199,6 +237,13 @@ def load_subject(
     subject = ModuleSubject(name, factory, shapes, dtype, device, inputs)
     try:
         module = factory()
+    except (SystemExit, KeyboardInterrupt) as exc:
+        # Not an Exception: without this the test process would end here, and the run with it.
+        raise ModuleTargetError(
+            name,
+            f"your module factory {_factory_exit(exc)}{_where(exc)}",
+            "the factory must return the module, never exit",
+        ) from None
     except Exception as exc:
         raise ModuleTargetError(
             name,
@@ -215,6 +260,8 @@ def load_subject(
         subject.build()(*_first(subject).args, **_first(subject).kwargs)
     except ModuleTargetError:
         raise
+    except (SystemExit, KeyboardInterrupt) as exc:
+        raise ModuleTargetError(name, f"building and calling your module {_factory_exit(exc)}{_where(exc)}") from None
     except Exception as exc:
         where = "with inputs of shape " + ", ".join(map(str, shapes)) if shapes else "with the given inputs"
         raise ModuleTargetError(
@@ -241,6 +288,9 @@ def _one_line(exc: BaseException) -> str:
 
 def _with_frame(exc: BaseException) -> str:
     """The exception and the last frame of its traceback: where to look."""
+    return _one_line(exc) + _where(exc)
+
+
+def _where(exc: BaseException) -> str:
     frames = traceback.extract_tb(exc.__traceback__)
-    where = f" (at {frames[-1].filename}:{frames[-1].lineno} in {frames[-1].name})" if frames else ""
-    return _one_line(exc) + where
+    return f" (at {frames[-1].filename}:{frames[-1].lineno} in {frames[-1].name})" if frames else ""

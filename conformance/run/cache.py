@@ -8,19 +8,21 @@ it; the adapter points its framework's cache there when it is imported
 (``conformance/backends/flax``: JAX's persistent compilation cache;
 ``conformance/backends/tinygrad``: tinygrad's ``CACHEDB``). The directory is
 removed when the run ends, so no run sees another's compiled code, unless the
-user asks for one with ``--compile-cache DIR``, which is kept and reused.
+user asks for one with ``--compile-cache DIR``, which is kept and reused. It is
+named for the run's process (``blockspec-compile-cache-<pid>-*``), so the next
+run removes one that a SIGKILLed run left behind.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from conformance._errors import UsageError
+from conformance._files import make_run_directory
 from conformance._protocol import COMPILE_CACHE_ENV as CACHE_ENV
 
 
@@ -39,7 +41,7 @@ def compile_cache(keep: Path | None = None) -> Iterator[Path]:
             raise UsageError(f"--compile-cache {keep}: cannot make the directory ({exc.strerror or exc})") from None
         directory = keep.resolve()
     else:
-        directory = Path(tempfile.mkdtemp(prefix="blockspec-compile-cache-"))
+        directory = make_run_directory("compile-cache")
     os.environ[CACHE_ENV] = str(directory)
     try:
         yield directory

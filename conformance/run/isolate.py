@@ -16,6 +16,14 @@ events to its :class:`~conformance.run.verdicts.Ledger` as they arrive:
 That test gets the outcome ``error`` with the reason (and the tail of the
 child's output, where Python's faulthandler prints a crash's traceback), and
 the parent starts a new child that deselects every test already decided.
+Under ``-n`` a test that a parallel child leaves unfinished (its worker died,
+it hung, the session stopped beside it) gets no verdict there: it is rerun
+in a child of its own, without xdist, so its verdict and reason are those a
+run without ``-n`` gives, and the rest goes on in parallel.
+
+The journal is data: every line is checked (:func:`~conformance.run.journal.parse_event`);
+a malformed one makes the test that was running when it was written an
+``error`` (a harness error), never a crash of the run.
 The result is built by :func:`~conformance.run.verdicts.build_result`, as in
 an in-process run.
 
@@ -30,22 +38,23 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import re
 import signal
 import subprocess
 import sys
-import tempfile
-import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
 from conformance._errors import UsageError
-from conformance._files import write_text_atomic
-from conformance._interrupt import user_interrupted
+from conformance._files import run_directory, write_text_atomic
+from conformance._interrupt import Terminated, signals_as_exit, user_interrupted
+from conformance._text import neutral
 from conformance._version import tool_version
+from conformance.run.journal import parse_event
 from conformance.run.junit import junit_document
 from conformance.run.progress import Reporter, make_reporter
 from conformance.run.request import RunRequest
@@ -54,7 +63,12 @@ from conformance.run.status import Outcome
 from conformance.run.verdicts import Ledger, build_result
 
 _POLL_S = 0.05
+#: A line of pytest -q's progress: one character per test, and the percentage.
+_PROGRESS = re.compile(r"[.FEsxXf]*\s*(\[\s*\d+%\])?\s*")
 _LOG_TAIL_LINES = 25
+_PYTEST_USAGE_ERROR = 4  # pytest.ExitCode.USAGE_ERROR: its command line (with PYTEST_ADDOPTS) was refused
+#: Seconds a child may take to exit after its session ended (pytest's summary, atexit handlers).
+_END_GRACE_S = 5.0
 _PR_SET_PDEATHSIG = 1
 _PR_SET_CHILD_SUBREAPER = 36
 
@@ -68,17 +82,53 @@ class _Watch:
     started_at: dict[str, float] = field(default_factory=dict)  # running test -> when it started
     last_event: float = 0.0
     reporter: Reporter | None = None
+    current: dict[str, str] = field(default_factory=dict)  # journal file -> the test it started last
+    garbled: dict[str, str] = field(default_factory=dict)  # test -> the malformed journal line seen while it ran
+    loose: list[str] = field(default_factory=list)  # malformed lines outside any test
+    ended_at: float = 0.0  # when the child's session said it ended (its process may still wait on threads)
 
-    def read(self, lines: list[str]) -> None:
-        import json
-
+    def read(self, lines: list[str], source: str = "") -> None:
+        """Apply the journal lines of one child process (``source``); a malformed line is that test's error."""
         for line in lines:
-            if line.strip():
-                self.apply(json.loads(line))
+            if not line.strip():
+                continue
+            event, problem = parse_event(line)
+            if problem:
+                named = event.get("nodeid") if event is not None else None
+                known = isinstance(named, str) and (named in self.ledger.running_tests or named in self.ledger.outcomes)
+                self.garble(named if known else self.current.get(source), f"{problem}: {line.strip()[:160]!r}")
+                continue
+            assert event is not None
+            if event["event"] == "start":
+                self.current[source] = event["nodeid"]
+            self.apply(event)
+
+    def garble(self, nodeid: Any, problem: str) -> None:
+        """A journal line that is not a well-formed event, written while ``nodeid`` ran (None: outside a test)."""
+        self.last_event = time.monotonic()
+        text = f"harness error: the run journal has a malformed line ({problem}); this test's verdict cannot be trusted"
+        if not isinstance(nodeid, str):
+            self.loose.append(text)
+            print(neutral(f"blockspec: {text.replace('this test', 'a')}"), file=sys.stderr)
+            return
+        self.garbled.setdefault(nodeid, text)
+        decided = self.ledger.outcomes.get(nodeid)
+        if decided is not None:  # written after the test finished: its recorded verdict is replaced
+            clause, outcome = decided
+            error = TestOutcome(nodeid, Outcome.ERROR, outcome.duration_s, self.garbled[nodeid])
+            self.ledger.record(clause, error)
 
     def apply(self, event: Mapping[str, Any]) -> None:
         self.last_event = time.monotonic()
         kind = event["event"]
+        if kind == "finish" and event["nodeid"] in self.garbled:
+            previous = event["outcome"] or {}
+            error = TestOutcome(
+                event["nodeid"], Outcome.ERROR, float(previous.get("duration_s", 0.0)), self.garbled[event["nodeid"]]
+            )
+            event = {**event, "outcome": error.to_json()}
+        if kind == "end" and not event.get("worker"):
+            self.ended_at = time.monotonic()
         if kind == "collected":
             self.selected.update(event["selected"])
             if self.reporter:  # the first child collects every test; later ones only those left
@@ -122,29 +172,58 @@ def run_isolated(request: RunRequest, *, quiet: bool = False) -> RunResult:
     watch = _Watch(reporter=None if quiet or request.verbose else make_reporter())
     ledger = watch.ledger
     incomplete = ""
-    terminated: _Terminated | None = None
+    terminated: Terminated | None = None
     _become_subreaper()
-    with _signals_as_exit(), tempfile.TemporaryDirectory(prefix="blockspec-") as tmp:
+    serial_args = RunRequest(**{**request.__dict__, "json_path": None, "workers": 1}).pytest_arguments()
+    with signals_as_exit(), run_directory("run") as tmp:
         try:
+            suspects: list[str] = []  # tests a parallel child did not finish: rerun alone, as -n 1 runs them
+            serial = request.workers == 1
             for segment in range(10_000):
-                journal = Path(tmp) / f"journal-{segment}.jsonl"
-                deselect = [arg for nodeid in ledger.outcomes for arg in ("--deselect", nodeid)]
-                command = [sys.executable, "-m", "pytest", *args, "--blockspec-journal", str(journal), *deselect]
+                journal = tmp / f"journal-{segment}.jsonl"
+                alone = bool(suspects) or serial
+                skip = set(ledger.outcomes) | (set(watch.remaining()) - set(suspects) if suspects else set())
+                deselect = [arg for nodeid in sorted(skip) for arg in ("--deselect", nodeid)]
+                command = [sys.executable, "-m", "pytest", *(serial_args if alone else args)]
+                command += ["--basetemp", str(tmp / f"pytest-{segment}"), "--blockspec-journal", str(journal)]
                 decided = len(ledger.outcomes)
                 returncode, hung, overdue, tail = _run_child(
-                    command, journal, watch, request.timeout, request.verbose, Path(tmp)
+                    command + deselect, journal, watch, request.timeout, request.verbose, tmp
                 )
+                for nodeid in skip:  # deselected here, to be run in another child: not the user's deselection
+                    ledger.deselected.pop(nodeid, None)
                 if ledger.refused:
                     raise UsageError(ledger.refused)
+                if not ledger.began and not hung and returncode == _PYTEST_USAGE_ERROR:
+                    raise UsageError(_pytest_refused(tail))
                 if not ledger.began:
                     why = _death_reason(returncode, hung, request.timeout, during="loading the backend")
                     raise UsageError(f"backend {request.target!r} could not be loaded: {why}" + _tail_text(tail))
+                if not alone:
+                    # A parallel child that did not end cleanly (a worker died, a test hung or raised
+                    # KeyboardInterrupt, the controller stopped) decides nothing about the tests it left
+                    # unfinished: each is rerun in a child of its own, which gives the verdict and reason
+                    # a run without -n gives, so that -n N and -n 1 write the same result file.
+                    clean = ledger.ended and not hung and not ledger.stopped and not ledger.running_tests
+                    suspects = sorted(set(ledger.running_tests) | set(overdue))
+                    ledger.running_tests.clear()
+                    ledger.ended, ledger.stopped = False, ""
+                    if clean and not watch.remaining():
+                        ledger.ended = True
+                        break
+                    if not suspects and len(ledger.outcomes) == decided:
+                        serial = True  # no progress and nothing to blame: go on as -n 1 would
+                    continue
+                suspects = []
                 if ledger.ended and not hung:
-                    if ledger.running_tests:  # an xdist worker died under these tests; the others went on
+                    if ledger.running_tests:  # the child ended with a test unfinished (a plugin's os._exit?)
                         reason = "crashed: the test process running this test died (a segfault, os._exit?)"
                         watch.fail_running(list(ledger.running_tests), f"{reason}{_tail_text(tail)}")
                     if ledger.stopped and watch.remaining() and len(ledger.outcomes) > decided:
                         ledger.ended, ledger.stopped = False, ""  # a backend's KeyboardInterrupt: go on without it
+                        continue
+                    if watch.remaining() and not serial and not ledger.stopped:
+                        ledger.ended = False  # the suspects are decided: the rest goes on in parallel
                         continue
                     break
                 victims = overdue if hung else list(ledger.running_tests)
@@ -157,13 +236,13 @@ def run_isolated(request: RunRequest, *, quiet: bool = False) -> RunResult:
                 ledger.running_tests.clear()  # tests cut off beside a victim run again in the next child
                 ledger.ended = False
                 for victim in victims:
-                    print(f"blockspec: {victim}: {reason}; going on with the other tests", file=sys.stderr)
+                    print(neutral(f"blockspec: {victim}: {reason}; going on with the other tests"), file=sys.stderr)
         except KeyboardInterrupt:
             if not user_interrupted():
                 raise
             incomplete = "interrupted by the user (Ctrl-C)"
             print("\nblockspec: interrupted; the result lists what ran, the rest as not run", file=sys.stderr)
-        except _Terminated as exc:  # a CI job's timeout: the result is written, marked incomplete, as for Ctrl-C
+        except Terminated as exc:  # a CI job's timeout: the result is written, marked incomplete, as for Ctrl-C
             terminated = exc
             incomplete = f"terminated by {exc.name}"
             print(f"\nblockspec: {incomplete}; the result lists what ran, the rest as not run", file=sys.stderr)
@@ -187,41 +266,13 @@ def run_isolated(request: RunRequest, *, quiet: bool = False) -> RunResult:
         tool={"name": "blockspec", "version": tool_version()},
         incomplete=incomplete,
     )
+    if watch.loose:
+        result.environment["blockspec_journal_errors"] = "\n".join(watch.loose)
     if request.json_path is not None:
         write_json(result, request.json_path)
     if terminated is not None:
         raise terminated
     return result
-
-
-class _Terminated(SystemExit):
-    """SIGTERM or SIGHUP arrived: exit status 128 + the signal, after the result file is written."""
-
-    def __init__(self, signum: int) -> None:
-        self.name = signal.Signals(signum).name
-        super().__init__(128 + signum)
-
-
-@contextlib.contextmanager
-def _signals_as_exit() -> Iterator[None]:
-    """SIGTERM and SIGHUP raise SystemExit(128 + signal) while running, so the child is killed on the way out.
-
-    Python's default for either ends the process at once, cleanup skipped.
-    Signal handlers can only be set from the main thread; elsewhere nothing changes.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def exit_on_signal(signum: int, frame: object) -> None:
-        raise _Terminated(signum)
-
-    previous = {s: signal.signal(s, exit_on_signal) for s in (signal.SIGTERM, signal.SIGHUP)}
-    try:
-        yield
-    finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
 
 
 def _become_subreaper() -> None:
@@ -287,9 +338,9 @@ def _run_child(
             if chunk:
                 pending[0] += chunk
                 *lines, pending[0] = pending[0].split("\n")
-                watch.read(lines)
+                watch.read(lines, path.name)
             if final and pending[0].endswith("}"):
-                watch.read([pending[0]])
+                watch.read([pending[0]], path.name)
                 pending[0] = ""
 
     with log_path.open("w", encoding="utf-8") as log:
@@ -301,7 +352,7 @@ def _run_child(
             start_new_session=True,
             preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
         )
-        watch.last_event = time.monotonic()
+        watch.last_event, watch.ended_at = time.monotonic(), 0.0
         overdue: list[str] = []
         hung = False
         try:
@@ -310,6 +361,14 @@ def _run_child(
                 read_all()
                 if returncode is not None:
                     read_all(final=True)
+                    break
+                if watch.ended_at and time.monotonic() - watch.ended_at > _END_GRACE_S:
+                    # The session ended and its result is complete; what keeps the process alive is a
+                    # thread the backend or module started and never ended (Python waits on non-daemon
+                    # threads at exit): there is nothing left to wait for.
+                    _kill_group(child)
+                    child.wait()
+                    returncode = watch.ledger.exitstatus or 0
                     break
                 overdue = watch.overdue(timeout)
                 idle = not watch.ledger.running_tests and time.monotonic() - watch.last_event > timeout
@@ -321,7 +380,7 @@ def _run_child(
                     break
                 time.sleep(_POLL_S)
         except BaseException:
-            # Ctrl-C, or SIGTERM/SIGHUP (see _signals_as_exit): the child runs in its own session,
+            # Ctrl-C, or SIGTERM/SIGHUP (see conformance._interrupt.signals_as_exit): the child runs in its own session,
             # so nothing else would stop it; it must not outlive the run.
             _kill_group(child)
             child.wait()
@@ -355,6 +414,15 @@ def _death_reason(returncode: int, hung: bool, timeout: float, during: str = "")
     return f"crashed: the backend's process exited with status {returncode} {where} (os._exit or sys.exit?)"
 
 
+def _pytest_refused(tail: str) -> str:
+    """A usage error for a child that pytest refused to start (an option in PYTEST_ADDOPTS, say)."""
+    errors = [line.strip() for line in tail.splitlines() if "error" in line.lower()]
+    said = errors[-1] if errors else (tail.strip().splitlines() or ["(no message)"])[-1]
+    addopts = os.environ.get("PYTEST_ADDOPTS", "")
+    hint = f"; PYTEST_ADDOPTS is {addopts!r}: unset it or drop what pytest refuses" if addopts.strip() else ""
+    return f"pytest refused the suite's command line (exit status 4, not the backend's doing): {said}{hint}"
+
+
 def _tail_text(tail: str) -> str:
     return f"\n{tail}" if tail else ""
 
@@ -365,6 +433,7 @@ def _tail(path: Path) -> str:
         lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
     except OSError:
         return ""
+    lines = [line for line in lines if not _PROGRESS.fullmatch(line)]  # pytest -q's dots say nothing of a crash
     marker = "Fatal Python error"
     crash = next((i for i, line in enumerate(lines) if marker in line), None)
     if crash is not None:

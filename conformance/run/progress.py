@@ -6,6 +6,7 @@ import sys
 import time
 from typing import Any, Protocol
 
+from conformance._text import neutral
 from conformance.run.result import TestOutcome
 
 #: How a finished test's outcome reads in a progress line.
@@ -51,8 +52,10 @@ class PlainReporter:
         width = len(str(self.total))
         test = outcome.nodeid.rpartition("/")[2]
         print(
-            f"[{self.done:>{width}}/{self.total}] {word:14} {clause:26} {test}  "
-            f"({outcome.duration_s:.2f} s; {time.monotonic() - self.clock:.1f} s elapsed)",
+            neutral(
+                f"[{self.done:>{width}}/{self.total}] {word:14} {clause:26} {test}  "
+                f"({outcome.duration_s:.2f} s; {time.monotonic() - self.clock:.1f} s elapsed)"
+            ),
             flush=True,
         )
 
@@ -90,7 +93,9 @@ class RichReporter:
             self.progress.advance(self.task)
         if outcome.outcome in ("failed", "error"):
             self.progress.console.print(
-                f"{_WORDS[outcome.outcome]:6} {clause}: {outcome.message.partition(chr(10))[0]}"
+                neutral(f"{_WORDS[outcome.outcome]:6} {clause}: {outcome.message.partition(chr(10))[0]}"),
+                markup=False,
+                highlight=False,
             )
 
     def close(self) -> None:

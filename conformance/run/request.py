@@ -18,7 +18,7 @@ from typing import Any
 
 from conformance._discovery import load_backend
 from conformance._errors import UsageError
-from conformance._files import check_writable
+from conformance._files import check_distinct, check_writable
 from conformance._manifest import KnownFailure, load_manifest
 from conformance._protocol import Backend
 from conformance.kit.profiles import PROFILES
@@ -27,6 +27,11 @@ from spec import Catalogue, load_catalogue
 
 #: Seconds one test may run before it counts as hung (``--timeout``).
 DEFAULT_TIMEOUT_S = 300.0
+#: The most test processes ``-n`` may start: past the cores of any machine the suite runs on, more
+#: processes only share the same cores and each one imports the framework again.
+MAX_WORKERS = 64
+#: Where a compile cache cannot live: the kernel's own file systems.
+_SYSTEM_DIRS = ("/proc", "/sys", "/dev")
 #: The share of the timeout a failure's shrinking may take: a failure found in the rest is never lost.
 SHRINK_SHARE = 0.4
 
@@ -88,10 +93,13 @@ class RunRequest:
             raise UsageError(f"--timeout must be a positive number of seconds, got {self.timeout!r}")
         if self.shapes not in (None, *SHAPES):
             raise UsageError(f"unknown --shapes {self.shapes!r}; expected one of {', '.join(SHAPES)}")
-        if self.compile_cache is not None and self.compile_cache.exists() and not self.compile_cache.is_dir():
-            raise UsageError(f"--compile-cache {self.compile_cache} exists and is not a directory")
-        if self.workers < 1:
-            raise UsageError(f"-n must be at least 1, got {self.workers}")
+        if self.compile_cache is not None:
+            check_cache_directory(self.compile_cache)
+        if not 1 <= self.workers <= MAX_WORKERS:
+            raise UsageError(
+                f"-n must be between 1 and {MAX_WORKERS} test processes, got {self.workers} "
+                f"(this machine has {os.cpu_count() or 1} cores; more processes than cores only wait for them)"
+            )
         if self.workers > 1:
             import importlib.util
 
@@ -102,6 +110,7 @@ class RunRequest:
         for path in (self.json_path, self.junit_path):
             if path is not None:
                 check_writable(path)
+        check_distinct({"--json": self.json_path, "--junitxml": self.junit_path})
         return catalogue
 
     def prepare(self) -> Prepared:
@@ -244,6 +253,20 @@ class Prepared:
     @property
     def selected(self) -> frozenset[str] | None:
         return frozenset(self.request.clauses) or None
+
+
+def check_cache_directory(path: Path) -> None:
+    """A usage error unless ``path`` is, or can become, a directory this run can write files in."""
+    if not str(path).strip():
+        raise UsageError("--compile-cache needs a directory; got an empty path")
+    resolved = Path(os.path.realpath(path))
+    if any(resolved == Path(d) or Path(d) in resolved.parents for d in _SYSTEM_DIRS):
+        raise UsageError(f"--compile-cache {path}: {resolved} is on a kernel file system ({', '.join(_SYSTEM_DIRS)})")
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"--compile-cache {path} exists and is not a directory")
+    existing = next((p for p in (resolved, *resolved.parents) if p.exists()), Path("/"))
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise UsageError(f"--compile-cache {path}: cannot make the directory ({existing} is not a writable directory)")
 
 
 def parse_shape(text: str) -> tuple[int, ...]:

@@ -121,8 +121,13 @@ class BlockspecSession:
             if known is not None:
                 item.add_marker(pytest.mark.xfail(reason=known.describe(), strict=False))
 
-    @pytest.hookimpl(trylast=True)
+    @pytest.hookimpl(tryfirst=True)
     def pytest_collection_finish(self, session: pytest.Session) -> None:
+        """Keep the selected clauses' tests only, before pytest-xdist sends a worker's collection.
+
+        xdist's controller hands tests out by their index in the list a worker reports from this hook;
+        a list cut down after it would run other tests than the ones handed out.
+        """
         selected = self.prepared.selected
         if selected is not None:
             keep = [i for i in session.items if clause_of(i) in selected]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Protocol
 
+from conformance._text import neutral
 from conformance.run.result import RunResult
 from conformance.run.status import FAILING, STATUSES, Status
 
@@ -45,7 +46,10 @@ def verdict_sentence(verdicts: Iterable[_Verdict], incomplete: str = "") -> str:
 
 
 def summary_lines(result: RunResult) -> list[str]:
-    """Counts per status and level, then every non-passing MUST/SHOULD clause with its statement."""
+    """Counts per status and level, then every non-passing MUST/SHOULD clause with its statement.
+
+    Control characters from the result (a backend's ANSI escapes) are shown as pictures, never obeyed.
+    """
     counts = result.counts()
     backend = result.backend
     lines = [
@@ -76,4 +80,4 @@ def summary_lines(result: RunResult) -> list[str]:
                 f"({clause.reason}): remove the entry"
             )
     lines.append(f"verdict: {verdict_sentence(result.clauses, result.incomplete)}")
-    return lines
+    return [neutral(line) for line in lines]  # a backend's message must not drive the terminal
