@@ -175,6 +175,8 @@ def test_a_manifest_cannot_waive_a_security_clause_and_its_stale_entries_are_fla
         f"observed reason {security['reason']!r}; expected it to end with what failed"
     )
     assert security["known_failure"]["waived"] is False, f"observed {security['known_failure']}"
+    outcomes = [t["outcome"] for t in security["tests"]]
+    assert outcomes == ["failed"], f"observed test outcomes {outcomes}; expected failed, never xfail (progress says so)"
     assert ordinary["status"] == "xfail", f"observed SEQ-INDEX {ordinary['status']}; expected xfail (the control)"
     assert lazy["status"] == "not-applicable" and lazy["known_failure"]["stale"] is True, f"observed {lazy}"
     assert data["exit_code"] == 1, f"observed exit_code {data['exit_code']}; expected 1 (a MUST clause fails)"

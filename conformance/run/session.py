@@ -114,11 +114,16 @@ class BlockspecSession:
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_collection_modifyitems(self, config: pytest.Config, items: list[pytest.Item]) -> None:
-        """Note every test before any option or plugin deselects one; mark known failures."""
+        """Note every test before any option or plugin deselects one; mark known failures.
+
+        A clause the spec marks not waivable gets no xfail mark: its test fails
+        (or errs) as any other, so progress lines, JUnit and the verdict agree.
+        """
         self._clauses = {item.nodeid: clause_of(item) or "" for item in items}
         for item in items:
-            known = self.prepared.known.get(clause_of(item) or "")
-            if known is not None:
+            cid = clause_of(item) or ""
+            known = self.prepared.known.get(cid)
+            if known is not None and (cid not in self.catalogue or self.catalogue[cid].waivable):
                 item.add_marker(pytest.mark.xfail(reason=known.describe(), strict=False))
 
     @pytest.hookimpl(tryfirst=True)
