@@ -121,4 +121,7 @@ class Check:
             raise
         except Exception as exc:  # the framework's own error type, whatever it is
             return exc
-        raise self.fail(what, f"no error; it returned {_short(result, 120)}", "an error")
+        shown = _short(result, 120)
+        if not shown.strip():  # an object that prints as nothing (an empty Paddle Program): name its type
+            shown = f"a {type(result).__module__}.{type(result).__qualname__} whose repr is {shown!r}"
+        raise self.fail(what, f"no error; it returned {shown}", "an error")

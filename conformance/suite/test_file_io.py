@@ -436,9 +436,12 @@ def test_damaged_files_do_not_load(backend: Backend, device: str, check: Check, 
         path = directory / "x-file"
         backend.save(to_backend(backend, spec, device), path)
         content = path.read_bytes()
-        cut = data.draw(st.integers(0, len(content) - 1), label="truncate at byte")
-        path.write_bytes(content[:cut])
-        check.raises(lambda: backend.load(path), f"loading a file truncated to {cut} of {len(content)} bytes")
+        drawn = data.draw(st.integers(0, len(content) - 1), label="truncate at byte")
+        # Every cut inside the first 16 bytes too: a loader that parses a few header bytes as something
+        # else (Paddle's falls back to a static Program) is found every time, not only when the draw lands there.
+        for cut in sorted({*range(min(16, len(content))), drawn}):
+            path.write_bytes(content[:cut])
+            check.raises(lambda: backend.load(path), f"loading a file truncated to {cut} of {len(content)} bytes")
         seed = data.draw(hh.seeds(), label="noise seed")
         path.write_bytes(np.random.default_rng(seed).bytes(len(content)))
         check.raises(lambda: backend.load(path), f"loading {len(content)} random bytes")

@@ -26,17 +26,21 @@ How each chapter concept is read from Paddle (docs/paddle.md has the departures)
   ``gpu:0``). The CPU wheel has no accelerator, so the accelerator clauses are
   ``skipped`` there; a CUDA build lists ``paddle.device.cuda.device_count()``
   GPUs. Paddle has no LazyLinear (``lazy-init`` is not declared).
-- Layout: ``nn.Linear`` stores its weight (in, out) and computes ``X @ W + b``.
-  Today's protocol wants an (out, in) ``weight``; :func:`_suite_layout` is the
-  one place that translates, until the native-layout protocol lands.
+- Layout: ``nn.Linear`` stores its weight (in, out) and computes ``X @ W + b``,
+  as the chapter's ``MyLinear`` does; the adapter declares that layout
+  (``weight_layouts``) and shows every weight as Paddle holds it: handles are
+  Paddle's parameters themselves, and state dicts, files, gradients,
+  ``assign`` and loads carry Paddle's (in, out) tensors, never a transpose.
+- A parameter-level tie is Paddle's own attribute assignment (``my.weight =
+  lin.weight``): both layers hold the one parameter (``param-ties``).
 """
 
 from __future__ import annotations
 
 import contextlib
-import weakref
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -44,7 +48,8 @@ import paddle
 from paddle import nn
 
 from conformance import arch as A
-from conformance._protocol import Gradients, LoadRejected, LoadResult
+from conformance._protocol import Gradients, LoadResult, weight_layouts
+from conformance.backends import _kit as kit
 from conformance.backends.paddle import blocks
 
 _DTYPES = {
@@ -60,46 +65,6 @@ _DTYPES = {
     "bool": paddle.bool,
 }
 _NAMES = {v: k for k, v in _DTYPES.items()}
-
-
-# --- layout: until the native-layout protocol lands ---------------------------------------------
-def _suite_layout(weight: Any) -> Any:
-    """A Linear weight between Paddle's (in, out) and the (out, in) today's protocol shows the suite.
-
-    UNTIL THE NATIVE-LAYOUT PROTOCOL LANDS: Paddle's ``nn.Linear`` stores its
-    weight (in, out) and computes ``X @ W``; the suite of today expects
-    ``weight`` (out, in). This transpose (its own inverse, a strided view for
-    a Paddle tensor) is applied to a Linear's weight, and only to it, where it
-    crosses to or from the suite: the handle's value, its gradient, values
-    written or loaded into it. Tensors of another rank (a rank-mismatch load)
-    pass as they are. The switch, once a backend can declare its layouts
-    (tested against the ``layouts`` branch at 22f8033): return ``weight``
-    unchanged here, declare ``weight_layouts = {"Linear": "in_out",
-    "MyLinear": "in_out"}`` and ``param-ties``, and let ``_handles`` return
-    the pairs as they are (a ``LinearWeight`` handle is a second object for
-    one parameter, which TIE-PARAM-IDENTITY rightly refuses).
-    """
-    return weight.T if len(weight.shape) == 2 else weight
-
-
-class LinearWeight:
-    """The suite's handle on a Paddle ``nn.Linear``'s weight, seen through :func:`_suite_layout`.
-
-    One per layer (the adapter keeps them), so the handle of a shared layer's
-    weight is one object wherever the layer is registered.
-    """
-
-    __slots__ = ("__weakref__", "layer")
-
-    def __init__(self, layer: nn.Linear) -> None:
-        self.layer = layer
-
-    @property
-    def parameter(self) -> Any:
-        return self.layer.weight
-
-    def __repr__(self) -> str:
-        return f"LinearWeight({self.layer!r})"
 
 
 @contextlib.contextmanager
@@ -147,8 +112,11 @@ class PaddleBackend:
             "device-names",
             "device-objects",
             "dtype-conversion",
+            "param-ties",
         }
     )
+    #: Paddle's nn.Linear stores its weight (in_features, out_features) and computes X @ W, as MyLinear does.
+    weight_layouts = MappingProxyType({"Linear": A.IN_OUT, "MyLinear": A.IN_OUT})
     float_dtypes = ("float32", "float64")
     dtypes = tuple(_DTYPES)
     host_device = "cpu"
@@ -159,7 +127,15 @@ class PaddleBackend:
     linear_class: Any = nn.Linear
 
     def __init__(self) -> None:
-        self._weights: weakref.WeakKeyDictionary[Any, LinearWeight] = weakref.WeakKeyDictionary()
+        inits = nn.initializer
+        initializers: dict[str, Callable[..., Any]] = {
+            "normal": lambda mean, std: inits.Normal(mean=mean, std=std),
+            "zeros": lambda: inits.Constant(0.0),
+            "constant": lambda value: inits.Constant(value),
+            "uniform": lambda a, b: inits.Uniform(low=a, high=b),
+            "xavier_uniform": lambda gain: inits.XavierUniform(gain=gain),
+        }
+        self._initializers = kit.initializer_table(initializers)
 
     def version(self) -> str:
         return str(paddle.version.full_version)
@@ -172,52 +148,28 @@ class PaddleBackend:
             "current_device": paddle.device.get_device(),
         }
 
-    # --- handles ----------------------------------------------------------------------
-    def _weight(self, layer: nn.Linear) -> LinearWeight:
-        if layer not in self._weights:
-            self._weights[layer] = LinearWeight(layer)
-        return self._weights[layer]
-
-    def _array(self, obj: Any) -> Any:
-        """The Paddle tensor the suite sees for a handle or tensor."""
-        return _suite_layout(obj.parameter) if isinstance(obj, LinearWeight) else obj
-
-    @staticmethod
-    def _parameter(handle: Any) -> Any:
-        """The Paddle parameter behind a handle."""
-        return handle.parameter if isinstance(handle, LinearWeight) else handle
-
-    def _linear_weights(self, module: Any) -> dict[int, nn.Linear]:
-        """``id`` of each Linear weight under ``module`` (alive while ``module`` is) -> its layer."""
-        return {
-            id(layer.weight): layer
-            for _, layer in module.named_sublayers(include_self=True)
-            if isinstance(layer, nn.Linear)
-        }
-
     # --- tensors and devices ---------------------------------------------------------------
     def tensor(self, array: np.ndarray, device: str | None = None, dtype: str | None = None) -> Any:
         name: Any = dtype
         return paddle.to_tensor(np.asarray(array), dtype=name, place=device)
 
     def to_numpy(self, tensor: Any) -> np.ndarray:
-        t = self._array(tensor).detach()
+        t = tensor.detach()
         if t.dtype == paddle.bfloat16:
             t = t.astype("float32")
         result: np.ndarray = np.array(t.numpy())
         return result
 
     def bits(self, tensor: Any) -> tuple[str, tuple[int, ...], bytes]:
-        t = self._array(tensor).detach()
+        t = tensor.detach()
         return _NAMES[t.dtype], tuple(t.shape), np.ascontiguousarray(t.numpy()).tobytes()
 
     def strided_view(self, tensor: Any) -> Any:
-        t = self._array(tensor)
-        perm = [1, 0, *range(2, len(t.shape))]
-        return paddle.transpose(t, perm)
+        perm = [1, 0, *range(2, len(tensor.shape))]
+        return paddle.transpose(tensor, perm)
 
     def device_of(self, tensor: Any) -> str:
-        return _device_name(self._array(tensor).place)
+        return _device_name(tensor.place)
 
     def accelerators(self) -> list[str]:
         return [f"gpu:{i}" for i in range(paddle.device.cuda.device_count())]
@@ -241,11 +193,11 @@ class PaddleBackend:
         return [_device_name(d) for d in self.blocks.try_all_gpus()]
 
     def to_device(self, tensor: Any, device: str) -> Any:
-        return self._array(tensor).to(device)
+        return tensor.to(device)
 
     def add(self, a: Any, b: Any) -> Any:
         with _inside_paddle():
-            return self._array(a) + self._array(b)
+            return a + b
 
     def module_to(self, module: Any, device: str) -> Any:
         return module.to(device=device)
@@ -260,38 +212,36 @@ class PaddleBackend:
 
     def build(self, node: A.Node, *, dtype: str = "float32", device: str | None = None) -> Any:
         b = self.blocks
+        layouts = weight_layouts(self)
+
+        def given(layer: Any, node: A.Linear | A.MyLinear) -> Any:
+            values = kit.stored_values(node, layouts)
+            if values is not None:
+                self._write(layer.weight, values[0])
+                if values[1] is not None:
+                    self._write(layer.bias, values[1])
+            return layer
 
         def make(node: A.Node, child: Callable[[A.Node], Any]) -> Any:
             if isinstance(node, A.Linear):
-                layer = self.linear_class(node.in_features, node.out_features, bias_attr=None if node.bias else False)
-                if node.values is not None:  # given in the chapter's (out, in): Paddle stores the transpose
-                    self._write(layer.weight, node.values.weight.T)
-                    if node.values.bias is not None:
-                        self._write(layer.bias, node.values.bias)
-                return layer
+                bias = None if node.bias else False
+                return given(self.linear_class(node.in_features, node.out_features, bias_attr=bias), node)
             if isinstance(node, A.MyLinear):
-                layer = b.MyLinear(node.in_units, node.units)
-                if node.values is not None:
-                    self._write(layer.weight, node.values.weight)
-                    if node.values.bias is not None:
-                        self._write(layer.bias, node.values.bias)
-                return layer
+                return given(b.MyLinear(node.in_units, node.units), node)
             if isinstance(node, A.ReLU):
                 return nn.ReLU()
             if isinstance(node, A.Centered):
                 return b.CenteredLayer()
-            if isinstance(node, A.Block):
-                return b.Block([(name, child(c)) for name, c in node.children])
-            if isinstance(node, A.Sequential):
-                kids = [child(c) for c in node.children]
-                if node.custom:
-                    return b.MySequential(*kids)
-                if node.names is None:
-                    return nn.Sequential(*kids)
-                net = nn.Sequential()
-                for name, kid in zip(node.names, kids, strict=True):
-                    net.add_sublayer(name, kid)
-                return net
+            built = kit.container(
+                node,
+                child,
+                block=b.Block,
+                sequential=nn.Sequential,
+                my_sequential=b.MySequential,
+                named=nn.Sequential,
+            )
+            if built is not None:
+                return built
             raise TypeError(f"Expected an architecture node Paddle can build (no lazy layers) but got {node!r}")
 
         with _default_dtype(dtype), _inside_paddle():
@@ -300,24 +250,14 @@ class PaddleBackend:
 
     def chapter(self, name: str, *, device: str | None = None) -> Any:
         b = self.blocks
-        factories: dict[str, Callable[[], Any]] = {
-            "MLP": b.MLP,
-            "FixedHiddenMLP": b.FixedHiddenMLP,
-            "MySequential": lambda: b.MySequential(nn.Linear(20, 256), nn.ReLU(), nn.Linear(256, 10)),
-            "block1": b.block1,
-            "block2": b.block2,
-            "rgnet": b.rgnet,
-            "tied_net": b.tied_net,
-            "CenteredLayer": b.CenteredLayer,
-            "MyLinear": lambda: b.MyLinear(5, 3),
-        }
+        table = kit.chapter_table(b, lambda: b.MySequential(nn.Linear(20, 256), nn.ReLU(), nn.Linear(256, 10)))
         with _inside_paddle():
-            module = factories[name]()
+            module = kit.chapter_block(table, name)
         return module if device is None else module.to(device=device)
 
     def forward(self, module: Any, x: Any) -> Any:
         with _inside_paddle():
-            return module(self._array(x))
+            return module(x)
 
     # --- the layer graph ----------------------------------------------------------------------
     def named_children(self, module: Any) -> list[tuple[str, Any]]:
@@ -332,52 +272,42 @@ class PaddleBackend:
     def iterate(self, module: Any) -> list[Any]:
         return list(module)
 
-    def _handles(self, module: Any, pairs: Iterator[tuple[str, Any]]) -> list[tuple[str, Any]]:
-        weights = self._linear_weights(module)
-        return [(name, self._weight(weights[id(p)]) if id(p) in weights else p) for name, p in pairs]
-
     def named_parameters(self, module: Any) -> list[tuple[str, Any]]:
-        return self._handles(module, module.named_parameters())
+        return list(module.named_parameters())
 
     def state_dict(self, module: Any) -> list[tuple[str, Any]]:
-        weights = self._linear_weights(module)
-        return [(key, _suite_layout(v) if id(v) in weights else v) for key, v in module.state_dict().items()]
+        return list(module.state_dict().items())
 
     def named_buffers(self, module: Any) -> list[tuple[str, Any]]:
         return list(module.named_buffers())
 
     def load_state_dict(self, module: Any, state: Mapping[str, Any], *, strict: bool) -> LoadResult:
         # Paddle has no strict load: set_state_dict warns, skips and reports (strict goes nowhere).
-        weights = self._linear_weights(module)
-        keys = {key for key, v in module.state_dict().items() if id(v) in weights}
-        given = {key: _suite_layout(self._array(v)) if key in keys else self._array(v) for key, v in state.items()}
-        try:
-            missing, unexpected = module.set_state_dict(given)
-        except AssertionError as exc:  # Tensor.set_value's dtype check: Paddle's refusal
-            raise LoadRejected(str(exc)) from exc
+        with kit.refusals(AssertionError):  # Tensor.set_value's dtype check: Paddle's refusal
+            missing, unexpected = module.set_state_dict(dict(state))
         return LoadResult(list(missing), list(unexpected))
 
     def is_parameter(self, obj: Any) -> bool:
-        return isinstance(self._parameter(obj), paddle.base.framework.EagerParamBase)
+        return isinstance(obj, paddle.base.framework.EagerParamBase)
 
     # --- gradients ------------------------------------------------------------------------------
     def _cotangent(self, cotangent: np.ndarray, out: Any) -> Any:
         return paddle.to_tensor(np.asarray(cotangent), dtype=out.dtype, place=out.place)
 
     def gradients(self, module: Any, x: Any, cotangent: np.ndarray) -> Gradients:
-        x = self._array(x).detach()
+        x = x.detach()
         x.stop_gradient = False
         named = self.named_parameters(module)
         with _inside_paddle():
             out = module(x)
             loss = (out * self._cotangent(cotangent, out)).sum()
             # paddle.grad returns the gradients and leaves no .grad behind
-            grads = paddle.grad([loss], [x, *(self._parameter(h) for _, h in named)], allow_unused=True)
+            grads = paddle.grad([loss], [x, *(p for _, p in named)], allow_unused=True)
         params: dict[str, np.ndarray] = {}
         devices: dict[str, str] = {}
-        for (name, handle), grad in zip(named, grads[1:], strict=True):
+        for (name, _), grad in zip(named, grads[1:], strict=True):
             if grad is not None:
-                params[name] = self.to_numpy(_suite_layout(grad) if isinstance(handle, LinearWeight) else grad)
+                params[name] = self.to_numpy(grad)
                 devices[name] = _device_name(grad.place)
         grad_x = grads[0]
         input_grad = np.zeros(tuple(x.shape), dtype=np.float64) if grad_x is None else self.to_numpy(grad_x)
@@ -385,36 +315,21 @@ class PaddleBackend:
 
     def backward(self, module: Any, x: Any, cotangent: np.ndarray) -> None:
         with _inside_paddle():
-            out = module(self._array(x))
+            out = module(x)
             (out * self._cotangent(cotangent, out)).sum().backward()
 
     def grad(self, parameter: Any) -> np.ndarray | None:
-        grad = self._parameter(parameter).grad
-        if grad is None:
-            return None
-        return self.to_numpy(_suite_layout(grad) if isinstance(parameter, LinearWeight) else grad)
+        grad = parameter.grad
+        return None if grad is None else self.to_numpy(grad)
 
     # --- initialization ---------------------------------------------------------------------------
     def manual_seed(self, seed: int) -> None:
         paddle.seed(seed)
 
     def init_(self, parameter: Any, scheme: str, **kwargs: float) -> None:
-        inits = nn.initializer
-        if scheme == "normal":
-            init: Any = inits.Normal(mean=kwargs["mean"], std=kwargs["std"])
-        elif scheme == "zeros":
-            init = inits.Constant(0.0)
-        elif scheme == "constant":
-            init = inits.Constant(kwargs["value"])
-        elif scheme == "uniform":
-            init = inits.Uniform(low=kwargs["a"], high=kwargs["b"])
-        elif scheme == "xavier_uniform":
-            init = inits.XavierUniform(gain=kwargs["gain"])
-        else:
-            known = ("normal", "zeros", "constant", "uniform", "xavier_uniform")
-            raise ValueError(f"Expected an initializer of {sorted(known)} but got scheme={scheme!r}")
+        init = kit.initializer(self._initializers, scheme, kwargs)
         with _inside_paddle():
-            init(self._parameter(parameter))
+            init(parameter)
 
     def chapter_init(self, name: str) -> Callable[[Any], None]:
         fn: Callable[[Any], None] = getattr(self.blocks, name)
@@ -422,8 +337,7 @@ class PaddleBackend:
 
     # --- mutable-parameters, apply, module-repr ------------------------------------------------------
     def assign(self, parameter: Any, value: np.ndarray) -> None:
-        shown = _suite_layout(np.asarray(value)) if isinstance(parameter, LinearWeight) else value
-        self._write(self._parameter(parameter), shown)
+        self._write(parameter, value)
 
     def apply(self, module: Any, fn: Callable[[Any], None]) -> None:
         module.apply(fn)
