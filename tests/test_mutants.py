@@ -91,6 +91,13 @@ def test_a_surviving_mutant_is_reported() -> None:
     assert "SEQ-ORDER" in K.judge(collateral), f"observed {K.judge(collateral)!r}; expected SEQ-ORDER named"
     clean = K.MutantRun(mutant, {"SEQ-INDEX": "fail", "SEQ-ORDER": "blocked", "MODULE-REPR": "fail"}, levels, 1)
     assert K.judge(clean) == "", f"observed {K.judge(clean)!r}; expected a clean kill (SHOULD and blocked allowed)"
+    # A clause the backend fails unmutated, listed in its manifest but not waivable (paddle's IO-NO-CODE-EXECUTION),
+    # is the framework's honest red, not the mutant's collateral; an error there, or an unlisted clause, still is.
+    statuses = {"SEQ-INDEX": "fail", "SEQ-ORDER": "fail", "MODULE-REPR": "pass"}
+    honest = K.MutantRun(mutant, statuses, levels, 1, known_unwaived=frozenset({"SEQ-ORDER"}))
+    assert K.judge(honest) == "", f"observed {K.judge(honest)!r}; expected a clean kill beside a known unwaived failure"
+    erring = K.MutantRun(mutant, {**statuses, "SEQ-ORDER": "error"}, levels, 1, known_unwaived=frozenset({"SEQ-ORDER"}))
+    assert "SEQ-ORDER" in K.judge(erring), f"observed {K.judge(erring)!r}; expected the erring SEQ-ORDER named"
 
 
 def test_accelerator_mutants_are_judged_only_where_an_accelerator_is() -> None:
