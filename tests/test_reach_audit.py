@@ -148,3 +148,30 @@ def test_rank_draws_reach_every_rank_in_few_examples() -> None:
     """Every rank comes up within the ci profile's 30 examples (the sample order of a real test, derandomized)."""
     ranks = {np.asarray(x).ndim for x in sample(rs.ranked_inputs(_net()), draws=30)}
     assert {1, 2, 3, 4} <= ranks, f"observed ranks {sorted(ranks)} in 30 draws; expected 1, 2, 3 and 4"
+
+
+def test_spec_reach_prints_the_audit_and_writes_it(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``blockspec spec --reach`` prints the audit (not the catalogue); ``-o`` writes the same text."""
+    from conformance._cli import main
+
+    assert main(["spec", "--reach"]) == 0, "observed a non-zero exit from blockspec spec --reach; expected 0"
+    printed = capsys.readouterr().out
+    assert printed == reach.render_chapter(), "observed spec --reach printing other than the audit; expected it"
+    target = tmp_path / "reach.md"
+    assert main(["spec", "--reach", "-o", str(target)]) == 0, "observed a non-zero exit writing the audit"
+    assert target.read_text(encoding="utf-8") == printed, f"observed {target} differing from the printed audit"
+
+
+def test_every_recorded_region_mutant_exists_for_torch_and_the_reference() -> None:
+    """The document's record names mutants the kill matrix really runs, with the target they really have."""
+    from conformance import _killmatrix as K
+
+    found = {(m.module, m.name): m.target for m in K.find_mutants(K.default_modules(ROOT))}
+    for record in reach.REGION_MUTANTS:
+        for module in ("tests.mutants.reference_mutants", "tests.mutants.torch_mutants"):
+            if module.endswith("torch_mutants") and not any(mod == module for mod, _ in found):
+                continue  # torch missing here
+            target = found.get((module, record.name))
+            assert target == record.target, (
+                f"observed {module}:{record.name} with target {target!r}; expected {record.target!r} as recorded"
+            )

@@ -241,3 +241,7 @@ class OneRowAcceptsWrongWidth(regions.OneRowAcceptsWrongWidth, ReferenceBackend)
 
 class RankThreeScrambled(regions.RankThreeScrambled, ReferenceBackend):
     """A forward on a rank-3 input mixes up its two leading dimensions (a reshape where a permute belonged)."""
+
+
+class LargeBatchTailDropped(regions.LargeBatchTailDropped, ReferenceBackend):
+    """A forward on more than 8 rows, not a multiple of 8, leaves the last rows' outputs at zero."""

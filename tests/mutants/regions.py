@@ -66,3 +66,24 @@ class RankThreeScrambled(TorchLikeBackend):
             out = self.to_numpy(super().forward(module, swapped))
             return self.tensor(out.reshape(a, b, out.shape[-1]), self.device_of(x))
         return super().forward(module, x)
+
+
+class LargeBatchTailDropped(TorchLikeBackend):
+    """A forward on more than 8 rows, not a multiple of 8, leaves the last rows' outputs at zero (a blocked kernel's tail).
+
+    Right for every batch of 1 to 8 (the only batches drawn before issue 21)
+    and for every multiple of 8; layers without weights are left alone.
+    """
+
+    target = "BLOCK-FORWARD-VALUE"
+    # Its dimension (rows, up to 300) is MORE_REACH["wide_batch"], not yet in REACH: no region.
+    region = ""
+
+    def forward(self, module: Any, x: Any) -> Any:
+        out = super().forward(module, x)
+        rows = x.shape[0] if x.dim() >= 2 else 0
+        if rows > 8 and rows % 8 and _first_in_width(module) is not None:
+            array = self.to_numpy(out).copy()
+            array[rows - rows % 8 :] = 0
+            return self.tensor(array, self.device_of(out))
+        return out

@@ -1218,3 +1218,7 @@ class OneRowAcceptsWrongWidth(regions.OneRowAcceptsWrongWidth, TorchBackend):
 
 class RankThreeScrambled(regions.RankThreeScrambled, TorchBackend):
     """A forward on a rank-3 input mixes up its two leading dimensions (a reshape where a permute belonged)."""
+
+
+class LargeBatchTailDropped(regions.LargeBatchTailDropped, TorchBackend):
+    """A forward on more than 8 rows, not a multiple of 8, leaves the last rows' outputs at zero."""
