@@ -115,6 +115,8 @@ def _net() -> hh.Net:
 MEASURES: dict[str, Callable[[], list[int]]] = {
     "input_rank": lambda: [np.asarray(x).ndim for x in sample(rs.ranked_inputs(_net()))],
     "wide_batch": lambda: [int(b) for b in sample(rs.wide_batches())],  # type: ignore[call-overload]
+    "layer_width": lambda: [int(w) for w in sample(hh.widths())],  # type: ignore[call-overload]
+    "fan": lambda: [int(w) for w in sample(hh.widths(64))],  # type: ignore[call-overload]
 }
 
 

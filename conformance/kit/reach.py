@@ -88,6 +88,19 @@ RANK_2 = Quantity(
     gap="gradient and state clauses take a matrix: the oracle's gradients are written for rank 2",
 )
 WIDTH = Quantity("layer widths", "any width, 1 and up", dimension="width")
+LAYER_WIDTH = Quantity(
+    "layer widths",
+    "any width, 1 and up",
+    dimension="layer_width",
+    gap="over 12: drawn by mlps (to 256) and nets (to 300) in the forward, gradient and naming clauses",
+)
+FAN = Quantity(
+    "fan-in, fan-out",
+    "any width, 1 and up",
+    dimension="fan",
+    gap="under --shapes palette (compiling frameworks) the fans stop at 12: the palette keeps a range's top "
+    "only up to 12; drawn freely they reach 64",
+)
 NET_WIDTH = Quantity("layer widths", "any width, 1 and up", dimension="net_width")
 CHILDREN = Quantity("children per container", "any count, 0 and up", dimension="children")
 DEPTH = Quantity(
@@ -177,11 +190,11 @@ ROWS: Mapping[str, Row] = {
     "CONSTANT-NOT-PARAMETER": _row(("batch_sizes", "seeds"), CHAPTER_SIZES, BATCH, DTYPE_DEFAULT),
     "CONTROL-FLOW": _row(("batch_sizes", "seeds"), CHAPTER_SIZES, BATCH, DTYPE_DEFAULT),
     "LAYER-REUSE-SHARES": _row(("batch_sizes", "seeds"), CHAPTER_SIZES, BATCH, DTYPE_DEFAULT),
-    "SEQ-ORDER": _row(("square_stacks", "inputs"), DTYPE, WIDTH, BATCH),
+    "SEQ-ORDER": _row(("square_stacks", "inputs"), DTYPE, LAYER_WIDTH, BATCH),
     "SEQ-INDEX": _row(("nets",), NET),
-    "SEQ-CUSTOM-EQUIV": _row(("square_stacks", "inputs"), DTYPE, WIDTH, BATCH),
+    "SEQ-CUSTOM-EQUIV": _row(("square_stacks", "inputs"), DTYPE, LAYER_WIDTH, BATCH),
     # 4.2 parameter management
-    "PARAM-LINEAR-STATE": _row(("widths",), WIDTH),
+    "PARAM-LINEAR-STATE": _row(("widths",), LAYER_WIDTH),
     "PARAM-TYPE": _row(("nets",), NET),
     "PARAM-GRAD-NONE": _row(("nets",), NET),
     "PARAM-GRAD-ACCUMULATES": _row(("mlps", "inputs", "backward_passes"), MLP, BATCH, PASSES),
@@ -191,22 +204,22 @@ ROWS: Mapping[str, Row] = {
     "STATE-DICT-KEYS": _row(("nets",), NET),
     "MODULE-REPR": _row(("nets",), NET),
     "INIT-NORMAL": _row(("large_layers", "float_dtypes"), INIT_SHAPE, INIT_ARGS, DTYPE),
-    "INIT-ZEROS": _row(("widths",), WIDTH, DTYPE_DEFAULT),
-    "INIT-CONSTANT": _row(("widths", "float_dtypes"), WIDTH, DTYPE, INIT_ARGS),
+    "INIT-ZEROS": _row(("widths",), FAN, DTYPE_DEFAULT),
+    "INIT-CONSTANT": _row(("widths", "float_dtypes"), FAN, DTYPE, INIT_ARGS),
     "INIT-UNIFORM": _row(("large_layers",), INIT_SHAPE, INIT_ARGS, DTYPE_DEFAULT),
     "INIT-XAVIER-UNIFORM": _row(("large_layers",), INIT_SHAPE, INIT_ARGS, DTYPE_DEFAULT),
     "INIT-CUSTOM": _row(("large_layers",), INIT_SHAPE, DTYPE_DEFAULT),
-    "INIT-DEFAULT": _row(("widths",), WIDTH, DTYPE_DEFAULT),
+    "INIT-DEFAULT": _row(("widths",), FAN, DTYPE_DEFAULT),
     "APPLY-VISITS-ONCE": _row(("nets",), NET),
     "APPLY-POST-ORDER": _row(("nets",), NET),
     "INIT-PER-LAYER": _row(("nets",), NET),
     "PARAM-DIRECT-SET": _row(("mlps", "inputs"), MLP, BATCH),
-    "TIE-IDENTITY": _row(("tied_sequences",), TIE_USES, WIDTH, DTYPE),
+    "TIE-IDENTITY": _row(("tied_sequences",), TIE_USES, LAYER_WIDTH, DTYPE),
     "TIE-PARAMS-ONCE": _row(("nets",), NET, TIE_USES),
     "TIE-STATE-DICT-ALIASES": _row(("nets",), NET, TIE_USES),
     "TIE-GRAD-SUM": _row(("tied_nets",), TIE_USES, BATCH, RANK_2, DTYPE),
     "TIE-DTYPE-CONVERSION": _row(("tied_nets", "float_dtypes"), TIE_USES, DTYPE, REPEATS),
-    "TIE-PARAM-IDENTITY": _row(("param_tied_nets",), PARAM_USES, PARAM_TYPES, WIDTH),
+    "TIE-PARAM-IDENTITY": _row(("param_tied_nets",), PARAM_USES, PARAM_TYPES, LAYER_WIDTH),
     "TIE-PARAM-GRAD-SUM": _row(("param_tied_nets",), PARAM_USES, PARAM_TYPES, BATCH, RANK_2),
     # 4.3 custom layers
     "CENTERED-MEAN": _row(
@@ -233,25 +246,25 @@ ROWS: Mapping[str, Row] = {
             gap="a few widths around the chapter's 8, 128",
         ),
     ),
-    "MYLINEAR-FORWARD": _row(("my_linear_net", "leading_shapes"), WIDTH, BATCH, RANKED, DTYPE),
-    "MYLINEAR-GRADS": _row(("my_linear_net",), WIDTH, BATCH, RANK_2, DTYPE),
+    "MYLINEAR-FORWARD": _row(("my_linear_net", "leading_shapes"), LAYER_WIDTH, BATCH, RANKED, DTYPE),
+    "MYLINEAR-GRADS": _row(("my_linear_net",), LAYER_WIDTH, BATCH, RANK_2, DTYPE),
     "CUSTOM-PARAMS-REGISTERED": _row(("nets",), NET),
-    "LAZY-UNINITIALIZED": _row(("widths",), WIDTH),
+    "LAZY-UNINITIALIZED": _row(("widths",), LAYER_WIDTH),
     "LAZY-INFERS-SHAPE": _row(
         ("lazy_stacks", "widths", "leading_shapes"),
-        WIDTH,
+        LAYER_WIDTH,
         RANKED,
         Quantity("lazy layers", "any count", drawn="1..4 (lazy_stacks)"),
         DTYPE_DEFAULT,
     ),
     "LAZY-WIDTH-MISMATCH": _row(
         ("widths", "batch_sizes"),
-        WIDTH,
+        LAYER_WIDTH,
         Quantity("rows of each call", "1 and up", dimension="batch"),
         DTYPE_DEFAULT,
     ),
-    "LAZY-LOAD-STATE": _row(("lazy_stacks", "widths", "batch_sizes"), WIDTH, BATCH, DTYPE_DEFAULT),
-    "LAZY-TO-DEVICE": _row(("lazy_stacks", "widths", "batch_sizes"), WIDTH, BATCH, DEVICE_ANY),
+    "LAZY-LOAD-STATE": _row(("lazy_stacks", "widths", "batch_sizes"), LAYER_WIDTH, BATCH, DTYPE_DEFAULT),
+    "LAZY-TO-DEVICE": _row(("lazy_stacks", "widths", "batch_sizes"), LAYER_WIDTH, BATCH, DEVICE_ANY),
     # 4.4 file I/O
     "IO-TENSOR-ROUNDTRIP": _row(("raw_arrays",), ALL_DTYPES, SHAPE, ELEMENTS, SPECIAL, LAYOUT),
     "IO-CONTAINER-ROUNDTRIP": _row(("io_containers",), KEYS, ITEMS, ALL_DTYPES, SHAPE),
@@ -272,7 +285,7 @@ ROWS: Mapping[str, Row] = {
     "LOAD-SHAPE-MISMATCH": _row(("nets",), NET),
     "LOAD-SHAPE-RANK": _row(
         ("widths", "float_dtypes"),
-        WIDTH,
+        LAYER_WIDTH,
         DTYPE,
         Quantity("rank of the loaded tensor", "any", drawn="0..3 around the parameter's"),
     ),

@@ -26,6 +26,11 @@ MORE_REACH: Mapping[str, Reach] = {
     "input_rank": Reach("ranked_inputs", 1, 4, (1, 2, 3, 4)),
     # rows of a forward input: 1..8 commonly, 9..300 one draw in RARE
     "wide_batch": Reach("wide_batches", 1, LARGE_BATCH, (1, COMMON_BATCH, 200)),
+    # widths() as most single-layer tests call it (REACH["width"] is mlps', which goes to 256 rarely)
+    "layer_width": Reach("widths()", 1, 12, (1, 12)),
+    # widths(64), the initializer clauses' fans: 64 itself only when drawn freely; a palette
+    # (--shapes palette) keeps a range's top only up to COMMON_TOP, so there they stop at 12
+    "fan": Reach("widths(64)", 1, 64, (1, 12)),
 }
 
 
