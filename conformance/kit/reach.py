@@ -77,10 +77,15 @@ BATCH = Quantity(
     gap="over 8 rows: drawn where rs.ranked_"
     "inputs or wide_batches is named (forward clauses); elsewhere 1..8 keeps gradient clauses cheap",
 )
-RANKED = (
-    Quantity("input rank", "1 or more (a layer acts on the last dimension)", dimension="input_rank"),
-    Quantity("batch", "any number of rows, 1 and up", dimension="wide_batch"),
+WIDE_BATCH = Quantity("batch", "any number of rows, 1 and up", dimension="wide_batch")
+WIDE_BATCH_GRAD = Quantity(
+    "batch",
+    "any number of rows, 1 and up",
+    dimension="wide_batch",
+    gap="rare: a bias gradient wrong past 8 rows (not a multiple of 8) fails this clause at the ci profile "
+    "(30 examples) but not always at fast (10), so no mutant of it is in the kill matrix yet",
 )
+RANKED = (Quantity("input rank", "1 or more (a layer acts on the last dimension)", dimension="input_rank"), WIDE_BATCH)
 RANK_2 = Quantity(
     "input rank",
     "1 or more",
@@ -183,8 +188,8 @@ ROWS: Mapping[str, Row] = {
     # 4.1 layers and blocks
     "BLOCK-FORWARD-SHAPE": _row(("mlps", "ranked_inputs"), MLP, RANKED),
     "BLOCK-FORWARD-VALUE": _row(("mlps", "ranked_inputs", "batch_sizes"), MLP, RANKED, VALUES, CHAPTER_SIZES),
-    "BLOCK-BACKWARD-INPUT": _row(("mlps", "inputs"), MLP, BATCH, RANK_2, VALUES),
-    "BLOCK-BACKWARD-PARAMS": _row(("nets", "inputs"), NET, BATCH, RANK_2, VALUES),
+    "BLOCK-BACKWARD-INPUT": _row(("mlps", "batch_inputs"), MLP, WIDE_BATCH_GRAD, RANK_2, VALUES),
+    "BLOCK-BACKWARD-PARAMS": _row(("nets", "batch_inputs"), NET, WIDE_BATCH_GRAD, RANK_2, VALUES),
     "BLOCK-REGISTRATION": _row(("nets",), NET),
     "BLOCK-NESTING": _row(("nets", "inputs"), NET, BATCH),
     "CONSTANT-NOT-PARAMETER": _row(("batch_sizes", "seeds"), CHAPTER_SIZES, BATCH, DTYPE_DEFAULT),

@@ -66,4 +66,13 @@ def ranked_inputs(draw: st.DrawFn, net: Net) -> np.ndarray:
     return input_array(seed, (*lead, net.in_width), net.dtype, scale)
 
 
-__all__ = ["MORE_REACH", "RARE", "input_ranks", "leading_shapes", "ranked_inputs", "wide_batches"]
+@st.composite
+def batch_inputs(draw: st.DrawFn, net: Net) -> np.ndarray:
+    """A matrix input for ``net`` (the gradient clauses' rank): 1 to 8 rows mostly, up to 300 rarely."""
+    batch = draw(wide_batches(), label="batch")
+    seed = draw(seeds(), label="input seed")
+    scale = draw(st.sampled_from([1.0, 0.01, 100.0]), label="input scale")
+    return input_array(seed, (batch, net.in_width), net.dtype, scale)
+
+
+__all__ = ["MORE_REACH", "RARE", "batch_inputs", "input_ranks", "leading_shapes", "ranked_inputs", "wide_batches"]

@@ -69,7 +69,7 @@ def test_chapter_mlp_forward_value(backend: Backend, device: str, check: Check, 
 @given(data=st.data())
 def test_backward_input(backend: Backend, device: str, check: Check, data: st.DataObject) -> None:
     net = data.draw(hh.mlps(backend.float_dtypes), label="net")
-    x = data.draw(hh.inputs(net), label="input")
+    x = data.draw(rs.batch_inputs(net), label="input")
     cotangent = hh.input_array(data.draw(hh.seeds(), label="cotangent seed"), (x.shape[0], net.out_width), net.dtype)
     expected = oracle.evaluate(net.arch, x, net.dtype, cotangent)
     assume(not expected.ambiguous)
@@ -91,7 +91,7 @@ def test_backward_params(backend: Backend, device: str, check: Check, data: st.D
     net = data.draw(
         hh.nets(backend.float_dtypes, leaves=("linear_maybe_bias", "relu"), containers=("block",)), label="net"
     )
-    x = data.draw(hh.inputs(net), label="input")
+    x = data.draw(rs.batch_inputs(net), label="input")
     cotangent = hh.input_array(data.draw(hh.seeds(), label="cotangent seed"), (x.shape[0], net.out_width), net.dtype)
     expected = oracle.evaluate(net.arch, x, net.dtype, cotangent)
     assume(not expected.ambiguous)
