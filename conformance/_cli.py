@@ -128,6 +128,9 @@ def _parser() -> argparse.ArgumentParser:
 
     spec = commands.add_parser("spec", help="print the clause catalogue as Markdown")
     spec.add_argument("--output", "-o", type=_path, metavar="PATH", help="write to a file instead of stdout")
+    spec.add_argument(
+        "--reach", action="store_true", help="print the reach audit instead: per clause, what is drawn and accepted"
+    )
 
     commands.add_parser("backends", help="list discoverable backends, their versions and capabilities")
 
@@ -335,7 +338,12 @@ def _check_module(args: argparse.Namespace) -> int:
 def _spec(args: argparse.Namespace) -> int:
     from spec import ALL, load_catalogue, render_catalogue
 
-    text = render_catalogue(load_catalogue(subject=ALL))
+    if args.reach:
+        from conformance.kit.reach import render_chapter
+
+        text = render_chapter()
+    else:
+        text = render_catalogue(load_catalogue(subject=ALL))
     if args.output is None:
         sys.stdout.write(text)
         return 0

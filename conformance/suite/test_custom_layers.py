@@ -13,6 +13,7 @@ from conformance import arch as A
 from conformance import strategies as hh
 from conformance._protocol import Backend
 from conformance.kit import oracle
+from conformance.kit import reach_strategies as rs
 from conformance.kit.checks import Check
 from conformance.suite import _support as sup
 
@@ -110,18 +111,26 @@ def test_my_linear_forward(backend: Backend, device: str, check: Check, data: st
     check.close(out, expected.output, expected.tolerance, "relu(X @ weight + bias)")
 
 
+#: The chapter's ``MyLinear(5, 3)``: its sizes are the chapter's, fixed by the block under test.
+CHAPTER_MY_LINEAR = (5, 3)
+
+
 @pytest.mark.clause("MYLINEAR-FORWARD")
-def test_chapter_my_linear(backend: Backend, device: str, check: Check) -> None:
+@given(data=st.data())
+def test_chapter_my_linear(backend: Backend, device: str, check: Check, data: st.DataObject) -> None:
+    in_units, units = CHAPTER_MY_LINEAR
     model = backend.chapter("MyLinear", device=device)
     params = {n: backend.to_numpy(p) for n, p in backend.named_parameters(model)}
-    shapes = {"weight": A.stored_weight_shape(A.MyLinear(5, 3), sup.layouts(backend)), "bias": (3,)}
+    shapes = {"weight": A.stored_weight_shape(A.MyLinear(in_units, units), sup.layouts(backend)), "bias": (units,)}
     check.equal({n: v.shape for n, v in params.items()}, shapes, "MyLinear(5, 3) shapes")
     weight = sup.chapter_weight(backend, "MyLinear", params["weight"])
-    layer = A.MyLinear(5, 3, A.LinearValues(weight, params["bias"]))
-    x = hh.input_array(0, (2, 5), "float32")
-    expected = oracle.evaluate(layer, x, "float32")
+    layer = A.MyLinear(in_units, units, A.LinearValues(weight, params["bias"]))
+    dtype = str(params["weight"].dtype)  # the chapter's block is built in the framework's default dtype
+    lead = data.draw(rs.leading_shapes(), label="leading dimensions")
+    x = hh.input_array(data.draw(hh.seeds(), label="input seed"), (*lead, in_units), dtype)
+    expected = oracle.evaluate(layer, x, dtype)
     out = backend.to_numpy(backend.forward(model, backend.tensor(x, device)))
-    check.close(out, expected.output, expected.tolerance, "MyLinear(5, 3)(rand(2, 5))")
+    check.close(out, expected.output, expected.tolerance, f"MyLinear(5, 3)(rand{x.shape})")
 
 
 @pytest.mark.clause("MYLINEAR-GRADS")
@@ -152,6 +161,10 @@ def test_custom_layer_parameters_registered(backend: Backend, device: str, check
 
 
 # --- lazy initialization ------------------------------------------------------------------------
+
+#: Lazy layers are built in the framework's default dtype (the chapter's ``LazyLinear(256)``): the
+#: protocol's build takes no dtype for a layer whose parameters do not exist yet.
+LAZY_DTYPE = "float32"
 
 
 @st.composite
@@ -189,13 +202,13 @@ def test_lazy_weight_unreadable_before_first_call(backend: Backend, device: str,
 
 
 @pytest.mark.clause("LAZY-INFERS-SHAPE")
-@given(stack=lazy_stacks(), in_width=hh.widths(), batch=hh.batch_sizes(), seed=hh.seeds())
+@given(stack=lazy_stacks(), in_width=hh.widths(), lead=rs.leading_shapes(), seed=hh.seeds())
 def test_lazy_stack_infers_shapes(
-    backend: Backend, device: str, check: Check, stack: A.Sequential, in_width: int, batch: int, seed: int
+    backend: Backend, device: str, check: Check, stack: A.Sequential, in_width: int, lead: tuple[int, ...], seed: int
 ) -> None:
     backend.manual_seed(seed % 2**31)
     model = backend.build(stack, device=device)
-    x = hh.input_array(seed, (batch, in_width), "float32")
+    x = hh.input_array(seed, (*lead, in_width), LAZY_DTYPE)
     out = backend.to_numpy(backend.forward(model, backend.tensor(x, device)))
     concrete = materialized(backend, model, stack, check)
     width = in_width
@@ -207,30 +220,35 @@ def test_lazy_stack_infers_shapes(
                 (child.out_features, child.in_features), (lazy.out_features, width), f"shape of layer {i}'s weight"
             )
             width = child.out_features
-    expected = oracle.evaluate(concrete, x, "float32")
-    check.close(out, expected.output, expected.tolerance, "output of the materialized stack")
+    expected = oracle.evaluate(concrete, x, LAZY_DTYPE)
+    check.close(out, expected.output, expected.tolerance, f"output of the materialized stack, input {x.shape}")
 
 
 @pytest.mark.clause("LAZY-WIDTH-MISMATCH")
-@given(out_width=hh.widths(), widths=st.lists(hh.widths(), min_size=2, max_size=2, unique=True))
-def test_lazy_rejects_another_width(
-    backend: Backend, device: str, check: Check, out_width: int, widths: list[int]
-) -> None:
+@given(data=st.data())
+def test_lazy_rejects_another_width(backend: Backend, device: str, check: Check, data: st.DataObject) -> None:
+    out_width = data.draw(hh.widths(), label="out width")
+    first, second = data.draw(st.lists(hh.widths(), min_size=2, max_size=2, unique=True), label="widths")
+    # each call's rows drawn on their own: a one-row call is where a vector fast path skips the check
+    rows = data.draw(hh.batch_sizes(), label="rows of the first call")
+    wrong_rows = data.draw(hh.batch_sizes(), label="rows of the call with another width")
     layer = backend.build(A.LazyLinear(out_width), device=device)
-    first, second = widths
-    backend.forward(layer, backend.tensor(np.ones((2, first), dtype=np.float32), device))
-    wrong = backend.tensor(np.ones((2, second), dtype=np.float32), device)
-    check.raises(lambda: backend.forward(layer, wrong), f"calling with width {second} after materializing at {first}")
+    backend.forward(layer, backend.tensor(hh.input_array(0, (rows, first), LAZY_DTYPE), device))
+    wrong = backend.tensor(hh.input_array(1, (wrong_rows, second), LAZY_DTYPE), device)
+    check.raises(
+        lambda: backend.forward(layer, wrong),
+        f"calling with {wrong_rows} row(s) of width {second} after materializing at {first}",
+    )
 
 
 @pytest.mark.clause("LAZY-LOAD-STATE")
-@given(stack=lazy_stacks(), in_width=hh.widths(), seed=hh.seeds())
+@given(stack=lazy_stacks(), in_width=hh.widths(), batch=hh.batch_sizes(), seed=hh.seeds())
 def test_state_dict_loads_into_unrun_lazy_clone(
-    backend: Backend, device: str, check: Check, stack: A.Sequential, in_width: int, seed: int
+    backend: Backend, device: str, check: Check, stack: A.Sequential, in_width: int, batch: int, seed: int
 ) -> None:
     backend.manual_seed(seed % 2**31)
     original = backend.build(stack, device=device)
-    x = backend.tensor(hh.input_array(seed, (3, in_width), "float32"), device)
+    x = backend.tensor(hh.input_array(seed, (batch, in_width), LAZY_DTYPE), device)
     expected = backend.bits(backend.forward(original, x))
     clone = backend.build(stack, device=device)
     backend.load_state_dict(clone, dict(backend.state_dict(original)), strict=True)
@@ -238,11 +256,11 @@ def test_state_dict_loads_into_unrun_lazy_clone(
 
 
 @pytest.mark.clause("LAZY-TO-DEVICE")
-@given(stack=lazy_stacks(), in_width=hh.widths())
+@given(stack=lazy_stacks(), in_width=hh.widths(), batch=hh.batch_sizes())
 def test_lazy_materializes_on_its_device(
-    backend: Backend, accelerator: str, check: Check, stack: A.Sequential, in_width: int
+    backend: Backend, accelerator: str, check: Check, stack: A.Sequential, in_width: int, batch: int
 ) -> None:
     model = backend.module_to(backend.build(stack), accelerator)
-    backend.forward(model, backend.tensor(np.ones((2, in_width), dtype=np.float32), accelerator))
+    backend.forward(model, backend.tensor(hh.input_array(batch, (batch, in_width), LAZY_DTYPE), accelerator))
     for name, param in backend.named_parameters(model):
         check.equal(backend.device_of(param), accelerator, f"device of {name} after the first call")

@@ -174,12 +174,13 @@ def test_loaded_clone_computes_the_same(backend: Backend, device: str, check: Ch
 
 @pytest.mark.clause("IO-STATE-DICT-CLONE")
 @pytest.mark.parametrize("block", ["MLP", "FixedHiddenMLP"])
-def test_chapter_clone(backend: Backend, device: str, check: Check, block: str) -> None:
-    backend.manual_seed(1)
+@given(batch=hh.batch_sizes(), seed=hh.seeds())
+def test_chapter_clone(backend: Backend, device: str, check: Check, block: str, batch: int, seed: int) -> None:
+    backend.manual_seed(seed % 2**31)
     net = backend.chapter(block, device=device)
-    backend.manual_seed(2)
+    backend.manual_seed((seed + 1) % 2**31)
     clone = backend.chapter(block, device=device)
-    x = backend.tensor(hh.input_array(3, (2, 20), "float32"), device)
+    x = backend.tensor(hh.input_array(seed, (batch, 20), "float32"), device)
     with scratch() as directory:
         backend.save(dict(backend.state_dict(net)), directory / "mlp.params")
         backend.load_state_dict(clone, backend.load(directory / "mlp.params"), strict=True)

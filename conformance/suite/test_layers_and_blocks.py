@@ -11,6 +11,7 @@ from conformance import arch as A
 from conformance import strategies as hh
 from conformance._protocol import Backend
 from conformance.kit import oracle
+from conformance.kit import reach_strategies as rs
 from conformance.kit.checks import Check
 from conformance.suite import _support as sup
 
@@ -26,9 +27,9 @@ def _run(backend: Backend, device: str, net: hh.Net, x: np.ndarray) -> np.ndarra
 @given(data=st.data())
 def test_forward_shape(backend: Backend, device: str, check: Check, data: st.DataObject) -> None:
     net = data.draw(hh.mlps(backend.float_dtypes), label="net")
-    x = data.draw(hh.inputs(net), label="input")
+    x = data.draw(rs.ranked_inputs(net), label="input")
     out = _run(backend, device, net, x)
-    check.equal(tuple(out.shape), (x.shape[0], net.out_width), "output shape")
+    check.equal(tuple(out.shape), (*x.shape[:-1], net.out_width), f"output shape for an input of shape {x.shape}")
     check.equal(str(out.dtype), net.dtype, "output dtype")
 
 
@@ -36,9 +37,9 @@ def test_forward_shape(backend: Backend, device: str, check: Check, data: st.Dat
 @given(data=st.data())
 def test_forward_value(backend: Backend, device: str, check: Check, data: st.DataObject) -> None:
     net = data.draw(hh.mlps(backend.float_dtypes), label="net")
-    x = data.draw(hh.inputs(net), label="input")
+    x = data.draw(rs.ranked_inputs(net), label="input")
     expected = oracle.evaluate(net.arch, x, net.dtype)
-    check.close(_run(backend, device, net, x), expected.output, expected.tolerance, "MLP output")
+    check.close(_run(backend, device, net, x), expected.output, expected.tolerance, f"MLP output, input {x.shape}")
 
 
 @pytest.mark.clause("BLOCK-FORWARD-VALUE")
@@ -69,7 +70,7 @@ def test_chapter_mlp_forward_value(backend: Backend, device: str, check: Check, 
 @given(data=st.data())
 def test_backward_input(backend: Backend, device: str, check: Check, data: st.DataObject) -> None:
     net = data.draw(hh.mlps(backend.float_dtypes), label="net")
-    x = data.draw(hh.inputs(net), label="input")
+    x = data.draw(rs.batch_inputs(net), label="input")
     cotangent = hh.input_array(data.draw(hh.seeds(), label="cotangent seed"), (x.shape[0], net.out_width), net.dtype)
     expected = oracle.evaluate(net.arch, x, net.dtype, cotangent)
     assume(not expected.ambiguous)
@@ -91,7 +92,7 @@ def test_backward_params(backend: Backend, device: str, check: Check, data: st.D
     net = data.draw(
         hh.nets(backend.float_dtypes, leaves=("linear_maybe_bias", "relu"), containers=("block",)), label="net"
     )
-    x = data.draw(hh.inputs(net), label="input")
+    x = data.draw(rs.batch_inputs(net), label="input")
     cotangent = hh.input_array(data.draw(hh.seeds(), label="cotangent seed"), (x.shape[0], net.out_width), net.dtype)
     expected = oracle.evaluate(net.arch, x, net.dtype, cotangent, sup.layouts(backend))
     assume(not expected.ambiguous)

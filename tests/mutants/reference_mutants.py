@@ -17,7 +17,7 @@ from conformance import arch as A
 from conformance.backends.reference import ReferenceBackend
 from reference import chapter, nn
 from reference.nn import functional as F
-from tests.mutants import devices, loads, ties
+from tests.mutants import devices, loads, regions, ties
 
 
 def _chapter(**overrides: Any) -> types.SimpleNamespace:
@@ -230,3 +230,18 @@ class GradOfFirstTwoUses(ties.UsesPerPass, ReferenceBackend):
 
     linear_class = _TwoUsesLinear
     blocks = _chapter(MyLinear=_TwoUsesMyLinear)
+
+
+# --- Reach regions of issue 21 (tests/mutants/regions.py): a one-row batch, a rank-3 input --------------
+
+
+class OneRowAcceptsWrongWidth(regions.OneRowAcceptsWrongWidth, ReferenceBackend):
+    """A materialized linear layer called with a one-row batch of another width pads or cuts it instead of raising."""
+
+
+class RankThreeScrambled(regions.RankThreeScrambled, ReferenceBackend):
+    """A forward on a rank-3 input mixes up its two leading dimensions (a reshape where a permute belonged)."""
+
+
+class LargeBatchTailDropped(regions.LargeBatchTailDropped, ReferenceBackend):
+    """A forward on more than 8 rows, not a multiple of 8, leaves the last rows' outputs at zero."""

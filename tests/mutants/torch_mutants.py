@@ -22,7 +22,7 @@ from torch.nn.parameter import is_lazy
 from conformance import arch as A
 from conformance._protocol import Gradients
 from conformance.backends.torch import TorchBackend, blocks
-from tests.mutants import loads, ties
+from tests.mutants import loads, regions, ties
 
 
 def _chapter(**overrides: Any) -> types.SimpleNamespace:
@@ -1207,3 +1207,18 @@ class WideSequentialTruncated(TorchBackend):
             if module is not model and isinstance(module, _TiledSequential):
                 module.nested = True
         return model
+
+
+# --- Reach regions of issue 21 (tests/mutants/regions.py): a one-row batch, a rank-3 input --------------
+
+
+class OneRowAcceptsWrongWidth(regions.OneRowAcceptsWrongWidth, TorchBackend):
+    """A materialized linear layer called with a one-row batch of another width pads or cuts it instead of raising."""
+
+
+class RankThreeScrambled(regions.RankThreeScrambled, TorchBackend):
+    """A forward on a rank-3 input mixes up its two leading dimensions (a reshape where a permute belonged)."""
+
+
+class LargeBatchTailDropped(regions.LargeBatchTailDropped, TorchBackend):
+    """A forward on more than 8 rows, not a multiple of 8, leaves the last rows' outputs at zero."""

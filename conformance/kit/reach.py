@@ -1,0 +1,426 @@
+"""The reach audit (issue 21): for every chapter clause, what its tests draw and what the framework accepts.
+
+One row per clause of the chapter catalogue. A row names the strategies its
+tests call (``draws``) and, for every quantity the clause's statement speaks
+of, the range it is drawn over and the range a framework really accepts; a
+quantity drawn over less than that carries its reason (``gap``). A drawn
+range with a ``dimension`` is read from the reach records the strategies
+themselves are held to (``REACH``, ``MORE_REACH``), never written twice.
+
+``blockspec spec --reach`` prints :func:`render`; docs/reach.md is its output.
+``tests/test_reach_audit.py`` keeps the table true: every clause has a row,
+every named strategy is called by a test citing that clause, every new
+dimension's strategy reaches its record, and docs/reach.md is current.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from conformance.kit.reach_strategies import MORE_REACH
+from conformance.kit.strategies import REACH, Reach
+
+
+@dataclass(frozen=True)
+class Quantity:
+    """One quantity a clause speaks of: its drawn range (a reach record's, or ``drawn``), what is accepted, any gap."""
+
+    name: str
+    accepts: str
+    dimension: str = ""  # a key of REACH or MORE_REACH: the drawn range is that record's
+    drawn: str = ""  # the drawn range in words, where no reach record holds it
+    gap: str = ""  # why the draw stops short of what is accepted; "" when it does not
+
+    def drawn_range(self) -> str:
+        if self.dimension:
+            record = reach_record(self.dimension)
+            return f"{record.low}..{record.high} ({record.strategy}; reaches {', '.join(map(str, record.boundaries))})"
+        return self.drawn
+
+
+@dataclass(frozen=True)
+class Row:
+    """A clause's row: the strategies its tests call, and its quantities."""
+
+    draws: tuple[str, ...]
+    quantities: tuple[Quantity, ...]
+
+
+def reach_record(dimension: str) -> Reach:
+    """The reach record of ``dimension``, from REACH or MORE_REACH."""
+    if dimension in REACH:
+        return REACH[dimension]
+    return MORE_REACH[dimension]
+
+
+# --- quantities shared by many rows --------------------------------------------------------------------
+
+_FLOAT_DTYPES = "every float dtype the backend declares (float16, bfloat16, float32, float64 for torch)"
+_HALF_GAP = (
+    "float16 and bfloat16 are drawn only in file and device copies: the torch and reference adapters declare "
+    "float32 and float64 as the dtypes modules are built in (float_dtypes), and the oracle's rounding bounds "
+    "for a half-precision forward run out past about 100 terms (bfloat16); issue 21 point 3, open"
+)
+DTYPE = Quantity("dtype", _FLOAT_DTYPES, drawn="float32, float64 (float_dtypes)", gap=_HALF_GAP)
+DTYPE_DEFAULT = Quantity(
+    "dtype",
+    "the framework's default dtype for the block",
+    drawn="the default dtype (float32)",
+    gap="the chapter's block and a lazy layer are built in the default dtype; the protocol's build takes no dtype "
+    "for parameters that do not exist yet",
+)
+BATCH = Quantity(
+    "batch",
+    "any number of rows, 1 and up",
+    dimension="batch",
+    gap="over 8 rows: drawn where rs.ranked_"
+    "inputs or wide_batches is named (forward clauses); elsewhere 1..8 keeps gradient clauses cheap",
+)
+WIDE_BATCH = Quantity("batch", "any number of rows, 1 and up", dimension="wide_batch")
+WIDE_BATCH_GRAD = Quantity(
+    "batch",
+    "any number of rows, 1 and up",
+    dimension="wide_batch",
+    gap="rare: a bias gradient wrong past 8 rows (not a multiple of 8) fails this clause at the ci profile "
+    "(30 examples) but not always at fast (10), so no mutant of it is in the kill matrix yet",
+)
+RANKED = (Quantity("input rank", "1 or more (a layer acts on the last dimension)", dimension="input_rank"), WIDE_BATCH)
+RANK_2 = Quantity(
+    "input rank",
+    "1 or more",
+    drawn="2 (a batch of rows)",
+    gap="gradient and state clauses take a matrix: the oracle's gradients are written for rank 2",
+)
+WIDTH = Quantity("layer widths", "any width, 1 and up", dimension="width")
+LAYER_WIDTH = Quantity(
+    "layer widths",
+    "any width, 1 and up",
+    dimension="layer_width",
+    gap="over 12: drawn by mlps (to 256) and nets (to 300) in the forward, gradient and naming clauses",
+)
+FAN = Quantity(
+    "fan-in, fan-out",
+    "any width, 1 and up",
+    dimension="fan",
+    gap="under --shapes palette (compiling frameworks) the fans stop at 12: the palette keeps a range's top "
+    "only up to 12; drawn freely they reach 64",
+)
+NET_WIDTH = Quantity("layer widths", "any width, 1 and up", dimension="net_width")
+CHILDREN = Quantity("children per container", "any count, 0 and up", dimension="children")
+DEPTH = Quantity(
+    "nesting depth", "any depth", dimension="depth", gap="past 5: each level costs a node of a 40-node budget"
+)
+NODES = Quantity("modules in a net", "any count", dimension="nodes")
+VALUES = Quantity(
+    "values",
+    "any float",
+    drawn="standard normal times 0.01, 1 or 100, from a drawn seed",
+    gap="NaN and inf are drawn in file and device copies (raw_arrays); a forward's NaN propagation is no clause",
+)
+NET = (DTYPE, NET_WIDTH, CHILDREN, DEPTH, NODES)
+MLP = (DTYPE, WIDTH)
+CHAPTER_SIZES = Quantity(
+    "layer widths", "the chapter's own (20, 256, 10)", drawn="fixed by the chapter's block", gap="the block's sizes"
+)
+DEVICE_ANY = Quantity(
+    "devices",
+    "the host and every accelerator present",
+    drawn="the run's device (--device); the reference simulates accelerators on any CPU",
+    gap="on CPU-only torch, accelerator clauses are skipped: the reference's simulated devices check them",
+)
+DEVICE_TWO = Quantity(
+    "devices",
+    "two or more accelerators",
+    drawn="the run's accelerator and one other (simulated on the reference)",
+    gap="skipped where fewer than two accelerators are present",
+)
+ELEMENTS = Quantity("elements of a tensor", "0 up to memory", dimension="elements")
+ALL_DTYPES = Quantity("dtype", "every dtype the backend declares", drawn="every declared dtype (raw_arrays)")
+SPECIAL = Quantity("special values", "NaN payloads, -0.0, subnormals, inf", dimension="special_percent")
+LAYOUT = Quantity(
+    "memory layout",
+    "contiguous, transposed, strided, views sharing storage",
+    drawn="contiguous tensors from NumPy",
+    gap="the protocol makes tensors from contiguous NumPy arrays; views are issue 21 point 3, open",
+)
+SHAPE = Quantity(
+    "tensor shape",
+    "rank 0 and up, 0-element included",
+    drawn="rank 0..3, each dimension 0..4; rare 2-D or 1-D of more than 2**16 elements (raw_arrays)",
+)
+REPEATS = Quantity(
+    "repetitions",
+    "any number of moves, conversions, saves",
+    drawn="one per example",
+    gap="repeated moves and conversions: issue 21 point 3, open",
+)
+INIT_SHAPE = Quantity(
+    "tensor shape",
+    "any 1-D or 2-D parameter",
+    drawn="a weight of 32768 elements or more (large_layers), or the same count as a 1-D bias",
+    gap="small tensors: too few samples for the DKW bound the clause is judged by",
+)
+INIT_ARGS = Quantity(
+    "initializer arguments",
+    "any finite float",
+    drawn="a few fixed values per argument (sampled_from)",
+    gap="subnormal and huge arguments are not drawn: a statistical check needs a distribution it can bound",
+)
+KEYS = Quantity("dict keys", "any count", dimension="dict_keys")
+ITEMS = Quantity("list items", "any count", dimension="list_items")
+PASSES = Quantity("backward passes", "any count", dimension="backward_passes")
+TIE_USES = Quantity("uses of a shared layer", "any count", dimension="tie_uses")
+PARAM_USES = Quantity("uses of a shared weight", "any count", dimension="param_tie_uses")
+PARAM_TYPES = Quantity("layer types sharing it", "any", dimension="param_tie_types")
+NONE = Quantity("(none)", "-", drawn="the clause speaks of no size: a property of the API")
+
+
+def _row(draws: tuple[str, ...], *quantities: Quantity | tuple[Quantity, ...]) -> Row:
+    flat: list[Quantity] = []
+    for q in quantities:
+        flat.extend(q if isinstance(q, tuple) else (q,))
+    return Row(draws, tuple(flat))
+
+
+#: One row per chapter clause.
+ROWS: Mapping[str, Row] = {
+    # 4.1 layers and blocks
+    "BLOCK-FORWARD-SHAPE": _row(("mlps", "ranked_inputs"), MLP, RANKED),
+    "BLOCK-FORWARD-VALUE": _row(("mlps", "ranked_inputs", "batch_sizes"), MLP, RANKED, VALUES, CHAPTER_SIZES),
+    "BLOCK-BACKWARD-INPUT": _row(("mlps", "batch_inputs"), MLP, WIDE_BATCH_GRAD, RANK_2, VALUES),
+    "BLOCK-BACKWARD-PARAMS": _row(("nets", "batch_inputs"), NET, WIDE_BATCH_GRAD, RANK_2, VALUES),
+    "BLOCK-REGISTRATION": _row(("nets",), NET),
+    "BLOCK-NESTING": _row(("nets", "inputs"), NET, BATCH),
+    "CONSTANT-NOT-PARAMETER": _row(("batch_sizes", "seeds"), CHAPTER_SIZES, BATCH, DTYPE_DEFAULT),
+    "CONTROL-FLOW": _row(("batch_sizes", "seeds"), CHAPTER_SIZES, BATCH, DTYPE_DEFAULT),
+    "LAYER-REUSE-SHARES": _row(("batch_sizes", "seeds"), CHAPTER_SIZES, BATCH, DTYPE_DEFAULT),
+    "SEQ-ORDER": _row(("square_stacks", "inputs"), DTYPE, LAYER_WIDTH, BATCH),
+    "SEQ-INDEX": _row(("nets",), NET),
+    "SEQ-CUSTOM-EQUIV": _row(("square_stacks", "inputs"), DTYPE, LAYER_WIDTH, BATCH),
+    # 4.2 parameter management
+    "PARAM-LINEAR-STATE": _row(("widths",), LAYER_WIDTH),
+    "PARAM-TYPE": _row(("nets",), NET),
+    "PARAM-GRAD-NONE": _row(("nets",), NET),
+    "PARAM-GRAD-ACCUMULATES": _row(("mlps", "inputs", "backward_passes"), MLP, BATCH, PASSES),
+    "PARAM-NAMES-FLAT": _row(("nets",), NET),
+    "PARAM-NAMES-NESTED": _row(("nets",), NET),
+    "PARAM-NESTED-INDEX": _row(("nested_sequentials",), DEPTH, CHILDREN),
+    "STATE-DICT-KEYS": _row(("nets",), NET),
+    "MODULE-REPR": _row(("nets",), NET),
+    "INIT-NORMAL": _row(("large_layers", "float_dtypes"), INIT_SHAPE, INIT_ARGS, DTYPE),
+    "INIT-ZEROS": _row(("widths",), FAN, DTYPE_DEFAULT),
+    "INIT-CONSTANT": _row(("widths", "float_dtypes"), FAN, DTYPE, INIT_ARGS),
+    "INIT-UNIFORM": _row(("large_layers",), INIT_SHAPE, INIT_ARGS, DTYPE_DEFAULT),
+    "INIT-XAVIER-UNIFORM": _row(("large_layers",), INIT_SHAPE, INIT_ARGS, DTYPE_DEFAULT),
+    "INIT-CUSTOM": _row(("large_layers",), INIT_SHAPE, DTYPE_DEFAULT),
+    "INIT-DEFAULT": _row(("widths",), FAN, DTYPE_DEFAULT),
+    "APPLY-VISITS-ONCE": _row(("nets",), NET),
+    "APPLY-POST-ORDER": _row(("nets",), NET),
+    "INIT-PER-LAYER": _row(("nets",), NET),
+    "PARAM-DIRECT-SET": _row(("mlps", "inputs"), MLP, BATCH),
+    "TIE-IDENTITY": _row(("tied_sequences",), TIE_USES, LAYER_WIDTH, DTYPE),
+    "TIE-PARAMS-ONCE": _row(("nets",), NET, TIE_USES),
+    "TIE-STATE-DICT-ALIASES": _row(("nets",), NET, TIE_USES),
+    "TIE-GRAD-SUM": _row(("tied_nets",), TIE_USES, BATCH, RANK_2, DTYPE),
+    "TIE-DTYPE-CONVERSION": _row(("tied_nets", "float_dtypes"), TIE_USES, DTYPE, REPEATS),
+    "TIE-PARAM-IDENTITY": _row(("param_tied_nets",), PARAM_USES, PARAM_TYPES, LAYER_WIDTH),
+    "TIE-PARAM-GRAD-SUM": _row(("param_tied_nets",), PARAM_USES, PARAM_TYPES, BATCH, RANK_2),
+    # 4.3 custom layers
+    "CENTERED-MEAN": _row(
+        ("centered_inputs",),
+        Quantity("input shape", "any rank, any size", drawn="rank 1..3, each dimension 1..9 (centered_inputs)"),
+        DTYPE,
+        Quantity("values", "any float", drawn="normal times 1e-3, 1 or 1e3, offset 0, 5 or -100"),
+    ),
+    "CENTERED-SHAPE": _row(
+        ("centered_inputs",),
+        Quantity("input shape", "any rank, any size", drawn="rank 1..3, each dimension 1..9 (centered_inputs)"),
+        DTYPE,
+    ),
+    "CENTERED-NO-PARAMS": _row((), NONE),
+    "CENTERED-COMPOSE": _row(
+        ("batch_sizes",),
+        DTYPE,
+        BATCH,
+        RANK_2,
+        Quantity(
+            "layer widths",
+            "any",
+            drawn="in 1, 5 or 8; hidden 3, 17 or 128",
+            gap="a few widths around the chapter's 8, 128",
+        ),
+    ),
+    "MYLINEAR-FORWARD": _row(("my_linear_net", "leading_shapes"), LAYER_WIDTH, BATCH, RANKED, DTYPE),
+    "MYLINEAR-GRADS": _row(("my_linear_net",), LAYER_WIDTH, BATCH, RANK_2, DTYPE),
+    "CUSTOM-PARAMS-REGISTERED": _row(("nets",), NET),
+    "LAZY-UNINITIALIZED": _row(("widths",), LAYER_WIDTH),
+    "LAZY-INFERS-SHAPE": _row(
+        ("lazy_stacks", "widths", "leading_shapes"),
+        LAYER_WIDTH,
+        RANKED,
+        Quantity("lazy layers", "any count", drawn="1..4 (lazy_stacks)"),
+        DTYPE_DEFAULT,
+    ),
+    "LAZY-WIDTH-MISMATCH": _row(
+        ("widths", "batch_sizes"),
+        LAYER_WIDTH,
+        Quantity("rows of each call", "1 and up", dimension="batch"),
+        DTYPE_DEFAULT,
+    ),
+    "LAZY-LOAD-STATE": _row(("lazy_stacks", "widths", "batch_sizes"), LAYER_WIDTH, BATCH, DTYPE_DEFAULT),
+    "LAZY-TO-DEVICE": _row(("lazy_stacks", "widths", "batch_sizes"), LAYER_WIDTH, BATCH, DEVICE_ANY),
+    # 4.4 file I/O
+    "IO-TENSOR-ROUNDTRIP": _row(("raw_arrays",), ALL_DTYPES, SHAPE, ELEMENTS, SPECIAL, LAYOUT),
+    "IO-CONTAINER-ROUNDTRIP": _row(("io_containers",), KEYS, ITEMS, ALL_DTYPES, SHAPE),
+    "IO-CONTAINER-KINDS": _row(("odd_containers",), KEYS, ITEMS),
+    "IO-STATE-DICT-CLONE": _row(("nets", "inputs"), NET, BATCH),
+    "IO-TIES-SURVIVE": _row(
+        (),
+        Quantity(
+            "uses of a shared layer",
+            "any count, any positions",
+            drawn="the chapter's tied_net (positions 2 and 4)",
+            gap="drawn tied nets here are with the tie/strict-load tests' owner (native weight layouts), not yet drawn",
+        ),
+        DTYPE_DEFAULT,
+    ),
+    "LOAD-STRICT-MISSING": _row(("altered_state",), NET, Quantity("keys dropped", "any", drawn="1 to all")),
+    "LOAD-STRICT-UNEXPECTED": _row(("altered_state",), NET, Quantity("keys added", "any", drawn="1 or more")),
+    "LOAD-SHAPE-MISMATCH": _row(("nets",), NET),
+    "LOAD-SHAPE-RANK": _row(
+        ("widths", "float_dtypes"),
+        LAYER_WIDTH,
+        DTYPE,
+        Quantity("rank of the loaded tensor", "any", drawn="0..3 around the parameter's"),
+    ),
+    "LOAD-COPIES-VALUES": _row(("nets",), NET, LAYOUT),
+    "LOAD-KEEPS-DTYPE": _row(("nets",), NET),
+    "LOAD-CASTS-DTYPE": _row(("nets",), NET),
+    "LOAD-NONSTRICT-REPORTS": _row(("altered_state",), NET),
+    "IO-NO-CODE-EXECUTION": _row(
+        (), Quantity("file contents", "any bytes", drawn="pickles that run code, in every container the format allows")
+    ),
+    "IO-CORRUPT-FILE": _row(
+        ("raw_arrays",),
+        ALL_DTYPES,
+        Quantity("damage", "any truncation or byte change", drawn="a drawn cut and drawn flipped bytes (seeds)"),
+    ),
+    # 4.5 GPUs
+    "DEV-COUNT": _row((), DEVICE_ANY),
+    "DEV-TRY-GPU": _row((), DEVICE_ANY),
+    "DEV-TRY-ALL-GPUS": _row((), DEVICE_ANY),
+    "DEV-CPU-DEFAULT": _row((), NONE),
+    "DEV-UNINDEXED-IS-ZERO": _row((), DEVICE_ANY),
+    "DEV-NAME-EQUALITY": _row((), DEVICE_ANY),
+    "DEV-TENSOR-PLACEMENT": _row(("raw_arrays",), ALL_DTYPES, SHAPE, DEVICE_ANY),
+    "DEV-MIXED-RAISES": _row(
+        (),
+        DEVICE_ANY,
+        Quantity(
+            "dtypes and shapes mixed",
+            "any",
+            drawn="fixed small tensors",
+            gap="issue 21 point 3 (every dtype and shape in mixing), open",
+        ),
+    ),
+    "DEV-SCALAR-PROMOTION": _row((), DEVICE_ANY),
+    "DEV-COPY-ROUNDTRIP": _row(("raw_arrays",), ALL_DTYPES, SHAPE, ELEMENTS, SPECIAL, DEVICE_ANY, REPEATS),
+    "DEV-MULTI-DEVICE": _row((), DEVICE_TWO),
+    "DEV-MODULE-TO": _row(
+        (),
+        DEVICE_ANY,
+        Quantity(
+            "buffers", "nested anywhere", drawn="the chapter's FixedHiddenMLP constant", gap="nested buffers: open"
+        ),
+        REPEATS,
+    ),
+    "DEV-MODULE-TO-IDENTITY": _row((), DEVICE_ANY, REPEATS),
+    "DEV-CONSTANT-FOLLOWS": _row((), DEVICE_ANY, CHAPTER_SIZES),
+    "DEV-OUTPUT-ON-DEVICE": _row(("inputs",), DEVICE_ANY, BATCH),
+    "DEV-GRAD-ON-DEVICE": _row(("inputs",), DEVICE_ANY, BATCH),
+    "DEV-PARITY": _row(("mlps", "inputs"), DEVICE_ANY, MLP, BATCH),
+    "DEV-CHECKPOINT-TO-CPU": _row(("io_containers",), DEVICE_ANY, KEYS, ITEMS, ALL_DTYPES),
+    "DEV-CHECKPOINT-HOME": _row(("raw_arrays",), DEVICE_ANY, ALL_DTYPES),
+}
+
+
+@dataclass(frozen=True)
+class RegionMutant:
+    """A mutant wrong only in a region issue 21 opened, and the kill matrix's verdict before and after."""
+
+    name: str
+    target: str
+    region: str
+    before: str
+    after: str
+
+
+#: Recorded runs of ``blockspec kill-matrix`` (fast profile) on the suite before its region was drawn
+#: (the commit before issue 21's) and after; each mutant is bound for torch and the reference.
+REGION_MUTANTS: tuple[RegionMutant, ...] = (
+    RegionMutant(
+        "OneRowAcceptsWrongWidth",
+        "LAZY-WIDTH-MISMATCH",
+        "a one-row call of another width (the test always called with 2 rows)",
+        "survived (torch, reference)",
+        "caught (torch, reference; also under --shapes palette)",
+    ),
+    RegionMutant(
+        "RankThreeScrambled",
+        "BLOCK-FORWARD-VALUE",
+        "a rank-3 input (inputs were always matrices)",
+        "survived (torch, reference)",
+        "caught (torch, reference)",
+    ),
+    RegionMutant(
+        "LargeBatchTailDropped",
+        "BLOCK-FORWARD-VALUE",
+        "more than 8 rows, not a multiple of 8 (batches stopped at 8)",
+        "survived (torch, reference)",
+        "caught (torch, reference)",
+    ),
+)
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def render(clauses: tuple[tuple[str, str], ...]) -> str:
+    """The audit as Markdown: ``clauses`` are (id, section) pairs in catalogue order; one table row each."""
+    lines = [
+        "# Reach audit: what each clause's tests draw, and what a framework accepts",
+        "",
+        "Generated by `blockspec spec --reach` from `conformance/kit/reach.py`; do not edit by hand.",
+        "A drawn range `low..high (strategy; reaches b1, b2)` is the strategy's own reach record",
+        "(`REACH` in conformance/kit/strategies.py, `MORE_REACH` in conformance/kit/reach_strategies.py),",
+        "sampled by tests/test_reach.py and tests/test_reach_audit.py. A gap says why a draw stops short.",
+        "",
+        "| Clause | Section | Draws | Quantity: drawn / accepted | Gaps |",
+        "|---|---|---|---|---|",
+    ]
+    for clause_id, section in clauses:
+        row = ROWS[clause_id]
+        quantities = "<br>".join(f"**{q.name}**: {q.drawn_range()} / {q.accepts}" for q in row.quantities)
+        gaps = "<br>".join(f"{q.name}: {q.gap}" for q in row.quantities if q.gap) or "none"
+        draws = ", ".join(f"`{d}`" for d in row.draws) or "(no draw)"
+        lines.append(f"| {clause_id} | {section} | {draws} | {_cell(quantities)} | {_cell(gaps)} |")
+    lines += [
+        "",
+        "## Regions opened by issue 21, each shown able to hide a fault",
+        "",
+        "Mutants in tests/mutants/regions.py, bound in torch_mutants.py and reference_mutants.py.",
+        "",
+        "| Mutant | Target | Region | Before the widening | After |",
+        "|---|---|---|---|---|",
+    ]
+    lines += [f"| {m.name} | {m.target} | {m.region} | {m.before} | {m.after} |" for m in REGION_MUTANTS]
+    return "\n".join(lines) + "\n"
+
+
+def render_chapter() -> str:
+    """The audit of the chapter catalogue, as docs/reach.md holds it."""
+    from spec import load_catalogue
+
+    return render(tuple((c.id, c.section) for c in load_catalogue().clauses))

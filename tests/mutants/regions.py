@@ -1,0 +1,89 @@
+"""Reach mutants written once for every PyTorch-shaped backend (torch and the reference), issue 21.
+
+Each class here is wrong only in a region of the draws that the suite once
+left out: a one-row batch where a test always used two rows, an input of
+rank 3 where every input was a matrix. A mutant module binds it to a backend
+by subclassing it together with that backend (``class X(regions.X,
+TorchBackend)``); this module is not a ``*_mutants.py`` module and holds no
+mutant of its own. The record of each one surviving the suite before its
+region was drawn, and being caught after, is in docs/reach.md.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from conformance.backends._torchlike import TorchLikeBackend
+
+
+def _first_in_width(module: Any) -> int | None:
+    """The ``in_features`` of the first materialized linear layer in ``module`` (a MyLinear has none), if any."""
+    for sub in module.modules():
+        width = getattr(sub, "in_features", None)
+        if isinstance(width, int) and width > 0:  # torch's un-run LazyLinear says 0
+            return width
+    return None
+
+
+class OneRowAcceptsWrongWidth(TorchLikeBackend):
+    """A materialized linear layer called with a one-row batch of another width pads or cuts it instead of raising."""
+
+    target = "LAZY-WIDTH-MISMATCH"
+    region = "batch"
+
+    def forward(self, module: Any, x: Any) -> Any:
+        width = _first_in_width(module)
+        if width is not None and x.dim() == 2 and x.shape[0] == 1 and x.shape[1] != width:
+            row = self.to_numpy(x)
+            fitted = np.zeros((1, width), dtype=row.dtype)
+            keep = min(width, row.shape[1])
+            fitted[:, :keep] = row[:, :keep]
+            x = self.tensor(fitted, self.device_of(x))
+        return super().forward(module, x)
+
+
+class RankThreeScrambled(TorchLikeBackend):
+    """A forward on a rank-3 input runs on the input with its two leading dimensions swapped, then swaps back wrongly.
+
+    The leading dimensions are treated as one flattened batch in the wrong
+    order (a reshape where a permute belonged): right for every matrix, and
+    for every rank-3 input with a leading dimension of 1, and for layers without weights.
+    """
+
+    target = "BLOCK-FORWARD-VALUE"
+    # Its dimension (input rank) is in conformance.kit.reach_strategies.MORE_REACH, not yet in REACH: no region.
+    region = ""
+
+    def forward(self, module: Any, x: Any) -> Any:
+        if x.dim() == 3 and x.shape[0] > 1 and x.shape[1] > 1 and _first_in_width(module) is not None:
+            array = self.to_numpy(x)
+            a, b, width = array.shape
+            swapped = self.tensor(
+                np.ascontiguousarray(array.transpose(1, 0, 2)).reshape(a * b, width), self.device_of(x)
+            )
+            out = self.to_numpy(super().forward(module, swapped))
+            return self.tensor(out.reshape(a, b, out.shape[-1]), self.device_of(x))
+        return super().forward(module, x)
+
+
+class LargeBatchTailDropped(TorchLikeBackend):
+    """A forward on more than 8 rows, not a multiple of 8, leaves the last rows' outputs at zero (a blocked kernel's tail).
+
+    Right for every batch of 1 to 8 (the only batches drawn before issue 21)
+    and for every multiple of 8; layers without weights are left alone.
+    """
+
+    target = "BLOCK-FORWARD-VALUE"
+    # Its dimension (rows, up to 300) is MORE_REACH["wide_batch"], not yet in REACH: no region.
+    region = ""
+
+    def forward(self, module: Any, x: Any) -> Any:
+        out = super().forward(module, x)
+        rows = x.shape[0] if x.dim() >= 2 else 0
+        if rows > 8 and rows % 8 and _first_in_width(module) is not None:
+            array = self.to_numpy(out).copy()
+            array[rows - rows % 8 :] = 0
+            return self.tensor(array, self.device_of(out))
+        return out
