@@ -36,11 +36,11 @@ SECTIONS: Mapping[str, str] = {
     "4.5.2": "Tensors and GPUs",
     "4.5.3": "Neural networks and GPUs",
     # 4.4 across frameworks: a state dict written by one framework, read by another (blockspec interop).
-    "4.4x": "4.4 across frameworks",
-    "4.4x.1": "Keys and layouts",
-    "4.4x.2": "Dtypes and bits",
-    "4.4x.3": "Tied weights",
-    "4.4x.4": "Forward equality",
+    "XF.1": "4.4 across frameworks",
+    "XF.1.1": "Keys and layouts",
+    "XF.1.2": "Dtypes and bits",
+    "XF.1.3": "Tied weights",
+    "XF.1.4": "Forward equality",
     # The module contract: what any user-written module owes, generalized from the chapter.
     "MC.1": "The module contract",
     "MC.1.1": "Registration",

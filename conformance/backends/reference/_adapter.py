@@ -83,7 +83,7 @@ class ReferenceBackend(TorchLikeBackend):
         arrays: dict[str, np.ndarray] = {}
         aliases: dict[str, str] = {}
         first: dict[int, str] = {}
-        for key, tensor in module.state_dict().items():
+        for key, tensor in module.state_dict(keep_vars=True).items():
             if id(tensor) in first:
                 aliases[key] = first[id(tensor)]
                 continue
