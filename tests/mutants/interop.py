@@ -7,6 +7,7 @@ Each is checked as the writer of a pair with PyTorch as reader
 from __future__ import annotations
 
 import copy
+from types import MappingProxyType
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,7 @@ class NarrowsToBfloat16(TorchBackend):
 class DropsLinearTranspose(TorchBackend):
     """Declares Linear kernels (in, out), as Flax does, yet holds and writes them (out, in) (INTEROP-LAYOUT)."""
 
-    weight_layouts = {"Linear": "in_out"}
+    weight_layouts = MappingProxyType({"Linear": "in_out"})
 
     def write_safetensors(self, module: Any, path: Path) -> None:
         safetensors.torch.save_model(module, str(path))
