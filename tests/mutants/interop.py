@@ -7,8 +7,8 @@ Each is checked as the writer of a pair with PyTorch as reader
 from __future__ import annotations
 
 import copy
-from types import MappingProxyType
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import safetensors.torch
