@@ -317,6 +317,8 @@ class Backend(Protocol):
 #: (``safetensors.torch.load_file``, tinygrad's ``safe_load``), each value a tensor of the framework.
 #: ``interop_names``: the backend's name for each parameter leaf of a layer (``{"weight": "kernel"}``),
 #: the rest of the key being the architecture's dotted path; leaves left out keep their own names.
+#: ``interop_writer_failures`` / ``interop_reader_failures``: a known-failure manifest (INTEROP-* clauses)
+#: of what the framework gets wrong as the writer / the reader of a pair, whatever the other side.
 INTEROP_MEMBERS: tuple[str, ...] = ("write_safetensors", "read_safetensors")
 
 

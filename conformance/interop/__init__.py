@@ -9,11 +9,13 @@ any run. Keys and weight layouts are mapped by what each backend declares (``int
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
 
 from conformance._discovery import load_backend
 from conformance._errors import UsageError
+from conformance._manifest import KnownFailure, load_manifest
 from conformance._protocol import INTEROP_MEMBERS, Backend
+from spec import Catalogue
 
 #: How a pair is written: ``torch->flax``.
 SEPARATOR = "->"
@@ -41,11 +43,22 @@ class Pair:
     name: str = ""
     capabilities: frozenset[str] = field(default_factory=frozenset)
     host_device: str = "cpu"
-    known_failures: Any = None
 
     def __post_init__(self) -> None:
         self.name = self.name or f"{self.writer.name}{SEPARATOR}{self.reader.name}"
         self.compiles_per_shape = any(getattr(b, "compiles_per_shape", False) for b in (self.writer, self.reader))
+
+    def known(self, catalogue: Catalogue, path: Path | None) -> dict[str, KnownFailure]:
+        """The manifest given on the command line, else the side at fault's: what the writer ships for its
+        files (``interop_writer_failures``) and the reader for its reads (``interop_reader_failures``)."""
+        if path is not None:
+            return load_manifest(path, catalogue)
+        known: dict[str, KnownFailure] = {}
+        for backend, attribute in ((self.reader, "interop_reader_failures"), (self.writer, "interop_writer_failures")):
+            shipped = getattr(backend, attribute, None)
+            if shipped:
+                known.update(load_manifest(Path(shipped), catalogue))
+        return known
 
     def version(self) -> str:
         return f"{_version(self.writer)}{SEPARATOR}{_version(self.reader)}"

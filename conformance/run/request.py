@@ -119,9 +119,7 @@ class RunRequest:
             from conformance.interop import load_pair
 
             pair: Any = load_pair(self.target)  # a Backend-like subject: name, capabilities, version()
-            return Prepared(
-                self, catalogue, pair, known_failures(pair, catalogue, self.known_failures), pair.host_device
-            )
+            return Prepared(self, catalogue, pair, pair.known(catalogue, self.known_failures), pair.host_device)
         backend = load_backend(self.target)
         device = self.device or backend.host_device
         check_device(backend, device)
