@@ -315,8 +315,10 @@ class Backend(Protocol):
 #: tinygrad's ``safe_save(get_state_dict(m))``), keys named as ``interop_names`` says;
 #: ``read_safetensors(path) -> dict[str, Tensor]``: read such a file with the framework's own reader
 #: (``safetensors.torch.load_file``, tinygrad's ``safe_load``), each value a tensor of the framework.
-#: ``interop_names``: the backend's name for each parameter leaf of a layer (``{"weight": "kernel"}``),
-#: the rest of the key being the architecture's dotted path; leaves left out keep their own names.
+#: ``interop_names``: how the framework's own files name the architecture's paths, where they differ
+#: from the chapter's dotted paths: ``"Sequential"``, the template of a sequential container's child
+#: (Flax' ``nnx.Sequential`` holds ``layers.{}``), and ``"Kind.leaf"`` (or ``"leaf"``), a parameter's
+#: name (Flax' ``{"Linear.weight": "kernel"}``).
 #: ``interop_writer_failures`` / ``interop_reader_failures``: a known-failure manifest (INTEROP-* clauses)
 #: of what the framework gets wrong as the writer / the reader of a pair, whatever the other side.
 INTEROP_MEMBERS: tuple[str, ...] = ("write_safetensors", "read_safetensors")

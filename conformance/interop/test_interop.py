@@ -63,13 +63,25 @@ def _names(backend: Backend) -> dict[str, str]:
 
 
 def _entries(root: A.Node, names: dict[str, str]) -> dict[str, Entry]:
-    """Every key a backend naming the architecture's paths as ``names`` says gives ``root``."""
+    """Every key a backend naming the architecture's paths as ``names`` declares gives ``root``.
+
+    ``names`` (a backend's ``interop_names``): ``"Sequential"``, the template of a plain sequential
+    container's child (Flax' ``"layers.{}"``); ``"Kind.leaf"`` or ``"leaf"``, a parameter's name
+    (Flax' ``{"Linear.weight": "kernel"}``). Anything not named keeps the architecture's own name.
+    """
     out: dict[str, Entry] = {}
-    for path, node in A.walk(root):
+
+    def visit(node: A.Node, key: str, path: str) -> None:
         if isinstance(node, (A.Linear, A.MyLinear)):
             for leaf, _ in A.leaf_parameters(node):
-                key = f"{path}.{names.get(leaf, leaf)}" if path else names.get(leaf, leaf)
-                out[key] = Entry(path, node, leaf, A.parameter_key(node, leaf))
+                name = names.get(f"{type(node).__name__}.{leaf}", names.get(leaf, leaf))
+                out[f"{key}.{name}" if key else name] = Entry(path, node, leaf, A.parameter_key(node, leaf))
+        plain = isinstance(node, A.Sequential) and node.names is None and not node.custom
+        for child_name, child in A.children(node):
+            part = names.get("Sequential", "{}").format(child_name) if plain else child_name
+            visit(child, f"{key}.{part}" if key else part, f"{path}.{child_name}" if path else child_name)
+
+    visit(root, "", "")
     return out
 
 
@@ -195,9 +207,11 @@ def test_tensors_arrive_with_dtype_and_bits(
     ex = exchange(pair, data, _usable(pair, request.node))
     held = dict(pair.writer.state_dict(ex.model))
     for key, tensor in ex.tensors.items():
-        if key not in held:
-            continue  # a key the writer does not hold: INTEROP-KEYS reports it
-        read, written = pair.reader.bits(tensor), pair.writer.bits(held[key])
+        entry = ex.entries.get(key)
+        if entry is None:
+            continue  # a key the writer's naming does not give: INTEROP-KEYS reports it
+        path = f"{entry.path}.{entry.leaf}" if entry.path else entry.leaf  # the writer adapter's key
+        read, written = pair.reader.bits(tensor), pair.writer.bits(held[path])
         check.equal(read[0], written[0], f"dtype of {key!r} read by {pair.reader.name}")
         check.true(read == written, f"bits of {key!r} read by {pair.reader.name}", "different bits", "the same bits")
 
