@@ -138,6 +138,7 @@ class TinygradBackend(ChildrenByPosition):
     float_dtypes: tuple[str, ...] = ("float32", "float64")
     #: tinygrad's known departures from the spec (see the file): xfail while they fail.
     known_failures = Path(__file__).with_name("known_failures.toml")
+    interop_writer_failures = Path(__file__).with_name("interop_known_failures.toml")
     blocks: Any = blocks
     linear_class: Any = nn.Linear
 
