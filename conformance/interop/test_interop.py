@@ -29,6 +29,7 @@ from conformance.kit.checks import Check
 from conformance.run.session import not_applicable
 
 LEAVES = ("linear", "relu", "my_linear")
+HALF_DTYPES = ("bfloat16", "float16")
 
 
 @dataclass
@@ -96,12 +97,22 @@ def _usable(pair: Pair, item: pytest.Item) -> tuple[str, ...]:
     return dtypes
 
 
-def exchange(pair: Pair, data: st.DataObject, dtypes: tuple[str, ...]) -> Exchange:
-    """Draw a net, build it in A, write it with A and read it with B."""
+def exchange(pair: Pair, data: st.DataObject, dtypes: tuple[str, ...], *, halves: bool = False) -> Exchange:
+    """Draw a net, build it in A, write it with A and read it with B.
+
+    With ``halves``, A's model is also converted (``module_to_dtype``) to bfloat16 or float16 when both
+    sides declare it and A can convert: the clauses on the file itself are checked in those dtypes too.
+    """
     tied = data.draw(st.booleans(), label="a reused layer")
     strategy = hh.tied_nets(dtypes, leaves=LEAVES) if tied else hh.nets(dtypes, leaves=LEAVES)
     net = data.draw(strategy, label="net")
     model = pair.writer.build(net.arch, dtype=net.dtype)
+    if halves and "dtype-conversion" in pair.writer.capabilities:
+        both = [d for d in HALF_DTYPES if d in pair.writer.dtypes and d in pair.reader.dtypes]
+        if both:
+            half: str | None = data.draw(st.sampled_from([None, *both]), label="stored in a half dtype")
+            if half is not None:
+                model = pair.writer.module_to_dtype(model, half)
     with _scratch() as directory:
         path = directory / "model.safetensors"
         pair.writer.write_safetensors(model, path)  # type: ignore[attr-defined]
@@ -185,7 +196,7 @@ def test_keys_are_named_as_declared(
 def test_weights_are_stored_in_the_declared_layout(
     pair: Pair, check: Check, data: st.DataObject, request: pytest.FixtureRequest
 ) -> None:
-    ex = exchange(pair, data, _usable(pair, request.node))
+    ex = exchange(pair, data, _usable(pair, request.node), halves=True)
     layouts = weight_layouts(pair.writer)
     for key, tensor in ex.tensors.items():
         entry = ex.entries.get(key)
@@ -204,7 +215,7 @@ def test_weights_are_stored_in_the_declared_layout(
 def test_tensors_arrive_with_dtype_and_bits(
     pair: Pair, check: Check, data: st.DataObject, request: pytest.FixtureRequest
 ) -> None:
-    ex = exchange(pair, data, _usable(pair, request.node))
+    ex = exchange(pair, data, _usable(pair, request.node), halves=True)
     held = dict(pair.writer.state_dict(ex.model))
     for key, tensor in ex.tensors.items():
         entry = ex.entries.get(key)
