@@ -25,7 +25,9 @@ def test_each_mutant_fails_exactly_its_clause(mutant: str) -> None:
     result = run_suite(RunRequest(pair, kind="interop", profile="fast"))
     statuses = {c.id: Status(c.status).value for c in result.clauses}
     failing = sorted(c for c, s in statuses.items() if s == "fail")
-    assert failing == [MUTANTS[mutant]], f"{pair}: observed failing {failing}; expected [{MUTANTS[mutant]}] ({statuses})"
+    assert failing == [MUTANTS[mutant]], (
+        f"{pair}: observed failing {failing}; expected [{MUTANTS[mutant]}] ({statuses})"
+    )
     # FORWARD depends on all four: blocked when its own check fails too, pass when the reader undoes the damage.
     forward = statuses["INTEROP-FORWARD"]
     assert forward in ("blocked", "pass"), f"{pair}: observed INTEROP-FORWARD {forward}; expected blocked or pass"
@@ -37,7 +39,16 @@ def test_a_correct_pair_passes_every_clause() -> None:
     assert set(statuses.values()) == {"pass"}, f"torch->reference: observed {statuses}; expected every clause pass"
 
 
-@pytest.mark.parametrize("argv", [["--pair", "torch"], ["--pair", "torch->"], ["--backends", "torch"]])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--pair", "torch"],
+        ["--pair", "torch->"],
+        ["--backends", "torch"],
+        ["--pair", "nosuch->torch"],
+        ["--clause", "NOPE"],
+    ],
+)
 def test_a_malformed_pair_is_a_usage_error(argv: list[str], tmp_path: Path) -> None:
     proc = run_cli(["interop", *argv], tmp_path)
     assert proc.returncode == 2, f"observed exit {proc.returncode}; expected 2 ({proc.stderr[-300:]})"
