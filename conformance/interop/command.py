@@ -7,6 +7,7 @@ from pathlib import Path
 
 from conformance._errors import UsageError
 from conformance.interop import SEPARATOR, split_pair
+from conformance.interop.matrix import matrix_markdown
 
 
 def ordered_pairs(backends: str, pairs: list[str]) -> list[str]:
@@ -51,11 +52,13 @@ def interop_command(args: argparse.Namespace) -> int:
     ]
     for request in requests:  # every request refused before any runs
         request.validate()
-    codes = []
+    codes, cells = [], []
     for request in requests:
         result = run_isolated(request, quiet=args.quiet)
         print("\n".join(summary_lines(result)))
         codes.append(result.exit_code)
+        cells.append((request.target, {k: v for k, v in result.counts().items() if v}))
+    print(matrix_markdown(cells), end="")
     if directory is not None:
         print(f"result files: {directory} (blockspec report {directory}; blockspec dashboard {directory})")
     return max(codes)
