@@ -126,6 +126,17 @@ def _parser() -> argparse.ArgumentParser:
     )
     module.add_argument("--quiet", "-q", action="store_true", help="no progress lines; only the summary")
 
+    interop = commands.add_parser(
+        "interop", help="check checkpoint interop: each backend's safetensors file read by each other (INTEROP-*)"
+    )
+    interop.add_argument("--backends", default="reference,torch", help="comma-separated backends (every ordered pair)")
+    interop.add_argument("--pair", action="append", default=[], metavar="A->B", help="check only this pair")
+    interop.add_argument("--profile", choices=tuple(PROFILES), default="ci", help="hypothesis profile (default: ci)")
+    interop.add_argument("--clause", action="append", default=[], metavar="ID", help="check only this clause")
+    interop.add_argument("--json", type=Path, metavar="DIR", help="write one result file per pair into this directory")
+    interop.add_argument("--seed", type=int, metavar="N", help="draw examples at random from this seed")
+    interop.add_argument("--timeout", type=float, default=300.0, metavar="SECONDS", help="per-test time limit")
+    interop.add_argument("--quiet", "-q", action="store_true", help="no progress lines; only the summaries")
     spec = commands.add_parser("spec", help="print the clause catalogue as Markdown")
     spec.add_argument("--output", "-o", type=_path, metavar="PATH", help="write to a file instead of stdout")
     spec.add_argument(
@@ -223,6 +234,10 @@ def _command(args: argparse.Namespace) -> int:
         return _spec(args)
     if args.command == "check-module":
         return _check_module(args)
+    if args.command == "interop":
+        from conformance.interop.command import interop_command
+
+        return interop_command(args)
     if args.command in ("report", "dashboard"):
         from conformance.report._command import dashboard_command, report_command
 

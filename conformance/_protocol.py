@@ -327,6 +327,23 @@ class Backend(Protocol):
         ...
 
 
+#: Optional members for checkpoint interop (``blockspec interop``, the INTEROP-* clauses). A backend
+#: offering both is checked in every ordered pair with every other that does:
+#:
+#: ``write_safetensors(module, path)``: write ``module``'s state dict to a safetensors file with the
+#: framework's own safetensors integration, the path its users use (``safetensors.torch.save_model``,
+#: tinygrad's ``safe_save(get_state_dict(m))``), keys named as ``interop_names`` says;
+#: ``read_safetensors(path) -> dict[str, Tensor]``: read such a file with the framework's own reader
+#: (``safetensors.torch.load_file``, tinygrad's ``safe_load``), each value a tensor of the framework.
+#: ``interop_names``: how the framework's own files name the architecture's paths, where they differ
+#: from the chapter's dotted paths: ``"Sequential"``, the template of a sequential container's child
+#: (Flax' ``nnx.Sequential`` holds ``layers.{}``), and ``"Kind.leaf"`` (or ``"leaf"``), a parameter's
+#: name (Flax' ``{"Linear.weight": "kernel"}``).
+#: ``interop_writer_failures`` / ``interop_reader_failures``: a known-failure manifest (INTEROP-* clauses)
+#: of what the framework gets wrong as the writer / the reader of a pair, whatever the other side.
+INTEROP_MEMBERS: tuple[str, ...] = ("write_safetensors", "read_safetensors")
+
+
 #: Optional attributes an adapter may set, with the value assumed when it does not.
 #: ``compiles_per_shape``: the framework compiles a kernel for every new shape (JAX, tinygrad), so the
 #: run draws sizes from a small per-run palette (``blockspec run --shapes``; see
@@ -337,7 +354,11 @@ class Backend(Protocol):
 #: ``Dense`` store their kernel (in, out): their adapters declare ``{"Linear": "in_out", ...}`` and show
 #: the kernel as the framework holds it; the suite's expected shapes, its oracle and its ties compute
 #: in the declared layouts (see :func:`weight_layouts`).
-OPTIONAL_ATTRIBUTES: Mapping[str, object] = {"compiles_per_shape": False, "weight_layouts": A.CHAPTER_LAYOUTS}
+OPTIONAL_ATTRIBUTES: Mapping[str, object] = {
+    "compiles_per_shape": False,
+    "weight_layouts": A.CHAPTER_LAYOUTS,
+    "interop_names": {},
+}
 
 
 def weight_layouts(backend: object) -> dict[str, str]:

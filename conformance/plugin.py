@@ -52,6 +52,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="append the run's events as JSON lines here (used by `blockspec run` to survive crashes and hangs)",
     )
     group.addoption("--blockspec-module", metavar="TARGET", help="check a module factory (package.module:attr)")
+    group.addoption("--blockspec-pair", metavar="A->B", help="check checkpoint interop from backend A to backend B")
     group.addoption(
         "--blockspec-input-shape",
         metavar="SHAPE",
@@ -85,7 +86,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "clause(id): the spec clause a conformance test checks")
     # `blockspec run --in-process` validated its request already and hands it over on a plugin object.
     carried = next((p for p in config.pluginmanager.get_plugins() if hasattr(p, "blockspec_prepared")), None)
-    if carried is None and not (config.getoption("blockspec_backend") or config.getoption("blockspec_module")):
+    wanted = ("blockspec_backend", "blockspec_module", "blockspec_pair")
+    if carried is None and not any(config.getoption(option) for option in wanted):
         return
     from conformance.run.journal import Journal
     from conformance.run.request import RunRequest

@@ -35,6 +35,12 @@ SECTIONS: Mapping[str, str] = {
     "4.5.1": "Computing devices",
     "4.5.2": "Tensors and GPUs",
     "4.5.3": "Neural networks and GPUs",
+    # 4.4 across frameworks: a state dict written by one framework, read by another (blockspec interop).
+    "XF.1": "4.4 across frameworks",
+    "XF.1.1": "Keys and layouts",
+    "XF.1.2": "Dtypes and bits",
+    "XF.1.3": "Tied weights",
+    "XF.1.4": "Forward equality",
     # The module contract: what any user-written module owes, generalized from the chapter.
     "MC.1": "The module contract",
     "MC.1.1": "Registration",
@@ -50,6 +56,7 @@ SECTIONS: Mapping[str, str] = {
 SUBJECTS: Mapping[str, str] = {
     "framework": "a deep-learning framework, through a Backend adapter (blockspec run)",
     "module": "a user's own PyTorch module, through a zero-argument factory (blockspec check-module)",
+    "interop": "an ordered pair of frameworks, A's safetensors file read by B (blockspec interop)",
 }
 
 #: The subject of a clause file that does not name one.

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+import conformance.interop
 import conformance.modules.suite
 import conformance.suite
 from conformance.run.result import SCHEMA_VERSION
@@ -147,7 +148,7 @@ def write_result(path: Path, document: dict[str, Any]) -> Path:
 
 
 #: Each subject's suite package.
-SUITES = {"framework": conformance.suite, "module": conformance.modules.suite}
+SUITES = {"framework": conformance.suite, "module": conformance.modules.suite, "interop": conformance.interop}
 
 
 def conformance_tests(subject: str = "framework") -> Iterator[tuple[str, Any]]:

@@ -70,18 +70,20 @@ class RunRequest:
     @property
     def suite(self) -> str:
         """The package of conformance tests this request runs."""
+        if self.kind == "interop":
+            return "conformance.interop"
         return "conformance.modules.suite" if self.kind == "module" else "conformance.suite"
 
     def catalogue(self) -> Catalogue:
         """The clauses this kind of subject is checked against."""
-        if self.kind == "module":
-            return load_catalogue(subject="module")
+        if self.kind in ("module", "interop"):
+            return load_catalogue(subject=self.kind)
         return load_catalogue()
 
     def validate(self, catalogue: Catalogue | None = None) -> Catalogue:
         """Refuse what is wrong without loading the backend; return the catalogue."""
-        if self.kind not in ("backend", "module"):
-            raise UsageError(f"unknown kind of subject {self.kind!r}; expected backend or module")
+        if self.kind not in ("backend", "module", "interop"):
+            raise UsageError(f"unknown kind of subject {self.kind!r}; expected backend, module or interop")
         catalogue = catalogue if catalogue is not None else self.catalogue()
         unknown = [c for c in self.clauses if c not in catalogue]
         if unknown:
@@ -122,6 +124,11 @@ class RunRequest:
             device = self.device or "cpu"
             subject = load_subject(self.target, self.input_shapes, dtype=self.dtype, device=device, inputs=self.inputs)
             return Prepared(self, catalogue, subject, {}, device)  # type: ignore[arg-type]
+        if self.kind == "interop":
+            from conformance.interop import load_pair
+
+            pair: Any = load_pair(self.target)  # a Backend-like subject: name, capabilities, version()
+            return Prepared(self, catalogue, pair, pair.known(catalogue, self.known_failures), pair.host_device)
         backend = load_backend(self.target)
         device = self.device or backend.host_device
         check_device(backend, device)
@@ -139,6 +146,8 @@ class RunRequest:
                 f"blockspec check-module {self.target}{shapes}{inputs} --dtype {self.dtype}{device} "
                 f"--profile {self.profile}{tail} --clause {{clause}}"
             )
+        if self.kind == "interop":
+            return f"blockspec interop --pair {self.target} --profile {self.profile}{tail} --clause {{clause}}"
         return f"blockspec run --backend {self.target}{device} --profile {self.profile}{tail} --clause {{clause}}"
 
     def rerun_extra(self) -> str:
@@ -173,7 +182,7 @@ class RunRequest:
             *("-p", "no:hypothesispytest", "-p", "_hypothesis_pytestplugin"),
             # The suite asserts through Check, not bare assert: nothing of it needs rewriting.
             *("-W", "ignore::pytest.PytestAssertRewriteWarning"),
-            "--blockspec-module" if self.kind == "module" else "--blockspec-backend",
+            {"module": "--blockspec-module", "interop": "--blockspec-pair"}.get(self.kind, "--blockspec-backend"),
             self.target,
             *(("--blockspec-device", self.device) if self.device else ()),
             "--blockspec-profile",
@@ -212,10 +221,11 @@ class RunRequest:
             return Path(value) if value else None
 
         module = config.getoption("blockspec_module")
+        pair = config.getoption("blockspec_pair", None)
         shapes = tuple(parse_shape(text) for text in config.getoption("blockspec_input_shape") or ())
         return cls(
-            module or config.getoption("blockspec_backend"),
-            kind="module" if module else "backend",
+            module or pair or config.getoption("blockspec_backend"),
+            kind="module" if module else "interop" if pair else "backend",
             input_shapes=shapes,
             dtype=config.getoption("blockspec_dtype"),
             inputs=config.getoption("blockspec_inputs"),

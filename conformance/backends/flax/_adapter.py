@@ -57,6 +57,7 @@ import flax
 import jax
 import jax.numpy as jnp
 import numpy as np
+import safetensors.flax
 from flax import nnx, serialization
 
 from conformance import arch as A
@@ -136,6 +137,8 @@ class FlaxBackend(ChildrenByPosition):
     )
     #: ``nnx.Linear`` stores its kernel (in, out) and computes ``X @ kernel``, as the chapter's MyLinear does.
     weight_layouts = MappingProxyType({"Linear": A.IN_OUT, "MyLinear": A.IN_OUT})
+    #: How Flax' own files name the paths: nnx.Sequential keeps its children in ``layers``; nnx.Linear's weight is ``kernel``.
+    interop_names = MappingProxyType({"Sequential": "layers.{}", "Linear.weight": "kernel"})
     #: JAX's first host device, under the name PyTorch gives the CPU.
     host_device = "cpu"
     #: JAX compiles per shape: the run draws sizes from a palette (``blockspec run --shapes``).
@@ -418,6 +421,15 @@ class FlaxBackend(ChildrenByPosition):
         return module
 
     # --- files -----------------------------------------------------------------------------
+    def write_safetensors(self, module: Any, path: Path) -> None:
+        # What Flax users write: the model's nnx.Param state, flattened to dotted keys, with safetensors.flax.
+        state = nnx.state(module, nnx.Param)
+        flat = {".".join(map(str, key)): variable.get_value() for key, variable in state.flat_state()}
+        safetensors.flax.save_file(flat, str(path))
+
+    def read_safetensors(self, path: Path) -> dict[str, Any]:
+        return dict(safetensors.flax.load_file(str(path)))
+
     def save(self, obj: Any, path: Path) -> None:
         Path(path).write_bytes(serialization.msgpack_serialize(self._arrays(obj)))
 

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import safetensors.numpy
 
 import reference
 from conformance._version import tool_version
@@ -57,6 +58,23 @@ class ReferenceBackend(TorchLikeBackend):
 
     def load(self, path: Path, map_location: str | None = None) -> Any:
         return reference.load(path, map_location=map_location)
+
+    def write_safetensors(self, module: Any, path: Path) -> None:
+        # The reference has no safetensors writer of its own: its arrays go through safetensors.numpy, each
+        # tensor once, a tie's other names recorded as aliases of the first (as safetensors.torch.save_model).
+        arrays: dict[str, np.ndarray] = {}
+        aliases: dict[str, str] = {}
+        first: dict[int, str] = {}
+        for key, tensor in module.state_dict(keep_vars=True).items():
+            if id(tensor) in first:
+                aliases[key] = first[id(tensor)]
+                continue
+            first[id(tensor)] = key
+            arrays[key] = np.ascontiguousarray(tensor.detach().cpu().numpy())
+        safetensors.numpy.save_file(arrays, str(path), metadata=aliases or None)
+
+    def read_safetensors(self, path: Path) -> dict[str, Any]:
+        return {key: reference.tensor(array) for key, array in safetensors.numpy.load_file(str(path)).items()}
 
     def _dtype(self, name: str) -> np.dtype[Any]:
         return np.dtype(name)

@@ -138,6 +138,7 @@ class TinygradBackend(ChildrenByPosition):
     float_dtypes: tuple[str, ...] = ("float32", "float64")
     #: tinygrad's known departures from the spec (see the file): xfail while they fail.
     known_failures = Path(__file__).with_name("known_failures.toml")
+    interop_writer_failures = Path(__file__).with_name("interop_known_failures.toml")
     blocks: Any = blocks
     linear_class: Any = nn.Linear
 
@@ -377,6 +378,12 @@ class TinygradBackend(ChildrenByPosition):
     # --- files ---------------------------------------------------------------------------------------
     def save(self, obj: Any, path: Path) -> None:
         tg_state.safe_save(tg_state.get_state_dict(obj), str(path))
+
+    def write_safetensors(self, module: Any, path: Path) -> None:
+        tg_state.safe_save(tg_state.get_state_dict(module), str(path))
+
+    def read_safetensors(self, path: Path) -> dict[str, Any]:
+        return {key: value.to(Device.DEFAULT).realize() for key, value in tg_state.safe_load(str(path)).items()}
 
     def load(self, path: Path, map_location: str | None = None) -> Any:
         device = Device.DEFAULT if map_location is None else map_location

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import safetensors.torch
 import torch
 from torch import nn
 
@@ -83,6 +84,13 @@ class TorchBackend(TorchLikeBackend):
     def load(self, path: Path, map_location: str | None = None) -> Any:
         # weights_only: a checkpoint is data; never unpickle arbitrary objects.
         return torch.load(path, map_location=map_location, weights_only=True)
+
+    def write_safetensors(self, module: Any, path: Path) -> None:
+        # What PyTorch users call: it keeps one name per shared tensor and records the others as aliases.
+        safetensors.torch.save_model(module, str(path))
+
+    def read_safetensors(self, path: Path) -> dict[str, torch.Tensor]:
+        return safetensors.torch.load_file(str(path))
 
     def _dtype(self, name: str) -> torch.dtype:
         return _DTYPES[name]
