@@ -122,6 +122,8 @@ class PaddleBackend:
     host_device = "cpu"
     #: Paddle's known departures from the spec (see the file and docs/paddle.md): xfail while they fail.
     known_failures = Path(__file__).with_name("known_failures.toml")
+    #: Paddle's departures as the writer of a safetensors file another framework reads (blockspec interop).
+    interop_writer_failures = Path(__file__).with_name("interop_known_failures.toml")
     blocks: Any = blocks
     build_tree: Any = staticmethod(A.build_tree)  # attributes, so that a variant (a mutant) can swap them
     linear_class: Any = nn.Linear
@@ -346,6 +348,17 @@ class PaddleBackend:
         return str(module)
 
     # --- files ------------------------------------------------------------------------------------------
+    def write_safetensors(self, module: Any, path: Path) -> None:
+        # What Paddle users call for a safetensors file: safetensors' own Paddle module on the state dict.
+        import safetensors.paddle
+
+        safetensors.paddle.save_file(module.state_dict(), str(path))
+
+    def read_safetensors(self, path: Path) -> dict[str, Any]:
+        import safetensors.paddle
+
+        return dict(safetensors.paddle.load_file(str(path)))
+
     def save(self, obj: Any, path: Path) -> None:
         paddle.save(obj, str(path))
 
