@@ -354,11 +354,23 @@ INTEROP_MEMBERS: tuple[str, ...] = ("write_safetensors", "read_safetensors")
 #: ``Dense`` store their kernel (in, out): their adapters declare ``{"Linear": "in_out", ...}`` and show
 #: the kernel as the framework holds it; the suite's expected shapes, its oracle and its ties compute
 #: in the declared layouts (see :func:`weight_layouts`).
+#: ``min_input_rank``: the lowest rank of input the framework's layers accept (1: a vector, as PyTorch's
+#: ``nn.Linear`` takes ``(*, in)``). Keras' ``Dense`` refuses a vector (its ``InputSpec`` has
+#: ``min_ndim=2``), so its adapter declares 2 and the suite draws inputs of rank 2 to 4 there.
 OPTIONAL_ATTRIBUTES: Mapping[str, object] = {
     "compiles_per_shape": False,
     "weight_layouts": A.CHAPTER_LAYOUTS,
     "interop_names": {},
+    "min_input_rank": 1,
 }
+
+
+def min_input_rank(backend: object) -> int:
+    """The lowest input rank ``backend``'s layers accept (its ``min_input_rank``, 1 when undeclared)."""
+    rank = getattr(backend, "min_input_rank", 1)
+    if not isinstance(rank, int) or isinstance(rank, bool) or not 1 <= rank <= 2:
+        raise ValueError(f"Expected min_input_rank to be 1 or 2 but got min_input_rank={rank!r}")
+    return rank
 
 
 def weight_layouts(backend: object) -> dict[str, str]:

@@ -85,7 +85,14 @@ WIDE_BATCH_GRAD = Quantity(
     gap="rare: a bias gradient wrong past 8 rows (not a multiple of 8) fails this clause at the ci profile "
     "(30 examples) but not always at fast (10), so no mutant of it is in the kill matrix yet",
 )
-RANKED = (Quantity("input rank", "1 or more (a layer acts on the last dimension)", dimension="input_rank"), WIDE_BATCH)
+RANKED = (
+    Quantity(
+        "input rank",
+        "1 or more (a layer acts on the last dimension); 2 or more where the backend declares min_input_rank 2 (Keras' Dense)",
+        dimension="input_rank",
+    ),
+    WIDE_BATCH,
+)
 RANK_2 = Quantity(
     "input rank",
     "1 or more",

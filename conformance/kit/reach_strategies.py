@@ -8,6 +8,7 @@ its row, and ``conformance.kit.reach`` reports them clause by clause.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 
 import numpy as np
@@ -39,15 +40,19 @@ def wide_batches() -> st.SearchStrategy[int]:
     return rare_large(sizes(1, COMMON_BATCH), sizes(COMMON_BATCH + 1, LARGE_BATCH))
 
 
-def input_ranks() -> st.SearchStrategy[int]:
-    """An input rank: 2 (a batch of rows) as the shrink target, then 1, 3 and 4."""
-    return st.sampled_from([2, 1, 3, 4])
+@functools.lru_cache
+def input_ranks(min_rank: int = 1) -> st.SearchStrategy[int]:
+    """An input rank: 2 (a batch of rows) as the shrink target, then 1 (from ``min_rank``), 3 and 4."""
+    return st.sampled_from([r for r in (2, 1, 3, 4) if r >= min_rank])
 
 
 @st.composite
-def leading_shapes(draw: st.DrawFn) -> tuple[int, ...]:
-    """The dimensions before the last one: () for a vector, (batch,) for a matrix, (batch, d, ...) up to rank 4."""
-    rank = draw(input_ranks(), label="input rank")
+def leading_shapes(draw: st.DrawFn, min_rank: int = 1) -> tuple[int, ...]:
+    """The dimensions before the last one: () for a vector, (batch,) for a matrix, (batch, d, ...) up to rank 4.
+
+    ``min_rank`` is the lowest rank the backend's layers accept (``min_input_rank``: 2 for Keras).
+    """
+    rank = draw(input_ranks(min_rank), label="input rank")
     if rank == 1:
         return ()
     batch = draw(wide_batches(), label="batch")
@@ -58,9 +63,9 @@ def leading_shapes(draw: st.DrawFn) -> tuple[int, ...]:
 
 
 @st.composite
-def ranked_inputs(draw: st.DrawFn, net: Net) -> np.ndarray:
-    """An input for ``net`` of rank 1 to 4 (its width last), drawn batch, seed and scale."""
-    lead = draw(leading_shapes(), label="leading dimensions")
+def ranked_inputs(draw: st.DrawFn, net: Net, min_rank: int = 1) -> np.ndarray:
+    """An input for ``net`` of rank ``min_rank`` (1 or 2) to 4 (its width last), drawn batch, seed and scale."""
+    lead = draw(leading_shapes(min_rank), label="leading dimensions")
     seed = draw(seeds(), label="input seed")
     scale = draw(st.sampled_from([1.0, 0.01, 100.0]), label="input scale")
     return input_array(seed, (*lead, net.in_width), net.dtype, scale)

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from conformance import arch as A
 from conformance import strategies as hh
-from conformance._protocol import Backend
+from conformance._protocol import Backend, min_input_rank
 from conformance.kit import oracle
 from conformance.kit import reach_strategies as rs
 from conformance.kit.checks import Check
@@ -126,7 +126,7 @@ def test_chapter_my_linear(backend: Backend, device: str, check: Check, data: st
     weight = sup.chapter_weight(backend, "MyLinear", params["weight"])
     layer = A.MyLinear(in_units, units, A.LinearValues(weight, params["bias"]))
     dtype = str(params["weight"].dtype)  # the chapter's block is built in the framework's default dtype
-    lead = data.draw(rs.leading_shapes(), label="leading dimensions")
+    lead = data.draw(rs.leading_shapes(min_input_rank(backend)), label="leading dimensions")
     x = hh.input_array(data.draw(hh.seeds(), label="input seed"), (*lead, in_units), dtype)
     expected = oracle.evaluate(layer, x, dtype)
     out = backend.to_numpy(backend.forward(model, backend.tensor(x, device)))
@@ -202,10 +202,11 @@ def test_lazy_weight_unreadable_before_first_call(backend: Backend, device: str,
 
 
 @pytest.mark.clause("LAZY-INFERS-SHAPE")
-@given(stack=lazy_stacks(), in_width=hh.widths(), lead=rs.leading_shapes(), seed=hh.seeds())
+@given(stack=lazy_stacks(), in_width=hh.widths(), seed=hh.seeds(), data=st.data())
 def test_lazy_stack_infers_shapes(
-    backend: Backend, device: str, check: Check, stack: A.Sequential, in_width: int, lead: tuple[int, ...], seed: int
+    backend: Backend, device: str, check: Check, stack: A.Sequential, in_width: int, seed: int, data: st.DataObject
 ) -> None:
+    lead = data.draw(rs.leading_shapes(min_input_rank(backend)), label="leading dimensions")
     backend.manual_seed(seed % 2**31)
     model = backend.build(stack, device=device)
     x = hh.input_array(seed, (*lead, in_width), LAZY_DTYPE)

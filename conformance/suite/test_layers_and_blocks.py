@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from conformance import arch as A
 from conformance import strategies as hh
-from conformance._protocol import Backend
+from conformance._protocol import Backend, min_input_rank
 from conformance.kit import oracle
 from conformance.kit import reach_strategies as rs
 from conformance.kit.checks import Check
@@ -27,7 +27,7 @@ def _run(backend: Backend, device: str, net: hh.Net, x: np.ndarray) -> np.ndarra
 @given(data=st.data())
 def test_forward_shape(backend: Backend, device: str, check: Check, data: st.DataObject) -> None:
     net = data.draw(hh.mlps(backend.float_dtypes), label="net")
-    x = data.draw(rs.ranked_inputs(net), label="input")
+    x = data.draw(rs.ranked_inputs(net, min_input_rank(backend)), label="input")
     out = _run(backend, device, net, x)
     check.equal(tuple(out.shape), (*x.shape[:-1], net.out_width), f"output shape for an input of shape {x.shape}")
     check.equal(str(out.dtype), net.dtype, "output dtype")
@@ -37,7 +37,7 @@ def test_forward_shape(backend: Backend, device: str, check: Check, data: st.Dat
 @given(data=st.data())
 def test_forward_value(backend: Backend, device: str, check: Check, data: st.DataObject) -> None:
     net = data.draw(hh.mlps(backend.float_dtypes), label="net")
-    x = data.draw(rs.ranked_inputs(net), label="input")
+    x = data.draw(rs.ranked_inputs(net, min_input_rank(backend)), label="input")
     expected = oracle.evaluate(net.arch, x, net.dtype)
     check.close(_run(backend, device, net, x), expected.output, expected.tolerance, f"MLP output, input {x.shape}")
 

@@ -143,6 +143,8 @@ class KerasBackend(ChildrenByPosition):
     )
     #: A Dense stores its kernel (in, out), as the chapter's MyLinear stores its weight.
     weight_layouts = MappingProxyType(dict.fromkeys(A.LAYER_KINDS, A.IN_OUT))
+    #: Dense refuses a vector: its InputSpec has min_ndim=2 (built or not), so inputs are of rank 2 to 4.
+    min_input_rank = 2
     #: float64 layers exist but do not compute in float64: Keras' type promotion turns every 64-bit
     #: result type into 32 bits (``keras.backend.result_type("float64", "float64") == "float32"``,
     #: "aligned with JAX's default"), so ``ops.matmul`` of two float64 tensors is float32. Only float32
