@@ -483,3 +483,20 @@ def test_mutant_rerun_command_reproduces_only_that_clause(
     others = [c["id"] for c in data["clauses"] if c["id"] != "SEQ-ORDER" and c["status"] != "skipped"]
     assert not others, f"observed {others} not skipped; expected every other clause skipped"
     assert data["backend"]["adapter"] == MUTANT, f"observed adapter {data['backend']['adapter']}"
+
+
+@given(
+    length=st.one_of(st.sampled_from([1, 299, 300, 301, 999, 1000, 1001, 1500, 5000]), st.integers(1, 5000)),
+    word=st.integers(1, 40),
+)
+def test_a_reason_is_the_whole_first_line_or_cut_at_a_word_with_the_rest_pointed_to(length: int, word: int) -> None:
+    line = " ".join(["x" * word] * (length // (word + 1) + 1))[:length].strip() or "x"
+    result = verdicts(Catalogue([clause("LONG-ONE")]), {"LONG-ONE": [outcome("failed", line + "\nsecond")]})["LONG-ONE"]
+    if len(line) <= 1000:
+        assert result.reason == line, f"observed reason {result.reason!r}; expected the whole first line {line!r}"
+        return
+    kept, _, pointer = result.reason.partition(" … (")
+    assert line.startswith(kept) and line[len(kept)] == " ", (
+        f"observed reason cut at {len(kept)} of {len(line)} characters, mid-word; expected a cut at a space"
+    )
+    assert pointer == f"{len(line) - len(kept)} more characters: see failure.message)", f"observed {pointer!r}"

@@ -218,9 +218,21 @@ def _not_run(ledger: Ledger, unrun: list[str], total: int, incomplete: str) -> s
     return f"not run: {len(unrun)} of its {total} test(s) did not run ({names}): {'; '.join(whys)}"
 
 
+#: The longest reason kept whole; a longer first line is cut at a word and says where the rest is.
+REASON_CHARS = 1000
+
+
 def _first_line(message: str) -> str:
+    """The message's first line, the clause's reason: whole, or cut at a word with a pointer to the rest."""
     lines = message.strip().splitlines()
-    return lines[0][:300] if lines else "(no message)"
+    if not lines:
+        return "(no message)"
+    line = lines[0]
+    if len(line) <= REASON_CHARS:
+        return line
+    cut = line.rfind(" ", REASON_CHARS // 2, REASON_CHARS)
+    kept = line[: cut if cut > 0 else REASON_CHARS]
+    return f"{kept} … ({len(line) - len(kept)} more characters: see failure.message)"
 
 
 def _deciding(
