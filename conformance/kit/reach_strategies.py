@@ -46,13 +46,19 @@ def input_ranks(min_rank: int = 1) -> st.SearchStrategy[int]:
     return st.sampled_from([r for r in (2, 1, 3, 4) if r >= min_rank])
 
 
+#: The highest input rank drawn.
+MAX_RANK = 4
+
+
 @st.composite
-def leading_shapes(draw: st.DrawFn, min_rank: int = 1) -> tuple[int, ...]:
+def leading_shapes(draw: st.DrawFn, min_rank: int = 1, rank: int | None = None) -> tuple[int, ...]:
     """The dimensions before the last one: () for a vector, (batch,) for a matrix, (batch, d, ...) up to rank 4.
 
-    ``min_rank`` is the lowest rank the backend's layers accept (``min_input_rank``: 2 for Keras).
+    ``min_rank`` is the lowest rank the backend's layers accept (``min_input_rank``: 2 for Keras);
+    ``rank`` fixes the rank (a test that checks every rank in each example), else it is drawn.
     """
-    rank = draw(input_ranks(min_rank), label="input rank")
+    if rank is None:
+        rank = draw(input_ranks(min_rank), label="input rank")
     if rank == 1:
         return ()
     batch = draw(wide_batches(), label="batch")
@@ -63,9 +69,10 @@ def leading_shapes(draw: st.DrawFn, min_rank: int = 1) -> tuple[int, ...]:
 
 
 @st.composite
-def ranked_inputs(draw: st.DrawFn, net: Net, min_rank: int = 1) -> np.ndarray:
-    """An input for ``net`` of rank ``min_rank`` (1 or 2) to 4 (its width last), drawn batch, seed and scale."""
-    lead = draw(leading_shapes(min_rank), label="leading dimensions")
+def ranked_inputs(draw: st.DrawFn, net: Net, min_rank: int = 1, rank: int | None = None) -> np.ndarray:
+    """An input for ``net`` of rank ``rank``, or of a drawn rank from ``min_rank`` (1 or 2) to 4 (its width
+    last), with drawn batch, seed and scale."""
+    lead = draw(leading_shapes(min_rank, rank), label="leading dimensions")
     seed = draw(seeds(), label="input seed")
     scale = draw(st.sampled_from([1.0, 0.01, 100.0]), label="input scale")
     return input_array(seed, (*lead, net.in_width), net.dtype, scale)
@@ -80,4 +87,13 @@ def batch_inputs(draw: st.DrawFn, net: Net) -> np.ndarray:
     return input_array(seed, (batch, net.in_width), net.dtype, scale)
 
 
-__all__ = ["MORE_REACH", "RARE", "batch_inputs", "input_ranks", "leading_shapes", "ranked_inputs", "wide_batches"]
+__all__ = [
+    "MAX_RANK",
+    "MORE_REACH",
+    "RARE",
+    "batch_inputs",
+    "input_ranks",
+    "leading_shapes",
+    "ranked_inputs",
+    "wide_batches",
+]
