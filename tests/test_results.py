@@ -198,8 +198,9 @@ def test_a_manifest_entry_for_a_not_applicable_clause_is_stale() -> None:
     [
         ([("MUST", "pass"), ("SHOULD", "xfail")], "every applicable, selected MUST clause was checked and passes"),
         ([("MUST", "pass"), ("MUST", "xfail"), ("MUST", "xfail")], "conforms except 2 known failure(s): C-1, C-2"),
-        ([("MUST", "fail"), ("MUST", "xfail")], "1 MUST clause(s) do not pass; and 1 known failure(s): C-1"),
-        ([("MUST", "blocked")], "1 MUST clause(s) do not pass"),
+        ([("MUST", "fail"), ("MUST", "xfail")], "1 MUST clause(s) do not pass (C-0); and 1 known failure(s): C-1"),
+        ([("MUST", "blocked")], "1 MUST clause(s) do not pass (C-0)"),
+        ([("MUST", "not-applicable"), ("MUST", "skipped"), ("SHOULD", "pass")], "nothing to check: no selected MUST"),
     ],
 )
 def test_the_verdict_line_names_every_known_must_failure(rows: list[tuple[str, str]], words: str) -> None:

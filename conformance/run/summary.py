@@ -39,9 +39,12 @@ def verdict_sentence(verdicts: Iterable[_Verdict], incomplete: str = "") -> str:
     if incomplete:
         return f"incomplete: {incomplete}; {len(failing)} MUST clause(s) not passed or not run"
     if failing:
-        return f"{len(failing)} MUST clause(s) do not pass" + (f"; and {known_text}" if known else "")
+        named = ", ".join(v.id for v in failing[:5]) + (", …" if len(failing) > 5 else "")
+        return f"{len(failing)} MUST clause(s) do not pass ({named})" + (f"; and {known_text}" if known else "")
     if known:
         return f"conforms except {known_text} (MUST clauses listed in the backend's known-failure manifest)"
+    if not any(v.level == "MUST" and v.status == "pass" for v in verdicts):
+        return "nothing to check: no selected MUST clause applies (see each clause's reason)"
     return "every applicable, selected MUST clause was checked and passes"
 
 
