@@ -14,9 +14,11 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pytest
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
 
 import conformance.interop
 import conformance.modules.suite
@@ -172,3 +174,26 @@ def cited(function: Any) -> list[str]:
 def clauses_with_tests(subject: str = "framework") -> set[str]:
     """Clauses cited by the suite of ``subject`` (the framework suite by default, as the kill matrix needs)."""
     return {clause for _, function in conformance_tests(subject) for clause in cited(function)}
+
+
+_T = TypeVar("_T")
+
+
+def sample(strategy: st.SearchStrategy[_T], draws: int) -> list[_T]:
+    """``draws`` values of ``strategy`` as hypothesis generates them for a test, from a fixed seed."""
+    out: list[_T] = []
+
+    @settings(
+        max_examples=draws,
+        derandomize=True,
+        database=None,
+        deadline=None,
+        phases=[Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(strategy)
+    def collect(value: _T) -> None:
+        out.append(value)
+
+    collect()
+    return out

@@ -19,12 +19,12 @@ from typing import Any, TypeVar
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from conformance import arch as A
 from conformance import strategies as hh
 from conformance.kit.strategies import leaf_spec, odd_containers, param_tied_nets, weight_use_types
+from tests import helpers
 
 T = TypeVar("T")
 
@@ -48,23 +48,8 @@ def shapes(request: pytest.FixtureRequest) -> Iterator[str]:
 
 
 def sample(strategy: st.SearchStrategy[T], draws: int = DRAWS) -> list[T]:
-    """``draws`` values of ``strategy`` as hypothesis generates them for a test, from a fixed seed."""
-    out: list[T] = []
-
-    @settings(
-        max_examples=draws,
-        derandomize=True,
-        database=None,
-        deadline=None,
-        phases=[Phase.generate],
-        suppress_health_check=list(HealthCheck),
-    )
-    @given(strategy)
-    def collect(value: T) -> None:
-        out.append(value)
-
-    collect()
-    return out
+    """``draws`` values of ``strategy`` (default :data:`DRAWS`), as tests/helpers.py samples them."""
+    return helpers.sample(strategy, draws)
 
 
 def assert_reach(dimension: str, observed: Iterable[int]) -> None:

@@ -16,13 +16,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from conformance import strategies as hh
 from conformance.kit import reach
 from conformance.kit import reach_strategies as rs
 from spec import load_catalogue
+from tests import helpers
 
 ROOT = Path(__file__).resolve().parent.parent
 SUITE = ROOT / "conformance" / "suite"
@@ -86,23 +86,8 @@ def test_the_reach_document_is_the_generators_output() -> None:
 
 
 def sample(strategy: st.SearchStrategy[object], draws: int = DRAWS) -> list[object]:
-    """``draws`` values of ``strategy`` as hypothesis generates them for a test, from a fixed seed."""
-    out: list[object] = []
-
-    @settings(
-        max_examples=draws,
-        derandomize=True,
-        database=None,
-        deadline=None,
-        phases=[Phase.generate],
-        suppress_health_check=list(HealthCheck),
-    )
-    @given(strategy)
-    def collect(value: object) -> None:
-        out.append(value)
-
-    collect()
-    return out
+    """``draws`` values of ``strategy`` (default :data:`DRAWS`), as tests/helpers.py samples them."""
+    return helpers.sample(strategy, draws)
 
 
 def _net() -> hh.Net:
