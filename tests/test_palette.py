@@ -24,8 +24,7 @@ from conformance import strategies as hh
 from conformance.run.cache import CACHE_ENV, compile_cache
 from conformance.run.inprocess import run_suite
 from conformance.run.request import RunRequest
-from tests.helpers import ADAPTERS_DIR, run_cli
-from tests.helpers import sample
+from tests.helpers import ADAPTERS_DIR, run_cli, sample
 
 COMPILING = "compiling_adapter:CompilingReference"
 
