@@ -162,6 +162,12 @@ def _parser() -> argparse.ArgumentParser:
     kill.add_argument(
         "--shapes", choices=SHAPE_MODES, help="run each mutant with this --shapes (default: its backend's default)"
     )
+    kill.add_argument(
+        "--whole-suite",
+        action="store_true",
+        help="run every clause on each mutant (default: only the clauses whose tests read an attribute the mutant "
+        "redefines, the others keeping the statuses of one traced run of its base backend)",
+    )
     kill.add_argument("--json", type=_path, metavar="PATH", help="also write the verdict per mutant here")
 
     report = commands.add_parser("report", help="a Markdown report of result files (for a pull-request comment)")
@@ -257,6 +263,7 @@ def _command(args: argparse.Namespace) -> int:
             clauses=tuple(args.clause),
             list_only=args.list,
             shapes=args.shapes,
+            whole_suite=args.whole_suite,
         )
     return _backends()
 

@@ -1,9 +1,12 @@
 """The kill matrix: which mutant backend makes which clause fail.
 
 A mutant is a backend class with a ``target`` attribute naming the clause it
-breaks. Running the whole suite on it must make that clause fail (``fail``
-or ``error``) while no other MUST clause fails or errs; the target's
-dependents may only be ``blocked``. ``blockspec kill-matrix`` runs every
+breaks. Running the suite on it must make that clause fail (``fail`` or
+``error``) while no other MUST clause fails or errs; the target's dependents
+may only be ``blocked``. The suite runs the clauses whose tests read something
+the mutant redefines; every other clause ends as on the base backend, whose
+traced run says which clause reads what (:mod:`conformance._access`;
+``--whole-suite`` runs everything). ``blockspec kill-matrix`` runs every
 mutant of the given modules and prints, per clause, the mutants that catch
 it; the checker's own tests (tests/test_mutants.py) hold the same judgement.
 """
@@ -11,6 +14,8 @@ it; the checker's own tests (tests/test_mutants.py) hold the same judgement.
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import hashlib
 import importlib
 import inspect
 import json
@@ -20,13 +25,16 @@ import runpy
 import subprocess
 import sys
 import tempfile
+import threading
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from conformance import _access
 from conformance._errors import UsageError
+from conformance._files import write_text_atomic
 from spec import Catalogue, load_catalogue
 
 
@@ -109,10 +117,26 @@ def default_modules(root: Path) -> list[str]:
     return [f"tests.mutants.{path.stem}" for path in sorted((root / "tests" / "mutants").glob("*_mutants.py"))]
 
 
+@dataclass(frozen=True)
+class Baseline:
+    """The base backend's whole-suite run, traced: its statuses and what each clause's tests read of it."""
+
+    statuses: dict[str, str]
+    levels: dict[str, str]
+    known_unwaived: frozenset[str]
+    trace: dict[str, Any]
+
+
 def run_mutant(
-    mutant: Mutant, *, cwd: Path, profile: str | None = None, timeout: float = 600, shapes: str | None = None
+    mutant: Mutant,
+    *,
+    cwd: Path,
+    profile: str | None = None,
+    timeout: float = 600,
+    shapes: str | None = None,
+    whole_suite: bool = False,
 ) -> MutantRun:
-    """Run the whole suite on ``mutant`` in a fresh process and judge the outcome.
+    """Run the suite on ``mutant`` in a fresh process and judge the outcome.
 
     ``profile`` None: ``ci`` for a mutant hiding in a rare region (its ``region``), ``fast`` for the
     rest. Ten derandomized examples reach a rare region only by the chance of the test's source hash
@@ -120,30 +144,126 @@ def run_mutant(
 
     ``shapes`` is the run's ``--shapes`` (None: the backend's default): ``palette`` shows that a
     mutant hiding in a rare region is still caught when sizes come from a per-run palette.
+
+    Only the clauses whose tests read an attribute the mutant redefines run (``conformance._access``);
+    the others keep the statuses of the base backend's traced run, made once per base, profile and
+    shapes. ``whole_suite`` runs every clause on the mutant instead.
     """
+    profile = profile or ("ci" if mutant.region else "fast")
+    base = None if whole_suite else baseline(mutant, cwd=cwd, profile=profile, shapes=shapes, timeout=timeout)
+    selected = None if base is None else _access.clauses_to_run(base.trace, _access.redefined(_mutant_class(mutant)))
+    args = ["--profile", profile]
+    if shapes is not None:
+        args += ["--shapes", shapes]
+    if base is not None and selected is not None:
+        # The target, and the backend's own unwaivable failures (they set the exit status), always run.
+        args += [f"--clause={cid}" for cid in sorted(selected | {mutant.target} | base.known_unwaived)]
     with tempfile.TemporaryDirectory(prefix="blockspec-mutant-") as tmp:
-        result_file = Path(tmp) / "result.json"
-        profile = profile or ("ci" if mutant.region else "fast")
-        args = ["run", "--backend", mutant.selector, "--profile", profile]
-        if shapes is not None:
-            args += ["--shapes", shapes]
-        # No shrinking: a kill needs a verdict, not a minimal example. One process per mutant is the isolation.
-        args += ["--no-shrink", "--in-process", "--json", str(result_file)]
-        returncode, output = _run_process(args, cwd=cwd, log=Path(tmp) / "output.txt", timeout=timeout)
-        if not result_file.exists():
-            return MutantRun(mutant, exit_code=returncode, problem=f"no result file; output:\n{output[-2000:]}")
-        data = json.loads(result_file.read_text(encoding="utf-8"))
-    run = MutantRun(
+        returncode, data, output = _run_suite_process(mutant.selector, args, cwd=cwd, tmp=Path(tmp), timeout=timeout)
+    if data is None:
+        return MutantRun(mutant, exit_code=returncode, problem=f"no result file; output:\n{output[-2000:]}")
+    run = _mutant_run(mutant, data, returncode)
+    if base is not None and selected is not None:  # a clause that did not run ends as it did on the base
+        ran = selected | {mutant.target} | base.known_unwaived
+        run.statuses = {cid: run.statuses[cid] if cid in ran else status for cid, status in base.statuses.items()}
+    run.problem = judge(run)
+    return run
+
+
+def _mutant_class(mutant: Mutant) -> type:
+    return getattr(importlib.import_module(mutant.module), mutant.name)  # type: ignore[no-any-return]
+
+
+def _mutant_run(mutant: Mutant, data: dict[str, Any], returncode: int | None) -> MutantRun:
+    return MutantRun(
         mutant,
         statuses={c["id"]: c["status"] for c in data["clauses"]},
         levels={c["id"]: c["level"] for c in data["clauses"]},
         exit_code=returncode,
-        known_unwaived=frozenset(
-            c["id"] for c in data["clauses"] if c.get("known_failure") and c["known_failure"].get("waived") is False
-        ),
+        known_unwaived=_known_unwaived(data),
     )
-    run.problem = judge(run)
-    return run
+
+
+def _known_unwaived(data: dict[str, Any]) -> frozenset[str]:
+    """Clauses a result file lists as known failures that the spec will not waive."""
+    return frozenset(
+        c["id"] for c in data["clauses"] if c.get("known_failure") and c["known_failure"].get("waived") is False
+    )
+
+
+def _run_suite_process(
+    selector: str, args: list[str], *, cwd: Path, tmp: Path, timeout: float, trace: bool = False
+) -> tuple[int | None, dict[str, Any] | None, str]:
+    """``blockspec run --backend SELECTOR *ARGS`` in a fresh process: exit status, result file, output.
+
+    No shrinking: a kill needs a verdict, not a minimal example. One process per run is the isolation.
+    ``trace`` records what each clause reads of the backend (:mod:`conformance._access`) beside the
+    result, under the key ``trace``.
+    """
+    result_file = tmp / "result.json"
+    args = ["run", "--backend", selector, *args, "--no-shrink", "--in-process", "--json", str(result_file)]
+    trace_file = tmp / "trace.json" if trace else None
+    returncode, output = _run_process(args, cwd=cwd, log=tmp / "output.txt", timeout=timeout, trace=trace_file)
+    if not result_file.exists():
+        return returncode, None, output
+    data: dict[str, Any] = json.loads(result_file.read_text(encoding="utf-8"))
+    if trace_file is not None:
+        data["trace"] = json.loads(trace_file.read_text(encoding="utf-8"))
+    return returncode, data, output
+
+
+_BASELINES: dict[tuple[str, str, str, str | None], Baseline | None] = {}
+_BASELINE_LOCK = threading.Lock()
+
+
+def baseline(mutant: Mutant, *, cwd: Path, profile: str, shapes: str | None, timeout: float) -> Baseline | None:
+    """The traced run of ``mutant``'s base backend (made once per base, profile and shapes), or None.
+
+    None when the base run cannot serve: it gave no result, or it is not the clean verdict a
+    mutant's judgement starts from (a base clause that errs). Then the mutant runs the whole suite.
+    """
+    base = _access.base_backend(_mutant_class(mutant))
+    selector = f"{base.__module__}:{base.__qualname__}"
+    key = (selector, str(cwd), profile, shapes)
+    with _BASELINE_LOCK:
+        if key not in _BASELINES:
+            _BASELINES[key] = _shared_baseline(key, timeout)
+        return _BASELINES[key]
+
+
+def _shared_baseline(key: tuple[str, str, str, str | None], timeout: float) -> Baseline | None:
+    """The baseline of ``key``, made by one process of a pytest-xdist run and read by the others."""
+    selector, cwd, profile, shapes = key
+    run_id = os.environ.get("PYTEST_XDIST_TESTRUNUID", "")
+    cache = None
+    if run_id:
+        digest = hashlib.sha256(repr((run_id, *key)).encode()).hexdigest()[:16]
+        cache = Path(tempfile.gettempdir()) / f"blockspec-baseline-{digest}.json"
+    with contextlib.ExitStack() as stack:
+        if cache is not None:
+            lock = stack.enter_context(open(f"{cache}.lock", "w"))
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if cache.exists():
+                return _baseline_from(json.loads(cache.read_text(encoding="utf-8")))
+        args = ["--profile", profile, *(["--shapes", shapes] if shapes else [])]
+        with tempfile.TemporaryDirectory(prefix="blockspec-baseline-") as tmp:
+            _, data, _ = _run_suite_process(selector, args, cwd=Path(cwd), tmp=Path(tmp), timeout=timeout, trace=True)
+        if cache is not None and data is not None:
+            write_text_atomic(cache, json.dumps(data))
+        return None if data is None else _baseline_from(data)
+    return None  # pragma: no cover - the block above always returns
+
+
+def _baseline_from(data: dict[str, Any]) -> Baseline | None:
+    statuses = {c["id"]: c["status"] for c in data["clauses"]}
+    if "error" in statuses.values():
+        return None
+    return Baseline(
+        statuses=statuses,
+        levels={c["id"]: c["level"] for c in data["clauses"]},
+        known_unwaived=_known_unwaived(data),
+        trace=data["trace"],
+    )
 
 
 #: What every mutant's run imports: the fork server loads it once, so each mutant's process starts
@@ -176,7 +296,7 @@ def _forkserver() -> Any:
     return context
 
 
-def _mutant_process(args: list[str], cwd: str, log: str) -> None:  # runs in a child of the fork server
+def _mutant_process(args: list[str], cwd: str, log: str, trace: str | None) -> None:  # a child of the fork server
     from conformance.run.isolate import _die_with_parent
 
     _die_with_parent()  # the server outlives no run: when it goes, so does this run
@@ -187,8 +307,11 @@ def _mutant_process(args: list[str], cwd: str, log: str) -> None:  # runs in a c
     os.dup2(fd, 2)
     sys.argv = ["blockspec", *args]
     code = 0
-    try:  # what `python -m conformance *args` runs, in this already warm process
-        runpy.run_module("conformance", run_name="__main__", alter_sys=True)
+    try:
+        if trace is not None:
+            code = _traced_run(args, Path(trace))
+        else:  # what `python -m conformance *args` runs, in this already warm process
+            runpy.run_module("conformance", run_name="__main__", alter_sys=True)
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     sys.stdout.flush()
@@ -196,19 +319,50 @@ def _mutant_process(args: list[str], cwd: str, log: str) -> None:  # runs in a c
     os._exit(code)
 
 
-def _run_process(args: list[str], *, cwd: Path, log: Path, timeout: float) -> tuple[int | None, str]:
+def _traced_run(args: list[str], trace_file: Path) -> int:
+    """``blockspec run *ARGS[1:]`` in this process, recording what each clause reads of the backend."""
+    from conformance._cli import _parser
+    from conformance.run.cache import compile_cache
+    from conformance.run.inprocess import run_suite
+    from conformance.run.request import RunRequest
+
+    options = _parser().parse_args(args)
+    request = RunRequest(
+        options.backend, profile=options.profile, shrink=False, shapes=options.shapes, json_path=options.json
+    )
+    module, _, name = options.backend.partition(":")
+    trace = _access.AccessTrace()
+    trace.install(getattr(importlib.import_module(module), name))
+    with compile_cache(None):
+        result = run_suite(request, plugins=[trace])
+    write_text_atomic(trace_file, json.dumps(trace.as_json()))
+    return result.exit_code
+
+
+def _run_process(
+    args: list[str], *, cwd: Path, log: Path, timeout: float, trace: Path | None = None
+) -> tuple[int | None, str]:
     """``blockspec *args`` in a fresh process in ``cwd``: its exit status and output.
 
     The process is forked from a server that has imported :data:`PRELOAD`
     already (Linux), else started as ``python -m conformance``; either way it
-    shares nothing with this process or another mutant's.
+    shares nothing with this process or another mutant's. ``trace``: a ``run``
+    that also writes, there, what each clause read of the backend.
     """
     context = _forkserver()
+    if context is None and trace is not None:
+        code = "import sys, pathlib; from conformance._killmatrix import _traced_run as t; "
+        code += f"sys.exit(t(sys.argv[1:], pathlib.Path({str(trace)!r})))"
+        command = [sys.executable, "-c", code, *args]
+        completed = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+        return completed.returncode, completed.stdout + completed.stderr
     if context is None:
         command = [sys.executable, "-m", "conformance", *args]
         completed = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=timeout)
         return completed.returncode, completed.stdout + completed.stderr
-    process = context.Process(target=_mutant_process, args=(args, str(cwd), str(log)), daemon=True)
+    process = context.Process(
+        target=_mutant_process, args=(args, str(cwd), str(log), None if trace is None else str(trace)), daemon=True
+    )
     process.start()
     process.join(timeout)
     if process.is_alive():
@@ -244,10 +398,19 @@ def judge(run: MutantRun) -> str:
 
 
 def run_all(
-    mutants: Sequence[Mutant], *, cwd: Path, jobs: int, profile: str | None = None, shapes: str | None = None
+    mutants: Sequence[Mutant],
+    *,
+    cwd: Path,
+    jobs: int,
+    profile: str | None = None,
+    shapes: str | None = None,
+    whole_suite: bool = False,
 ) -> list[MutantRun]:
+    def one(mutant: Mutant) -> MutantRun:
+        return run_mutant(mutant, cwd=cwd, profile=profile, shapes=shapes, whole_suite=whole_suite)
+
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        return list(pool.map(lambda m: run_mutant(m, cwd=cwd, profile=profile, shapes=shapes), mutants))
+        return list(pool.map(one, mutants))
 
 
 def matrix_lines(runs: Sequence[MutantRun], catalogue: Catalogue | None = None) -> tuple[list[str], bool]:
@@ -296,6 +459,7 @@ def main(
     clauses: Sequence[str] = (),
     list_only: bool = False,
     shapes: str | None = None,
+    whole_suite: bool = False,
 ) -> int:
     """``blockspec kill-matrix``: 0 when every clause is killed by some mutant and every mutant cleanly.
 
@@ -323,15 +487,13 @@ def main(
     not_here = {m: not_runnable_here(m) for m in found}
     mutants = [m for m in found if not not_here[m]]
     print(f"running the suite on {len(mutants)} mutants from {', '.join(names)} ({jobs} at a time)", flush=True)
-    runs = run_all(mutants, cwd=cwd, jobs=jobs, shapes=shapes)
+    runs = run_all(mutants, cwd=cwd, jobs=jobs, shapes=shapes, whole_suite=whole_suite)
     lines, complete = matrix_lines(runs)
     if clauses:  # a partial matrix: only the selected clauses are judged complete or not
         complete = all(r.killed for r in runs)
     lines += [f"NOT RUN HERE {m.selector}: {why}" for m, why in not_here.items() if why]
     print("\n".join(lines))
     if json_path is not None:
-        from conformance._files import write_text_atomic
-
         data: dict[str, Any] = {
             "mutants": [
                 {"mutant": v.mutant.selector, "target": v.mutant.target, "killed": v.killed, "problem": v.problem}

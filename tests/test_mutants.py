@@ -1,9 +1,11 @@
 """The kill matrix: every clause is shown able to fail by a mutant backend.
 
-Each mutant (tests/mutants/*_mutants.py) breaks one behaviour. The whole
-suite runs on it in a subprocess; its target clause must fail (or error), no
-other MUST clause may fail or error (dependents of the target may only be
-``blocked``), and the exit status must follow the target's level. The
+Each mutant (tests/mutants/*_mutants.py) breaks one behaviour. The suite runs
+on it in a subprocess (the clauses whose tests read what it redefines; the
+rest end as on its base backend: conformance._access); its target clause must
+fail (or error), no other MUST clause may fail or error (dependents of the
+target may only be ``blocked``), and the exit status must follow the
+target's level. The
 judgement is conformance._killmatrix's, the one ``blockspec kill-matrix`` prints.
 """
 

@@ -30,11 +30,14 @@ class _Carrier:
         self.config = config
 
 
-def run_suite(target: str | RunRequest, *, pytest_args: Sequence[str] = (), **options: Any) -> RunResult:
+def run_suite(
+    target: str | RunRequest, *, pytest_args: Sequence[str] = (), plugins: Sequence[object] = (), **options: Any
+) -> RunResult:
     """Check a backend in this process and return a verdict per clause.
 
     ``target`` is a :class:`RunRequest`, or a backend name with the
-    request's other fields as keywords. Bad input raises
+    request's other fields as keywords; ``plugins`` are more pytest plugins
+    for the run (the kill matrix's access trace). Bad input raises
     :class:`conformance.UsageError` before any test runs.
 
     >>> result = run_suite("reference", clauses=("SEQ-INDEX",))  # doctest: +SKIP
@@ -47,7 +50,7 @@ def run_suite(target: str | RunRequest, *, pytest_args: Sequence[str] = (), **op
     if request.junit_path is not None:
         args.append(f"--junitxml={request.junit_path}")
     _forget_suite_modules(request.suite)
-    code = pytest.main(args, plugins=[carrier])
+    code = pytest.main(args, plugins=[carrier, *plugins])
     session = None if carrier.config is None else carrier.config.stash.get(SESSION_KEY, None)
     result: RunResult | None = getattr(session, "result", None)
     if result is None:
