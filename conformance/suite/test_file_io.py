@@ -458,8 +458,9 @@ def loaders(backend: Backend, device: str) -> list[tuple[str, Any]]:
 def test_loading_never_runs_code(backend: Backend, device: str, check: Check) -> None:
     with scratch() as directory:
         marker = directory / "marker"
+        readers = loaders(backend, device)
         for kind, path in malicious_files(directory, marker, checkpoint_suffix(backend)).items():
-            for through, load in loaders(backend, device):
+            for through, load in readers:
                 what = f"{through}: {kind} whose unpickling runs os.mkdir"
                 check.raises(functools.partial(load, path), what)
                 check.true(not marker.exists(), f"marker after {what}", "created: code from the file ran", "absent")
