@@ -277,6 +277,24 @@ class Backend(Protocol):
         """
         ...
 
+    # --- capability: module-checkpoint ------------------------------------------------
+    def save_checkpoint(self, module: Module, path: Path) -> None:
+        """Save ``module``'s state to ``path`` the framework's own way, as its users do.
+
+        PyTorch: ``torch.save(net.state_dict(), path)``; Keras: ``net.save_weights(path)``. The suite has
+        called ``module`` once before (the chapter's ``Y = net(X)``: Keras saves built models only), and
+        names ``path`` with the backend's ``checkpoint_suffix``.
+        """
+        ...
+
+    def load_checkpoint(self, module: Module, path: Path) -> None:
+        """Load what :meth:`save_checkpoint` wrote into ``module``, built by code and called once.
+
+        PyTorch: ``net.load_state_dict(torch.load(path))``; Keras: ``net.load_weights(path)``. Whatever
+        the framework refuses (a damaged file, a file that would run code) raises, any exception.
+        """
+        ...
+
     # --- capability: accelerator ---------------------------------------------------
     def device_count(self) -> int:
         """The framework's own count of accelerators (``torch.cuda.device_count()``)."""
@@ -357,8 +375,13 @@ INTEROP_MEMBERS: tuple[str, ...] = ("write_safetensors", "read_safetensors")
 #: ``min_input_rank``: the lowest rank of input the framework's layers accept (1: a vector, as PyTorch's
 #: ``nn.Linear`` takes ``(*, in)``). Keras' ``Dense`` refuses a vector (its ``InputSpec`` has
 #: ``min_ndim=2``), so its adapter declares 2 and the suite draws inputs of rank 2 to 4 there.
+#: ``checkpoint_suffix``: how a checkpoint's file name must end for the framework's checkpoint path
+#: (capability ``module-checkpoint``); the suite names every checkpoint file, the damaged and the
+#: malicious ones included, with it. Keras' ``save_weights`` writes only a name ending in
+#: ``.weights.h5`` (and ``load_weights`` picks its reader by the ending); PyTorch needs none.
 OPTIONAL_ATTRIBUTES: Mapping[str, object] = {
     "compiles_per_shape": False,
+    "checkpoint_suffix": "",
     "weight_layouts": A.CHAPTER_LAYOUTS,
     "interop_names": {},
     "min_input_rank": 1,
@@ -371,6 +394,14 @@ def min_input_rank(backend: object) -> int:
     if not isinstance(rank, int) or isinstance(rank, bool) or not 1 <= rank <= 2:
         raise ValueError(f"Expected min_input_rank to be 1 or 2 but got min_input_rank={rank!r}")
     return rank
+
+
+def checkpoint_suffix(backend: object) -> str:
+    """The ending ``backend``'s checkpoint file names need (its ``checkpoint_suffix``, "" when undeclared)."""
+    suffix = getattr(backend, "checkpoint_suffix", "")
+    if not isinstance(suffix, str) or "/" in suffix or "\\" in suffix:
+        raise ValueError(f"Expected checkpoint_suffix to be a file-name ending like '.weights.h5' but got {suffix!r}")
+    return suffix
 
 
 def weight_layouts(backend: object) -> dict[str, str]:
@@ -437,6 +468,7 @@ CAPABILITY_MEMBERS: Mapping[str, tuple[str, ...]] = {
     "apply": ("apply",),
     "module-repr": ("describe",),
     "file-io": ("save", "load"),
+    "module-checkpoint": ("save_checkpoint", "load_checkpoint"),
     "accelerator": ("device_count", "try_gpu", "try_all_gpus", "to_device", "add", "module_to"),
     "buffers": ("named_buffers",),
     "device-names": ("accelerator_type",),

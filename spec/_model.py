@@ -83,7 +83,15 @@ CAPABILITIES: Mapping[str, str] = {
     "buffers": "a module can register non-parameter tensors (buffers) that follow it",
     "module-repr": "printing a module shows its nested structure",
     "lazy-init": "layers can infer their input width on the first call (LazyLinear)",
-    "file-io": "tensors, containers of tensors and state dicts can be saved to and loaded from files",
+    "file-io": (
+        "loose tensors, and lists and dicts nesting them, can be saved to and loaded from files (the chapter's "
+        "save(x), save([x, y]), save({'x': x, 'y': y}))"
+    ),
+    "module-checkpoint": (
+        "a module's state can be saved to a file and loaded into a module of the same architecture built by "
+        "code, through the framework's own checkpoint path (PyTorch's torch.save(net.state_dict()) and "
+        "load_state_dict(torch.load(...)), Keras' save_weights/load_weights with .weights.h5)"
+    ),
     "container-keys": (
         "a saved container keeps tuples as tuples and int dict keys as ints (PyTorch's torch.save does); "
         "without it, saving either is refused with an error"

@@ -25,7 +25,7 @@ from conformance import (
     load_backend,
 )
 from conformance._discovery import validate
-from conformance._protocol import missing_members
+from conformance._protocol import checkpoint_suffix, missing_members
 from spec import CAPABILITIES
 from tests.helpers import ADAPTERS_DIR
 
@@ -217,3 +217,31 @@ def test_adapter_whose_constructor_raises(fakes: types.ModuleType) -> None:
 def test_every_discovery_error_is_a_blockspec_error() -> None:
     for error in (UnknownBackendError, BackendImportError, BackendProtocolError):
         assert issubclass(error, BlockspecError), f"observed {error.__mro__}; expected BlockspecError in it"
+
+
+@pytest.mark.parametrize(
+    ("declared", "expected"),
+    [(None, ""), ("", ""), (".weights.h5", ".weights.h5"), (".pt", ".pt")],
+    ids=["undeclared", "empty", "keras", "pt"],
+)
+def test_checkpoint_suffix_is_the_declared_ending(declared: str | None, expected: str) -> None:
+    adapter = types.SimpleNamespace() if declared is None else types.SimpleNamespace(checkpoint_suffix=declared)
+    observed = checkpoint_suffix(adapter)
+    assert observed == expected, f"observed checkpoint_suffix {observed!r}; expected {expected!r}"
+
+
+@pytest.mark.parametrize("bad", [3, b".h5", "../x.weights.h5", "dir\\x.h5", None], ids=repr)
+def test_checkpoint_suffix_that_is_not_a_name_ending_is_refused(bad: object) -> None:
+    with pytest.raises(ValueError, match="Expected checkpoint_suffix") as info:
+        checkpoint_suffix(types.SimpleNamespace(checkpoint_suffix=bad))
+    assert repr(bad) in str(info.value), f"observed {info.value}; expected it to show the value {bad!r}"
+
+
+def test_module_checkpoint_members_are_named_when_missing() -> None:
+    """An adapter declaring module-checkpoint without save_checkpoint/load_checkpoint is told which."""
+    adapter = types.SimpleNamespace(
+        **{**dict.fromkeys(REQUIRED_MEMBERS), "capabilities": frozenset({"module-checkpoint"})}
+    )
+    observed = missing_members(adapter)
+    expected = [f"{m} (for module-checkpoint)" for m in CAPABILITY_MEMBERS["module-checkpoint"]]
+    assert observed == expected, f"observed missing {observed}; expected {expected}"

@@ -20,6 +20,9 @@ this kit holds the rest, so no adapter carries its own copy:
   container, children in order (the part of ``build`` every adapter shares).
 - :func:`stored_values`: architecture values in the layout the backend declares
   (``weight_layouts``), for the adapter to write into a layer it builds.
+- :class:`StateDictCheckpoints`: ``module-checkpoint`` the chapter's way, for a
+  framework whose checkpoint of a module is its state dict in a tensor file
+  (``save(net.state_dict(), path)``, ``net.load_state_dict(load(path))``).
 
 Frameworks with PyTorch's module API (torch, the reference) get all of this
 from the framework itself and use :mod:`._torchlike` instead.
@@ -30,12 +33,13 @@ from __future__ import annotations
 import contextlib
 import functools
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import Any, TypeVar
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 
 from conformance import arch as A
-from conformance._protocol import CHAPTER_BLOCKS, INITIALIZERS, LoadRejected
+from conformance._protocol import CHAPTER_BLOCKS, INITIALIZERS, LoadRejected, LoadResult
 
 T = TypeVar("T")
 
@@ -179,3 +183,27 @@ def container(
     for name, kid in zip(node.names, kids, strict=True):
         net.add_module(name, kid)
     return net
+
+
+class _StateFiles(Protocol):
+    def save(self, obj: Any, path: Path) -> None: ...
+    def load(self, path: Path, map_location: str | None = None) -> Any: ...
+    def state_dict(self, module: Any) -> list[tuple[str, Any]]: ...
+    def load_state_dict(self, module: Any, state: Mapping[str, Any], *, strict: bool) -> LoadResult: ...
+
+
+class StateDictCheckpoints:
+    """``module-checkpoint`` as the chapter writes it, through the adapter's own file and load members.
+
+    ``save_checkpoint`` is ``save(net.state_dict(), path)`` and ``load_checkpoint`` is
+    ``net.load_state_dict(load(path))`` (strict, the framework's default): the path PyTorch, the
+    reference, Paddle (``paddle.save``/``set_state_dict``), tinygrad (``safe_save``/``load_state_dict``) and
+    this Flax adapter's msgpack files take. Nothing is added: what the framework's ``load`` or its load
+    of a state dict refuses is refused.
+    """
+
+    def save_checkpoint(self: _StateFiles, module: Any, path: Path) -> None:
+        self.save(dict(self.state_dict(module)), path)
+
+    def load_checkpoint(self: _StateFiles, module: Any, path: Path) -> None:
+        self.load_state_dict(module, self.load(path), strict=True)

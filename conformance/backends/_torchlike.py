@@ -30,6 +30,7 @@ PYTORCH_CAPABILITIES = frozenset(
         "module-repr",
         "lazy-init",
         "file-io",
+        "module-checkpoint",
         "container-keys",
         "accelerator",
         "multi-device",
@@ -59,7 +60,7 @@ def attribute_block_class(module_base: type) -> type:
     return AttributeBlock
 
 
-class TorchLikeBackend:
+class TorchLikeBackend(kit.StateDictCheckpoints):
     """The Backend protocol for a framework shaped like PyTorch.
 
     Subclasses set ``fw`` (the framework module), ``nn``, ``blocks`` (the

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import types
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 from conformance import arch as A
@@ -87,3 +88,16 @@ class LoneDenseShownTransposed(KerasBackend):
         if isinstance(module, blocks.keras.layers.Dense) and getattr(state.get("weight"), "ndim", 0) == 2:
             state = {**state, "weight": state["weight"].T}
         return super().load_state_dict(module, state, strict=strict)
+
+
+class CheckpointLoadSkipsLastLayer(KerasBackend):
+    """``load_weights`` told to skip the last layer holding variables (its ``objects_to_skip``, meant for
+    fine-tuning): the checkpoint loads without a word and that layer keeps its own values."""
+
+    target = "IO-STATE-DICT-CLONE"
+
+    def load_checkpoint(self, module: Any, path: Path) -> None:
+        import keras
+
+        owners = [view.owner for _, view in self._walk(module)]
+        keras.saving.load_weights(module, path, objects_to_skip=owners[-1:])

@@ -119,7 +119,7 @@ def _use_compile_cache() -> str:
     return f"the run's own: {directory / 'jax'}"
 
 
-class FlaxBackend(ChildrenByPosition):
+class FlaxBackend(ChildrenByPosition, kit.StateDictCheckpoints):
     """Flax NNX on JAX, checked against the spec."""
 
     name = "flax"
@@ -130,6 +130,7 @@ class FlaxBackend(ChildrenByPosition):
             "buffers",
             "module-repr",
             "file-io",
+            "module-checkpoint",
             "accelerator",
             "multi-device",
             "param-ties",

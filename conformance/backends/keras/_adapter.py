@@ -36,8 +36,14 @@ backend" explains the protocol itself):
 - Parameter-level ties: ``my_linear.weight = dense.kernel`` gives a custom
   layer a Dense's Variable; Keras refuses the other direction (a built
   Dense takes no new state), which the manifest lists.
-- Files: Keras saves models (``.weights.h5``, ``.keras``), never a tensor or
-  a dict of tensors, so ``file-io`` is not declared (docs/keras.md).
+- Files: Keras saves models, never a tensor or a dict of tensors, so
+  ``file-io`` is not declared (docs/keras.md). Its checkpoint of a module is
+  ``module-checkpoint``: ``keras.saving.save_weights``/``load_weights`` with a
+  ``.weights.h5`` file (what ``Model.save_weights``/``load_weights`` call; a
+  plain Layer has no such methods, the functions take any Layer), nothing
+  added: Keras picks the reader by the file's ending, so the adapter declares
+  ``checkpoint_suffix = ".weights.h5"`` and the suite names every checkpoint,
+  damaged or malicious ones included, with it.
 - Devices are torch's (``cpu``, ``cuda:i``); tensors are made under
   ``keras.device(d)``. Keras has no device objects to compare and no device
   count of its own, so ``device-names`` is not declared. Keras has no
@@ -139,8 +145,11 @@ class KerasBackend(ChildrenByPosition):
             "accelerator",
             "multi-device",
             "param-ties",
+            "module-checkpoint",
         }
     )
+    #: ``save_weights`` writes only a name ending in ``.weights.h5``; ``load_weights`` reads it as HDF5 by that ending.
+    checkpoint_suffix = ".weights.h5"
     #: A Dense stores its kernel (in, out), as the chapter's MyLinear stores its weight.
     weight_layouts = MappingProxyType(dict.fromkeys(A.LAYER_KINDS, A.IN_OUT))
     #: Dense refuses a vector: its InputSpec has min_ndim=2 (built or not), so inputs are of rank 2 to 4.
@@ -362,6 +371,15 @@ class KerasBackend(ChildrenByPosition):
                 with kit.refusals(ValueError, AttributeError, key=key), _inside_keras():
                     targets[key].variable.assign(self._array(value))
         return LoadResult([], [])  # Keras reports nothing
+
+    # --- module-checkpoint: Keras' own weights file ------------------------------------------
+    def save_checkpoint(self, module: Any, path: Path) -> None:
+        with _inside_keras():
+            keras.saving.save_weights(module, path)  # Model.save_weights(path) is this call
+
+    def load_checkpoint(self, module: Any, path: Path) -> None:
+        with _inside_keras():
+            keras.saving.load_weights(module, path)  # Model.load_weights(path) is this call
 
     def is_parameter(self, obj: Any) -> bool:
         return isinstance(obj, ParamView) and self._trainable(obj)

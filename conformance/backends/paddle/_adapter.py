@@ -93,7 +93,7 @@ def _device_name(place: Any) -> str:
     return text[len("Place(") : -1] if text.startswith("Place(") and text.endswith(")") else text
 
 
-class PaddleBackend:
+class PaddleBackend(kit.StateDictCheckpoints):
     """PaddlePaddle 3 in dygraph mode, checked against the spec through its public API."""
 
     name = "paddle"
@@ -106,6 +106,7 @@ class PaddleBackend:
             "buffers",
             "module-repr",
             "file-io",
+            "module-checkpoint",
             "container-keys",
             "accelerator",
             "multi-device",

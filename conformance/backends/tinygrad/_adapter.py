@@ -116,7 +116,7 @@ def _is_module(value: Any) -> bool:
 
 
 @_guarded
-class TinygradBackend(ChildrenByPosition):
+class TinygradBackend(ChildrenByPosition, kit.StateDictCheckpoints):
     """tinygrad, checked against the spec through its public API."""
 
     name = "tinygrad"
@@ -127,6 +127,7 @@ class TinygradBackend(ChildrenByPosition):
             "custom-sequential",
             "buffers",
             "file-io",
+            "module-checkpoint",
             "accelerator",
             "multi-device",
             "param-ties",
