@@ -372,18 +372,24 @@ def _checked(path: Path, data: Any, notes: tuple[str, ...]) -> Run:
             path,
             "is not a blockspec result file (expected an object with backend and clauses, as `blockspec run --json` writes)",
         )
+    _check_schema(path, data, "blockspec run --json")
+    return _run(path, data, notes)
+
+
+def _check_schema(path: Path, data: dict[str, Any], writer: str, part: str | None = None) -> None:
+    """Refuse ``data`` unless it has this blockspec's schema version and follows the schema (``part`` of it)."""
     version = data.get("schema_version")
     if not _same(version, SCHEMA_VERSION):
         raise InvalidResultFile(
             path,
             f"has schema_version {json.dumps(version)}, but this blockspec reads schema_version {SCHEMA_VERSION} "
-            "(rerun `blockspec run --json` with this version, or report with the blockspec that wrote it)",
+            f"(rerun `{writer}` with this version, or report with the blockspec that wrote it)",
         )
-    problems = schema_problems(data)
+    problems = schema_problems(data, schema_part=part)
     if problems:
         more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
-        raise InvalidResultFile(path, "does not follow result.schema.json: " + "; ".join(problems[:5]) + more)
-    return _run(path, data, notes)
+        where = "result.schema.json" + ("" if part is None else f"#/$defs/{part}")
+        raise InvalidResultFile(path, f"does not follow {where}: " + "; ".join(problems[:5]) + more)
 
 
 def load_interop(path: Path, data: dict[str, Any], notes: tuple[str, ...] = ()) -> list[Run]:
@@ -397,19 +403,7 @@ def load_interop(path: Path, data: dict[str, Any], notes: tuple[str, ...] = ()) 
         raise InvalidResultFile(
             path, f'has kind {_shown(data.get("kind"))}; the only kind of result file is "interop" (blockspec interop)'
         )
-    version = data.get("schema_version")
-    if not _same(version, SCHEMA_VERSION):
-        raise InvalidResultFile(
-            path,
-            f"has schema_version {json.dumps(version)}, but this blockspec reads schema_version {SCHEMA_VERSION} "
-            "(rerun `blockspec interop --json` with this version, or report with the blockspec that wrote it)",
-        )
-    problems = schema_problems(data, schema_part="interop")
-    if problems:
-        more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
-        raise InvalidResultFile(
-            path, "does not follow result.schema.json#/$defs/interop: " + "; ".join(problems[:5]) + more
-        )
+    _check_schema(path, data, "blockspec interop --json", part="interop")
     pairs: list[str] = data["pairs"]
     runs: list[Run] = []
     for index, result in enumerate(data["results"]):
