@@ -42,7 +42,7 @@ def interop_document(
     pairs: list[str], results: list[dict[str, Any]], *, profile: str, started: str, duration_s: float, incomplete: str
 ) -> dict[str, Any]:
     """The interop file: the pairs asked for and each result (``#/$defs/interop`` of the result schema)."""
-    codes = [r.get("exit_code", 1) for r in results]
+    codes = [r.get("exit_code", 1) for r in results]  # no pair's result earns no pass: 1
     document: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "kind": "interop",
@@ -51,7 +51,7 @@ def interop_document(
         "started": started,
         "duration_s": round(duration_s, 3),
         "pairs": pairs,
-        "exit_code": 130 if incomplete else max(codes, default=0),
+        "exit_code": 130 if incomplete else max(codes, default=1),
         "results": results,
     }
     if incomplete:
@@ -104,15 +104,11 @@ def interop_command(args: argparse.Namespace) -> int:
     if len(results) < len(pairs):
         print(f"blockspec: {incomplete}; {len(pairs) - len(results)} pair(s) not run", file=sys.stderr)
     cells = [(r["backend"]["name"], {s: n for s, n in r["summary"].items() if n}) for r in results]
+    duration_s = time.perf_counter() - clock
+    document = interop_document(
+        pairs, results, profile=args.profile, started=started, duration_s=duration_s, incomplete=incomplete
+    )
     if path is not None:
-        document = interop_document(
-            pairs,
-            results,
-            profile=args.profile,
-            started=started,
-            duration_s=time.perf_counter() - clock,
-            incomplete=incomplete,
-        )
         data, _ = replace_surrogates(document)  # each result already had its own replaced and noted
         write_text_atomic(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
     if terminated is not None:
@@ -120,6 +116,5 @@ def interop_command(args: argparse.Namespace) -> int:
     print(matrix_markdown(cells), end="")
     if path is not None:
         print(f"interop file: {path} (blockspec report {path}; blockspec dashboard {path} -o SITE)")
-    if incomplete:
-        return 130
-    return max((r.get("exit_code", 1) for r in results), default=0)
+    code: int = document["exit_code"]
+    return code
