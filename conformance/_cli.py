@@ -133,7 +133,9 @@ def _parser() -> argparse.ArgumentParser:
     interop.add_argument("--pair", action="append", default=[], metavar="A->B", help="check only this pair")
     interop.add_argument("--profile", choices=tuple(PROFILES), default="ci", help="hypothesis profile (default: ci)")
     interop.add_argument("--clause", action="append", default=[], metavar="ID", help="check only this clause")
-    interop.add_argument("--json", type=Path, metavar="DIR", help="write one result file per pair into this directory")
+    interop.add_argument(
+        "--json", type=Path, metavar="PATH", help="write one interop file: a result per ordered pair (docs/interop.md)"
+    )
     interop.add_argument("--seed", type=int, metavar="N", help="draw examples at random from this seed")
     interop.add_argument("--timeout", type=float, default=300.0, metavar="SECONDS", help="per-test time limit")
     interop.add_argument("--quiet", "-q", action="store_true", help="no progress lines; only the summaries")

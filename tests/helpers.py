@@ -93,11 +93,15 @@ def result_document(
     started: str = "2026-01-01T10:00:00+00:00",
     statuses: dict[str, str] | None = None,
     message: str = "observed 3; expected 4",
+    subject: str = "framework",
 ) -> dict[str, Any]:
-    """A result file as ``blockspec run --json`` writes it: every catalogue clause, ``pass`` unless told."""
+    """A result file as ``blockspec run --json`` writes it: every catalogue clause, ``pass`` unless told.
+
+    ``subject``: whose clauses (``"interop"``: the INTEROP-* clauses of one pair's result).
+    """
     statuses = statuses or {}
     clauses = []
-    for clause in load_catalogue().values():
+    for clause in load_catalogue(subject=subject).values():
         status = statuses.get(clause.id, "pass")
         failing = status in ("fail", "error")
         clauses.append(

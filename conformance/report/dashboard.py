@@ -4,7 +4,8 @@ Pages: ``index.html`` (the clause × run matrix, grouped by chapter section,
 with MUST/SHOULD pass rates per column), ``clauses/<ID>.html`` (statement,
 rationale, chapter text, verdicts, failure details, rerun commands),
 ``runs.html`` (the environment of each run), ``trends.html`` (a backend and
-device over versions and dates) and, when given, ``coverage.html`` with
+device over versions and dates), for the pairs of an interop file ``interop.html``
+(a writer × reader matrix per INTEROP clause) and, when given, ``coverage.html`` with
 coverage.py's own HTML report copied under ``coverage/``. Every status shows
 as a word and a symbol, never as colour alone; every text from a result file
 is escaped by Jinja's autoescape.
@@ -31,6 +32,7 @@ from typing import Any
 from conformance._errors import ResultFileError, UsageError
 from conformance._text import replace_surrogates
 from conformance.report.coverage_summary import CoverageSummary
+from conformance.report.interop import clause_matrices
 from conformance.report.loader import ClauseVerdict, Run
 from conformance.report.merge import Merged, number_key
 from conformance.run.status import STATUSES
@@ -309,6 +311,7 @@ class _Site:
         self.positions = {cid: number for number, cid in enumerate(self.clause_ids)}
         self.known = frozenset(self.clause_ids)
         self.left_out: list[str] = []  # entries of coverage.py's HTML report not copied (symlinks out of it)
+        self.matrices = clause_matrices(self.columns)  # one writer × reader matrix per clause of the pairs
 
     def _clause_ids(self) -> list[str]:
         """Every clause of any run: the catalogue's order first, then unknown ones by section and id."""
@@ -360,6 +363,7 @@ class _Site:
                 *(s.message for s in self.merged.superseded),
             ],
             "has_trends": bool(self.merged.trends),
+            "has_interop": bool(self.matrices),
             "coverage": self.coverage,
         }
 
@@ -391,6 +395,9 @@ class _Site:
             write(f"clauses/{cid}.html", "clause.html", **self.common("../", "clause"), **self._clause_page(cid))
         write("runs.html", "runs.html", **self.common("", "runs"), superseded=self.merged.superseded)
         write("trends.html", "trends.html", **self.common("", "trends"), trends=self._trends())
+        if self.matrices:
+            pairs = sum(run.pair is not None for run in self.columns)
+            write("interop.html", "interop.html", **self.common("", "interop"), matrices=self.matrices, pairs=pairs)
         if self.coverage is not None:
             write(
                 "coverage.html",

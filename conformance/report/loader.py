@@ -29,12 +29,13 @@ import json
 import os
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from conformance._errors import ResultFileError
+from conformance._interop import split_pair
 from conformance._text import replace_surrogates
 from conformance.run.result import SCHEMA_VERSION
 from conformance.run.status import STATUSES
@@ -116,6 +117,7 @@ class Run:
     environment: Mapping[str, str] = field(default_factory=dict)
     tool: Mapping[str, str] = field(default_factory=dict)
     notes: tuple[str, ...] = ()  # what the loader changed to show the file (replaced surrogates)
+    pair: tuple[str, str] | None = None  # (writer, reader) for a result of an interop file, else None
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -156,11 +158,17 @@ def result_schema() -> dict[str, Any]:
     return schema
 
 
-def schema_problems(document: object, schema: Mapping[str, Any] | None = None) -> list[str]:
-    """Every way ``document`` breaks the result schema, as ``path: problem`` lines (empty when valid)."""
+def schema_problems(
+    document: object, schema: Mapping[str, Any] | None = None, *, schema_part: str | None = None
+) -> list[str]:
+    """Every way ``document`` breaks the result schema, as ``path: problem`` lines (empty when valid).
+
+    ``schema_part`` names a definition to check against instead of the top level (``"interop"``: the
+    interop file, ``#/$defs/interop``); references in it still resolve against the whole schema.
+    """
     root = result_schema() if schema is None else schema
     problems: list[str] = []
-    _check(document, root, root, "", problems)
+    _check(document, root if schema_part is None else root["$defs"][schema_part], root, "", problems)
     return problems
 
 
@@ -190,7 +198,7 @@ def _check(value: object, schema: Mapping[str, Any], root: Mapping[str, Any], wh
     if "$ref" in schema:
         ref = schema["$ref"]
         target: Any = root
-        for part in ref.removeprefix("#/").split("/"):
+        for part in ref.removeprefix("#").split("/")[1:]:  # "#" is the root itself
             target = target[part]
         _check(value, target, root, where, out)
     if "type" in schema and not _TYPES[schema["type"]](value):
@@ -282,14 +290,24 @@ def load_results(paths: Iterable[str | Path]) -> list[Run]:
         if resolved in seen:
             continue
         seen.add(resolved)
-        runs.append(load_result(path))
+        runs.extend(load_runs(path))
     if not runs:
         raise ResultFileError("no result files given; pass one or more files written by `blockspec run --json`")
     return runs
 
 
 def load_result(path: Path) -> Run:
-    """Read one result file; :class:`InvalidResultFile` says what is wrong with a bad one."""
+    """Read one result file; :class:`InvalidResultFile` says what is wrong with a bad one (an interop file too)."""
+    runs = load_runs(path)
+    if len(runs) != 1 or runs[0].pair is not None:
+        raise InvalidResultFile(
+            path, f"is an interop file holding {len(runs)} pairs' results; expected the result file of one run"
+        )
+    return runs[0]
+
+
+def load_runs(path: Path) -> list[Run]:
+    """The runs one file holds: a result file's one, or an interop file's one per pair (see :func:`load_interop`)."""
     text = _read(path)
     data = strict_json(path, text)
     notes: tuple[str, ...] = ()
@@ -303,7 +321,9 @@ def load_result(path: Path) -> Run:
                 )
         if replace_surrogates(str(path))[1]:
             notes += (f"{path}: the file name is not UTF-8; it is shown with U+FFFD \N{REPLACEMENT CHARACTER}",)
-        return _checked(path, data, notes)
+        if isinstance(data, dict) and "kind" in data:
+            return load_interop(path, data, notes)
+        return [_checked(path, data, notes)]
     except RecursionError:
         raise InvalidResultFile(path, "nests objects or arrays too deeply to be a result file") from None
 
@@ -352,18 +372,59 @@ def _checked(path: Path, data: Any, notes: tuple[str, ...]) -> Run:
             path,
             "is not a blockspec result file (expected an object with backend and clauses, as `blockspec run --json` writes)",
         )
+    _check_schema(path, data, "blockspec run --json")
+    return _run(path, data, notes)
+
+
+def _check_schema(path: Path, data: dict[str, Any], writer: str, part: str | None = None) -> None:
+    """Refuse ``data`` unless it has this blockspec's schema version and follows the schema (``part`` of it)."""
     version = data.get("schema_version")
     if not _same(version, SCHEMA_VERSION):
         raise InvalidResultFile(
             path,
             f"has schema_version {json.dumps(version)}, but this blockspec reads schema_version {SCHEMA_VERSION} "
-            "(rerun `blockspec run --json` with this version, or report with the blockspec that wrote it)",
+            f"(rerun `{writer}` with this version, or report with the blockspec that wrote it)",
         )
-    problems = schema_problems(data)
+    problems = schema_problems(data, schema_part=part)
     if problems:
         more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
-        raise InvalidResultFile(path, "does not follow result.schema.json: " + "; ".join(problems[:5]) + more)
-    return _run(path, data, notes)
+        where = "result.schema.json" + ("" if part is None else f"#/$defs/{part}")
+        raise InvalidResultFile(path, f"does not follow {where}: " + "; ".join(problems[:5]) + more)
+
+
+def load_interop(path: Path, data: dict[str, Any], notes: tuple[str, ...] = ()) -> list[Run]:
+    """The runs of an interop file (``blockspec interop --json``): one per pair, each checked as a result file.
+
+    The envelope follows ``#/$defs/interop`` of the schema; each of its ``results`` the schema's top level,
+    and names as its backend one of the envelope's ``pairs``, once. An interrupted command's file
+    (``incomplete``) gives the pairs that ran and a note saying which did not.
+    """
+    if data.get("kind") != "interop":
+        raise InvalidResultFile(
+            path, f'has kind {_shown(data.get("kind"))}; the only kind of result file is "interop" (blockspec interop)'
+        )
+    _check_schema(path, data, "blockspec interop --json", part="interop")
+    pairs: list[str] = data["pairs"]
+    runs: list[Run] = []
+    for index, result in enumerate(data["results"]):
+        run = _run(path, result, notes if index == 0 else ())
+        name = run.backend
+        if name not in pairs:
+            raise InvalidResultFile(path, f"results/{index}: backend {_shown(name)} is not one of the file's pairs")
+        if any(r.backend == name for r in runs):
+            raise InvalidResultFile(path, f"results/{index}: pair {_shown(name)} has a result twice")
+        runs.append(replace(run, pair=split_pair(name)))
+    if not runs:
+        why = data.get("incomplete", "")
+        raise InvalidResultFile(
+            path, "is an interop file with no pair's result" + (f" (the command stopped: {why})" if why else "")
+        )
+    unrun = [p for p in pairs if p not in {r.backend for r in runs}]
+    if "incomplete" in data or unrun:
+        shown = ", ".join(unrun[:10]) + (f" and {len(unrun) - 10} more" if len(unrun) > 10 else "")
+        note = f"{path}: incomplete ({data.get('incomplete', 'no reason given')}); pair(s) not run: {shown or 'none'}"
+        runs[0] = replace(runs[0], notes=(*runs[0].notes, note))
+    return runs
 
 
 def _run(path: Path, data: dict[str, Any], notes: tuple[str, ...] = ()) -> Run:

@@ -1,10 +1,11 @@
 """A Markdown report of result files, sized for a pull-request comment.
 
-Per backend and device: counts by status and level; then every clause that
+Per backend and device: counts by status and level (for the pairs of an interop file, one writer ×
+reader matrix of counts instead); then every clause that
 failed or errored, with its statement, message, shrunk example and the
 command that reruns it (hypothesis' reproduction blob folded away after it);
 blocked clauses, unexpected passes and known failures (xfail) with their
-reasons. Text from result files is escaped, so a backend name or message
+reasons and rerun commands. Text from result files is escaped, so a backend name or message
 holding HTML or Markdown shows as text, an ``@name`` notifies no one (a word
 joiner follows the ``@``), and control characters (ANSI escapes, NUL,
 bidirectional overrides) show as symbols (``␛``), never acting on a terminal.
@@ -25,6 +26,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from conformance.report.interop import matrix_markdown, pair_runs
 from conformance.report.loader import ClauseVerdict, Run
 from conformance.report.merge import Merged
 from conformance.run.status import STATUSES
@@ -126,10 +128,15 @@ def render_markdown(merged: Merged, max_chars: int | None = DEFAULT_MAX_CHARS) -
     for text in [*(n for run in columns for n in run.notes), *(s.message for s in merged.superseded)]:
         units.append(f"> [!NOTE]\n> {inline(text)}")
         units.append("")
-    units += _counts_table(columns)
-    units.append("")
+    plain, pairs = [run for run in columns if run.pair is None], pair_runs(columns)
+    if plain or not pairs:
+        units += [*_counts_table(tuple(plain)), ""]
+    if pairs:
+        units += _interop_table(pairs)
     table = len(units)
-    for run in columns:
+    for run in plain:
+        units += _failures(run)
+    for run in pairs:  # after the backends: every pair that does not pass, under its matrix
         units += _failures(run)
     whole = [*title, *_lines(units, _WHOLE)]
     if max_chars is None or len(_text(whole)) <= max_chars:
@@ -243,14 +250,30 @@ def _failures(run: Run) -> list[str | _Entry]:
     return lines
 
 
+def _interop_table(pairs: list[Run]) -> list[str]:
+    """The writer × reader matrix of clause counts, one cell per ordered pair (``blockspec interop``)."""
+    cells = [(run.backend, {s: n for s, n in run.counts().items() if n}) for run in pairs]
+    return [
+        f"### Checkpoint interop: {len(pairs)} ordered pair(s)",
+        "",
+        "Clause counts per pair: the writer's row, the reader's column (docs/interop.md). "
+        "Each pair that does not pass is listed below, with its rerun command.",
+        "",
+        *matrix_markdown(cells, shown=inline).splitlines(),
+        "",
+    ]
+
+
 def _listed(heading: str, symbol: str, verdicts: list[ClauseVerdict]) -> list[str | _Entry]:
-    """Verdicts under ``heading``, each in one line with its reason, or by name only."""
+    """Verdicts under ``heading``, each in one line with its reason (and rerun command, if any), or by name only."""
     if not verdicts:
         return []
     lines: list[str | _Entry] = [heading, ""]
     for verdict in verdicts:
         name = f"- {symbol} **{verdict.id}** [{verdict.level}]"
-        line = f"{name}: {inline(verdict.reason)}"
+        failure = verdict.failure
+        rerun = f" — rerun: {code_span(failure.rerun)}" if failure is not None and failure.rerun else ""
+        line = f"{name}: {inline(verdict.reason)}{rerun}"
         lines.append(_Entry((line,), line, name))
     return [*lines, ""]
 

@@ -125,7 +125,7 @@ class RunRequest:
             subject = load_subject(self.target, self.input_shapes, dtype=self.dtype, device=device, inputs=self.inputs)
             return Prepared(self, catalogue, subject, {}, device)  # type: ignore[arg-type]
         if self.kind == "interop":
-            from conformance.interop import load_pair
+            from conformance._interop import load_pair
 
             pair: Any = load_pair(self.target)  # a Backend-like subject: name, capabilities, version()
             return Prepared(self, catalogue, pair, pair.known(catalogue, self.known_failures), pair.host_device)
