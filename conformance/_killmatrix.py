@@ -35,6 +35,7 @@ from typing import Any
 from conformance import _access
 from conformance._errors import UsageError
 from conformance._files import write_text_atomic
+from conformance.run.request import RunRequest
 from spec import Catalogue, load_catalogue
 
 
@@ -152,19 +153,16 @@ def run_mutant(
     profile = profile or ("ci" if mutant.region else "fast")
     base = None if whole_suite else baseline(mutant, cwd=cwd, profile=profile, shapes=shapes, timeout=timeout)
     selected = None if base is None else _access.clauses_to_run(base.trace, _access.redefined(_mutant_class(mutant)))
-    args = ["--profile", profile]
-    if shapes is not None:
-        args += ["--shapes", shapes]
-    if base is not None and selected is not None:
-        # The target, and the backend's own unwaivable failures (they set the exit status), always run.
-        args += [f"--clause={cid}" for cid in sorted(selected | {mutant.target} | base.known_unwaived)]
+    # The target, and the backend's own unwaivable failures (they set the exit status), always run.
+    ran = None if base is None or selected is None else selected | {mutant.target} | base.known_unwaived
     with tempfile.TemporaryDirectory(prefix="blockspec-mutant-") as tmp:
-        returncode, data, output = _run_suite_process(mutant.selector, args, cwd=cwd, tmp=Path(tmp), timeout=timeout)
+        returncode, data, output = _run_suite_process(
+            mutant.selector, profile, shapes, sorted(ran or ()), cwd=cwd, tmp=Path(tmp), timeout=timeout
+        )
     if data is None:
         return MutantRun(mutant, exit_code=returncode, problem=f"no result file; output:\n{output[-2000:]}")
     run = _mutant_run(mutant, data, returncode)
-    if base is not None and selected is not None:  # a clause that did not run ends as it did on the base
-        ran = selected | {mutant.target} | base.known_unwaived
+    if base is not None and ran is not None:  # a clause that did not run ends as it did on the base
         run.statuses = {cid: run.statuses[cid] if cid in ran else status for cid, status in base.statuses.items()}
     run.problem = judge(run)
     return run
@@ -192,18 +190,32 @@ def _known_unwaived(data: dict[str, Any]) -> frozenset[str]:
 
 
 def _run_suite_process(
-    selector: str, args: list[str], *, cwd: Path, tmp: Path, timeout: float, trace: bool = False
+    selector: str,
+    profile: str,
+    shapes: str | None,
+    clauses: Sequence[str] = (),
+    *,
+    cwd: Path,
+    tmp: Path,
+    timeout: float,
+    trace: bool = False,
 ) -> tuple[int | None, dict[str, Any] | None, str]:
-    """``blockspec run --backend SELECTOR *ARGS`` in a fresh process: exit status, result file, output.
+    """``blockspec run --backend SELECTOR`` in a fresh process: exit status, result file, output.
 
     No shrinking: a kill needs a verdict, not a minimal example. One process per run is the isolation.
     ``trace`` records what each clause reads of the backend (:mod:`conformance._access`) beside the
-    result, under the key ``trace``.
+    result, under the key ``trace``; it needs the fork server (no result without one).
     """
     result_file = tmp / "result.json"
-    args = ["run", "--backend", selector, *args, "--no-shrink", "--in-process", "--json", str(result_file)]
+    args = ["run", "--backend", selector, "--profile", profile, *(["--shapes", shapes] if shapes else [])]
+    args += [f"--clause={cid}" for cid in clauses]
+    args += ["--no-shrink", "--in-process", "--json", str(result_file)]
     trace_file = tmp / "trace.json" if trace else None
-    returncode, output = _run_process(args, cwd=cwd, log=tmp / "output.txt", timeout=timeout, trace=trace_file)
+    traced = None
+    if trace_file is not None:
+        request = RunRequest(selector, profile=profile, shapes=shapes, shrink=False, json_path=result_file)
+        traced = (request, trace_file)
+    returncode, output = _run_process(args, cwd=cwd, log=tmp / "output.txt", timeout=timeout, trace=traced)
     if not result_file.exists():
         return returncode, None, output
     data: dict[str, Any] = json.loads(result_file.read_text(encoding="utf-8"))
@@ -245,9 +257,10 @@ def _shared_baseline(key: tuple[str, str, str, str | None], timeout: float) -> B
             fcntl.flock(lock, fcntl.LOCK_EX)
             if cache.exists():
                 return _baseline_from(json.loads(cache.read_text(encoding="utf-8")))
-        args = ["--profile", profile, *(["--shapes", shapes] if shapes else [])]
         with tempfile.TemporaryDirectory(prefix="blockspec-baseline-") as tmp:
-            _, data, _ = _run_suite_process(selector, args, cwd=Path(cwd), tmp=Path(tmp), timeout=timeout, trace=True)
+            _, data, _ = _run_suite_process(
+                selector, profile, shapes, cwd=Path(cwd), tmp=Path(tmp), timeout=timeout, trace=True
+            )
         if cache is not None and data is not None:
             write_text_atomic(cache, json.dumps(data))
         return None if data is None else _baseline_from(data)
@@ -296,7 +309,9 @@ def _forkserver() -> Any:
     return context
 
 
-def _mutant_process(args: list[str], cwd: str, log: str, trace: str | None) -> None:  # a child of the fork server
+def _mutant_process(  # a child of the fork server
+    args: list[str], cwd: str, log: str, trace: tuple[RunRequest, Path] | None
+) -> None:
     from conformance.run.isolate import _die_with_parent
 
     _die_with_parent()  # the server outlives no run: when it goes, so does this run
@@ -309,7 +324,7 @@ def _mutant_process(args: list[str], cwd: str, log: str, trace: str | None) -> N
     code = 0
     try:
         if trace is not None:
-            code = _traced_run(args, Path(trace))
+            code = _traced_run(*trace)
         else:  # what `python -m conformance *args` runs, in this already warm process
             runpy.run_module("conformance", run_name="__main__", alter_sys=True)
     except SystemExit as exc:
@@ -319,18 +334,12 @@ def _mutant_process(args: list[str], cwd: str, log: str, trace: str | None) -> N
     os._exit(code)
 
 
-def _traced_run(args: list[str], trace_file: Path) -> int:
-    """``blockspec run *ARGS[1:]`` in this process, recording what each clause reads of the backend."""
-    from conformance._cli import _parser
+def _traced_run(request: RunRequest, trace_file: Path) -> int:
+    """``request`` run in this process, writing to ``trace_file`` what each clause reads of the backend."""
     from conformance.run.cache import compile_cache
     from conformance.run.inprocess import run_suite
-    from conformance.run.request import RunRequest
 
-    options = _parser().parse_args(args)
-    request = RunRequest(
-        options.backend, profile=options.profile, shrink=False, shapes=options.shapes, json_path=options.json
-    )
-    module, _, name = options.backend.partition(":")
+    module, _, name = request.target.partition(":")
     trace = _access.AccessTrace()
     trace.install(getattr(importlib.import_module(module), name))
     with compile_cache(None):
@@ -340,28 +349,25 @@ def _traced_run(args: list[str], trace_file: Path) -> int:
 
 
 def _run_process(
-    args: list[str], *, cwd: Path, log: Path, timeout: float, trace: Path | None = None
+    args: list[str], *, cwd: Path, log: Path, timeout: float, trace: tuple[RunRequest, Path] | None = None
 ) -> tuple[int | None, str]:
     """``blockspec *args`` in a fresh process in ``cwd``: its exit status and output.
 
     The process is forked from a server that has imported :data:`PRELOAD`
     already (Linux), else started as ``python -m conformance``; either way it
-    shares nothing with this process or another mutant's. ``trace``: a ``run``
-    that also writes, there, what each clause read of the backend.
+    shares nothing with this process or another mutant's. ``trace`` (a request
+    and a file): run that request instead, writing what each clause read of the
+    backend to the file; only a forked process does (elsewhere: no result).
     """
     context = _forkserver()
     if context is None and trace is not None:
-        code = "import sys, pathlib; from conformance._killmatrix import _traced_run as t; "
-        code += f"sys.exit(t(sys.argv[1:], pathlib.Path({str(trace)!r})))"
-        command = [sys.executable, "-c", code, *args]
-        completed = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=timeout)
-        return completed.returncode, completed.stdout + completed.stderr
+        return None, "no fork server here to trace a run in"
     if context is None:
         command = [sys.executable, "-m", "conformance", *args]
         completed = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=timeout)
         return completed.returncode, completed.stdout + completed.stderr
     process = context.Process(
-        target=_mutant_process, args=(args, str(cwd), str(log), None if trace is None else str(trace)), daemon=True
+        target=_mutant_process, args=(args, str(cwd), str(log), trace), daemon=True
     )
     process.start()
     process.join(timeout)
