@@ -56,6 +56,9 @@ if TYPE_CHECKING:
         Gradients,
         LoadRejected,
         LoadResult,
+        checkpoint_suffix,
+        compile_cache_directory,
+        weight_layouts,
     )
     from conformance.kit.checks import Check, ClauseViolation
     from conformance.run.inprocess import run_suite
@@ -86,6 +89,9 @@ _WHERE = {
     "Gradients": "conformance._protocol",
     "LoadRejected": "conformance._protocol",
     "LoadResult": "conformance._protocol",
+    "checkpoint_suffix": "conformance._protocol",
+    "compile_cache_directory": "conformance._protocol",
+    "weight_layouts": "conformance._protocol",
     "SCHEMA_VERSION": "conformance.run.result",
     "STATUSES": "conformance.run.status",
     "Outcome": "conformance.run.status",
@@ -123,9 +129,12 @@ __all__ = [
     "Status",
     "UnknownBackendError",
     "UsageError",
+    "checkpoint_suffix",
+    "compile_cache_directory",
     "known_backends",
     "load_backend",
     "run_suite",
+    "weight_layouts",
 ]
 
 

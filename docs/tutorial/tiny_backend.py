@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 import tinyframe as tf
 
+from conformance import Gradients, LoadRejected, LoadResult
 from conformance import arch as A
-from conformance._protocol import Gradients, LoadRejected, LoadResult
 
 
 # --- the chapter's blocks, in tinyframe --------------------------------------------------------
