@@ -473,7 +473,11 @@ def main(
     """
     names = list(modules) or default_modules(cwd)
     if not names:
-        raise UsageError(f"no mutant modules given and none found under {cwd / 'tests' / 'mutants'}")
+        raise UsageError(
+            f"no mutant modules given and none found under {cwd / 'tests' / 'mutants'}: the built-in mutants "
+            "ship with a checkout of blockspec, not with the installed package; run kill-matrix from a checkout, "
+            "or name your own mutant modules (MODULE or MODULE:Class)"
+        )
     if str(cwd) not in sys.path:
         sys.path.insert(0, str(cwd))
     found = find_mutants(names)

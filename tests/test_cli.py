@@ -15,7 +15,7 @@ import pytest
 
 from conformance._protocol import CAPABILITY_MEMBERS, REQUIRED_MEMBERS
 from spec import load_catalogue
-from tests.helpers import ADAPTERS_DIR, REPO_ROOT, Cli, run_python, schema_errors, subprocess_env
+from tests.helpers import ADAPTERS_DIR, REPO_ROOT, Cli, run_cli, run_python, schema_errors, subprocess_env
 
 if TYPE_CHECKING:
     import jsonschema
@@ -326,3 +326,12 @@ def test_run_single_clause_reports_every_clause(
     assert not wrong, f"observed {wrong[:5]}; expected every other clause skipped as not selected"
     assert "r.json" in proc.stdout, f"observed stdout {proc.stdout[-300:]!r}; expected the result file named"
     assert json.dumps(data["exit_code"]) == "0", f"observed exit_code {data['exit_code']}; expected 0"
+
+
+def test_kill_matrix_outside_a_checkout_says_it_needs_one(tmp_path: Path) -> None:
+    """The mutants ship with a checkout, not the package: the installed command says so, plainly, exit 2."""
+    proc = run_cli(["kill-matrix"], tmp_path)
+    assert proc.returncode == 2, f"observed exit {proc.returncode}; expected 2 (usage){proc.stderr[-500:]}"
+    assert "checkout" in proc.stderr and "Traceback" not in proc.stderr, (
+        f"observed stderr {proc.stderr[-500:]!r}; expected a plain message that kill-matrix needs a checkout"
+    )
