@@ -96,12 +96,29 @@ def _net() -> hh.Net:
     return hh.Net(A.ReLU(), 3, 3, "float32", 0)
 
 
+def _half_widths() -> list[int]:
+    """Every layer width of sampled half-precision MLPs (its input's and each layer's output)."""
+    from conformance import arch as A
+
+    widths: list[int] = []
+    for net in sample(rs.half_mlps("float16")):
+        assert isinstance(net, hh.Net), f"observed {net!r} from half_mlps; expected a Net"
+        widths += [net.in_width] + [n.out_features for _, n in A.walk(net.arch) if isinstance(n, A.Linear)]
+    return widths
+
+
 #: How to read each MORE_REACH dimension off its strategy's draws.
 MEASURES: dict[str, Callable[[], list[int]]] = {
     "input_rank": lambda: [np.asarray(x).ndim for x in sample(rs.ranked_inputs(_net()))],
     "wide_batch": lambda: [int(b) for b in sample(rs.wide_batches())],  # type: ignore[call-overload]
     "layer_width": lambda: [int(w) for w in sample(hh.widths())],  # type: ignore[call-overload]
     "fan": lambda: [int(w) for w in sample(hh.widths(64))],  # type: ignore[call-overload]
+    "half_width": lambda: _half_widths(),
+    "half_rows": lambda: [
+        int(np.prod(lead))  # type: ignore[call-overload]
+        for rank in (1, 2, 3, 4)
+        for lead in sample(rs.half_leading_shapes(rank))
+    ],
 }
 
 

@@ -14,7 +14,8 @@ from collections.abc import Mapping
 import numpy as np
 from hypothesis import strategies as st
 
-from conformance.kit.strategies import RARE, Net, Reach, input_array, rare_large, seeds, sizes
+from conformance import arch as A
+from conformance.kit.strategies import RARE, Net, Reach, input_array, linear_values, rare_large, seeds, sizes
 
 #: The common batch sizes (the top of ``REACH["batch"]``) and the rare large ones: not a multiple of 8 above.
 COMMON_BATCH = 8
@@ -32,7 +33,21 @@ MORE_REACH: Mapping[str, Reach] = {
     # widths(64), the initializer clauses' fans: 64 itself only when drawn freely; a palette
     # (--shapes palette) keeps a range's top only up to COMMON_TOP, so there they stop at 12
     "fan": Reach("widths(64)", 1, 64, (1, 12)),
+    # widths of a half-precision MLP (half_mlps): small, so the oracle's rounding bound stays tight
+    "half_width": Reach("half_mlps", 1, 8, (1, 8)),
+    # elements before the last dimension of a half-precision input (half_leading_shapes), rank 1 to 4
+    "half_rows": Reach("half_leading_shapes", 1, 4, (1, 4)),
 }
+
+#: The half-precision dtypes: a forward, gradient or initializer clause draws each one its backend
+#: builds modules in (its ``float_dtypes``), beside float32 and float64.
+HALF_DTYPES = ("float16", "bfloat16")
+#: The widest layer and the most rows (elements before the last dimension) of a half-precision draw:
+#: the oracle's bound is gamma(K) with K the terms of every sum on the path plus the input's elements,
+#: K <= 4 + 4 + 2 * (8 + 2) + 4 * 8 = 60, so bfloat16's bound (unit roundoff 2**-8) stays below 0.7 of
+#: the magnitude and float16's (2**-11) below 0.07.
+HALF_MAX_WIDTH = 8
+HALF_MAX_ROWS = 4
 
 
 def wide_batches() -> st.SearchStrategy[int]:
@@ -87,13 +102,92 @@ def batch_inputs(draw: st.DrawFn, net: Net) -> np.ndarray:
     return input_array(seed, (batch, net.in_width), net.dtype, scale)
 
 
+def half_dtypes(float_dtypes: tuple[str, ...]) -> tuple[str, ...]:
+    """The half-precision dtypes among a backend's ``float_dtypes`` (those it builds modules in)."""
+    return tuple(d for d in HALF_DTYPES if d in float_dtypes)
+
+
+def to_half(array: np.ndarray, dtype: str) -> np.ndarray:
+    """``array`` rounded to the nearest ``dtype`` value (ties to even): a float16 array, or for bfloat16
+    (which NumPy lacks) a float32 array holding bfloat16 values exactly, which a backend's
+    ``tensor(..., dtype="bfloat16")`` converts without rounding."""
+    if dtype == "float16":
+        return np.asarray(array).astype(np.float16)
+    if dtype != "bfloat16":
+        raise ValueError(f"Expected float16 or bfloat16 but got dtype={dtype!r}")
+    bits = np.ascontiguousarray(np.asarray(array, dtype=np.float32)).view(np.uint32)
+    rounded = (bits + (np.uint32(0x7FFF) + ((bits >> np.uint32(16)) & np.uint32(1)))) & np.uint32(0xFFFF0000)
+    return rounded.view(np.float32)
+
+
+def _half_values(values: A.LinearValues, dtype: str) -> A.LinearValues:
+    bias = None if values.bias is None else to_half(values.bias, dtype)
+    return A.LinearValues(to_half(values.weight, dtype), bias)
+
+
+@st.composite
+def half_mlps(draw: st.DrawFn, dtype: str) -> Net:
+    """The chapter's MLP (hidden, ReLU, out) in ``dtype`` (float16 or bfloat16), widths 1 to 8, values rounded
+    to ``dtype``: what the oracle computes with is exactly what the backend holds."""
+    seed = draw(seeds(), label="values seed")
+    w_in, w_hidden, w_out = (draw(sizes(1, HALF_MAX_WIDTH), label=n) for n in ("in", "hidden", "out"))
+    rng = np.random.default_rng(seed)
+    hidden = _half_values(linear_values(rng, w_in, w_hidden, "float32"), dtype)
+    out = _half_values(linear_values(rng, w_hidden, w_out, "float32"), dtype)
+    arch = A.Block(
+        (
+            ("hidden", A.Linear(w_in, w_hidden, True, hidden)),
+            ("act", A.ReLU()),
+            ("out", A.Linear(w_hidden, w_out, True, out)),
+        )
+    )
+    return Net(arch, w_in, w_out, dtype, seed)
+
+
+@st.composite
+def half_leading_shapes(draw: st.DrawFn, rank: int) -> tuple[int, ...]:
+    """The dimensions before the last one of a half-precision input of ``rank`` (1 to 4): at most
+    :data:`HALF_MAX_ROWS` rows in all."""
+    lead: list[int] = []
+    for i in range(rank - 1):
+        room = HALF_MAX_ROWS // max(1, int(np.prod(lead)))
+        lead.append(draw(sizes(1, room), label=f"leading dimension {i}"))
+    return tuple(lead)
+
+
+@st.composite
+def half_inputs(draw: st.DrawFn, net: Net, rank: int = 2) -> np.ndarray:
+    """An input of ``rank`` for a half-precision ``net``, standard normal values rounded to its dtype.
+
+    Scale 1 only: float16 overflows at 65504 and loses relative precision below 6e-5 (the oracle
+    bounds that loss absolutely, :func:`conformance.kit.oracle.underflow`).
+    """
+    lead = draw(half_leading_shapes(rank), label="leading dimensions")
+    seed = draw(seeds(), label="input seed")
+    return to_half(input_array(seed, (*lead, net.in_width), "float32"), net.dtype)
+
+
+def half_cotangent(seed: int, rows: int, net: Net) -> np.ndarray:
+    """A cotangent for a half-precision ``net``'s output, exact in its dtype (the oracle takes it as exact)."""
+    return to_half(input_array(seed, (rows, net.out_width), "float32"), net.dtype)
+
+
 __all__ = [
+    "HALF_DTYPES",
+    "HALF_MAX_ROWS",
+    "HALF_MAX_WIDTH",
     "MAX_RANK",
     "MORE_REACH",
     "RARE",
     "batch_inputs",
+    "half_cotangent",
+    "half_dtypes",
+    "half_inputs",
+    "half_leading_shapes",
+    "half_mlps",
     "input_ranks",
     "leading_shapes",
     "ranked_inputs",
+    "to_half",
     "wide_batches",
 ]

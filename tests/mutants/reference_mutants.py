@@ -245,3 +245,7 @@ class RankThreeScrambled(regions.RankThreeScrambled, ReferenceBackend):
 
 class LargeBatchTailDropped(regions.LargeBatchTailDropped, ReferenceBackend):
     """A forward on more than 8 rows, not a multiple of 8, leaves the last rows' outputs at zero."""
+
+
+class HalfLinearDropsBias(regions.HalfLinearDropsBias, ReferenceBackend):
+    """A forward in float16 leaves out every linear layer's bias."""

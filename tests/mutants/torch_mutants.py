@@ -1222,3 +1222,7 @@ class RankThreeScrambled(regions.RankThreeScrambled, TorchBackend):
 
 class LargeBatchTailDropped(regions.LargeBatchTailDropped, TorchBackend):
     """A forward on more than 8 rows, not a multiple of 8, leaves the last rows' outputs at zero."""
+
+
+class HalfLinearDropsBias(regions.HalfLinearDropsBias, TorchBackend):
+    """A forward in float16 or bfloat16 leaves out every linear layer's bias."""
