@@ -10,6 +10,7 @@ docs/reach.md is the generator's output, so the document cannot drift.
 from __future__ import annotations
 
 import ast
+import math
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -114,6 +115,10 @@ MEASURES: dict[str, Callable[[], list[int]]] = {
     "layer_width": lambda: [int(w) for w in sample(hh.widths())],  # type: ignore[call-overload]
     "fan": lambda: [int(w) for w in sample(hh.widths(64))],  # type: ignore[call-overload]
     "half_width": lambda: _half_widths(),
+    "init_constant": lambda: [
+        0 if v == 0 else math.frexp(v)[1] - 1  # type: ignore[arg-type]
+        for v in sample(rs.special_constants("float64"))
+    ],
     "half_rows": lambda: [
         int(np.prod(lead))  # type: ignore[call-overload]
         for rank in (1, 2, 3, 4)

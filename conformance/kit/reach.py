@@ -198,7 +198,30 @@ INIT_ARGS = Quantity(
     "initializer arguments",
     "any finite float",
     drawn="a few fixed values per argument (sampled_from)",
-    gap="subnormal and huge arguments are not drawn: a statistical check needs a distribution it can bound",
+    gap="subnormal and huge arguments, and std 0, are not drawn: a statistical check needs a distribution it "
+    "can bound (std 0 is a point mass, which DKW against a continuous CDF rejects); open",
+)
+CONSTANT_ARGS = Quantity(
+    "constant value (binary exponent)",
+    "any finite value of w's dtype, subnormals and both zeros included",
+    dimension="init_constant",
+    gap="in each example one ordinary value (within +-1e6) and one special one (special_constants: both zeros, "
+    "the dtype's largest finite value, smallest normal and subnormal, +-2**31, +-2**53, or any finite value); a "
+    "value past the dtype's largest is not drawn, torch refuses it; the sign of a zero is not compared (-0.0 == 0.0)",
+)
+DTYPE_INIT = Quantity(
+    "dtype",
+    _FLOAT_DTYPES,
+    drawn="float32, float64 and every half dtype among the backend's float_dtypes (init_dtypes); a half "
+    "dtype's argument is drawn as a float32, so it is rounded once (its fill converts through float32)",
+)
+DTYPE_NORMAL = Quantity(
+    "dtype",
+    _FLOAT_DTYPES,
+    drawn="float32, float64 (float_dtypes)",
+    gap="half precision: the DKW check compares with N(mean, std^2) itself; a half-precision draw is that "
+    "distribution rounded (bfloat16's N(-3, 0.01) has a handful of values), so it needs the rounded "
+    "distribution's CDF; open",
 )
 KEYS = Quantity("dict keys", "any count", dimension="dict_keys")
 ITEMS = Quantity("list items", "any count", dimension="list_items")
@@ -267,9 +290,11 @@ ROWS: Mapping[str, Row] = {
     "PARAM-NESTED-INDEX": _row(("nested_sequentials",), DEPTH, CHILDREN),
     "STATE-DICT-KEYS": _row(("nets",), NET),
     "MODULE-REPR": _row(("nets",), NET),
-    "INIT-NORMAL": _row(("large_layers", "float_dtypes"), INIT_SHAPE, INIT_ARGS, DTYPE),
+    "INIT-NORMAL": _row(("large_layers", "float_dtypes"), INIT_SHAPE, INIT_ARGS, DTYPE_NORMAL),
     "INIT-ZEROS": _row(("widths",), FAN, DTYPE_DEFAULT),
-    "INIT-CONSTANT": _row(("widths", "float_dtypes"), FAN, DTYPE, INIT_ARGS),
+    "INIT-CONSTANT": _row(
+        ("widths", "init_dtypes", "ordinary_constants", "special_constants"), FAN, DTYPE_INIT, CONSTANT_ARGS
+    ),
     "INIT-UNIFORM": _row(("large_layers",), INIT_SHAPE, INIT_ARGS, DTYPE_DEFAULT),
     "INIT-XAVIER-UNIFORM": _row(("large_layers",), INIT_SHAPE, INIT_ARGS, DTYPE_DEFAULT),
     "INIT-CUSTOM": _row(("large_layers",), INIT_SHAPE, DTYPE_DEFAULT),
@@ -444,6 +469,13 @@ REGION_MUTANTS: tuple[RegionMutant, ...] = (
         "BLOCK-FORWARD-VALUE",
         "a forward in float16 or bfloat16 (forward, gradient and initializer clauses drew float32 and float64)",
         "survived (torch, reference; ci profile, the forward, gradient and init clauses)",
+        "caught (torch, reference; fast profile)",
+    ),
+    RegionMutant(
+        "LargeConstantWrapsInt32",
+        "INIT-CONSTANT",
+        "an integral constant_ argument of magnitude 2**31 or more (arguments stayed within +-1e6)",
+        "survived (torch, reference; ci profile, every INIT clause of a fill or a draw)",
         "caught (torch, reference; fast profile)",
     ),
 )

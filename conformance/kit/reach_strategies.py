@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping
+from typing import Literal
 
 import numpy as np
 from hypothesis import strategies as st
@@ -37,6 +38,9 @@ MORE_REACH: Mapping[str, Reach] = {
     "half_width": Reach("half_mlps", 1, 8, (1, 8)),
     # elements before the last dimension of a half-precision input (half_leading_shapes), rank 1 to 4
     "half_rows": Reach("half_leading_shapes", 1, 4, (1, 4)),
+    # binary exponent of a special constant_ argument (special_constants, float64): 0 (the zeros), the
+    # smallest subnormal's (-1074) and the largest finite value's (1023) among them
+    "init_constant": Reach("special_constants", -1074, 1023, (-1074, 0, 1023)),
 }
 
 #: The half-precision dtypes: a forward, gradient or initializer clause draws each one its backend
@@ -100,6 +104,65 @@ def batch_inputs(draw: st.DrawFn, net: Net) -> np.ndarray:
     seed = draw(seeds(), label="input seed")
     scale = draw(st.sampled_from([1.0, 0.01, 100.0]), label="input scale")
     return input_array(seed, (batch, net.in_width), net.dtype, scale)
+
+
+#: The largest finite value of each float dtype (NumPy has no bfloat16: 0x7F7F as a float32).
+FINITE_MAX = {
+    "float16": 65504.0,
+    "bfloat16": float(np.array([0x7F7F0000], dtype=np.uint32).view(np.float32)[0]),
+    "float32": float(np.finfo(np.float32).max),
+    "float64": float(np.finfo(np.float64).max),
+}
+#: The smallest positive normal and subnormal value of each float dtype.
+SMALLEST = {
+    "float16": (2.0**-14, 2.0**-24),
+    "bfloat16": (2.0**-126, 2.0**-133),
+    "float32": (2.0**-126, 2.0**-149),
+    "float64": (2.0**-1022, 2.0**-1074),
+}
+#: An ordinary constant_ argument stays within this (the range drawn before issue 21).
+ORDINARY_CONSTANT = 1e6
+
+
+def init_dtypes(float_dtypes: tuple[str, ...]) -> st.SearchStrategy[str]:
+    """A dtype to build a layer in for an initializer clause: float32 or float64, or a declared half dtype."""
+    usable = tuple(d for d in ("float32", "float64", *HALF_DTYPES) if d in float_dtypes)
+    if not usable:
+        raise ValueError(f"Expected float32 or float64 among the backend's float dtypes but got {float_dtypes!r}")
+    return st.sampled_from(usable)
+
+
+def _arguments_width(dtype: str) -> Literal[32, 64]:
+    # a half-precision fill converts its argument through float32 in every framework (c10::Half(float)):
+    # a float32 argument keeps "rounded once to w's dtype" exact there
+    return 32 if dtype in HALF_DTYPES else 64
+
+
+@functools.lru_cache
+def ordinary_constants(dtype: str) -> st.SearchStrategy[float]:
+    """A constant_ argument as drawn before issue 21: within +-1e6 (and the dtype's range), no subnormal."""
+    top = min(ORDINARY_CONSTANT, FINITE_MAX[dtype])
+    return st.floats(-top, top, allow_nan=False, allow_subnormal=False, width=_arguments_width(dtype))
+
+
+@functools.lru_cache
+def special_constants(dtype: str) -> st.SearchStrategy[float]:
+    """A special constant_ argument for a tensor of ``dtype``: a zero of either sign, the largest finite value,
+    the smallest normal and subnormal, 2**31 and 2**53 (integer boundaries), each of either sign, or any
+    finite value of the dtype's range (subnormals included). A value past the dtype's largest is left out:
+    the framework may refuse it (torch: "value cannot be converted ... without overflow")."""
+    top = FINITE_MAX[dtype]
+    normal, subnormal = SMALLEST[dtype]
+    magnitudes = [top, normal, subnormal, 2.0**31, 2.0**31 + 1, 2.0**53, 1e6 + 1]
+    specials = [0.0, -0.0] + [s * m for m in magnitudes if m <= top for s in (1.0, -1.0)]
+    return st.one_of(st.sampled_from(specials), st.floats(-top, top, allow_nan=False, width=_arguments_width(dtype)))
+
+
+def constant_in(value: float, dtype: str) -> np.ndarray:
+    """``value`` rounded once to ``dtype`` (bfloat16: as a float32 array), as ``constant_`` must store it."""
+    if dtype in HALF_DTYPES:
+        return to_half(np.asarray(value, dtype=np.float32), dtype)
+    return np.asarray(value, dtype=dtype)
 
 
 def half_dtypes(float_dtypes: tuple[str, ...]) -> tuple[str, ...]:
@@ -173,21 +236,27 @@ def half_cotangent(seed: int, rows: int, net: Net) -> np.ndarray:
 
 
 __all__ = [
+    "FINITE_MAX",
     "HALF_DTYPES",
     "HALF_MAX_ROWS",
     "HALF_MAX_WIDTH",
     "MAX_RANK",
     "MORE_REACH",
     "RARE",
+    "SMALLEST",
     "batch_inputs",
+    "constant_in",
     "half_cotangent",
     "half_dtypes",
     "half_inputs",
     "half_leading_shapes",
     "half_mlps",
+    "init_dtypes",
     "input_ranks",
     "leading_shapes",
+    "ordinary_constants",
     "ranked_inputs",
+    "special_constants",
     "to_half",
     "wide_batches",
 ]

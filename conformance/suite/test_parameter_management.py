@@ -15,6 +15,7 @@ from conformance import arch as A
 from conformance import strategies as hh
 from conformance._protocol import Backend
 from conformance.kit import oracle, stats
+from conformance.kit import reach_strategies as rs
 from conformance.kit.checks import Check
 from conformance.kit.profiles import ALPHA_PER_EXAMPLE
 from conformance.suite import _support as sup
@@ -342,36 +343,30 @@ def test_zeros_init(backend: Backend, device: str, check: Check, fan_in: int, fa
 
 
 @pytest.mark.clause("INIT-CONSTANT")
-@given(
-    fan_in=hh.widths(64),
-    fan_out=hh.widths(64),
-    seed=hh.seeds(),
-    value=st.floats(-1e6, 1e6, allow_nan=False, allow_subnormal=False),
-    data=st.data(),
-)
+@given(fan_in=hh.widths(64), fan_out=hh.widths(64), seed=hh.seeds(), data=st.data())
 def test_constant_init(
-    backend: Backend,
-    device: str,
-    check: Check,
-    fan_in: int,
-    fan_out: int,
-    seed: int,
-    value: float,
-    data: st.DataObject,
+    backend: Backend, device: str, check: Check, fan_in: int, fan_out: int, seed: int, data: st.DataObject
 ) -> None:
-    """Every float dtype: in float64 the value is kept to the last bit, in float32 rounded once."""
-    dtype = data.draw(hh.float_dtypes(backend.float_dtypes), label="dtype")
+    """Every float dtype, half precision included: in float64 the value is kept to the last bit, in the others
+    rounded once. In each example an ordinary value (within +-1e6) and a special one (a zero, the dtype's
+    largest finite value, its smallest normal and subnormal, 2**31, 2**53, or any finite value)."""
+    dtype = data.draw(rs.init_dtypes(backend.float_dtypes), label="dtype")
     layer, weight = _fresh_weight(backend, device, fan_in, fan_out, seed, dtype)
-    expected = np.asarray(value, dtype=dtype)
-    for name, param in (("weight", weight), ("bias", sup.own_parameters(backend, layer)["bias"])):
-        backend.init_(param, "constant", value=value)
-        values = backend.to_numpy(param)
-        check.true(
-            bool(np.all(values == expected)),
-            f"{dtype} {name} after constant_({name}, {value!r})",
-            values,
-            f"all {expected!r}",
-        )
+    arguments = (
+        data.draw(rs.ordinary_constants(dtype), label="value"),
+        data.draw(rs.special_constants(dtype), label="special value"),
+    )
+    for value in arguments:
+        expected = rs.constant_in(value, dtype)
+        for name, param in (("weight", weight), ("bias", sup.own_parameters(backend, layer)["bias"])):
+            backend.init_(param, "constant", value=value)
+            values = backend.to_numpy(param)
+            check.true(
+                bool(np.all(values == expected)),
+                f"{dtype} {name} after constant_({name}, {value!r})",
+                values,
+                f"all {expected!r}",
+            )
 
 
 @pytest.mark.clause("INIT-UNIFORM")

@@ -249,3 +249,7 @@ class LargeBatchTailDropped(regions.LargeBatchTailDropped, ReferenceBackend):
 
 class HalfLinearDropsBias(regions.HalfLinearDropsBias, ReferenceBackend):
     """A forward in float16 leaves out every linear layer's bias."""
+
+
+class LargeConstantWrapsInt32(regions.LargeConstantWrapsInt32, ReferenceBackend):
+    """``constant_`` with an integral value of magnitude 2**31 or more stores it wrapped to int32."""

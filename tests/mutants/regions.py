@@ -122,3 +122,22 @@ class HalfLinearDropsBias(TorchLikeBackend):
             with self.fw.no_grad():
                 for bias, value in saved:
                     bias.copy_(self._like(value, bias))
+
+
+class LargeConstantWrapsInt32(TorchLikeBackend):
+    """``constant_`` with an integral value of magnitude 2**31 or more stores it wrapped to int32 (an integer fast path).
+
+    Right for every value within +-1e6 (the only constants drawn before
+    issue 21's special values) and for every value that is not integral.
+    """
+
+    target = "INIT-CONSTANT"
+    # Its dimension (special initializer arguments) is MORE_REACH["init_constant"], not in REACH: no region.
+    region = ""
+
+    def init_(self, parameter: Any, scheme: str, **kwargs: float) -> None:
+        value = kwargs.get("value")
+        integral = value is not None and np.isfinite(value) and value == int(value)
+        if scheme == "constant" and integral and value is not None and abs(value) >= 2**31:
+            kwargs = {**kwargs, "value": float((int(value) + 2**31) % 2**32 - 2**31)}
+        super().init_(parameter, scheme, **kwargs)

@@ -1226,3 +1226,7 @@ class LargeBatchTailDropped(regions.LargeBatchTailDropped, TorchBackend):
 
 class HalfLinearDropsBias(regions.HalfLinearDropsBias, TorchBackend):
     """A forward in float16 or bfloat16 leaves out every linear layer's bias."""
+
+
+class LargeConstantWrapsInt32(regions.LargeConstantWrapsInt32, TorchBackend):
+    """``constant_`` with an integral value of magnitude 2**31 or more stores it wrapped to int32."""
