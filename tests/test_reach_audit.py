@@ -119,6 +119,11 @@ MEASURES: dict[str, Callable[[], list[int]]] = {
         0 if v == 0 else math.frexp(v)[1] - 1  # type: ignore[arg-type]
         for v in sample(rs.special_constants("float64"))
     ],
+    "conversions": lambda: [
+        len(chain)  # type: ignore[arg-type]
+        for start in ("float32", "float64")
+        for chain in sample(rs.conversion_chains(("float32", "float64", "float16", "bfloat16"), start))
+    ],
     "half_rows": lambda: [
         int(np.prod(lead))  # type: ignore[call-overload]
         for rank in (1, 2, 3, 4)

@@ -215,6 +215,20 @@ DTYPE_INIT = Quantity(
     drawn="float32, float64 and every half dtype among the backend's float_dtypes (init_dtypes); a half "
     "dtype's argument is drawn as a float32, so it is rounded once (its fill converts through float32)",
 )
+CONVERSIONS = Quantity(
+    "conversions in a row",
+    "any number, to any declared float dtype and back",
+    dimension="conversions",
+    gap="past 4 in a row: not drawn; each conversion is checked in full (identity, dtype, values, ties, names)",
+)
+DTYPE_CONVERSION = Quantity(
+    "dtype",
+    _FLOAT_DTYPES,
+    drawn="built in float32 or float64 (tied_nets); converted to every declared float dtype, half precision "
+    "included once the values are float32 values (conversion_chains)",
+    gap="float64 straight to half precision: torch rounds through float32 (c10::Half(float)), NumPy directly, "
+    "and a tie may round apart; the clause's 'rounded to it' does not say which",
+)
 DTYPE_NORMAL = Quantity(
     "dtype",
     _FLOAT_DTYPES,
@@ -307,7 +321,7 @@ ROWS: Mapping[str, Row] = {
     "TIE-PARAMS-ONCE": _row(("nets",), NET, TIE_USES),
     "TIE-STATE-DICT-ALIASES": _row(("nets",), NET, TIE_USES),
     "TIE-GRAD-SUM": _row(("tied_nets",), TIE_USES, BATCH, RANK_2, DTYPE),
-    "TIE-DTYPE-CONVERSION": _row(("tied_nets", "float_dtypes"), TIE_USES, DTYPE, REPEATS),
+    "TIE-DTYPE-CONVERSION": _row(("tied_nets", "conversion_chains"), TIE_USES, DTYPE_CONVERSION, CONVERSIONS),
     "TIE-PARAM-IDENTITY": _row(("param_tied_nets",), PARAM_USES, PARAM_TYPES, LAYER_WIDTH),
     "TIE-PARAM-GRAD-SUM": _row(("param_tied_nets",), PARAM_USES, PARAM_TYPES, BATCH, RANK_2),
     # 4.3 custom layers
@@ -469,6 +483,13 @@ REGION_MUTANTS: tuple[RegionMutant, ...] = (
         "BLOCK-FORWARD-VALUE",
         "a forward in float16 or bfloat16 (forward, gradient and initializer clauses drew float32 and float64)",
         "survived (torch, reference; ci profile, the forward, gradient and init clauses)",
+        "caught (torch, reference; fast profile)",
+    ),
+    RegionMutant(
+        "ConversionBackRestoresOriginal",
+        "TIE-DTYPE-CONVERSION",
+        "a module converted back to the dtype it was built in (one conversion per example before)",
+        "survived (torch, reference; ci profile, the conversion and load-dtype clauses)",
         "caught (torch, reference; fast profile)",
     ),
     RegionMutant(

@@ -41,6 +41,8 @@ MORE_REACH: Mapping[str, Reach] = {
     # binary exponent of a special constant_ argument (special_constants, float64): 0 (the zeros), the
     # smallest subnormal's (-1074) and the largest finite value's (1023) among them
     "init_constant": Reach("special_constants", -1074, 1023, (-1074, 0, 1023)),
+    # dtype conversions of one module in a row (conversion_chains): 1 to 3 drawn, then back to where it began
+    "conversions": Reach("conversion_chains", 2, 4, (2, 4)),
 }
 
 #: The half-precision dtypes: a forward, gradient or initializer clause draws each one its backend
@@ -165,6 +167,35 @@ def constant_in(value: float, dtype: str) -> np.ndarray:
     return np.asarray(value, dtype=dtype)
 
 
+#: The most conversions of one module in a row (the last one back to the dtype it was built in).
+MAX_CONVERSIONS = 4
+
+
+@st.composite
+def conversion_chains(draw: st.DrawFn, float_dtypes: tuple[str, ...], start: str) -> list[str]:
+    """Dtypes to convert a module built in ``start`` to, one after another: 1 to 3 drawn, then ``start`` again
+    (``to(dtype)`` then back). A half dtype is drawn only once the values are float32 values (built in
+    float32, or converted to float32 or a half dtype before): a float64 value goes to half precision
+    through float32 in torch (c10::Half(float)) and directly in NumPy, which may round a tie apart."""
+    count = draw(st.integers(1, MAX_CONVERSIONS - 1), label="conversions before the way back")
+    exact_in_float32 = start != "float64"
+    chain: list[str] = []
+    for i in range(count):
+        usable = [d for d in ("float32", "float64", *HALF_DTYPES) if d in float_dtypes]
+        options = [d for d in usable if exact_in_float32 or d not in HALF_DTYPES]
+        target = draw(st.sampled_from(options), label=f"conversion {i + 1}")
+        exact_in_float32 = exact_in_float32 or target != "float64"
+        chain.append(target)
+    return [*chain, start]
+
+
+def rounded_to(values: np.ndarray, dtype: str) -> np.ndarray:
+    """``values`` rounded once to ``dtype`` (half precision: from float32 values, as a float32 array for bfloat16)."""
+    if dtype in HALF_DTYPES:
+        return to_half(np.asarray(values, dtype=np.float32), dtype)
+    return np.asarray(values).astype(dtype)
+
+
 def half_dtypes(float_dtypes: tuple[str, ...]) -> tuple[str, ...]:
     """The half-precision dtypes among a backend's ``float_dtypes`` (those it builds modules in)."""
     return tuple(d for d in HALF_DTYPES if d in float_dtypes)
@@ -240,12 +271,14 @@ __all__ = [
     "HALF_DTYPES",
     "HALF_MAX_ROWS",
     "HALF_MAX_WIDTH",
+    "MAX_CONVERSIONS",
     "MAX_RANK",
     "MORE_REACH",
     "RARE",
     "SMALLEST",
     "batch_inputs",
     "constant_in",
+    "conversion_chains",
     "half_cotangent",
     "half_dtypes",
     "half_inputs",
@@ -256,6 +289,7 @@ __all__ = [
     "leading_shapes",
     "ordinary_constants",
     "ranked_inputs",
+    "rounded_to",
     "special_constants",
     "to_half",
     "wide_batches",

@@ -673,26 +673,31 @@ def test_tied_gradient_is_sum_of_uses(backend: Backend, device: str, check: Chec
 @pytest.mark.clause("TIE-DTYPE-CONVERSION")
 @given(data=st.data())
 def test_dtype_conversion_keeps_ties(backend: Backend, device: str, check: Check, data: st.DataObject) -> None:
+    """Conversions in a row (1 to 3, then back to the dtype the net was built in), each one checked: a
+    framework that keeps unrounded "master" values and brings them back on the way home is caught."""
     net = data.draw(hh.tied_nets(backend.float_dtypes, containers=ALL_CONTAINERS), label="tied net")
-    target = data.draw(hh.float_dtypes(backend.float_dtypes), label="converted to")
+    chain = data.draw(rs.conversion_chains(backend.float_dtypes, net.dtype), label="converted to, in turn")
     model = backend.build(net.arch, dtype=net.dtype, device=device)
     before = backend.named_parameters(model)
     values = {name: backend.to_numpy(p).copy() for name, p in before}
-    returned = backend.module_to_dtype(model, target)
-    check.same(returned, model, f"what converting to {target} returns")
-    after = backend.named_parameters(model)
-    check.equal(
-        parameter_names(backend, model), [n for n, _ in before], f"parameter names after converting to {target}"
-    )
-    for (name, old), (_, new) in zip(before, after, strict=False):
-        check.same(new, old, f"{name} after converting {net.dtype} -> {target}")
-        check.equal(backend.bits(new)[0], target, f"dtype of {name} after the conversion")
-        expected = values[name].astype(target)
-        check.true(bool(np.array_equal(backend.to_numpy(new), expected)), f"{name} after the conversion", "", expected)
-    for paths in hh.tied_linears(net.arch).values():
-        held = [sup.own_parameters(backend, _resolve(backend, model, path))["weight"] for path in paths]
-        for path, param in zip(paths[1:], held[1:], strict=True):
-            check.same(param, held[0], f"{path}.weight and {paths[0]}.weight after converting to {target}")
+    route = [net.dtype]
+    for target in chain:
+        route.append(target)
+        steps = " -> ".join(route)
+        returned = backend.module_to_dtype(model, target)
+        check.same(returned, model, f"what converting to {target} returns ({steps})")
+        after = backend.named_parameters(model)
+        check.equal(parameter_names(backend, model), [n for n, _ in before], f"parameter names after {steps}")
+        for (name, old), (_, new) in zip(before, after, strict=False):
+            check.same(new, old, f"{name} after converting {steps}")
+            check.equal(backend.bits(new)[0], target, f"dtype of {name} after {steps}")
+            values[name] = rs.rounded_to(values[name], target)
+            observed = backend.to_numpy(new)
+            check.true(bool(np.array_equal(observed, values[name])), f"{name} after {steps}", observed, values[name])
+        for paths in hh.tied_linears(net.arch).values():
+            held = [sup.own_parameters(backend, _resolve(backend, model, path))["weight"] for path in paths]
+            for path, param in zip(paths[1:], held[1:], strict=True):
+                check.same(param, held[0], f"{path}.weight and {paths[0]}.weight after {steps}")
 
 
 def _resolve(backend: Backend, model: Any, path: str) -> Any:

@@ -253,3 +253,7 @@ class HalfLinearDropsBias(regions.HalfLinearDropsBias, ReferenceBackend):
 
 class LargeConstantWrapsInt32(regions.LargeConstantWrapsInt32, ReferenceBackend):
     """``constant_`` with an integral value of magnitude 2**31 or more stores it wrapped to int32."""
+
+
+class ConversionBackRestoresOriginal(regions.ConversionBackRestoresOriginal, ReferenceBackend):
+    """Converting a module back to the dtype it was built in restores the values it had then."""

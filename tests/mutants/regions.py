@@ -141,3 +141,35 @@ class LargeConstantWrapsInt32(TorchLikeBackend):
         if scheme == "constant" and integral and value is not None and abs(value) >= 2**31:
             kwargs = {**kwargs, "value": float((int(value) + 2**31) % 2**32 - 2**31)}
         super().init_(parameter, scheme, **kwargs)
+
+
+class ConversionBackRestoresOriginal(TorchLikeBackend):
+    """Converting a module back to the dtype it was built in restores the values it had then (kept "master" weights).
+
+    ``module.to(float32)`` rounds; ``.to(float64)`` afterwards must keep the
+    rounded values, not bring back the unrounded ones. Right for every single
+    conversion (the only one the clause made before issue 21's repeated
+    conversions) and for every round trip from float32 or a half dtype.
+    """
+
+    target = "TIE-DTYPE-CONVERSION"
+    # Its dimension (conversions in a row) is MORE_REACH["conversions"], not in REACH: no region.
+    region = ""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # by id, the module held too, so no later module takes its id
+        self._masters: dict[int, tuple[Any, str, dict[str, np.ndarray]]] = {}
+
+    def module_to_dtype(self, module: Any, dtype: str) -> Any:
+        params = self.named_parameters(module)
+        if id(module) not in self._masters and params:
+            kept = {n: self.to_numpy(p) for n, p in params}
+            self._masters[id(module)] = (module, self.bits(params[0][1])[0], kept)
+        result = super().module_to_dtype(module, dtype)
+        _, original, masters = self._masters.get(id(module), (None, "", {}))
+        if dtype == original:
+            with self.fw.no_grad():
+                for name, param in self.named_parameters(module):
+                    param.copy_(self._like(masters[name], param))
+        return result

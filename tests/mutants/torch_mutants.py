@@ -1230,3 +1230,7 @@ class HalfLinearDropsBias(regions.HalfLinearDropsBias, TorchBackend):
 
 class LargeConstantWrapsInt32(regions.LargeConstantWrapsInt32, TorchBackend):
     """``constant_`` with an integral value of magnitude 2**31 or more stores it wrapped to int32."""
+
+
+class ConversionBackRestoresOriginal(regions.ConversionBackRestoresOriginal, TorchBackend):
+    """Converting a module back to the dtype it was built in restores the values it had then."""
