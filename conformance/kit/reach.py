@@ -215,6 +215,13 @@ DTYPE_INIT = Quantity(
     drawn="float32, float64 and every half dtype among the backend's float_dtypes (init_dtypes); a half "
     "dtype's argument is drawn as a float32, so it is rounded once (its fill converts through float32)",
 )
+MOVES = Quantity(
+    "moves in a row",
+    "any number, between any devices present",
+    dimension="moves",
+    gap="past 4 in a row: not drawn; each move is checked in full; on CPU-only torch the clause is skipped, so "
+    "the reference's simulated devices (sim:0, sim:1 and the host) carry it on CI",
+)
 CONVERSIONS = Quantity(
     "conversions in a row",
     "any number, to any declared float dtype and back",
@@ -426,14 +433,14 @@ ROWS: Mapping[str, Row] = {
     "DEV-COPY-ROUNDTRIP": _row(("raw_arrays",), ALL_DTYPES, SHAPE, ELEMENTS, SPECIAL, DEVICE_ANY, REPEATS),
     "DEV-MULTI-DEVICE": _row((), DEVICE_TWO),
     "DEV-MODULE-TO": _row(
-        (),
+        ("device_routes",),
         DEVICE_ANY,
         Quantity(
             "buffers", "nested anywhere", drawn="the chapter's FixedHiddenMLP constant", gap="nested buffers: open"
         ),
-        REPEATS,
+        MOVES,
     ),
-    "DEV-MODULE-TO-IDENTITY": _row((), DEVICE_ANY, REPEATS),
+    "DEV-MODULE-TO-IDENTITY": _row(("device_routes",), DEVICE_ANY, MOVES),
     "DEV-CONSTANT-FOLLOWS": _row((), DEVICE_ANY, CHAPTER_SIZES),
     "DEV-OUTPUT-ON-DEVICE": _row(("inputs",), DEVICE_ANY, BATCH),
     "DEV-GRAD-ON-DEVICE": _row(("inputs",), DEVICE_ANY, BATCH),
@@ -491,6 +498,13 @@ REGION_MUTANTS: tuple[RegionMutant, ...] = (
         "a module converted back to the dtype it was built in (one conversion per example before)",
         "survived (torch, reference; ci profile, the conversion and load-dtype clauses)",
         "caught (torch, reference; fast profile)",
+    ),
+    RegionMutant(
+        "SecondMoveCopiesModule",
+        "DEV-MODULE-TO-IDENTITY",
+        "a module moved a second time (one move per example before); torch binds it in torch_cuda_mutants.py",
+        "survived (reference, simulated devices; ci profile, every clause that moves a module)",
+        "caught (reference; fast profile); torch: judged only where CUDA is present",
     ),
     RegionMutant(
         "LargeConstantWrapsInt32",

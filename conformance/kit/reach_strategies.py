@@ -43,6 +43,8 @@ MORE_REACH: Mapping[str, Reach] = {
     "init_constant": Reach("special_constants", -1074, 1023, (-1074, 0, 1023)),
     # dtype conversions of one module in a row (conversion_chains): 1 to 3 drawn, then back to where it began
     "conversions": Reach("conversion_chains", 2, 4, (2, 4)),
+    # moves of one module in a row (device_routes): to the run's accelerator, then 0 to 3 more
+    "moves": Reach("device_routes", 1, 4, (1, 4)),
 }
 
 #: The half-precision dtypes: a forward, gradient or initializer clause draws each one its backend
@@ -167,6 +169,19 @@ def constant_in(value: float, dtype: str) -> np.ndarray:
     return np.asarray(value, dtype=dtype)
 
 
+#: The most moves of one module in a row (device_routes).
+MAX_MOVES = 4
+
+
+@st.composite
+def device_routes(draw: st.DrawFn, first: str, devices: tuple[str, ...]) -> list[str]:
+    """Devices to move a module to, one after another: ``first`` (the run's accelerator), then 0 to 3 more
+    drawn from ``devices`` (the host and every accelerator present; simulated on the reference), a move to
+    where the module already is included."""
+    more = draw(st.lists(st.sampled_from(devices), max_size=MAX_MOVES - 1), label="moves after the first")
+    return [first, *more]
+
+
 #: The most conversions of one module in a row (the last one back to the dtype it was built in).
 MAX_CONVERSIONS = 4
 
@@ -272,6 +287,7 @@ __all__ = [
     "HALF_MAX_ROWS",
     "HALF_MAX_WIDTH",
     "MAX_CONVERSIONS",
+    "MAX_MOVES",
     "MAX_RANK",
     "MORE_REACH",
     "RARE",
@@ -279,6 +295,7 @@ __all__ = [
     "batch_inputs",
     "constant_in",
     "conversion_chains",
+    "device_routes",
     "half_cotangent",
     "half_dtypes",
     "half_inputs",

@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 from conformance import strategies as hh
 from conformance._protocol import Backend, weight_layouts
 from conformance.kit import oracle
+from conformance.kit import reach_strategies as rs
 from conformance.kit.checks import Check
 from conformance.kit.strategies import leaf_spec
 
@@ -186,31 +187,43 @@ NETS = hh.nets(("float32",), leaves=("linear_maybe_bias", "relu"), containers=("
 
 @pytest.mark.clause("DEV-MODULE-TO")
 @given(data=st.data())
-def test_module_to_moves_everything(backend: Backend, accelerator: str, check: Check, data: st.DataObject) -> None:
+def test_module_to_moves_everything(
+    backend: Backend, host: str, accelerator: str, check: Check, data: st.DataObject
+) -> None:
     net = data.draw(NETS, label="net")
+    # moves in a row: to the accelerator, then 0 to 3 more among the host and every accelerator present
+    route = data.draw(rs.device_routes(accelerator, (host, *backend.accelerators())), label="moved to, in turn")
     modules = [("net", backend.build(net.arch))]
     if "buffers" in backend.capabilities:
         modules.append(("FixedHiddenMLP", backend.chapter("FixedHiddenMLP")))
     for what, model in modules:
-        moved = backend.module_to(model, accelerator)
-        for name, param in backend.named_parameters(moved):
-            check.equal(backend.device_of(param), accelerator, f"device of {what}'s parameter {name}")
-        if "buffers" in backend.capabilities:
-            for name, buffer in backend.named_buffers(moved):
-                check.equal(backend.device_of(buffer), accelerator, f"device of {what}'s buffer {name}")
+        for step, target in enumerate(route, 1):
+            model = backend.module_to(model, target)
+            where = f"move {step} of {len(route)}, to {target}"
+            for name, param in backend.named_parameters(model):
+                check.equal(backend.device_of(param), target, f"device of {what}'s parameter {name} ({where})")
+            if "buffers" in backend.capabilities:
+                for name, buffer in backend.named_buffers(model):
+                    check.equal(backend.device_of(buffer), target, f"device of {what}'s buffer {name} ({where})")
 
 
 @pytest.mark.clause("DEV-MODULE-TO-IDENTITY")
 @given(data=st.data())
-def test_module_to_keeps_parameters(backend: Backend, accelerator: str, check: Check, data: st.DataObject) -> None:
+def test_module_to_keeps_parameters(
+    backend: Backend, host: str, accelerator: str, check: Check, data: st.DataObject
+) -> None:
     net = data.draw(NETS, label="net")
+    # moves in a row: to the accelerator, then 0 to 3 more among the host and every accelerator present
+    route = data.draw(rs.device_routes(accelerator, (host, *backend.accelerators())), label="moved to, in turn")
     model = backend.build(net.arch)
     before = backend.named_parameters(model)
-    moved = backend.module_to(model, accelerator)
-    after = dict(backend.named_parameters(moved))
-    for name, handle in before:
-        check.same(after[name], handle, f"parameter {name} before and after .to({accelerator!r})")
-        check.equal(backend.device_of(handle), accelerator, f"device seen through the old handle of {name}")
+    for step, target in enumerate(route, 1):
+        moved = backend.module_to(model, target)
+        after = dict(backend.named_parameters(moved))
+        where = f"move {step} of {len(route)}, .to({target!r})"
+        for name, handle in before:
+            check.same(after[name], handle, f"parameter {name} before and after {where}")
+            check.equal(backend.device_of(handle), target, f"device seen through the old handle of {name} ({where})")
 
 
 @pytest.mark.clause("DEV-CONSTANT-FOLLOWS")

@@ -257,3 +257,7 @@ class LargeConstantWrapsInt32(regions.LargeConstantWrapsInt32, ReferenceBackend)
 
 class ConversionBackRestoresOriginal(regions.ConversionBackRestoresOriginal, ReferenceBackend):
     """Converting a module back to the dtype it was built in restores the values it had then."""
+
+
+class SecondMoveCopiesModule(regions.SecondMoveCopiesModule, ReferenceBackend):
+    """A module moved a second time comes back as a moved copy (simulated devices)."""

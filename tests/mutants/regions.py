@@ -11,6 +11,7 @@ region was drawn, and being caught after, is in docs/reach.md.
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import numpy as np
@@ -173,3 +174,27 @@ class ConversionBackRestoresOriginal(TorchLikeBackend):
                 for name, param in self.named_parameters(module):
                     param.copy_(self._like(masters[name], param))
         return result
+
+
+class SecondMoveCopiesModule(TorchLikeBackend):
+    """A module moved a second time comes back as a moved copy: handles taken before it hold the old parameters.
+
+    The first ``module.to(d)`` moves in place, as the clause requires; a
+    later one (a move back, or on to another device) returns a deep copy.
+    Right for every single move (the only one per example before issue 21's
+    device routes); devices are simulated on the reference.
+    """
+
+    target = "DEV-MODULE-TO-IDENTITY"
+    # Its dimension (moves in a row) is MORE_REACH["moves"], not in REACH: no region.
+    region = ""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._moved: dict[int, Any] = {}  # by id, the module held too, so no later module takes its id
+
+    def module_to(self, module: Any, device: str) -> Any:
+        if id(module) in self._moved:
+            return super().module_to(copy.deepcopy(module), device)
+        self._moved[id(module)] = module
+        return super().module_to(module, device)
