@@ -182,12 +182,6 @@ SHAPE = Quantity(
     "rank 0 and up, 0-element included",
     drawn="rank 0..3, each dimension 0..4; rare 2-D or 1-D of more than 2**16 elements (raw_arrays)",
 )
-REPEATS = Quantity(
-    "repetitions",
-    "any number of moves, conversions, saves",
-    drawn="one per example",
-    gap="repeated moves and conversions: issue 21 point 3, open",
-)
 INIT_SHAPE = Quantity(
     "tensor shape",
     "any 1-D or 2-D parameter",
@@ -430,7 +424,9 @@ ROWS: Mapping[str, Row] = {
         ),
     ),
     "DEV-SCALAR-PROMOTION": _row((), DEVICE_ANY),
-    "DEV-COPY-ROUNDTRIP": _row(("raw_arrays",), ALL_DTYPES, SHAPE, ELEMENTS, SPECIAL, DEVICE_ANY, REPEATS),
+    "DEV-COPY-ROUNDTRIP": _row(
+        ("raw_arrays", "device_routes"), ALL_DTYPES, SHAPE, ELEMENTS, SPECIAL, DEVICE_ANY, MOVES
+    ),
     "DEV-MULTI-DEVICE": _row((), DEVICE_TWO),
     "DEV-MODULE-TO": _row(
         ("device_routes",),
@@ -504,6 +500,13 @@ REGION_MUTANTS: tuple[RegionMutant, ...] = (
         "DEV-MODULE-TO-IDENTITY",
         "a module moved a second time (one move per example before); torch binds it in torch_cuda_mutants.py",
         "survived (reference, simulated devices; ci profile, every clause that moves a module)",
+        "caught (reference; fast profile); torch: judged only where CUDA is present",
+    ),
+    RegionMutant(
+        "AcceleratorHopRounds",
+        "DEV-COPY-ROUNDTRIP",
+        "a float64 tensor copied from one accelerator straight to another (copies went to and from the host)",
+        "survived (reference, simulated devices; ci profile, every clause)",
         "caught (reference; fast profile); torch: judged only where CUDA is present",
     ),
     RegionMutant(

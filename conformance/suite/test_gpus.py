@@ -155,13 +155,18 @@ def test_zero_dim_cpu_tensor_is_a_scalar(
 def test_copy_roundtrip_is_exact(
     backend: Backend, host: str, accelerator: str, check: Check, data: st.DataObject
 ) -> None:
+    # copies in a row: to the accelerator, then 0 to 3 more among the host and every accelerator present
+    route = data.draw(rs.device_routes(accelerator, (host, *backend.accelerators())), label="copied to, in turn")
     for dtype in backend.dtypes:  # every dtype in every example: a device may lack one (float64)
         array, _ = data.draw(hh.raw_arrays((dtype,)), label=f"{dtype} tensor")
         t = backend.tensor(array, host, dtype=dtype)
-        there = backend.to_device(t, accelerator)
-        check.equal(backend.device_of(there), accelerator, f"device of the {dtype} copy")
+        there = t
+        for target in route:
+            there = backend.to_device(there, target)
+            check.equal(backend.device_of(there), target, f"device of the {dtype} copy to {target}")
         back = backend.to_device(there, host)
-        check.bitwise(backend.bits(back), backend.bits(t), f"{dtype}: {host} -> {accelerator} -> {host}")
+        steps = " -> ".join((host, *route, host))
+        check.bitwise(backend.bits(back), backend.bits(t), f"{dtype}: {steps}")
 
 
 @pytest.mark.clause("DEV-MULTI-DEVICE")

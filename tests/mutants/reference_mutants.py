@@ -261,3 +261,7 @@ class ConversionBackRestoresOriginal(regions.ConversionBackRestoresOriginal, Ref
 
 class SecondMoveCopiesModule(regions.SecondMoveCopiesModule, ReferenceBackend):
     """A module moved a second time comes back as a moved copy (simulated devices)."""
+
+
+class AcceleratorHopRounds(regions.AcceleratorHopRounds, ReferenceBackend):
+    """A float64 tensor copied from one simulated accelerator straight to another comes through float32."""

@@ -198,3 +198,26 @@ class SecondMoveCopiesModule(TorchLikeBackend):
             return super().module_to(copy.deepcopy(module), device)
         self._moved[id(module)] = module
         return super().module_to(module, device)
+
+
+class AcceleratorHopRounds(TorchLikeBackend):
+    """A float64 tensor copied from one accelerator straight to another comes through float32 (a peer copy
+    that stages in single precision).
+
+    Right for every copy to or from the host (the only moves of a tensor in
+    the copy clauses before issue 21's device routes) and for every dtype
+    but float64; devices are simulated on the reference.
+    """
+
+    target = "DEV-COPY-ROUNDTRIP"
+    # Its dimension (moves in a row) is MORE_REACH["moves"], not in REACH: no region.
+    region = ""
+
+    def to_device(self, tensor: Any, device: str) -> Any:
+        source = self.device_of(tensor)
+        moved = super().to_device(tensor, device)
+        hop = self.host_device not in (source, device) and source != device
+        if hop and self.bits(moved)[0] == "float64":
+            staged = self.to_numpy(moved).astype(np.float32).astype(np.float64)
+            moved = self.tensor(staged, device, "float64")
+        return moved

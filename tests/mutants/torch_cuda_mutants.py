@@ -128,3 +128,7 @@ class LoadsOnHost(devices.LoadsOnHost, _OnCuda):
 
 class SecondMoveCopiesModule(regions.SecondMoveCopiesModule, _OnCuda):
     """A module moved a second time comes back as a moved copy (judged where CUDA is present)."""
+
+
+class AcceleratorHopRounds(regions.AcceleratorHopRounds, _OnCuda):
+    """A float64 tensor copied from one GPU straight to another comes through float32 (judged where CUDA is)."""
