@@ -124,6 +124,12 @@ MEASURES: dict[str, Callable[[], list[int]]] = {
         for start in ("float32", "float64")
         for chain in sample(rs.conversion_chains(("float32", "float64", "float16", "bfloat16"), start))
     ],
+    "device_count": lambda: [
+        c  # type: ignore[misc]
+        for pair in sample(st.tuples(rs.device_counts(), rs.many_devices()))
+        for c in pair  # type: ignore[attr-defined]
+        if c is not None
+    ],
     "moves": lambda: [
         len(route)  # type: ignore[arg-type]
         for route in sample(rs.device_routes("sim:0", ("cpu", "sim:0", "sim:1")))
@@ -189,6 +195,8 @@ def test_every_recorded_region_mutant_exists_for_torch_and_the_reference() -> No
         for module in ("tests.mutants.reference_mutants", "tests.mutants.torch_mutants"):
             if module.endswith("torch_mutants") and not any(mod == module for mod, _ in found):
                 continue  # torch missing here
+            if module.endswith("torch_mutants") and not record.torch:
+                continue  # a region only the reference reaches
             # a device mutant is judged on torch only where CUDA is: it is bound in torch_cuda_mutants
             cuda = "tests.mutants.torch_cuda_mutants"
             if module.endswith("torch_mutants") and (module, record.name) not in found and (cuda, record.name) in found:

@@ -209,6 +209,13 @@ DTYPE_INIT = Quantity(
     drawn="float32, float64 and every half dtype among the backend's float_dtypes (init_dtypes); a half "
     "dtype's argument is drawn as a float32, so it is rounded once (its fill converts through float32)",
 )
+DEVICE_COUNT = Quantity(
+    "simulated accelerators",
+    "any count, 0 and up",
+    dimension="device_count",
+    gap="only where the backend sets its device count (device-count-control: the reference); elsewhere the "
+    "machine's own devices",
+)
 MOVES = Quantity(
     "moves in a row",
     "any number, between any devices present",
@@ -406,9 +413,9 @@ ROWS: Mapping[str, Row] = {
         Quantity("damage", "any truncation or byte change", drawn="a drawn cut and drawn flipped bytes (seeds)"),
     ),
     # 4.5 GPUs
-    "DEV-COUNT": _row((), DEVICE_ANY),
-    "DEV-TRY-GPU": _row((), DEVICE_ANY),
-    "DEV-TRY-ALL-GPUS": _row((), DEVICE_ANY),
+    "DEV-COUNT": _row(("device_counts", "many_devices"), DEVICE_ANY, DEVICE_COUNT),
+    "DEV-TRY-GPU": _row(("device_counts", "many_devices"), DEVICE_ANY, DEVICE_COUNT),
+    "DEV-TRY-ALL-GPUS": _row(("device_counts", "many_devices"), DEVICE_ANY, DEVICE_COUNT),
     "DEV-CPU-DEFAULT": _row((), NONE),
     "DEV-UNINDEXED-IS-ZERO": _row((), DEVICE_ANY),
     "DEV-NAME-EQUALITY": _row((), DEVICE_ANY),
@@ -455,6 +462,8 @@ class RegionMutant:
     region: str
     before: str
     after: str
+    #: False where only the reference can reach the region (it sets its own device count): no torch binding.
+    torch: bool = True
 
 
 #: Recorded runs of ``blockspec kill-matrix`` (fast profile) on the suite before its region was drawn
@@ -508,6 +517,14 @@ REGION_MUTANTS: tuple[RegionMutant, ...] = (
         "a float64 tensor copied from one accelerator straight to another (copies went to and from the host)",
         "survived (reference, simulated devices; ci profile, every clause)",
         "caught (reference; fast profile); torch: judged only where CUDA is present",
+    ),
+    RegionMutant(
+        "TryAllGpusStopsAtFour",
+        "DEV-TRY-ALL-GPUS",
+        "5 or more accelerators (simulated counts stopped at 3); the reference alone sets its device count",
+        "survived (reference; ci profile, every clause)",
+        "caught (reference; fast profile)",
+        torch=False,
     ),
     RegionMutant(
         "LargeConstantWrapsInt32",

@@ -45,6 +45,8 @@ MORE_REACH: Mapping[str, Reach] = {
     "conversions": Reach("conversion_chains", 2, 4, (2, 4)),
     # moves of one module in a row (device_routes): to the run's accelerator, then 0 to 3 more
     "moves": Reach("device_routes", 1, 4, (1, 4)),
+    # simulated accelerators (device-count-control): 0..3 as drawn before, and 4..16 in each example too
+    "device_count": Reach("device_counts, many_devices", 0, 16, (0, 3, 5, 16)),
 }
 
 #: The half-precision dtypes: a forward, gradient or initializer clause draws each one its backend
@@ -169,6 +171,20 @@ def constant_in(value: float, dtype: str) -> np.ndarray:
     return np.asarray(value, dtype=dtype)
 
 
+#: The most simulated accelerators drawn (a backend with device-count-control: the reference).
+MAX_DEVICES = 16
+
+
+def device_counts() -> st.SearchStrategy[int | None]:
+    """A simulated device count as drawn before issue 21: None (what the machine has) or 0 to 3."""
+    return st.one_of(st.none(), st.integers(0, 3))
+
+
+def many_devices() -> st.SearchStrategy[int]:
+    """A count past the common ones, drawn beside it in each example: 4 to :data:`MAX_DEVICES`."""
+    return st.integers(4, MAX_DEVICES)
+
+
 #: The most moves of one module in a row (device_routes).
 MAX_MOVES = 4
 
@@ -287,6 +303,7 @@ __all__ = [
     "HALF_MAX_ROWS",
     "HALF_MAX_WIDTH",
     "MAX_CONVERSIONS",
+    "MAX_DEVICES",
     "MAX_MOVES",
     "MAX_RANK",
     "MORE_REACH",
@@ -295,6 +312,7 @@ __all__ = [
     "batch_inputs",
     "constant_in",
     "conversion_chains",
+    "device_counts",
     "device_routes",
     "half_cotangent",
     "half_dtypes",
@@ -304,6 +322,7 @@ __all__ = [
     "init_dtypes",
     "input_ranks",
     "leading_shapes",
+    "many_devices",
     "ordinary_constants",
     "ranked_inputs",
     "rounded_to",

@@ -40,42 +40,42 @@ def device_count(backend: Backend, count: int | None) -> Iterator[None]:
         backend.set_device_count(before)
 
 
-counts = st.one_of(st.none(), st.integers(0, 3))
-
-
 @pytest.mark.clause("DEV-COUNT")
-@given(count=counts)
-def test_device_count(backend: Backend, check: Check, count: int | None) -> None:
+@given(count_pair=st.tuples(rs.device_counts(), rs.many_devices()))  # a common count and a larger one
+def test_device_count(backend: Backend, check: Check, count_pair: tuple[int | None, int]) -> None:
     kind = backend.accelerator_type()
-    with device_count(backend, count):
-        n = backend.device_count()
-        check.equal(len(backend.accelerators()), n, "accelerators present vs device_count()")
-        for i in range(n):
-            t = backend.tensor(np.ones(2, dtype=np.float32), f"{kind}:{i}")
-            check.equal(backend.device_of(t), f"{kind}:{i}", f"device of a tensor created on {kind}:{i}")
-        check.raises(
-            lambda: backend.tensor(np.ones(2, dtype=np.float32), f"{kind}:{n}"),
-            f"creating a tensor on {kind}:{n} of {n}",
-        )
+    for count in count_pair:
+        with device_count(backend, count):
+            n = backend.device_count()
+            check.equal(len(backend.accelerators()), n, "accelerators present vs device_count()")
+            for i in range(n):
+                t = backend.tensor(np.ones(2, dtype=np.float32), f"{kind}:{i}")
+                check.equal(backend.device_of(t), f"{kind}:{i}", f"device of a tensor created on {kind}:{i}")
+            check.raises(
+                lambda n=n: backend.tensor(np.ones(2, dtype=np.float32), f"{kind}:{n}"),  # type: ignore[misc]
+                f"creating a tensor on {kind}:{n} of {n}",
+            )
 
 
 @pytest.mark.clause("DEV-TRY-GPU")
-@given(count=counts)
-def test_try_gpu(backend: Backend, host: str, check: Check, count: int | None) -> None:
-    with device_count(backend, count):
-        present = backend.accelerators()
-        for i in range(len(present) + 3):
-            expected = present[i] if i < len(present) else host
-            check.equal(backend.try_gpu(i), expected, f"try_gpu({i}) with {len(present)} accelerator(s)")
-        check.equal(backend.try_gpu(), present[0] if present else host, "try_gpu()")
+@given(count_pair=st.tuples(rs.device_counts(), rs.many_devices()))  # a common count and a larger one
+def test_try_gpu(backend: Backend, host: str, check: Check, count_pair: tuple[int | None, int]) -> None:
+    for count in count_pair:
+        with device_count(backend, count):
+            present = backend.accelerators()
+            for i in range(len(present) + 3):
+                expected = present[i] if i < len(present) else host
+                check.equal(backend.try_gpu(i), expected, f"try_gpu({i}) with {len(present)} accelerator(s)")
+            check.equal(backend.try_gpu(), present[0] if present else host, "try_gpu()")
 
 
 @pytest.mark.clause("DEV-TRY-ALL-GPUS")
-@given(count=counts)
-def test_try_all_gpus(backend: Backend, host: str, check: Check, count: int | None) -> None:
-    with device_count(backend, count):
-        present = backend.accelerators()
-        check.equal(backend.try_all_gpus(), present or [host], f"try_all_gpus() with {len(present)} accelerator(s)")
+@given(count_pair=st.tuples(rs.device_counts(), rs.many_devices()))  # a common count and a larger one
+def test_try_all_gpus(backend: Backend, host: str, check: Check, count_pair: tuple[int | None, int]) -> None:
+    for count in count_pair:
+        with device_count(backend, count):
+            present = backend.accelerators()
+            check.equal(backend.try_all_gpus(), present or [host], f"try_all_gpus() with {len(present)} accelerator(s)")
 
 
 @pytest.mark.clause("DEV-CPU-DEFAULT")

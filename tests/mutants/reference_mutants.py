@@ -265,3 +265,7 @@ class SecondMoveCopiesModule(regions.SecondMoveCopiesModule, ReferenceBackend):
 
 class AcceleratorHopRounds(regions.AcceleratorHopRounds, ReferenceBackend):
     """A float64 tensor copied from one simulated accelerator straight to another comes through float32."""
+
+
+class TryAllGpusStopsAtFour(regions.TryAllGpusStopsAtFour, ReferenceBackend):
+    """``try_all_gpus()`` lists at most four simulated accelerators."""

@@ -221,3 +221,19 @@ class AcceleratorHopRounds(TorchLikeBackend):
             staged = self.to_numpy(moved).astype(np.float32).astype(np.float64)
             moved = self.tensor(staged, device, "float64")
         return moved
+
+
+class TryAllGpusStopsAtFour(TorchLikeBackend):
+    """``try_all_gpus()`` lists at most four accelerators (a fixed table of four).
+
+    Right for 0 to 4 devices (the simulated counts drawn before issue 21
+    stopped at 3); only a backend that sets its device count (the reference)
+    is drawn past that, so it is bound for the reference alone.
+    """
+
+    target = "DEV-TRY-ALL-GPUS"
+    # Its dimension (simulated device count) is MORE_REACH["device_count"], not in REACH: no region.
+    region = ""
+
+    def try_all_gpus(self) -> list[str]:
+        return super().try_all_gpus()[:4]
