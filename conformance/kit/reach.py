@@ -249,6 +249,14 @@ KEYS = Quantity("dict keys", "any count", dimension="dict_keys")
 ITEMS = Quantity("list items", "any count", dimension="list_items")
 PASSES = Quantity("backward passes", "any count", dimension="backward_passes")
 TIE_USES = Quantity("uses of a shared layer", "any count", dimension="tie_uses")
+SHARED = Quantity(
+    "what is shared, and where",
+    "any module, in any containers",
+    drawn="a square Linear layer reused anywhere in the tree, across Sequential, named Sequential and Block "
+    "containers and nesting levels (nets(ties='any'), containers=ALL_CONTAINERS)",
+    gap="a shared container (one Sequential at two places) or a shared parameter-free module is not drawn; "
+    "issue 21 point 3, open",
+)
 PARAM_USES = Quantity("uses of a shared weight", "any count", dimension="param_tie_uses")
 PARAM_TYPES = Quantity("layer types sharing it", "any", dimension="param_tie_types")
 NONE = Quantity("(none)", "-", drawn="the clause speaks of no size: a property of the API")
@@ -326,10 +334,10 @@ ROWS: Mapping[str, Row] = {
     "INIT-PER-LAYER": _row(("nets",), NET),
     "PARAM-DIRECT-SET": _row(("mlps", "inputs"), MLP, BATCH),
     "TIE-IDENTITY": _row(("tied_sequences",), TIE_USES, LAYER_WIDTH, DTYPE),
-    "TIE-PARAMS-ONCE": _row(("nets",), NET, TIE_USES),
-    "TIE-STATE-DICT-ALIASES": _row(("nets",), NET, TIE_USES),
-    "TIE-GRAD-SUM": _row(("tied_nets",), TIE_USES, BATCH, RANK_2, DTYPE),
-    "TIE-DTYPE-CONVERSION": _row(("tied_nets", "conversion_chains"), TIE_USES, DTYPE_CONVERSION, CONVERSIONS),
+    "TIE-PARAMS-ONCE": _row(("nets",), NET, TIE_USES, SHARED),
+    "TIE-STATE-DICT-ALIASES": _row(("nets",), NET, TIE_USES, SHARED),
+    "TIE-GRAD-SUM": _row(("tied_nets",), TIE_USES, SHARED, BATCH, RANK_2, DTYPE),
+    "TIE-DTYPE-CONVERSION": _row(("tied_nets", "conversion_chains"), TIE_USES, SHARED, DTYPE_CONVERSION, CONVERSIONS),
     "TIE-PARAM-IDENTITY": _row(("param_tied_nets",), PARAM_USES, PARAM_TYPES, LAYER_WIDTH),
     "TIE-PARAM-GRAD-SUM": _row(("param_tied_nets",), PARAM_USES, PARAM_TYPES, BATCH, RANK_2),
     # 4.3 custom layers
