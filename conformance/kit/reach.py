@@ -475,7 +475,8 @@ class RegionMutant:
 
 
 #: Recorded runs of ``blockspec kill-matrix`` (fast profile) on the suite before its region was drawn
-#: (the commit before issue 21's) and after; each mutant is bound for torch and the reference.
+#: (the commit before issue 21's, or for the later regions b64540b, the commit before their widening)
+#: and after; each mutant is bound for torch and the reference (``torch=False``: the reference alone).
 REGION_MUTANTS: tuple[RegionMutant, ...] = (
     RegionMutant(
         "OneRowAcceptsWrongWidth",
@@ -502,35 +503,35 @@ REGION_MUTANTS: tuple[RegionMutant, ...] = (
         "HalfLinearDropsBias",
         "BLOCK-FORWARD-VALUE",
         "a forward in float16 or bfloat16 (forward, gradient and initializer clauses drew float32 and float64)",
-        "survived (torch, reference; ci profile, the forward, gradient and init clauses)",
+        "survived (torch, reference; kill matrix at fast on the base commit, and ci on the forward, gradient and init clauses)",
         "caught (torch, reference; fast profile)",
     ),
     RegionMutant(
         "ConversionBackRestoresOriginal",
         "TIE-DTYPE-CONVERSION",
         "a module converted back to the dtype it was built in (one conversion per example before)",
-        "survived (torch, reference; ci profile, the conversion and load-dtype clauses)",
+        "survived (torch, reference; kill matrix at fast on the base commit, and ci on the conversion and load-dtype clauses)",
         "caught (torch, reference; fast profile)",
     ),
     RegionMutant(
         "SecondMoveCopiesModule",
         "DEV-MODULE-TO-IDENTITY",
         "a module moved a second time (one move per example before); torch binds it in torch_cuda_mutants.py",
-        "survived (reference, simulated devices; ci profile, every clause that moves a module)",
+        "survived (reference, simulated devices; kill matrix at fast on the base commit, and ci on every clause that moves a module)",
         "caught (reference; fast profile); torch: judged only where CUDA is present",
     ),
     RegionMutant(
         "AcceleratorHopRounds",
         "DEV-COPY-ROUNDTRIP",
         "a float64 tensor copied from one accelerator straight to another (copies went to and from the host)",
-        "survived (reference, simulated devices; ci profile, every clause)",
+        "survived (reference, simulated devices; kill matrix at fast on the base commit, and ci on every clause)",
         "caught (reference; fast profile); torch: judged only where CUDA is present",
     ),
     RegionMutant(
         "TryAllGpusStopsAtFour",
         "DEV-TRY-ALL-GPUS",
         "5 or more accelerators (simulated counts stopped at 3); the reference alone sets its device count",
-        "survived (reference; ci profile, every clause)",
+        "survived (reference; kill matrix at fast on the base commit, and ci on every clause)",
         "caught (reference; fast profile)",
         torch=False,
     ),
@@ -538,7 +539,7 @@ REGION_MUTANTS: tuple[RegionMutant, ...] = (
         "LargeConstantWrapsInt32",
         "INIT-CONSTANT",
         "an integral constant_ argument of magnitude 2**31 or more (arguments stayed within +-1e6)",
-        "survived (torch, reference; ci profile, every INIT clause of a fill or a draw)",
+        "survived (torch, reference; kill matrix at fast on the base commit, and ci on the INIT clauses)",
         "caught (torch, reference; fast profile)",
     ),
 )
@@ -571,7 +572,8 @@ def render(clauses: tuple[tuple[str, str], ...]) -> str:
         "",
         "## Regions opened by issue 21, each shown able to hide a fault",
         "",
-        "Mutants in tests/mutants/regions.py, bound in torch_mutants.py and reference_mutants.py.",
+        "Mutants in tests/mutants/regions.py, bound in torch_mutants.py (torch_cuda_mutants.py for a device region) "
+        "and reference_mutants.py.",
         "",
         "| Mutant | Target | Region | Before the widening | After |",
         "|---|---|---|---|---|",
