@@ -507,6 +507,13 @@ REGION_MUTANTS: tuple[RegionMutant, ...] = (
         "caught (torch, reference; fast profile)",
     ),
     RegionMutant(
+        "HalfBiasGradientDropped",
+        "BLOCK-BACKWARD-PARAMS",
+        "a backward in float16 or bfloat16 (gradient clauses drew float32 and float64)",
+        "survived (torch, reference; kill matrix at fast on the base commit)",
+        "caught (torch, reference; fast profile)",
+    ),
+    RegionMutant(
         "ConversionBackRestoresOriginal",
         "TIE-DTYPE-CONVERSION",
         "a module converted back to the dtype it was built in (one conversion per example before)",

@@ -269,3 +269,7 @@ class AcceleratorHopRounds(regions.AcceleratorHopRounds, ReferenceBackend):
 
 class TryAllGpusStopsAtFour(regions.TryAllGpusStopsAtFour, ReferenceBackend):
     """``try_all_gpus()`` lists at most four simulated accelerators."""
+
+
+class HalfBiasGradientDropped(regions.HalfBiasGradientDropped, ReferenceBackend):
+    """A backward in float16 leaves every bias gradient at zero."""

@@ -103,7 +103,7 @@ class HalfLinearDropsBias(TorchLikeBackend):
     """
 
     target = "BLOCK-FORWARD-VALUE"
-    # Its dimension (half-precision dtypes) is MORE_REACH["half_dtype"], not in REACH: no region.
+    # Its dimension (half-precision dtypes, half_mlps: MORE_REACH["half_width"]) is not in REACH: no region.
     region = ""
 
     def forward(self, module: Any, x: Any) -> Any:
@@ -237,3 +237,24 @@ class TryAllGpusStopsAtFour(TorchLikeBackend):
 
     def try_all_gpus(self) -> list[str]:
         return super().try_all_gpus()[:4]
+
+
+class HalfBiasGradientDropped(TorchLikeBackend):
+    """A backward in float16 or bfloat16 leaves every bias without its gradient (zeros): a half-precision
+    kernel that skips the reduction over rows.
+
+    Right in float32 and float64, the only dtypes a gradient clause drew
+    before issue 21's half-precision draws; the forward stays right.
+    """
+
+    target = "BLOCK-BACKWARD-PARAMS"
+    # Its dimension (half-precision dtypes, half_mlps: MORE_REACH["half_width"]) is not in REACH: no region.
+    region = ""
+
+    def gradients(self, module: Any, x: Any, cotangent: np.ndarray) -> Any:
+        grads = super().gradients(module, x, cotangent)
+        if _half(x):
+            for name in grads.params:
+                if name.rsplit(".", 1)[-1] == "bias":
+                    grads.params[name] = np.zeros_like(grads.params[name])
+        return grads

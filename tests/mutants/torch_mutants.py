@@ -1234,3 +1234,7 @@ class LargeConstantWrapsInt32(regions.LargeConstantWrapsInt32, TorchBackend):
 
 class ConversionBackRestoresOriginal(regions.ConversionBackRestoresOriginal, TorchBackend):
     """Converting a module back to the dtype it was built in restores the values it had then."""
+
+
+class HalfBiasGradientDropped(regions.HalfBiasGradientDropped, TorchBackend):
+    """A backward in float16 or bfloat16 leaves every bias gradient at zero."""
