@@ -10,6 +10,7 @@ docs/reach.md is the generator's output, so the document cannot drift.
 from __future__ import annotations
 
 import ast
+import math
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -96,12 +97,48 @@ def _net() -> hh.Net:
     return hh.Net(A.ReLU(), 3, 3, "float32", 0)
 
 
+def _half_widths() -> list[int]:
+    """Every layer width of sampled half-precision MLPs (its input's and each layer's output)."""
+    from conformance import arch as A
+
+    widths: list[int] = []
+    for net in sample(rs.half_mlps("float16")):
+        assert isinstance(net, hh.Net), f"observed {net!r} from half_mlps; expected a Net"
+        widths += [net.in_width] + [n.out_features for _, n in A.walk(net.arch) if isinstance(n, A.Linear)]
+    return widths
+
+
 #: How to read each MORE_REACH dimension off its strategy's draws.
 MEASURES: dict[str, Callable[[], list[int]]] = {
     "input_rank": lambda: [np.asarray(x).ndim for x in sample(rs.ranked_inputs(_net()))],
     "wide_batch": lambda: [int(b) for b in sample(rs.wide_batches())],  # type: ignore[call-overload]
     "layer_width": lambda: [int(w) for w in sample(hh.widths())],  # type: ignore[call-overload]
     "fan": lambda: [int(w) for w in sample(hh.widths(64))],  # type: ignore[call-overload]
+    "half_width": lambda: _half_widths(),
+    "init_constant": lambda: [
+        0 if v == 0 else math.frexp(v)[1] - 1  # type: ignore[arg-type]
+        for v in sample(rs.special_constants("float64"))
+    ],
+    "conversions": lambda: [
+        len(chain)  # type: ignore[arg-type]
+        for start in ("float32", "float64")
+        for chain in sample(rs.conversion_chains(("float32", "float64", "float16", "bfloat16"), start))
+    ],
+    "device_count": lambda: [
+        c  # type: ignore[misc]
+        for pair in sample(st.tuples(rs.device_counts(), rs.many_devices()))
+        for c in pair  # type: ignore[attr-defined]
+        if c is not None
+    ],
+    "moves": lambda: [
+        len(route)  # type: ignore[arg-type]
+        for route in sample(rs.device_routes("sim:0", ("cpu", "sim:0", "sim:1")))
+    ],
+    "half_rows": lambda: [
+        int(np.prod(lead))  # type: ignore[call-overload]
+        for rank in (1, 2, 3, 4)
+        for lead in sample(rs.half_leading_shapes(rank))
+    ],
 }
 
 
@@ -158,6 +195,12 @@ def test_every_recorded_region_mutant_exists_for_torch_and_the_reference() -> No
         for module in ("tests.mutants.reference_mutants", "tests.mutants.torch_mutants"):
             if module.endswith("torch_mutants") and not any(mod == module for mod, _ in found):
                 continue  # torch missing here
+            if module.endswith("torch_mutants") and not record.torch:
+                continue  # a region only the reference reaches
+            # a device mutant is judged on torch only where CUDA is: it is bound in torch_cuda_mutants
+            cuda = "tests.mutants.torch_cuda_mutants"
+            if module.endswith("torch_mutants") and (module, record.name) not in found and (cuda, record.name) in found:
+                module = cuda
             target = found.get((module, record.name))
             assert target == record.target, (
                 f"observed {module}:{record.name} with target {target!r}; expected {record.target!r} as recorded"

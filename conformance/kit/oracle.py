@@ -43,6 +43,17 @@ def unit_roundoff(dtype: str) -> float:
     return float(np.finfo(np.dtype(dtype)).eps) / 2
 
 
+def underflow(dtype: str) -> float:
+    """The largest absolute error of one rounding into ``dtype``'s subnormal range: half its smallest subnormal.
+
+    Rounding below the smallest normal number is absolute, not relative (``u``): it matters in half
+    precision, whose smallest normal float16 is about 6e-5, and is negligible in float32 and float64.
+    """
+    if dtype == "bfloat16":
+        return 2.0**-134
+    return float(np.finfo(np.dtype(dtype)).smallest_subnormal) / 2
+
+
 def gamma(terms: int, dtype: str) -> float:
     """The classic rounding-error factor for sums of ``terms`` products."""
     if terms < 0:
@@ -84,6 +95,9 @@ class _Run:
     def __init__(self, root: A.Node, batch: int, dtype: str, elements: int, layouts: Mapping[str, str]) -> None:
         self.layouts = layouts
         self.gamma = gamma(_terms(root, batch) + elements, dtype)
+        # Each product of a layer's sum may underflow by up to underflow(dtype), absolutely: a floor of
+        # that much per term, added to the magnitude as floor / gamma, so 2 * gamma * magnitude covers it.
+        self.floor = underflow(dtype) / self.gamma if self.gamma > 0 else 0.0
         self.ambiguous = False
         # by tensor (arch.parameter_key): a weight shared across layers gathers every use's term
         self.grads: dict[tuple[int, str], np.ndarray] = {}
@@ -103,34 +117,40 @@ class _Run:
 
     def relu(self, x: np.ndarray, xm: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         mask = x > 0
-        if np.any(np.abs(x) <= 2 * self.gamma * xm):
+        near = np.abs(x) <= 2 * self.gamma * xm
+        if np.any(near):
             self.ambiguous = True
-        return x * mask, xm * mask, mask
+        # An input within rounding of 0 may come out of the framework's ReLU as its rounding error: its
+        # magnitude goes on, so every later bound covers that error (a forward stays rigorous; a gradient
+        # through it is still ambiguous, and its checks skip the example). Needed in half precision.
+        return x * mask, xm * (mask | near), mask
 
     def forward(self, node: A.Node, x: np.ndarray, xm: np.ndarray) -> tuple[np.ndarray, np.ndarray, Backward]:
         if isinstance(node, A.Linear):
             weight, bias = _linear_values(node, self.layouts)
             y = x @ weight.T + (0.0 if bias is None else bias)
-            ym = xm @ np.abs(weight).T + (0.0 if bias is None else np.abs(bias))
+            ym = xm @ np.abs(weight).T + (0.0 if bias is None else np.abs(bias)) + self.floor * (weight.shape[1] + 2)
 
             def back_linear(g: np.ndarray, gm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-                self.accumulate(node, "weight", g.T @ x, gm.T @ xm)
+                rows = self.floor * (g.shape[0] + 2)
+                self.accumulate(node, "weight", g.T @ x, gm.T @ xm + rows)
                 if bias is not None:
-                    self.accumulate(node, "bias", g.sum(axis=0), gm.sum(axis=0))
-                return g @ weight, gm @ np.abs(weight)
+                    self.accumulate(node, "bias", g.sum(axis=0), gm.sum(axis=0) + rows)
+                return g @ weight, gm @ np.abs(weight) + self.floor * (weight.shape[0] + 2)
 
             return y, ym, back_linear
         if isinstance(node, A.MyLinear):
             weight, bias = _linear_values(node, self.layouts)
             assert bias is not None
-            pre, prem = x @ weight + bias, xm @ np.abs(weight) + np.abs(bias)
+            pre, prem = x @ weight + bias, xm @ np.abs(weight) + np.abs(bias) + self.floor * (weight.shape[0] + 2)
             y, ym, mask = self.relu(pre, prem)
 
             def back_my_linear(g: np.ndarray, gm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
                 g, gm = g * mask, gm * mask
-                self.accumulate(node, "weight", x.T @ g, xm.T @ gm)
-                self.accumulate(node, "bias", g.sum(axis=0), gm.sum(axis=0))
-                return g @ weight.T, gm @ np.abs(weight).T
+                rows = self.floor * (g.shape[0] + 2)
+                self.accumulate(node, "weight", x.T @ g, xm.T @ gm + rows)
+                self.accumulate(node, "bias", g.sum(axis=0), gm.sum(axis=0) + rows)
+                return g @ weight.T, gm @ np.abs(weight).T + self.floor * (weight.shape[1] + 2)
 
             return y, ym, back_my_linear
         if isinstance(node, A.ReLU):

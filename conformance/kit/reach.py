@@ -58,11 +58,37 @@ def reach_record(dimension: str) -> Reach:
 
 _FLOAT_DTYPES = "every float dtype the backend declares (float16, bfloat16, float32, float64 for torch)"
 _HALF_GAP = (
-    "float16 and bfloat16 are drawn only in file and device copies: the torch and reference adapters declare "
-    "float32 and float64 as the dtypes modules are built in (float_dtypes), and the oracle's rounding bounds "
-    "for a half-precision forward run out past about 100 terms (bfloat16); issue 21 point 3, open"
+    "float16 and bfloat16 are drawn in the forward and gradient clauses (BLOCK-FORWARD-VALUE, BLOCK-BACKWARD-*, "
+    "on small MLPs: half_mlps) and in file and device copies; here float32 and float64 only: the oracle's bound "
+    "gamma(K) grows with the terms K of every sum on a net's path, and bfloat16's (unit roundoff 2**-8) has "
+    "none past K = 128, which a drawn net of up to 40 nodes and widths to 300 passes"
 )
 DTYPE = Quantity("dtype", _FLOAT_DTYPES, drawn="float32, float64 (float_dtypes)", gap=_HALF_GAP)
+#: The forward and gradient clauses: every declared float dtype, the half ones on a small MLP in each example.
+DTYPE_ALL = Quantity(
+    "dtype",
+    _FLOAT_DTYPES,
+    drawn="float32, float64 (float_dtypes); in each example also every half dtype among the backend's "
+    "float_dtypes (half_dtypes: float16 and bfloat16 for torch, float16 for the reference), tolerance "
+    "2 gamma(K) |x||W| from the dtype's unit roundoff, plus its subnormal rounding per term (oracle.underflow)",
+)
+HALF_SIZES = (
+    Quantity(
+        "half-precision layer widths",
+        "any width, 1 and up",
+        dimension="half_width",
+        gap="over 8 (and rows over 4): the bound's K <= 60 keeps bfloat16's tolerance under 0.7 of the "
+        "magnitude |x||W|; wider, it would pass a wrong layer or have no bound at all (K >= 128)",
+    ),
+    Quantity("half-precision rows", "1 and up", dimension="half_rows"),
+)
+HALF_GRAD = Quantity(
+    "half-precision gradients",
+    "every input",
+    drawn="the half MLP's gradients where no ReLU input lies within rounding of 0 (about 80% of float16 "
+    "draws, 45% of bfloat16's)",
+    gap="an ambiguous ReLU mask may differ from the oracle's legitimately: that example's half check is skipped",
+)
 DTYPE_DEFAULT = Quantity(
     "dtype",
     "the framework's default dtype for the block",
@@ -156,12 +182,6 @@ SHAPE = Quantity(
     "rank 0 and up, 0-element included",
     drawn="rank 0..3, each dimension 0..4; rare 2-D or 1-D of more than 2**16 elements (raw_arrays)",
 )
-REPEATS = Quantity(
-    "repetitions",
-    "any number of moves, conversions, saves",
-    drawn="one per example",
-    gap="repeated moves and conversions: issue 21 point 3, open",
-)
 INIT_SHAPE = Quantity(
     "tensor shape",
     "any 1-D or 2-D parameter",
@@ -172,12 +192,71 @@ INIT_ARGS = Quantity(
     "initializer arguments",
     "any finite float",
     drawn="a few fixed values per argument (sampled_from)",
-    gap="subnormal and huge arguments are not drawn: a statistical check needs a distribution it can bound",
+    gap="subnormal and huge arguments, and std 0, are not drawn: a statistical check needs a distribution it "
+    "can bound (std 0 is a point mass, which DKW against a continuous CDF rejects); open",
+)
+CONSTANT_ARGS = Quantity(
+    "constant value (binary exponent)",
+    "any finite value of w's dtype, subnormals and both zeros included",
+    dimension="init_constant",
+    gap="in each example one ordinary value (within +-1e6) and one special one (special_constants: both zeros, "
+    "the dtype's largest finite value, smallest normal and subnormal, +-2**31, +-2**53, or any finite value); a "
+    "value past the dtype's largest is not drawn, torch refuses it; the sign of a zero is not compared (-0.0 == 0.0)",
+)
+DTYPE_INIT = Quantity(
+    "dtype",
+    _FLOAT_DTYPES,
+    drawn="float32, float64 and every half dtype among the backend's float_dtypes (init_dtypes); a half "
+    "dtype's argument is drawn as a float32, so it is rounded once (its fill converts through float32)",
+)
+DEVICE_COUNT = Quantity(
+    "simulated accelerators",
+    "any count, 0 and up",
+    dimension="device_count",
+    gap="only where the backend sets its device count (device-count-control: the reference); elsewhere the "
+    "machine's own devices",
+)
+MOVES = Quantity(
+    "moves in a row",
+    "any number, between any devices present",
+    dimension="moves",
+    gap="past 4 in a row: not drawn; each move is checked in full; on CPU-only torch the clause is skipped, so "
+    "the reference's simulated devices (sim:0, sim:1 and the host) carry it on CI",
+)
+CONVERSIONS = Quantity(
+    "conversions in a row",
+    "any number, to any declared float dtype and back",
+    dimension="conversions",
+    gap="past 4 in a row: not drawn; each conversion is checked in full (identity, dtype, values, ties, names)",
+)
+DTYPE_CONVERSION = Quantity(
+    "dtype",
+    _FLOAT_DTYPES,
+    drawn="built in float32 or float64 (tied_nets); converted to every declared float dtype, half precision "
+    "included once the values are float32 values (conversion_chains)",
+    gap="float64 straight to half precision: torch rounds through float32 (c10::Half(float)), NumPy directly, "
+    "and a tie may round apart; the clause's 'rounded to it' does not say which",
+)
+DTYPE_NORMAL = Quantity(
+    "dtype",
+    _FLOAT_DTYPES,
+    drawn="float32, float64 (float_dtypes)",
+    gap="half precision: the DKW check compares with N(mean, std^2) itself; a half-precision draw is that "
+    "distribution rounded (bfloat16's N(-3, 0.01) has a handful of values), so it needs the rounded "
+    "distribution's CDF; open",
 )
 KEYS = Quantity("dict keys", "any count", dimension="dict_keys")
 ITEMS = Quantity("list items", "any count", dimension="list_items")
 PASSES = Quantity("backward passes", "any count", dimension="backward_passes")
 TIE_USES = Quantity("uses of a shared layer", "any count", dimension="tie_uses")
+SHARED = Quantity(
+    "what is shared, and where",
+    "any module, in any containers",
+    drawn="a square Linear layer reused anywhere in the tree, across Sequential, named Sequential and Block "
+    "containers and nesting levels (nets(ties='any'), containers=ALL_CONTAINERS)",
+    gap="a shared container (one Sequential at two places) or a shared parameter-free module is not drawn; "
+    "issue 21 point 3, open",
+)
 PARAM_USES = Quantity("uses of a shared weight", "any count", dimension="param_tie_uses")
 PARAM_TYPES = Quantity("layer types sharing it", "any", dimension="param_tie_types")
 NONE = Quantity("(none)", "-", drawn="the clause speaks of no size: a property of the API")
@@ -194,9 +273,35 @@ def _row(draws: tuple[str, ...], *quantities: Quantity | tuple[Quantity, ...]) -
 ROWS: Mapping[str, Row] = {
     # 4.1 layers and blocks
     "BLOCK-FORWARD-SHAPE": _row(("mlps", "ranked_inputs"), MLP, RANKED),
-    "BLOCK-FORWARD-VALUE": _row(("mlps", "ranked_inputs", "batch_sizes"), MLP, RANKED, VALUES, CHAPTER_SIZES),
-    "BLOCK-BACKWARD-INPUT": _row(("mlps", "batch_inputs"), MLP, WIDE_BATCH_GRAD, RANK_2, VALUES),
-    "BLOCK-BACKWARD-PARAMS": _row(("nets", "batch_inputs"), NET, WIDE_BATCH_GRAD, RANK_2, VALUES),
+    "BLOCK-FORWARD-VALUE": _row(
+        ("mlps", "ranked_inputs", "batch_sizes", "half_mlps", "half_inputs"),
+        DTYPE_ALL,
+        WIDTH,
+        RANKED,
+        VALUES,
+        CHAPTER_SIZES,
+        HALF_SIZES,
+    ),
+    "BLOCK-BACKWARD-INPUT": _row(
+        ("mlps", "batch_inputs", "half_dtypes"),
+        DTYPE_ALL,
+        WIDTH,
+        WIDE_BATCH_GRAD,
+        RANK_2,
+        VALUES,
+        HALF_SIZES,
+        HALF_GRAD,
+    ),
+    "BLOCK-BACKWARD-PARAMS": _row(
+        ("nets", "batch_inputs", "half_dtypes"),
+        DTYPE_ALL,
+        NET[1:],
+        WIDE_BATCH_GRAD,
+        RANK_2,
+        VALUES,
+        HALF_SIZES,
+        HALF_GRAD,
+    ),
     "BLOCK-REGISTRATION": _row(("nets",), NET),
     "BLOCK-NESTING": _row(("nets", "inputs"), NET, BATCH),
     "CONSTANT-NOT-PARAMETER": _row(("batch_sizes", "seeds"), CHAPTER_SIZES, BATCH, DTYPE_DEFAULT),
@@ -215,9 +320,11 @@ ROWS: Mapping[str, Row] = {
     "PARAM-NESTED-INDEX": _row(("nested_sequentials",), DEPTH, CHILDREN),
     "STATE-DICT-KEYS": _row(("nets",), NET),
     "MODULE-REPR": _row(("nets",), NET),
-    "INIT-NORMAL": _row(("large_layers", "float_dtypes"), INIT_SHAPE, INIT_ARGS, DTYPE),
+    "INIT-NORMAL": _row(("large_layers", "float_dtypes"), INIT_SHAPE, INIT_ARGS, DTYPE_NORMAL),
     "INIT-ZEROS": _row(("widths",), FAN, DTYPE_DEFAULT),
-    "INIT-CONSTANT": _row(("widths", "float_dtypes"), FAN, DTYPE, INIT_ARGS),
+    "INIT-CONSTANT": _row(
+        ("widths", "init_dtypes", "ordinary_constants", "special_constants"), FAN, DTYPE_INIT, CONSTANT_ARGS
+    ),
     "INIT-UNIFORM": _row(("large_layers",), INIT_SHAPE, INIT_ARGS, DTYPE_DEFAULT),
     "INIT-XAVIER-UNIFORM": _row(("large_layers",), INIT_SHAPE, INIT_ARGS, DTYPE_DEFAULT),
     "INIT-CUSTOM": _row(("large_layers",), INIT_SHAPE, DTYPE_DEFAULT),
@@ -227,10 +334,10 @@ ROWS: Mapping[str, Row] = {
     "INIT-PER-LAYER": _row(("nets",), NET),
     "PARAM-DIRECT-SET": _row(("mlps", "inputs"), MLP, BATCH),
     "TIE-IDENTITY": _row(("tied_sequences",), TIE_USES, LAYER_WIDTH, DTYPE),
-    "TIE-PARAMS-ONCE": _row(("nets",), NET, TIE_USES),
-    "TIE-STATE-DICT-ALIASES": _row(("nets",), NET, TIE_USES),
-    "TIE-GRAD-SUM": _row(("tied_nets",), TIE_USES, BATCH, RANK_2, DTYPE),
-    "TIE-DTYPE-CONVERSION": _row(("tied_nets", "float_dtypes"), TIE_USES, DTYPE, REPEATS),
+    "TIE-PARAMS-ONCE": _row(("nets",), NET, TIE_USES, SHARED),
+    "TIE-STATE-DICT-ALIASES": _row(("nets",), NET, TIE_USES, SHARED),
+    "TIE-GRAD-SUM": _row(("tied_nets",), TIE_USES, SHARED, BATCH, RANK_2, DTYPE),
+    "TIE-DTYPE-CONVERSION": _row(("tied_nets", "conversion_chains"), TIE_USES, SHARED, DTYPE_CONVERSION, CONVERSIONS),
     "TIE-PARAM-IDENTITY": _row(("param_tied_nets",), PARAM_USES, PARAM_TYPES, LAYER_WIDTH),
     "TIE-PARAM-GRAD-SUM": _row(("param_tied_nets",), PARAM_USES, PARAM_TYPES, BATCH, RANK_2),
     # 4.3 custom layers
@@ -314,9 +421,9 @@ ROWS: Mapping[str, Row] = {
         Quantity("damage", "any truncation or byte change", drawn="a drawn cut and drawn flipped bytes (seeds)"),
     ),
     # 4.5 GPUs
-    "DEV-COUNT": _row((), DEVICE_ANY),
-    "DEV-TRY-GPU": _row((), DEVICE_ANY),
-    "DEV-TRY-ALL-GPUS": _row((), DEVICE_ANY),
+    "DEV-COUNT": _row(("device_counts", "many_devices"), DEVICE_ANY, DEVICE_COUNT),
+    "DEV-TRY-GPU": _row(("device_counts", "many_devices"), DEVICE_ANY, DEVICE_COUNT),
+    "DEV-TRY-ALL-GPUS": _row(("device_counts", "many_devices"), DEVICE_ANY, DEVICE_COUNT),
     "DEV-CPU-DEFAULT": _row((), NONE),
     "DEV-UNINDEXED-IS-ZERO": _row((), DEVICE_ANY),
     "DEV-NAME-EQUALITY": _row((), DEVICE_ANY),
@@ -332,17 +439,19 @@ ROWS: Mapping[str, Row] = {
         ),
     ),
     "DEV-SCALAR-PROMOTION": _row((), DEVICE_ANY),
-    "DEV-COPY-ROUNDTRIP": _row(("raw_arrays",), ALL_DTYPES, SHAPE, ELEMENTS, SPECIAL, DEVICE_ANY, REPEATS),
+    "DEV-COPY-ROUNDTRIP": _row(
+        ("raw_arrays", "device_routes"), ALL_DTYPES, SHAPE, ELEMENTS, SPECIAL, DEVICE_ANY, MOVES
+    ),
     "DEV-MULTI-DEVICE": _row((), DEVICE_TWO),
     "DEV-MODULE-TO": _row(
-        (),
+        ("device_routes",),
         DEVICE_ANY,
         Quantity(
             "buffers", "nested anywhere", drawn="the chapter's FixedHiddenMLP constant", gap="nested buffers: open"
         ),
-        REPEATS,
+        MOVES,
     ),
-    "DEV-MODULE-TO-IDENTITY": _row((), DEVICE_ANY, REPEATS),
+    "DEV-MODULE-TO-IDENTITY": _row(("device_routes",), DEVICE_ANY, MOVES),
     "DEV-CONSTANT-FOLLOWS": _row((), DEVICE_ANY, CHAPTER_SIZES),
     "DEV-OUTPUT-ON-DEVICE": _row(("inputs",), DEVICE_ANY, BATCH),
     "DEV-GRAD-ON-DEVICE": _row(("inputs",), DEVICE_ANY, BATCH),
@@ -361,10 +470,13 @@ class RegionMutant:
     region: str
     before: str
     after: str
+    #: False where only the reference can reach the region (it sets its own device count): no torch binding.
+    torch: bool = True
 
 
 #: Recorded runs of ``blockspec kill-matrix`` (fast profile) on the suite before its region was drawn
-#: (the commit before issue 21's) and after; each mutant is bound for torch and the reference.
+#: (the commit before issue 21's, or for the later regions b64540b, the commit before their widening)
+#: and after; each mutant is bound for torch and the reference (``torch=False``: the reference alone).
 REGION_MUTANTS: tuple[RegionMutant, ...] = (
     RegionMutant(
         "OneRowAcceptsWrongWidth",
@@ -386,6 +498,56 @@ REGION_MUTANTS: tuple[RegionMutant, ...] = (
         "more than 8 rows, not a multiple of 8 (batches stopped at 8)",
         "survived (torch, reference)",
         "caught (torch, reference)",
+    ),
+    RegionMutant(
+        "HalfLinearDropsBias",
+        "BLOCK-FORWARD-VALUE",
+        "a forward in float16 or bfloat16 (forward, gradient and initializer clauses drew float32 and float64)",
+        "survived (torch, reference; kill matrix at fast on the base commit, and ci on the forward, gradient and init clauses)",
+        "caught (torch, reference; fast profile)",
+    ),
+    RegionMutant(
+        "HalfBiasGradientDropped",
+        "BLOCK-BACKWARD-PARAMS",
+        "a backward in float16 or bfloat16 (gradient clauses drew float32 and float64)",
+        "survived (torch, reference; kill matrix at fast on the base commit)",
+        "caught (torch, reference; fast profile)",
+    ),
+    RegionMutant(
+        "ConversionBackRestoresOriginal",
+        "TIE-DTYPE-CONVERSION",
+        "a module converted back to the dtype it was built in (one conversion per example before)",
+        "survived (torch, reference; kill matrix at fast on the base commit, and ci on the conversion and load-dtype clauses)",
+        "caught (torch, reference; fast profile)",
+    ),
+    RegionMutant(
+        "SecondMoveCopiesModule",
+        "DEV-MODULE-TO-IDENTITY",
+        "a module moved a second time (one move per example before); torch binds it in torch_cuda_mutants.py",
+        "survived (reference, simulated devices; kill matrix at fast on the base commit, and ci on every clause that moves a module)",
+        "caught (reference; fast profile); torch: judged only where CUDA is present",
+    ),
+    RegionMutant(
+        "AcceleratorHopRounds",
+        "DEV-COPY-ROUNDTRIP",
+        "a float64 tensor copied from one accelerator straight to another (copies went to and from the host)",
+        "survived (reference, simulated devices; kill matrix at fast on the base commit, and ci on every clause)",
+        "caught (reference; fast profile); torch: judged only where CUDA is present",
+    ),
+    RegionMutant(
+        "TryAllGpusStopsAtFour",
+        "DEV-TRY-ALL-GPUS",
+        "5 or more accelerators (simulated counts stopped at 3); the reference alone sets its device count",
+        "survived (reference; kill matrix at fast on the base commit, and ci on every clause)",
+        "caught (reference; fast profile)",
+        torch=False,
+    ),
+    RegionMutant(
+        "LargeConstantWrapsInt32",
+        "INIT-CONSTANT",
+        "an integral constant_ argument of magnitude 2**31 or more (arguments stayed within +-1e6)",
+        "survived (torch, reference; kill matrix at fast on the base commit, and ci on the INIT clauses)",
+        "caught (torch, reference; fast profile)",
     ),
 )
 
@@ -417,7 +579,8 @@ def render(clauses: tuple[tuple[str, str], ...]) -> str:
         "",
         "## Regions opened by issue 21, each shown able to hide a fault",
         "",
-        "Mutants in tests/mutants/regions.py, bound in torch_mutants.py and reference_mutants.py.",
+        "Mutants in tests/mutants/regions.py, bound in torch_mutants.py (torch_cuda_mutants.py for a device region) "
+        "and reference_mutants.py.",
         "",
         "| Mutant | Target | Region | Before the widening | After |",
         "|---|---|---|---|---|",

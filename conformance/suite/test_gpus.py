@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 from conformance import strategies as hh
 from conformance._protocol import Backend, weight_layouts
 from conformance.kit import oracle
+from conformance.kit import reach_strategies as rs
 from conformance.kit.checks import Check
 from conformance.kit.strategies import leaf_spec
 
@@ -39,42 +40,42 @@ def device_count(backend: Backend, count: int | None) -> Iterator[None]:
         backend.set_device_count(before)
 
 
-counts = st.one_of(st.none(), st.integers(0, 3))
-
-
 @pytest.mark.clause("DEV-COUNT")
-@given(count=counts)
-def test_device_count(backend: Backend, check: Check, count: int | None) -> None:
+@given(count_pair=st.tuples(rs.device_counts(), rs.many_devices()))  # a common count and a larger one
+def test_device_count(backend: Backend, check: Check, count_pair: tuple[int | None, int]) -> None:
     kind = backend.accelerator_type()
-    with device_count(backend, count):
-        n = backend.device_count()
-        check.equal(len(backend.accelerators()), n, "accelerators present vs device_count()")
-        for i in range(n):
-            t = backend.tensor(np.ones(2, dtype=np.float32), f"{kind}:{i}")
-            check.equal(backend.device_of(t), f"{kind}:{i}", f"device of a tensor created on {kind}:{i}")
-        check.raises(
-            lambda: backend.tensor(np.ones(2, dtype=np.float32), f"{kind}:{n}"),
-            f"creating a tensor on {kind}:{n} of {n}",
-        )
+    for count in count_pair:
+        with device_count(backend, count):
+            n = backend.device_count()
+            check.equal(len(backend.accelerators()), n, "accelerators present vs device_count()")
+            for i in range(n):
+                t = backend.tensor(np.ones(2, dtype=np.float32), f"{kind}:{i}")
+                check.equal(backend.device_of(t), f"{kind}:{i}", f"device of a tensor created on {kind}:{i}")
+            check.raises(
+                lambda n=n: backend.tensor(np.ones(2, dtype=np.float32), f"{kind}:{n}"),  # type: ignore[misc]
+                f"creating a tensor on {kind}:{n} of {n}",
+            )
 
 
 @pytest.mark.clause("DEV-TRY-GPU")
-@given(count=counts)
-def test_try_gpu(backend: Backend, host: str, check: Check, count: int | None) -> None:
-    with device_count(backend, count):
-        present = backend.accelerators()
-        for i in range(len(present) + 3):
-            expected = present[i] if i < len(present) else host
-            check.equal(backend.try_gpu(i), expected, f"try_gpu({i}) with {len(present)} accelerator(s)")
-        check.equal(backend.try_gpu(), present[0] if present else host, "try_gpu()")
+@given(count_pair=st.tuples(rs.device_counts(), rs.many_devices()))  # a common count and a larger one
+def test_try_gpu(backend: Backend, host: str, check: Check, count_pair: tuple[int | None, int]) -> None:
+    for count in count_pair:
+        with device_count(backend, count):
+            present = backend.accelerators()
+            for i in range(len(present) + 3):
+                expected = present[i] if i < len(present) else host
+                check.equal(backend.try_gpu(i), expected, f"try_gpu({i}) with {len(present)} accelerator(s)")
+            check.equal(backend.try_gpu(), present[0] if present else host, "try_gpu()")
 
 
 @pytest.mark.clause("DEV-TRY-ALL-GPUS")
-@given(count=counts)
-def test_try_all_gpus(backend: Backend, host: str, check: Check, count: int | None) -> None:
-    with device_count(backend, count):
-        present = backend.accelerators()
-        check.equal(backend.try_all_gpus(), present or [host], f"try_all_gpus() with {len(present)} accelerator(s)")
+@given(count_pair=st.tuples(rs.device_counts(), rs.many_devices()))  # a common count and a larger one
+def test_try_all_gpus(backend: Backend, host: str, check: Check, count_pair: tuple[int | None, int]) -> None:
+    for count in count_pair:
+        with device_count(backend, count):
+            present = backend.accelerators()
+            check.equal(backend.try_all_gpus(), present or [host], f"try_all_gpus() with {len(present)} accelerator(s)")
 
 
 @pytest.mark.clause("DEV-CPU-DEFAULT")
@@ -154,13 +155,18 @@ def test_zero_dim_cpu_tensor_is_a_scalar(
 def test_copy_roundtrip_is_exact(
     backend: Backend, host: str, accelerator: str, check: Check, data: st.DataObject
 ) -> None:
+    # copies in a row: to the accelerator, then 0 to 3 more among the host and every accelerator present
+    route = data.draw(rs.device_routes(accelerator, (host, *backend.accelerators())), label="copied to, in turn")
     for dtype in backend.dtypes:  # every dtype in every example: a device may lack one (float64)
         array, _ = data.draw(hh.raw_arrays((dtype,)), label=f"{dtype} tensor")
         t = backend.tensor(array, host, dtype=dtype)
-        there = backend.to_device(t, accelerator)
-        check.equal(backend.device_of(there), accelerator, f"device of the {dtype} copy")
+        there = t
+        for target in route:
+            there = backend.to_device(there, target)
+            check.equal(backend.device_of(there), target, f"device of the {dtype} copy to {target}")
         back = backend.to_device(there, host)
-        check.bitwise(backend.bits(back), backend.bits(t), f"{dtype}: {host} -> {accelerator} -> {host}")
+        steps = " -> ".join((host, *route, host))
+        check.bitwise(backend.bits(back), backend.bits(t), f"{dtype}: {steps}")
 
 
 @pytest.mark.clause("DEV-MULTI-DEVICE")
@@ -186,31 +192,43 @@ NETS = hh.nets(("float32",), leaves=("linear_maybe_bias", "relu"), containers=("
 
 @pytest.mark.clause("DEV-MODULE-TO")
 @given(data=st.data())
-def test_module_to_moves_everything(backend: Backend, accelerator: str, check: Check, data: st.DataObject) -> None:
+def test_module_to_moves_everything(
+    backend: Backend, host: str, accelerator: str, check: Check, data: st.DataObject
+) -> None:
     net = data.draw(NETS, label="net")
+    # moves in a row: to the accelerator, then 0 to 3 more among the host and every accelerator present
+    route = data.draw(rs.device_routes(accelerator, (host, *backend.accelerators())), label="moved to, in turn")
     modules = [("net", backend.build(net.arch))]
     if "buffers" in backend.capabilities:
         modules.append(("FixedHiddenMLP", backend.chapter("FixedHiddenMLP")))
     for what, model in modules:
-        moved = backend.module_to(model, accelerator)
-        for name, param in backend.named_parameters(moved):
-            check.equal(backend.device_of(param), accelerator, f"device of {what}'s parameter {name}")
-        if "buffers" in backend.capabilities:
-            for name, buffer in backend.named_buffers(moved):
-                check.equal(backend.device_of(buffer), accelerator, f"device of {what}'s buffer {name}")
+        for step, target in enumerate(route, 1):
+            model = backend.module_to(model, target)
+            where = f"move {step} of {len(route)}, to {target}"
+            for name, param in backend.named_parameters(model):
+                check.equal(backend.device_of(param), target, f"device of {what}'s parameter {name} ({where})")
+            if "buffers" in backend.capabilities:
+                for name, buffer in backend.named_buffers(model):
+                    check.equal(backend.device_of(buffer), target, f"device of {what}'s buffer {name} ({where})")
 
 
 @pytest.mark.clause("DEV-MODULE-TO-IDENTITY")
 @given(data=st.data())
-def test_module_to_keeps_parameters(backend: Backend, accelerator: str, check: Check, data: st.DataObject) -> None:
+def test_module_to_keeps_parameters(
+    backend: Backend, host: str, accelerator: str, check: Check, data: st.DataObject
+) -> None:
     net = data.draw(NETS, label="net")
+    # moves in a row: to the accelerator, then 0 to 3 more among the host and every accelerator present
+    route = data.draw(rs.device_routes(accelerator, (host, *backend.accelerators())), label="moved to, in turn")
     model = backend.build(net.arch)
     before = backend.named_parameters(model)
-    moved = backend.module_to(model, accelerator)
-    after = dict(backend.named_parameters(moved))
-    for name, handle in before:
-        check.same(after[name], handle, f"parameter {name} before and after .to({accelerator!r})")
-        check.equal(backend.device_of(handle), accelerator, f"device seen through the old handle of {name}")
+    for step, target in enumerate(route, 1):
+        moved = backend.module_to(model, target)
+        after = dict(backend.named_parameters(moved))
+        where = f"move {step} of {len(route)}, .to({target!r})"
+        for name, handle in before:
+            check.same(after[name], handle, f"parameter {name} before and after {where}")
+            check.equal(backend.device_of(handle), target, f"device seen through the old handle of {name} ({where})")
 
 
 @pytest.mark.clause("DEV-CONSTANT-FOLLOWS")

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from conformance import arch as A
 from conformance import strategies as hh
-from conformance._protocol import Backend, min_input_rank
+from conformance._protocol import Backend, Gradients, min_input_rank
 from conformance.kit import oracle
 from conformance.kit import reach_strategies as rs
 from conformance.kit.checks import Check
@@ -45,6 +45,31 @@ def test_forward_value(backend: Backend, device: str, check: Check, data: st.Dat
         expected = oracle.evaluate(net.arch, x, net.dtype)
         out = backend.to_numpy(backend.forward(model, backend.tensor(x, device)))
         check.close(out, expected.output, expected.tolerance, f"MLP output, input {x.shape}")
+    # Every half-precision dtype the backend builds modules in, every rank, in each example: a small MLP,
+    # so the oracle's rounding bound (from the dtype's unit roundoff and the sums' lengths) stays tight.
+    for dtype in rs.half_dtypes(backend.float_dtypes):
+        half = data.draw(rs.half_mlps(dtype), label=f"{dtype} net")
+        model = backend.build(half.arch, dtype=dtype, device=device)
+        for rank in range(min_input_rank(backend), rs.MAX_RANK + 1):
+            x = data.draw(rs.half_inputs(half, rank), label=f"{dtype} input of rank {rank}")
+            expected = oracle.evaluate(half.arch, x, dtype)
+            out = backend.to_numpy(backend.forward(model, backend.tensor(x, device, dtype)))
+            check.close(out, expected.output, expected.tolerance, f"{dtype} MLP output, input {x.shape}")
+
+
+def _half_gradients(
+    backend: Backend, device: str, data: st.DataObject, dtype: str
+) -> tuple[Gradients, oracle.Evaluation] | None:
+    """A half-precision MLP's gradients and the oracle's, for a matrix input; None where a ReLU input lies
+    within rounding of 0 (its mask may then differ, and the gradient with it)."""
+    net = data.draw(rs.half_mlps(dtype), label=f"{dtype} net")
+    x = data.draw(rs.half_inputs(net), label=f"{dtype} input")
+    cotangent = rs.half_cotangent(data.draw(hh.seeds(), label=f"{dtype} cotangent seed"), x.shape[0], net)
+    expected = oracle.evaluate(net.arch, x, dtype, cotangent, sup.layouts(backend))
+    if expected.ambiguous:
+        return None
+    model = backend.build(net.arch, dtype=dtype, device=device)
+    return backend.gradients(model, backend.tensor(x, device, dtype), cotangent), expected
 
 
 @pytest.mark.clause("BLOCK-FORWARD-VALUE")
@@ -83,6 +108,14 @@ def test_backward_input(backend: Backend, device: str, check: Check, data: st.Da
     grads = backend.gradients(model, backend.tensor(x, device), cotangent)
     assert expected.input_grad is not None and expected.input_grad_tolerance is not None
     check.close(grads.input, expected.input_grad, expected.input_grad_tolerance, "gradient w.r.t. the input")
+    for dtype in rs.half_dtypes(backend.float_dtypes):
+        half = _half_gradients(backend, device, data, dtype)
+        if half is not None:
+            observed, oracle_half = half
+            assert oracle_half.input_grad is not None and oracle_half.input_grad_tolerance is not None
+            check.close(
+                observed.input, oracle_half.input_grad, oracle_half.input_grad_tolerance, f"{dtype} input gradient"
+            )
 
 
 def check_parameter_gradients(check: Check, observed: dict[str, np.ndarray], expected: oracle.Evaluation) -> None:
@@ -104,6 +137,10 @@ def test_backward_params(backend: Backend, device: str, check: Check, data: st.D
     model = backend.build(net.arch, dtype=net.dtype, device=device)
     grads = backend.gradients(model, backend.tensor(x, device), cotangent)
     check_parameter_gradients(check, grads.params, expected)
+    for dtype in rs.half_dtypes(backend.float_dtypes):
+        half = _half_gradients(backend, device, data, dtype)
+        if half is not None:
+            check_parameter_gradients(check, half[0].params, half[1])
 
 
 @pytest.mark.clause("BLOCK-REGISTRATION")

@@ -15,6 +15,7 @@ from conformance import arch as A
 from conformance import strategies as hh
 from conformance._protocol import Backend
 from conformance.kit import oracle, stats
+from conformance.kit import reach_strategies as rs
 from conformance.kit.checks import Check
 from conformance.kit.profiles import ALPHA_PER_EXAMPLE
 from conformance.suite import _support as sup
@@ -342,36 +343,30 @@ def test_zeros_init(backend: Backend, device: str, check: Check, fan_in: int, fa
 
 
 @pytest.mark.clause("INIT-CONSTANT")
-@given(
-    fan_in=hh.widths(64),
-    fan_out=hh.widths(64),
-    seed=hh.seeds(),
-    value=st.floats(-1e6, 1e6, allow_nan=False, allow_subnormal=False),
-    data=st.data(),
-)
+@given(fan_in=hh.widths(64), fan_out=hh.widths(64), seed=hh.seeds(), data=st.data())
 def test_constant_init(
-    backend: Backend,
-    device: str,
-    check: Check,
-    fan_in: int,
-    fan_out: int,
-    seed: int,
-    value: float,
-    data: st.DataObject,
+    backend: Backend, device: str, check: Check, fan_in: int, fan_out: int, seed: int, data: st.DataObject
 ) -> None:
-    """Every float dtype: in float64 the value is kept to the last bit, in float32 rounded once."""
-    dtype = data.draw(hh.float_dtypes(backend.float_dtypes), label="dtype")
+    """Every float dtype, half precision included: in float64 the value is kept to the last bit, in the others
+    rounded once. In each example an ordinary value (within +-1e6) and a special one (a zero, the dtype's
+    largest finite value, its smallest normal and subnormal, 2**31, 2**53, or any finite value)."""
+    dtype = data.draw(rs.init_dtypes(backend.float_dtypes), label="dtype")
     layer, weight = _fresh_weight(backend, device, fan_in, fan_out, seed, dtype)
-    expected = np.asarray(value, dtype=dtype)
-    for name, param in (("weight", weight), ("bias", sup.own_parameters(backend, layer)["bias"])):
-        backend.init_(param, "constant", value=value)
-        values = backend.to_numpy(param)
-        check.true(
-            bool(np.all(values == expected)),
-            f"{dtype} {name} after constant_({name}, {value!r})",
-            values,
-            f"all {expected!r}",
-        )
+    arguments = (
+        data.draw(rs.ordinary_constants(dtype), label="value"),
+        data.draw(rs.special_constants(dtype), label="special value"),
+    )
+    for value in arguments:
+        expected = rs.constant_in(value, dtype)
+        for name, param in (("weight", weight), ("bias", sup.own_parameters(backend, layer)["bias"])):
+            backend.init_(param, "constant", value=value)
+            values = backend.to_numpy(param)
+            check.true(
+                bool(np.all(values == expected)),
+                f"{dtype} {name} after constant_({name}, {value!r})",
+                values,
+                f"all {expected!r}",
+            )
 
 
 @pytest.mark.clause("INIT-UNIFORM")
@@ -678,26 +673,31 @@ def test_tied_gradient_is_sum_of_uses(backend: Backend, device: str, check: Chec
 @pytest.mark.clause("TIE-DTYPE-CONVERSION")
 @given(data=st.data())
 def test_dtype_conversion_keeps_ties(backend: Backend, device: str, check: Check, data: st.DataObject) -> None:
+    """Conversions in a row (1 to 3, then back to the dtype the net was built in), each one checked: a
+    framework that keeps unrounded "master" values and brings them back on the way home is caught."""
     net = data.draw(hh.tied_nets(backend.float_dtypes, containers=ALL_CONTAINERS), label="tied net")
-    target = data.draw(hh.float_dtypes(backend.float_dtypes), label="converted to")
+    chain = data.draw(rs.conversion_chains(backend.float_dtypes, net.dtype), label="converted to, in turn")
     model = backend.build(net.arch, dtype=net.dtype, device=device)
     before = backend.named_parameters(model)
     values = {name: backend.to_numpy(p).copy() for name, p in before}
-    returned = backend.module_to_dtype(model, target)
-    check.same(returned, model, f"what converting to {target} returns")
-    after = backend.named_parameters(model)
-    check.equal(
-        parameter_names(backend, model), [n for n, _ in before], f"parameter names after converting to {target}"
-    )
-    for (name, old), (_, new) in zip(before, after, strict=False):
-        check.same(new, old, f"{name} after converting {net.dtype} -> {target}")
-        check.equal(backend.bits(new)[0], target, f"dtype of {name} after the conversion")
-        expected = values[name].astype(target)
-        check.true(bool(np.array_equal(backend.to_numpy(new), expected)), f"{name} after the conversion", "", expected)
-    for paths in hh.tied_linears(net.arch).values():
-        held = [sup.own_parameters(backend, _resolve(backend, model, path))["weight"] for path in paths]
-        for path, param in zip(paths[1:], held[1:], strict=True):
-            check.same(param, held[0], f"{path}.weight and {paths[0]}.weight after converting to {target}")
+    route = [net.dtype]
+    for target in chain:
+        route.append(target)
+        steps = " -> ".join(route)
+        returned = backend.module_to_dtype(model, target)
+        check.same(returned, model, f"what converting to {target} returns ({steps})")
+        after = backend.named_parameters(model)
+        check.equal(parameter_names(backend, model), [n for n, _ in before], f"parameter names after {steps}")
+        for (name, old), (_, new) in zip(before, after, strict=False):
+            check.same(new, old, f"{name} after converting {steps}")
+            check.equal(backend.bits(new)[0], target, f"dtype of {name} after {steps}")
+            values[name] = rs.rounded_to(values[name], target)
+            observed = backend.to_numpy(new)
+            check.true(bool(np.array_equal(observed, values[name])), f"{name} after {steps}", observed, values[name])
+        for paths in hh.tied_linears(net.arch).values():
+            held = [sup.own_parameters(backend, _resolve(backend, model, path))["weight"] for path in paths]
+            for path, param in zip(paths[1:], held[1:], strict=True):
+                check.same(param, held[0], f"{path}.weight and {paths[0]}.weight after {steps}")
 
 
 def _resolve(backend: Backend, model: Any, path: str) -> Any:

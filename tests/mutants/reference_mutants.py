@@ -245,3 +245,31 @@ class RankThreeScrambled(regions.RankThreeScrambled, ReferenceBackend):
 
 class LargeBatchTailDropped(regions.LargeBatchTailDropped, ReferenceBackend):
     """A forward on more than 8 rows, not a multiple of 8, leaves the last rows' outputs at zero."""
+
+
+class HalfLinearDropsBias(regions.HalfLinearDropsBias, ReferenceBackend):
+    """A forward in float16 leaves out every linear layer's bias."""
+
+
+class LargeConstantWrapsInt32(regions.LargeConstantWrapsInt32, ReferenceBackend):
+    """``constant_`` with an integral value of magnitude 2**31 or more stores it wrapped to int32."""
+
+
+class ConversionBackRestoresOriginal(regions.ConversionBackRestoresOriginal, ReferenceBackend):
+    """Converting a module back to the dtype it was built in restores the values it had then."""
+
+
+class SecondMoveCopiesModule(regions.SecondMoveCopiesModule, ReferenceBackend):
+    """A module moved a second time comes back as a moved copy (simulated devices)."""
+
+
+class AcceleratorHopRounds(regions.AcceleratorHopRounds, ReferenceBackend):
+    """A float64 tensor copied from one simulated accelerator straight to another comes through float32."""
+
+
+class TryAllGpusStopsAtFour(regions.TryAllGpusStopsAtFour, ReferenceBackend):
+    """``try_all_gpus()`` lists at most four simulated accelerators."""
+
+
+class HalfBiasGradientDropped(regions.HalfBiasGradientDropped, ReferenceBackend):
+    """A backward in float16 leaves every bias gradient at zero."""

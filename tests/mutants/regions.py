@@ -11,6 +11,7 @@ region was drawn, and being caught after, is in docs/reach.md.
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import numpy as np
@@ -87,3 +88,173 @@ class LargeBatchTailDropped(TorchLikeBackend):
             array[rows - rows % 8 :] = 0
             return self.tensor(array, self.device_of(out))
         return out
+
+
+def _half(tensor: Any) -> bool:
+    """Whether ``tensor`` is in a half-precision dtype (float16 or bfloat16), by its dtype's name."""
+    return str(tensor.dtype).rsplit(".", 1)[-1] in ("float16", "bfloat16")
+
+
+class HalfLinearDropsBias(TorchLikeBackend):
+    """A forward in float16 or bfloat16 leaves out every linear layer's bias (a half-precision kernel without the add).
+
+    Right in float32 and float64, the only dtypes a forward, initializer or
+    gradient clause drew before issue 21's half-precision draws.
+    """
+
+    target = "BLOCK-FORWARD-VALUE"
+    # Its dimension (half-precision dtypes, half_mlps: MORE_REACH["half_width"]) is not in REACH: no region.
+    region = ""
+
+    def forward(self, module: Any, x: Any) -> Any:
+        if not _half(x):
+            return super().forward(module, x)
+        saved = []
+        with self.fw.no_grad():
+            for sub in module.modules():
+                bias = getattr(sub, "bias", None)
+                if bias is not None and hasattr(sub, "in_features"):
+                    value = self.to_numpy(bias)
+                    saved.append((bias, value))
+                    bias.copy_(self._like(np.zeros_like(value), bias))
+        try:
+            return super().forward(module, x)
+        finally:
+            with self.fw.no_grad():
+                for bias, value in saved:
+                    bias.copy_(self._like(value, bias))
+
+
+class LargeConstantWrapsInt32(TorchLikeBackend):
+    """``constant_`` with an integral value of magnitude 2**31 or more stores it wrapped to int32 (an integer fast path).
+
+    Right for every value within +-1e6 (the only constants drawn before
+    issue 21's special values) and for every value that is not integral.
+    """
+
+    target = "INIT-CONSTANT"
+    # Its dimension (special initializer arguments) is MORE_REACH["init_constant"], not in REACH: no region.
+    region = ""
+
+    def init_(self, parameter: Any, scheme: str, **kwargs: float) -> None:
+        value = kwargs.get("value")
+        integral = value is not None and np.isfinite(value) and value == int(value)
+        if scheme == "constant" and integral and value is not None and abs(value) >= 2**31:
+            kwargs = {**kwargs, "value": float((int(value) + 2**31) % 2**32 - 2**31)}
+        super().init_(parameter, scheme, **kwargs)
+
+
+class ConversionBackRestoresOriginal(TorchLikeBackend):
+    """Converting a module back to the dtype it was built in restores the values it had then (kept "master" weights).
+
+    ``module.to(float32)`` rounds; ``.to(float64)`` afterwards must keep the
+    rounded values, not bring back the unrounded ones. Right for every single
+    conversion (the only one the clause made before issue 21's repeated
+    conversions) and for every round trip from float32 or a half dtype.
+    """
+
+    target = "TIE-DTYPE-CONVERSION"
+    # Its dimension (conversions in a row) is MORE_REACH["conversions"], not in REACH: no region.
+    region = ""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # by id, the module held too, so no later module takes its id
+        self._masters: dict[int, tuple[Any, str, dict[str, np.ndarray]]] = {}
+
+    def module_to_dtype(self, module: Any, dtype: str) -> Any:
+        params = self.named_parameters(module)
+        if id(module) not in self._masters and params:
+            kept = {n: self.to_numpy(p) for n, p in params}
+            self._masters[id(module)] = (module, self.bits(params[0][1])[0], kept)
+        result = super().module_to_dtype(module, dtype)
+        _, original, masters = self._masters.get(id(module), (None, "", {}))
+        if dtype == original:
+            with self.fw.no_grad():
+                for name, param in self.named_parameters(module):
+                    param.copy_(self._like(masters[name], param))
+        return result
+
+
+class SecondMoveCopiesModule(TorchLikeBackend):
+    """A module moved a second time comes back as a moved copy: handles taken before it hold the old parameters.
+
+    The first ``module.to(d)`` moves in place, as the clause requires; a
+    later one (a move back, or on to another device) returns a deep copy.
+    Right for every single move (the only one per example before issue 21's
+    device routes); devices are simulated on the reference.
+    """
+
+    target = "DEV-MODULE-TO-IDENTITY"
+    # Its dimension (moves in a row) is MORE_REACH["moves"], not in REACH: no region.
+    region = ""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._moved: dict[int, Any] = {}  # by id, the module held too, so no later module takes its id
+
+    def module_to(self, module: Any, device: str) -> Any:
+        if id(module) in self._moved:
+            return super().module_to(copy.deepcopy(module), device)
+        self._moved[id(module)] = module
+        return super().module_to(module, device)
+
+
+class AcceleratorHopRounds(TorchLikeBackend):
+    """A float64 tensor copied from one accelerator straight to another comes through float32 (a peer copy
+    that stages in single precision).
+
+    Right for every copy to or from the host (the only moves of a tensor in
+    the copy clauses before issue 21's device routes) and for every dtype
+    but float64; devices are simulated on the reference.
+    """
+
+    target = "DEV-COPY-ROUNDTRIP"
+    # Its dimension (moves in a row) is MORE_REACH["moves"], not in REACH: no region.
+    region = ""
+
+    def to_device(self, tensor: Any, device: str) -> Any:
+        source = self.device_of(tensor)
+        moved = super().to_device(tensor, device)
+        hop = self.host_device not in (source, device) and source != device
+        if hop and self.bits(moved)[0] == "float64":
+            staged = self.to_numpy(moved).astype(np.float32).astype(np.float64)
+            moved = self.tensor(staged, device, "float64")
+        return moved
+
+
+class TryAllGpusStopsAtFour(TorchLikeBackend):
+    """``try_all_gpus()`` lists at most four accelerators (a fixed table of four).
+
+    Right for 0 to 4 devices (the simulated counts drawn before issue 21
+    stopped at 3); only a backend that sets its device count (the reference)
+    is drawn past that, so it is bound for the reference alone.
+    """
+
+    target = "DEV-TRY-ALL-GPUS"
+    # Its dimension (simulated device count) is MORE_REACH["device_count"], not in REACH: no region.
+    region = ""
+
+    def try_all_gpus(self) -> list[str]:
+        return super().try_all_gpus()[:4]
+
+
+class HalfBiasGradientDropped(TorchLikeBackend):
+    """A backward in float16 or bfloat16 leaves every bias without its gradient (zeros): a half-precision
+    kernel that skips the reduction over rows.
+
+    Right in float32 and float64, the only dtypes a gradient clause drew
+    before issue 21's half-precision draws; the forward stays right.
+    """
+
+    target = "BLOCK-BACKWARD-PARAMS"
+    # Its dimension (half-precision dtypes, half_mlps: MORE_REACH["half_width"]) is not in REACH: no region.
+    region = ""
+
+    def gradients(self, module: Any, x: Any, cotangent: np.ndarray) -> Any:
+        grads = super().gradients(module, x, cotangent)
+        if _half(x):
+            for name in grads.params:
+                if name.rsplit(".", 1)[-1] == "bias":
+                    grads.params[name] = np.zeros_like(grads.params[name])
+        return grads

@@ -17,7 +17,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from conformance.backends.torch import TorchBackend, blocks
-from tests.mutants import devices
+from tests.mutants import devices, regions
 from tests.mutants.torch_mutants import _chapter
 
 
@@ -124,3 +124,11 @@ class IgnoresMapLocation(devices.IgnoresMapLocation, _OnCuda):
 
 class LoadsOnHost(devices.LoadsOnHost, _OnCuda):
     """load() without map_location puts every tensor on the CPU."""
+
+
+class SecondMoveCopiesModule(regions.SecondMoveCopiesModule, _OnCuda):
+    """A module moved a second time comes back as a moved copy (judged where CUDA is present)."""
+
+
+class AcceleratorHopRounds(regions.AcceleratorHopRounds, _OnCuda):
+    """A float64 tensor copied from one GPU straight to another comes through float32 (judged where CUDA is)."""

@@ -1222,3 +1222,19 @@ class RankThreeScrambled(regions.RankThreeScrambled, TorchBackend):
 
 class LargeBatchTailDropped(regions.LargeBatchTailDropped, TorchBackend):
     """A forward on more than 8 rows, not a multiple of 8, leaves the last rows' outputs at zero."""
+
+
+class HalfLinearDropsBias(regions.HalfLinearDropsBias, TorchBackend):
+    """A forward in float16 or bfloat16 leaves out every linear layer's bias."""
+
+
+class LargeConstantWrapsInt32(regions.LargeConstantWrapsInt32, TorchBackend):
+    """``constant_`` with an integral value of magnitude 2**31 or more stores it wrapped to int32."""
+
+
+class ConversionBackRestoresOriginal(regions.ConversionBackRestoresOriginal, TorchBackend):
+    """Converting a module back to the dtype it was built in restores the values it had then."""
+
+
+class HalfBiasGradientDropped(regions.HalfBiasGradientDropped, TorchBackend):
+    """A backward in float16 or bfloat16 leaves every bias gradient at zero."""

@@ -22,6 +22,7 @@ class ReferenceBackend(TorchLikeBackend):
 
     name = "reference"
     capabilities = PYTORCH_CAPABILITIES | {"device-count-control"}  # simulated devices, any count
+    float_dtypes = ("float32", "float64", "float16")  # its modules are built and run in float16 too
     dtypes = ("float16", "float32", "float64", "int8", "int16", "int32", "int64", "uint8", "bool")
     fw = reference
     nn = nn

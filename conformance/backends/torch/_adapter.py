@@ -35,6 +35,8 @@ class TorchBackend(TorchLikeBackend):
 
     name = "torch"
     capabilities = PYTORCH_CAPABILITIES
+    # nn.Linear and its peers are built and run in half precision on every device, the CPU included
+    float_dtypes = ("float32", "float64", "float16", "bfloat16")
     dtypes = tuple(_DTYPES)
     fw = torch
     nn = nn
