@@ -64,6 +64,7 @@ STATED: dict[str, list[str]] = {
     ],
     "MOD-GRADGRAD": [
         "with the scheme, steps, bounds, activation-pattern rule and padding_idx rule of MOD-GRAD-CORRECT",
+        f"over at most {G.GRADGRAD_EXAMPLES} examples",
         "@once_differentiable",
         "a double backward torch does not implement",
     ],
