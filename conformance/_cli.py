@@ -354,6 +354,12 @@ def _check_module(args: argparse.Namespace) -> int:
         raise UsageError("check-module needs --input-shape (e.g. --input-shape 4,6) or --inputs module:attr")
     result = run_isolated(request, quiet=args.quiet)
     print("\n".join(summary_lines(result)))
+    from conformance._text import neutral
+    from conformance.modules._subject import INFORMATIONAL
+
+    for key, label in INFORMATIONAL.items():  # informational findings, never verdicts
+        if key in result.environment:
+            print(f"  {label}: {neutral(result.environment[key])}")
     if args.json is not None:
         print(f"result file: {args.json}")
     return result.exit_code

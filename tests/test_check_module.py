@@ -41,11 +41,17 @@ def test_the_chapter_fixed_hidden_mlp_fails_its_clauses_and_the_file_renders(
     assert (tmp_path / "site" / "index.html").exists(), "observed no dashboard for a module check"
 
 
-def test_a_correct_module_passes(cli: Cli) -> None:
+def test_a_correct_module_passes(cli: Cli, tmp_path: Path) -> None:
     args = ["check-module", "tests.modules.correct:MLP", "--input-shape", "4,20", *FAST, "--clause", "MOD-REGISTERED"]
-    proc = cli([*args, "--clause", "MOD-GRAD-REACHES"], extra_path=[REPO_ROOT])
+    proc = cli([*args, "--clause", "MOD-GRAD-REACHES", "--json", "m.json"], extra_path=[REPO_ROOT])
     assert proc.returncode == 0, (
         f"observed exit status {proc.returncode}; expected 0\n{proc.stdout[-2000:]}{proc.stderr}"
+    )
+    said = "train/eval (informational): outputs equal in train() and eval()"
+    assert said in proc.stdout, f"observed {proc.stdout[-1500:]!r}; expected {said!r}"
+    environment = json.loads((tmp_path / "m.json").read_text(encoding="utf-8"))["environment"]
+    assert environment.get("module_train_eval", "").startswith("outputs equal"), (
+        f"observed environment {environment}; expected the informational train/eval finding"
     )
 
 
@@ -127,7 +133,7 @@ def test_the_module_contract_fixture_checks_a_users_module_in_their_own_suite(py
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc for the isolating child")
-def test_sigterm_writes_the_result_file_marked_incomplete(tmp_path: Path) -> None:
+def test_sigterm_writes_the_result_file_marked_incomplete(tmp_path: Path, result_validator: object) -> None:
     """A CI job's timeout (SIGTERM) leaves a result file, marked incomplete, as Ctrl-C does; exit 128 + 15."""
     env = subprocess_env([REPO_ROOT / "tests" / "fixtures" / "modules", REPO_ROOT])
     command = [sys.executable, "-m", "conformance", "check-module", "hanging_modules:HangsOnOddBatches"]
@@ -150,3 +156,27 @@ def test_sigterm_writes_the_result_file_marked_incomplete(tmp_path: Path) -> Non
     assert "SIGTERM" in data.get("incomplete", ""), (
         f"observed incomplete {data.get('incomplete')!r}; expected the run marked terminated by SIGTERM"
     )
+    assert (data.get("exit_code"), data.get("signal")) == (status, "SIGTERM"), (
+        f"observed exit_code {data.get('exit_code')!r} and signal {data.get('signal')!r} in the result file; "
+        f"expected {status} (what the process exited with) and 'SIGTERM'"
+    )
+    assert schema_errors(result_validator, data) == [], "observed a terminated run's result file off the schema"  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("signal_name", "code"), [("", 130), ("SIGTERM", 143), ("SIGHUP", 129)])
+def test_the_recorded_exit_code_is_the_one_the_process_exits_with(
+    signal_name: str, code: int, result_validator: object
+) -> None:
+    """An interrupted run records 130 (Ctrl-C); one a signal ended records 128 + the signal, as the process exits."""
+    from conformance.run.result import RunResult
+
+    result = RunResult({"name": "m", "version": "1"}, "cpu", "fast", [], "2026-01-01T00:00:00", 1.0)
+    result.incomplete, result.signal = f"terminated by {signal_name or 'Ctrl-C'}", signal_name
+    data = result.to_json()
+    assert (result.exit_code, data["exit_code"], data.get("signal", "")) == (code, code, signal_name), (
+        f"observed exit_code {result.exit_code} (file {data['exit_code']}, signal {data.get('signal')!r}); "
+        f"expected {code} and {signal_name!r}"
+    )
+    assert schema_errors(result_validator, data) == [], f"observed {data} off the schema"  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="SIGKILL"):
+        RunResult({"name": "m"}, "cpu", "fast", [], "2026-01-01T00:00:00", 1.0, signal="SIGKILL")

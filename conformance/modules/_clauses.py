@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from conformance.kit.checks import Check
 from conformance.modules import _behaviour as B
+from conformance.modules import _compile as P
 from conformance.modules import _construction as C
 from conformance.modules import _gradients as G
 from conformance.modules import _state as S
@@ -49,6 +50,11 @@ CONTRACT: tuple[ContractClause, ...] = (
     # Structural: how the module is made and switched, whatever the inputs.
     ContractClause("MOD-FACTORY-KWARGS", C.check_factory_kwargs, examples=3),
     ContractClause("MOD-MODES-REACH", C.check_modes_reach, examples=3),
+    ContractClause("MOD-META-INIT", C.check_meta_init, examples=3),
+    # Each example costs a double backward and finite differences of the gradient.
+    ContractClause("MOD-GRADGRAD", G.check_gradgrad, examples=G.GRADGRAD_EXAMPLES),
+    # Compiled once per run; each new input shape may recompile.
+    ContractClause("MOD-COMPILE-PARITY", P.check_compile_parity, examples=P.EXAMPLES),
 )
 
 BY_ID: dict[str, ContractClause] = {c.id: c for c in CONTRACT}

@@ -90,3 +90,153 @@ def check_modes_reach(subject: ModuleSubject, check: Check, data: st.DataObject)
             )
         if returned is not module:
             raise violation(check, f"module.train({mode})", f"returned {type(returned).__name__}", "the module", fix)
+
+
+# --- MOD-META-INIT ------------------------------------------------------------------------------------
+
+#: Where MOD-META-INIT builds the module before materializing it on the subject's device.
+META_DEVICE = "meta"
+#: What to_empty's uninitialized floating tensors are filled with, so that one no reset leaves unset shows.
+UNSET = float("nan")
+
+
+def _accepts_device(factory: object) -> str:
+    """``named`` when the signature names device=, ``maybe`` when it takes **kwargs (nn.GRU), else empty."""
+    try:
+        parameters = inspect.signature(factory).parameters  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return ""
+    if "device" in parameters:
+        return "named"
+    return "maybe" if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()) else ""
+
+
+def _reset(module: torch.nn.Module) -> list[str]:
+    """Call reset_parameters() of every module in the tree that has one (else torch's _reset_parameters()).
+
+    ``_reset_parameters`` is the name torch.nn.MultiheadAttention and torch.nn.Transformer use; the names of
+    the modules reset are returned.
+    """
+    reset = []
+    for name, m in module.named_modules():
+        method = getattr(m, "reset_parameters", None) or getattr(m, "_reset_parameters", None)
+        if callable(method):
+            method()
+            reset.append(name or "self")
+    return reset
+
+
+def check_meta_init(subject: ModuleSubject, check: Check, data: st.DataObject) -> None:
+    import torch
+
+    from conformance.modules import _inputs as I
+    from conformance.modules._subject import _has_lazy
+
+    accepts = _accepts_device(subject.factory)
+    if not accepts:
+        not_applicable("the factory takes no device= keyword argument")
+    with seeded(data):
+        reference = subject.build()
+        if _has_lazy(reference):
+            not_applicable("a lazy module is materialized by its first forward, not by reset_parameters()")
+        try:
+            factory: Any = subject.factory  # a zero-argument factory that also takes device=
+            module = factory(device=META_DEVICE)
+        except TypeError as exc:
+            if accepts == "maybe" and "device" in str(exc):
+                not_applicable(f"the factory takes no device= keyword argument (through **kwargs: {_raised(exc)})")
+            skip(f"the factory cannot build on the {META_DEVICE} device: {_raised(exc)}")
+        except Exception as exc:
+            skip(f"the factory cannot build on the {META_DEVICE} device: {_raised(exc)}")
+        fix = (
+            "initialize every parameter and buffer in a reset_parameters() method (called from __init__), "
+            "as torch.nn's layers do, not only in __init__"
+        )
+        module.to_empty(device=subject.device)
+        module.to(dtype=subject.torch_dtype)
+        with torch.no_grad():
+            for _, t in _tensors(module):
+                if t.is_floating_point() or t.is_complex():
+                    t.fill_(UNSET)
+        try:
+            with torch.no_grad():
+                _reset(module)
+        except Exception as exc:
+            raise violation(
+                check, "reset_parameters() after to_empty()", f"it raised {_raised(exc)}", "the module reset", fix
+            ) from None
+        wrong = [name for name, t in _tensors(module) if t.device.type != torch.device(subject.device).type]
+        unset = [
+            name
+            for name, t in _tensors(module)
+            if (t.is_floating_point() or t.is_complex()) and t.numel() and not bool(torch.isfinite(t).all())
+        ]
+        if wrong or unset:
+            what = f"on {wrong[0]}'s device" if wrong else ""
+            raise violation(
+                check,
+                f"parameters and buffers after factory(device={META_DEVICE!r}), to_empty(device={subject.device!r}) "
+                "and reset_parameters()",
+                f"{len(unset)} not initialized by any reset (still NaN): {', '.join(unset[:5])}"
+                if unset
+                else f"{len(wrong)} not on {subject.device} {what}: {', '.join(wrong[:5])}",
+                f"every parameter and buffer on {subject.device}, initialized",
+                fix,
+            )
+        inputs = I.draw_inputs(data, subject)
+        module.eval()
+        reference.eval()
+        try:
+            with torch.no_grad():
+                output = I.call(module, I.clone(inputs))
+        except Exception as exc:
+            raise violation(
+                check, "eval forward of the materialized module", f"it raised {_raised(exc)}", "an output", fix
+            ) from None
+        with torch.no_grad():
+            expected = I.call(reference, I.clone(inputs))
+    got, want = list(I.tensors(output)), list(I.tensors(expected))
+    shapes = [tuple(t.shape) for _, t in got]
+    if shapes != [tuple(t.shape) for _, t in want]:
+        raise violation(
+            check,
+            "output shapes of the materialized module",
+            str(shapes),
+            f"{[tuple(t.shape) for _, t in want]}, those of the module built directly",
+            fix,
+        )
+    bad = [p for p, t in got if (t.is_floating_point() or t.is_complex()) and not bool(torch.isfinite(t).all())]
+    if bad:
+        raise violation(check, f"{bad[0]} of the materialized module", "non-finite values", "finite values", fix)
+
+
+# --- informational: do outputs differ between train() and eval()? --------------------------------------
+
+
+def modes_note(subject: ModuleSubject) -> str:
+    """Whether the module's outputs differ between train() and eval() on the first example (never a verdict)."""
+    import torch
+
+    from conformance.modules import _inputs as I
+    from conformance.modules._inspect import reads_training
+
+    try:
+        with torch.random.fork_rng(devices=[]), torch.no_grad():
+            torch.manual_seed(0)
+            module = subject.build()
+            readers = reads_training(module)
+            inputs = I.example_inputs(subject)
+            evaluated = I.floating(I.call(module.eval(), I.clone(inputs)))
+            trained = I.floating(I.call(module.train(), I.clone(inputs)))
+    except Exception as exc:
+        return f"not compared: {_raised(exc)}"
+    differ = [
+        (p, float((a.double() - b.double()).abs().max()) if a.numel() else 0.0)
+        for (p, a), (_, b) in zip(trained, evaluated, strict=False)
+        if a.shape != b.shape or not torch.equal(a, b)
+    ]
+    behaviour = f"mode-dependent modules: {', '.join(readers[:5])}" if readers else "no forward reads self.training"
+    if differ:
+        path, gap = differ[0]
+        return f"outputs differ between train() and eval() ({path}: max |difference| {gap:.3g}; {behaviour})"
+    return f"outputs equal in train() and eval() ({behaviour})"

@@ -359,3 +359,179 @@ def _fault_hint(functions: list[str]) -> str:
         "no custom autograd.Function is in the graph: check ops with their own autograd formula "
         "(torch.library.register_autograd, C++/CUDA extensions)"
     )
+
+
+# --- MOD-GRADGRAD -------------------------------------------------------------------------------------
+
+#: Examples MOD-GRADGRAD draws at most, whatever the profile: each costs a double backward and several backwards
+#: (a ResNet-18 took 229 s for 5 on the loaded 2-core machine); a wrong double backward shows on every example.
+GRADGRAD_EXAMPLES = 3
+#: What torch raises when a backward is by design once differentiable (the clause is then not applicable).
+ONCE_DIFFERENTIABLE = (
+    "marked with @once_differentiable",
+    "backward through the graph a second time",
+    "is not implemented",
+    "double backward",
+    "does not support double backward",
+)
+
+
+def check_gradgrad(subject: ModuleSubject, check: Check, data: st.DataObject) -> None:
+    """The derivative of the gradient (a Hessian-vector product) against finite differences of the gradient."""
+    import torch
+
+    with seeded(data) as seed:
+        module = subject.build().double().eval()
+        params = [(f"parameter {n}", p) for n, p in module.named_parameters() if p.requires_grad]
+        drawn = I.draw_inputs(data, subject)
+        inputs = I.map_tensors(drawn, lambda t: t.detach().double().requires_grad_() if t.is_floating_point() else t)
+        leaves = [(p, t) for p, t in I.input_tensors(inputs) if t.requires_grad] + params
+        if not leaves:
+            not_applicable("neither a floating input nor a trainable parameter to differentiate")
+        found: list[bytes] = []  # the activation pattern at the point itself, from the first forward
+        with _patterns(found):
+            outputs = I.floating(I.call(module, inputs))
+        if not outputs:
+            not_applicable("the module has no floating output")
+        weights = _weights(outputs, seed)
+        loss = _loss(outputs, weights)
+        if not loss.requires_grad:
+            not_applicable("the output does not depend on a differentiable tensor")
+        functions = custom_functions(loss)
+        once = once_differentiable_functions(loss)
+        if once:
+            not_applicable(
+                f"the backward of {', '.join(once)} is marked @once_differentiable: once differentiable by design"
+            )
+        tensors = [t for _, t in leaves]
+        generator = torch.Generator().manual_seed(seed + 2)
+        cotangents = [torch.randn(t.shape, generator=generator, dtype=torch.float64).to(t.device) for t in tensors]
+        fixed = _fixed_by_design(module)
+
+        def contracted(grads: Sequence[torch.Tensor | None]) -> torch.Tensor:
+            """s = <c, g>: the gradient contracted with fixed random cotangents (its derivative is H c)."""
+            total = torch.zeros((), dtype=torch.float64)
+            for g, c, t in zip(grads, cotangents, tensors, strict=True):
+                if g is not None:
+                    mask = fixed.get(id(t))
+                    total = total + ((g.to_dense() if g.is_sparse else g) * c * (1 if mask is None else mask)).sum()
+            return total
+
+        try:
+            first = torch.autograd.grad(loss, tensors, create_graph=True, allow_unused=True)
+            s = contracted(first)
+            second: Sequence[torch.Tensor | None] = (
+                torch.autograd.grad(s, tensors, allow_unused=True) if s.requires_grad else [None] * len(tensors)
+            )
+        except RuntimeError as exc:
+            text = str(exc)
+            if any(m in text for m in ONCE_DIFFERENTIABLE):
+                not_applicable(f"torch gives this backward no second derivative: {text.splitlines()[0][:300]}")
+            raise
+        hessian = [torch.zeros_like(t) if h is None else h for h, t in zip(second, tensors, strict=True)]
+        with torch.no_grad():
+            terms = float(sum((g * c).abs().sum() for g, c in zip(first, cotangents, strict=True) if g is not None))
+        n_inputs = len(leaves) - len(params)
+        originals = [p.detach().clone() for _, p in params]
+
+        def at(directions: list[torch.Tensor], h: float) -> tuple[float, bytes]:
+            """s and the activation pattern at the point moved by ``h`` along ``directions``."""
+            found: list[bytes] = []
+            with torch.no_grad():
+                for (_, p), v in zip(params, directions[n_inputs:], strict=True):
+                    p.add_(v, alpha=h)
+            shifted = iter(directions)
+            moved = I.map_tensors(
+                inputs, lambda t: (t.detach() + h * next(shifted)).requires_grad_() if t.requires_grad else t
+            )
+            moved_leaves = [t for _, t in I.input_tensors(moved) if t.requires_grad] + [p for _, p in params]
+            try:
+                with _patterns(found):
+                    value = _loss(I.floating(I.call(module, moved)), weights)
+                grads = torch.autograd.grad(value, moved_leaves, allow_unused=True)
+                result = float(contracted(grads))
+            finally:
+                with torch.no_grad():
+                    for (_, p), o in zip(params, originals, strict=True):
+                        p.copy_(o)
+            return result, hashlib.sha1(b"".join(found)).digest()
+
+        base = float(s.detach()), hashlib.sha1(b"".join(found)).digest()
+
+        def compare(directions: list[torch.Tensor]) -> _Agreement:
+            analytic = float(sum((hv * v).sum() for hv, v in zip(hessian, directions, strict=True)))
+            scale = float(sum((hv * v).abs().sum() for hv, v in zip(hessian, directions, strict=True)))
+            bound = RTOL * scale + ATOL * terms
+            step = STEP
+            value, pattern = base
+            for _ in range(RETRIES):
+                sides = []
+                for sign in (1.0, -1.0):
+                    far, far_pattern = at(directions, sign * step)
+                    if far_pattern != pattern:
+                        continue
+                    near, near_pattern = at(directions, sign * step / 2)
+                    if near_pattern != pattern:
+                        continue
+                    sides.append(2 * (near - value) / (sign * step / 2) - (far - value) / (sign * step))
+                    if abs(sides[-1] - analytic) <= bound:
+                        return _Agreement(True, analytic, sides[-1], bound)
+                if sides:
+                    return _Agreement(False, analytic, sides[0], bound)
+                step /= RETRY_SHRINK
+            return _Agreement(None, analytic, math.nan, bound)
+
+        def direction() -> list[torch.Tensor]:
+            out = []
+            for t in tensors:
+                v = torch.randn(t.shape, generator=generator, dtype=torch.float64).to(t.device)
+                v = v / math.sqrt(max(t.numel(), 1))
+                mask = fixed.get(id(t))
+                out.append(v if mask is None else v * mask)
+            return out
+
+        results = []
+        for _ in range(DIRECTIONS):
+            results.append(compare(direction()))
+            if results[-1].agrees is not False:
+                return
+    worst = results[0]
+    raise violation(
+        check,
+        "derivative of the gradient along a direction (float64, eval mode): <c, H v> for a drawn cotangent c",
+        f"double backward {worst.analytic:.6g}, finite differences of the gradient {worst.numeric:.6g} "
+        f"(bound {worst.bound:.3g}) in all {DIRECTIONS} directions",
+        "agreement within the bound",
+        _gradgrad_hint(functions),
+    )
+
+
+def once_differentiable_functions(loss: torch.Tensor) -> list[str]:
+    """Names of the custom ``autograd.Function`` classes in the graph whose backward is ``@once_differentiable``.
+
+    torch raises on their second derivative only when the incoming gradient requires grad; otherwise the
+    second derivative through them is silently zero, so they are found here, from the graph.
+    """
+    seen: set[int] = set()
+    found: list[str] = []
+    stack = [loss.grad_fn]
+    while stack:
+        node = stack.pop()
+        if node is None or id(node) in seen:
+            continue
+        seen.add(id(node))
+        cls = getattr(node, "_forward_cls", None)
+        code = getattr(getattr(cls, "backward", None), "__code__", None)
+        if cls is not None and "once_differentiable" in getattr(code, "co_qualname", "") and cls.__name__ not in found:
+            found.append(cls.__name__)
+        stack.extend(n for n, _ in node.next_functions)
+    return found
+
+
+def _gradgrad_hint(functions: list[str]) -> str:
+    where = f" ({', '.join(functions)})" if functions else ""
+    return (
+        f"write the backward of each custom autograd.Function{where} with differentiable torch ops on saved "
+        "inputs (not on values computed in forward, which carry no graph), or mark it "
+        "@torch.autograd.function.once_differentiable so a second derivative raises instead of being wrong"
+    )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import shlex
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from conformance._errors import UsageError
@@ -17,7 +17,7 @@ from conformance.kit.checks import Check, ClauseViolation
 from conformance.modules._clauses import BY_ID, CONTRACT
 from conformance.modules._outcome import ClauseSkipped
 from conformance.modules._runner import run_clause_test
-from conformance.modules._subject import ModuleSubject, load_subject
+from conformance.modules._subject import INFORMATIONAL, ModuleSubject, load_subject
 from spec import load_catalogue
 
 #: Verdicts that make a MUST clause a failure of the module.
@@ -40,6 +40,8 @@ class ModuleReport:
 
     target: str
     results: tuple[ClauseResult, ...]
+    #: Informational findings, never verdicts: ``module_train_eval``, ``torch_compile_graph_breaks`` (when run).
+    notes: dict[str, str] = field(default_factory=dict, compare=False)
 
     def __getitem__(self, clause: str) -> ClauseResult:
         return next(r for r in self.results if r.clause == clause)
@@ -56,6 +58,7 @@ class ModuleReport:
         lines = [f"module contract of {self.target}:"]
         for r in self.results:
             lines.append(f"  {r.status:<14} {r.clause} ({r.level})" + (f": {r.message}" if r.message else ""))
+        lines += [f"  {INFORMATIONAL[k]}: {v}" for k, v in self.notes.items() if k in INFORMATIONAL]
         return "\n".join(lines)
 
 
@@ -165,7 +168,12 @@ def evaluate(
             continue
         options = _settings(profile, max_examples, seed, entry.examples, shrink)
         results[entry.id] = _run_one(subject, entry.id, clause.level.value, options, seed, profile)
-    return ModuleReport(subject.target, tuple(results.values()))
+    from conformance.modules._compile import notes
+    from conformance.modules._construction import modes_note
+
+    return ModuleReport(
+        subject.target, tuple(results.values()), {"module_train_eval": modes_note(subject), **notes(subject)}
+    )
 
 
 def check_module(

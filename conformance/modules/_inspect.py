@@ -129,6 +129,19 @@ def is_stateless(module: torch.nn.Module) -> bool:
     return True
 
 
+def reads_training(root: torch.nn.Module) -> list[str]:
+    """Class names of the modules in ``root`` whose forward reads ``training`` (dropout, batch norm...), by source."""
+    found: list[str] = []
+    for cls in {type(m): None for m in root.modules()}:
+        try:
+            source = inspect.getsource(cls.forward)
+        except (OSError, TypeError):
+            continue
+        if "training" in source and cls.__name__ not in found:
+            found.append(cls.__name__)
+    return found
+
+
 def _container(value: Any) -> str:
     for kind, name in ((dict, "dict"), (list, "list"), (tuple, "tuple"), ((set, frozenset), "set")):
         if isinstance(value, kind):

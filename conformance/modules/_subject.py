@@ -26,6 +26,13 @@ from conformance.modules._types import Inputs, InputShapeError, ModuleTargetErro
 if TYPE_CHECKING:
     import torch
 
+#: Informational findings a module check records in the result file's environment (never verdicts), and
+#: how the text output labels them.
+INFORMATIONAL = {
+    "module_train_eval": "train/eval (informational)",
+    "torch_compile_graph_breaks": "torch.compile graph breaks (informational)",
+}
+
 #: The dtypes a subject may be checked in.
 DTYPES = ("float32", "float64", "float16", "bfloat16")
 
@@ -61,9 +68,23 @@ class ModuleSubject:
         return f"torch {torch.__version__}"
 
     def environment(self) -> dict[str, str]:
+        """What the result file records of the run: versions, and the informational findings (never verdicts).
+
+        ``module_train_eval``: whether outputs differ between train() and eval(); ``torch_compile_graph_breaks``:
+        the graph breaks MOD-COMPILE-PARITY counted in this process, when it ran.
+        """
         import torch
 
-        return {"torch": str(torch.__version__), "dtype": self.dtype, "cuda": str(torch.cuda.is_available())}
+        from conformance.modules._compile import notes
+        from conformance.modules._construction import modes_note
+
+        return {
+            "torch": str(torch.__version__),
+            "dtype": self.dtype,
+            "cuda": str(torch.cuda.is_available()),
+            "module_train_eval": modes_note(self),
+            **notes(self),
+        }
 
     @property
     def torch_dtype(self) -> torch.dtype:

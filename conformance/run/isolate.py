@@ -266,6 +266,8 @@ def run_isolated(request: RunRequest, *, quiet: bool = False) -> RunResult:
         tool={"name": "blockspec", "version": tool_version()},
         incomplete=incomplete,
     )
+    if terminated is not None:
+        result.signal = terminated.name  # the file's exit_code is then what the process exits with (143)
     if watch.loose:
         result.environment["blockspec_journal_errors"] = "\n".join(watch.loose)
     if request.json_path is not None:

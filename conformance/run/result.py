@@ -20,6 +20,8 @@ from conformance.run.status import FAILING, STATUSES, Outcome, Status
 from spec import Level
 
 SCHEMA_VERSION = 1
+#: The signals that end a run with a result file (conformance._interrupt.signals_as_exit), by their number.
+SIGNALS = {"SIGHUP": 1, "SIGTERM": 15}
 
 
 @dataclass
@@ -75,6 +77,11 @@ class RunResult:
     environment: dict[str, str] = field(default_factory=dict)
     tool: dict[str, str] = field(default_factory=dict)
     incomplete: str = ""  # why the run stopped before every selected test ran (an interrupt), else empty
+    signal: str = ""  # the signal that ended the run (SIGTERM, SIGHUP), else empty: the process exits 128 + it
+
+    def __post_init__(self) -> None:
+        if self.signal and self.signal not in SIGNALS:
+            raise ValueError(f"Expected signal to be one of {list(SIGNALS)} or empty but got signal={self.signal!r}")
 
     def counts(self) -> dict[str, int]:
         counts = dict.fromkeys(STATUSES, 0)
@@ -88,7 +95,10 @@ class RunResult:
     @property
     def exit_code(self) -> int:
         """0 when every applicable, selected MUST clause passed or is xfail (the verdict line names those);
+        128 + the signal for a run a signal ended (143 for SIGTERM: what the process exits with);
         130 for an interrupted run; 1 otherwise."""
+        if self.signal:
+            return 128 + SIGNALS[self.signal]
         if self.incomplete:
             return 130
         return 1 if self.failing_must() else 0
@@ -109,6 +119,8 @@ class RunResult:
         }
         if self.incomplete:
             data["incomplete"] = self.incomplete
+        if self.signal:
+            data["signal"] = self.signal
         return data
 
 

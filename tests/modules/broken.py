@@ -279,6 +279,9 @@ class FactoryKwargsForgotten(nn.Module):
         self.lin = nn.Linear(6, 4, device=device, dtype=dtype)
         self.register_buffer("scale", torch.full((4,), 0.5))
 
+    def reset_parameters(self) -> None:  # the meta path works (MOD-META-INIT): only the placement is wrong
+        self.scale.fill_(0.5)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.lin(x) * self.scale.to(x.dtype)
 
@@ -465,6 +468,57 @@ class BatchCentering(nn.Module):
         return h - h.mean(dim=0, keepdim=True)
 
 
+# --- MOD-META-INIT, MOD-GRADGRAD, MOD-COMPILE-PARITY ---------------------------------------------------
+
+
+class InitOnlyInConstructor(nn.Module):
+    """Takes device= but sets its scale in __init__ only: built on meta, to_empty leaves it uninitialized."""
+
+    def __init__(self, device: Any = None) -> None:
+        super().__init__()
+        self.lin = nn.Linear(6, 4, device=device)
+        self.scale = nn.Parameter(torch.ones(4, device=device))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.lin(x) * self.scale
+
+
+class _CubeSavedSlope(torch.autograd.Function):
+    """x**3 whose backward multiplies by a slope computed in forward: right once, silently wrong twice."""
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(3 * x**2)  # computed in forward: no graph back to x
+        return x**3
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
+        (slope,) = ctx.saved_tensors
+        return grad * slope
+
+
+class NotTwiceDifferentiable(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(6, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return _CubeSavedSlope.apply(self.lin(x))
+
+
+class CompileOnlyFastPath(nn.Module):
+    """A 'fast path' taken only under torch.compile that forgets the bias."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(6, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if torch.compiler.is_compiling():
+            return F.linear(x, self.lin.weight)
+        return self.lin(x)
+
+
 REG, DEV, DTYPE = "MOD-REGISTERED", "MOD-DEVICE-MOVE", "MOD-DTYPE-MOVE"
 HELPERS = "MOD-HELPERS-REGISTERED"
 
@@ -506,4 +560,7 @@ BROKEN: Sequence[Broken] = (
     _case("device=/dtype= taken but not passed on", FactoryKwargsForgotten, ((4, 6),), "MOD-FACTORY-KWARGS"),
     _case("train() overridden, self.training forgotten", TrainForgetsItself, ((4, 6),), "MOD-MODES-REACH"),
     _case("weight .view() in a conv", weight_standardized, ((2, 3, 6, 6),), "MOD-CHANNELS-LAST"),
+    _case("device= taken, init in __init__ only", InitOnlyInConstructor, ((4, 6),), "MOD-META-INIT"),
+    _case("custom Function, backward not differentiable", NotTwiceDifferentiable, ((4, 6),), "MOD-GRADGRAD"),
+    _case("is_compiling() fast path without the bias", CompileOnlyFastPath, ((4, 6),), "MOD-COMPILE-PARITY"),
 )

@@ -379,8 +379,51 @@ class FactoryKwargs(nn.Module):
         self.lin = nn.Linear(6, 4, device=device, dtype=dtype)
         self.register_buffer("scale", torch.full((4,), 0.5, device=device, dtype=dtype))
 
+    def reset_parameters(self) -> None:  # what the meta path calls after to_empty (MOD-META-INIT)
+        self.scale.fill_(0.5)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.lin(x) * self.scale
+
+
+class ResetsItsParameters(nn.Module):
+    """Takes device= and initializes in reset_parameters(), called from __init__: the meta path works."""
+
+    def __init__(self, device: Any = None) -> None:
+        super().__init__()
+        self.lin = nn.Linear(6, 4, device=device)
+        self.scale = nn.Parameter(torch.empty(4, device=device))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        nn.init.ones_(self.scale)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.lin(x) * self.scale
+
+
+class _OnceCube(torch.autograd.Function):
+    """x**3 whose backward is marked once differentiable: a second derivative raises (MOD-GRADGRAD n/a)."""
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(x)
+        return x**3
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
+        (x,) = ctx.saved_tensors
+        return grad * 3 * x**2
+
+
+class OnceDifferentiable(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(6, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return _OnceCube.apply(self.lin(x))
 
 
 class OverridesTrain(nn.Module):
@@ -432,7 +475,17 @@ CASES: Sequence[Case] = (
     Case("lazy stack", lazy_stack, ((4, 6),)),
     Case("persistent random buffer", PersistentBuffer, ((4, 6),)),
     Case("deterministic non-persistent buffer", DeterministicNonPersistent, ((4, 6),)),
-    Case("weight_norm parametrization", weight_norm_net, ((4, 6),)),
+    Case(
+        "weight_norm parametrization",
+        weight_norm_net,
+        ((4, 6),),
+        frozenset({"MOD-GRADGRAD"}),
+        why=(
+            "a true departure of torch 2.13 (CPU): the double backward of torch._weight_norm is wrong; "
+            "torch.autograd.gradgradcheck(lambda v, g: torch._weight_norm(v, g, 0), (v, g)) fails too, while "
+            "g * v / v.norm(dim=1, keepdim=True) passes it"
+        ),
+    ),
     Case("LSTM, two layers, batch first", LSTMNet, ((3, 5, 4),)),
     Case("GRU, last step", gru_net, ((3, 4, 4),)),
     Case("Conv2d + BatchNorm2d on 4-D input", conv_bn, ((2, 3, 8, 8),)),
@@ -449,4 +502,6 @@ CASES: Sequence[Case] = (
     Case("small residual CNN (many kinks)", SmallResNet, ((2, 3, 8, 8),)),
     Case("device= and dtype= factory kwargs", FactoryKwargs, ((4, 6),)),
     Case("train() overridden, through super()", OverridesTrain, ((4, 6),)),
+    Case("device= taken, init in reset_parameters()", ResetsItsParameters, ((4, 6),)),
+    Case("custom Function marked once_differentiable", OnceDifferentiable, ((4, 6),)),
 )

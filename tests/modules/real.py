@@ -7,6 +7,7 @@ clause must come out pass, not-applicable or skipped. A false alarm on one of th
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -157,6 +158,24 @@ def timm_resnet10t() -> nn.Module:
     return timm.create_model("resnet10t", pretrained=False, num_classes=10)  # type: ignore[no-any-return]
 
 
+#: torch.nn built-ins with their constructor arguments: their factories take device=, so MOD-META-INIT applies.
+WITH_DEVICE: tuple[Real, ...] = (
+    Real("nn.Linear(6, 4)", functools.partial(nn.Linear, 6, 4), ((4, 6),)),
+    Real("nn.Conv2d(3, 4, 3)", functools.partial(nn.Conv2d, 3, 4, 3), ((2, 3, 6, 6),)),
+    Real("nn.BatchNorm2d(3)", functools.partial(nn.BatchNorm2d, 3), ((2, 3, 4, 4),)),
+    Real("nn.LayerNorm(6)", functools.partial(nn.LayerNorm, 6), ((4, 6),)),
+    Real(
+        "nn.Embedding(10, 4, padding_idx=0)", functools.partial(nn.Embedding, 10, 4, padding_idx=0), (), tokens(10, 5)
+    ),
+    Real(
+        "nn.TransformerEncoderLayer(8, 2, 16)",
+        functools.partial(nn.TransformerEncoderLayer, 8, 2, 16, batch_first=True),
+        ((2, 5, 8),),
+    ),
+    Real("nn.GRU(4, 5)", functools.partial(nn.GRU, 4, 5, batch_first=True), ((3, 4, 4),)),
+    Real("nn.GroupNorm(2, 4)", functools.partial(nn.GroupNorm, 2, 4), ((2, 4, 3, 3),)),
+)
+
 FLOAT32_INSIDE = (
     "a true departure: the model computes in float32 inside a .double() model ({where} cast to float32 "
     "explicitly), so float64 is only float32-accurate there"
@@ -190,4 +209,5 @@ REAL: tuple[Real, ...] = (
         needs="transformers",
     ),
     Real("timm resnet10t", timm_resnet10t, ((2, 3, 32, 32),), needs="timm"),
+    *WITH_DEVICE,
 )

@@ -19,6 +19,7 @@ from conformance.modules._helper import rerun_command
 from spec import load_catalogue
 from tests.modules.broken import BROKEN, CHAPTER, Broken
 from tests.modules.correct import CASES, MLP, Case, MyLinear
+from tests.modules.real import WITH_DEVICE, Real
 
 FAILING = ("fail", "error")
 
@@ -223,3 +224,57 @@ def test_a_failure_every_example_shows_is_not_shrunk_and_a_rare_one_is() -> None
     assert "1001" not in str(info.value) and len(calls) < 60, (
         f"observed {info.value} after {len(calls)} calls; expected a decided clause's first failure, unshrunk"
     )
+
+
+NEW = ("MOD-META-INIT", "MOD-GRADGRAD", "MOD-COMPILE-PARITY")
+
+
+@pytest.mark.parametrize("case", WITH_DEVICE, ids=[c.name for c in WITH_DEVICE])
+def test_torch_nn_built_ins_pass_the_meta_gradgrad_and_compile_clauses(case: Real) -> None:
+    """No false alarm on torch's own layers; their factories take device=, so MOD-META-INIT runs on each."""
+    subject = load_subject(case.factory, case.shapes, inputs=case.inputs)
+    report = evaluate(subject, clauses=NEW, profile="fast", shrink=False)
+    assert report["MOD-META-INIT"].status == "pass", f"{case.name}: observed {report['MOD-META-INIT']}; expected pass"
+    failing = {r.clause for r in report.results if r.status in FAILING}
+    assert not failing, f"{case.name}: observed failing {sorted(failing)}; expected none\n{_listing(report)}"
+
+
+def test_a_once_differentiable_backward_is_not_applicable_for_gradgrad_with_the_reason() -> None:
+    from tests.modules.correct import OnceDifferentiable
+
+    result = evaluate(load_subject(OnceDifferentiable, ["4,6"]), clauses=["MOD-GRADGRAD"], profile="fast")
+    assert result["MOD-GRADGRAD"].status == "not-applicable", f"observed {result['MOD-GRADGRAD']}"
+    assert "once_differentiable" in result["MOD-GRADGRAD"].message, f"observed {result['MOD-GRADGRAD'].message!r}"
+
+
+def test_train_eval_differences_and_graph_breaks_are_reported_as_information() -> None:
+    from tests.modules.correct import FixedHiddenMLPBuffer, dropout_mlp
+
+    plain = evaluate(load_subject(MLP, ["4,20"]), clauses=["MOD-COMPILE-PARITY"], profile="fast", max_examples=1)
+    assert plain.notes["module_train_eval"].startswith("outputs equal"), f"observed {plain.notes}"
+    assert plain.notes["torch_compile_graph_breaks"].startswith("0"), f"observed {plain.notes}"
+    dropout = evaluate(load_subject(dropout_mlp, ["4,6"]), clauses=["MOD-MODES-REACH"], profile="fast")
+    assert dropout.notes["module_train_eval"].startswith("outputs differ"), f"observed {dropout.notes}"
+    assert "Dropout" in dropout.notes["module_train_eval"], f"observed {dropout.notes}"
+    assert all(r.status == "pass" for r in dropout.results), "observed a verdict from an informational finding"
+    looping = evaluate(
+        load_subject(FixedHiddenMLPBuffer, ["2,20"]), clauses=["MOD-COMPILE-PARITY"], profile="fast", max_examples=1
+    )
+    breaks = looping.notes["torch_compile_graph_breaks"]
+    assert breaks[0].isdigit() and int(breaks.split()[0]) >= 1, f"observed {breaks!r}; expected the while loop's break"
+    assert "graph breaks (informational)" in looping.render(), f"observed {looping.render()}"
+
+
+def test_a_compiler_that_cannot_be_used_is_skipped_with_the_reason(monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    def no_compiler(*args: object, **kwargs: object) -> object:
+        raise RuntimeError("no working C compiler found")
+
+    monkeypatch.setattr(torch, "compile", no_compiler)
+    report = evaluate(load_subject(lambda: MLP(), ["4,20"]), clauses=["MOD-COMPILE-PARITY"], profile="fast")
+    result = report["MOD-COMPILE-PARITY"]
+    assert (result.status, result.message) == (
+        "skipped",
+        "compiler unavailable: RuntimeError: no working C compiler found",
+    ), f"observed {result}; expected skipped: compiler unavailable with the reason"

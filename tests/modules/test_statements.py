@@ -16,6 +16,8 @@ pytest.importorskip("torch")
 import torch
 
 from conformance.modules import _behaviour as B
+from conformance.modules import _compile as P
+from conformance.modules import _construction as C
 from conformance.modules import _gradients as G
 from conformance.modules import _inputs as I
 from conformance.modules import _state as S
@@ -53,6 +55,27 @@ STATED: dict[str, list[str]] = {
     "MOD-NONCONTIGUOUS": [" or ".join(B.LAYOUTS) + " view", "sqrt(eps) * (1 + max|output|)"],
     "MOD-BATCH-INDEPENDENT": ["sqrt(eps) * (1 + max|output|)"],
     "MOD-CHANNELS-LAST": ["module.to(memory_format=torch.channels_last)", "sqrt(eps) * (1 + max|output|)"],
+    "MOD-META-INIT": [
+        f'device="{C.META_DEVICE}"',
+        "to_empty(device=...)",
+        f"filled with {C.UNSET!r}".replace("nan", "NaN"),
+        "reset_parameters() of every module in the tree",
+        "else _reset_parameters()",
+    ],
+    "MOD-GRADGRAD": [
+        "with the scheme, steps, bounds, activation-pattern rule and padding_idx rule of MOD-GRAD-CORRECT",
+        f"over at most {G.GRADGRAD_EXAMPLES} examples",
+        "@once_differentiable",
+        "a double backward torch does not implement",
+    ],
+    "MOD-COMPILE-PARITY": [
+        f'torch.compile(module, backend="{P.BACKEND}")',
+        f"The backend is {P.BACKEND}",
+        "sqrt(eps) * (1 + max|eager|)",
+        "compiled once per run",
+        "torch._dynamo.explain",
+        "skipped: compiler unavailable",
+    ],
     "MOD-STATE-ROUNDTRIP": ["torch.save", "torch.load(weights_only=True)", "safetensors (save_model/load_model)"],
 }
 

@@ -24,3 +24,10 @@ def test_factory_kwargs(subject: Any, check: Check, data: st.DataObject) -> None
 @given(data=st.data())
 def test_modes_reach(subject: Any, check: Check, data: st.DataObject) -> None:
     C.check_modes_reach(subject, check, data)
+
+
+@pytest.mark.clause("MOD-META-INIT")
+@settings(max_examples=3)
+@given(data=st.data())
+def test_meta_init(subject: Any, check: Check, data: st.DataObject) -> None:
+    C.check_meta_init(subject, check, data)

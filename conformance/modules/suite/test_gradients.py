@@ -23,3 +23,10 @@ def test_grad_reaches(subject: Any, check: Check, data: st.DataObject) -> None:
 @given(data=st.data())
 def test_grad_correct(subject: Any, check: Check, data: st.DataObject) -> None:
     G.check_grad_correct(subject, check, data)
+
+
+@pytest.mark.clause("MOD-GRADGRAD")
+@settings(max_examples=min(settings().max_examples, G.GRADGRAD_EXAMPLES))  # the profile's, capped
+@given(data=st.data())
+def test_gradgrad(subject: Any, check: Check, data: st.DataObject) -> None:
+    G.check_gradgrad(subject, check, data)
