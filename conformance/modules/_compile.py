@@ -6,7 +6,7 @@ TorchDynamo's graph capture (guards, graph breaks, Python side effects) and AOTA
 the joint forward-backward graph), where a compiled module departs from its eager self, without inductor's
 code generation, which needs a C compiler and cost 38 s for a two-layer MLP on the 2-core machine this was
 measured on (aot_eager: 3 s). Graph breaks are counted (informational, never a verdict) and kept in
-:data:`NOTES` for the run's result file.
+:data:`conformance.modules._notes.NOTES` for the run's result file.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from conformance.kit.checks import Check
 from conformance.modules import _inputs as I
 from conformance.modules._behaviour import _raised, tolerance, violation
 from conformance.modules._inspect import seeded
+from conformance.modules._notes import NOTES
 from conformance.modules._outcome import not_applicable, skip
 from conformance.modules._subject import ModuleSubject
 from conformance.modules._types import Inputs
@@ -30,8 +31,6 @@ if TYPE_CHECKING:
 BACKEND = "aot_eager"
 #: Examples the clause draws at most, whatever the profile: each new input shape may recompile.
 EXAMPLES = 3
-#: Informational findings of this process, by target: graph breaks (read into the result file's environment).
-NOTES: dict[str, dict[str, str]] = {}
 #: The compiled module of each target in this process: (eager module, compiled module) or the reason it is not.
 _COMPILED: dict[str, tuple[Any, Any] | str] = {}
 
@@ -71,11 +70,6 @@ def _compiler_failure(exc: BaseException) -> str:
     if kind.startswith(("torch._dynamo", "torch._inductor")):
         return f"torch.compile cannot trace this module: {_raised(exc)}"
     return ""
-
-
-def notes(subject: ModuleSubject) -> dict[str, str]:
-    """The informational findings of MOD-COMPILE-PARITY on ``subject`` in this process (none when it did not run)."""
-    return dict(NOTES.get(subject.target, {}))
 
 
 def _key(subject: ModuleSubject) -> str:

@@ -211,32 +211,3 @@ def check_meta_init(subject: ModuleSubject, check: Check, data: st.DataObject) -
 
 
 # --- informational: do outputs differ between train() and eval()? --------------------------------------
-
-
-def modes_note(subject: ModuleSubject) -> str:
-    """Whether the module's outputs differ between train() and eval() on the first example (never a verdict)."""
-    import torch
-
-    from conformance.modules import _inputs as I
-    from conformance.modules._inspect import reads_training
-
-    try:
-        with torch.random.fork_rng(devices=[]), torch.no_grad():
-            torch.manual_seed(0)
-            module = subject.build()
-            readers = reads_training(module)
-            inputs = I.example_inputs(subject)
-            evaluated = I.floating(I.call(module.eval(), I.clone(inputs)))
-            trained = I.floating(I.call(module.train(), I.clone(inputs)))
-    except Exception as exc:
-        return f"not compared: {_raised(exc)}"
-    differ = [
-        (p, float((a.double() - b.double()).abs().max()) if a.numel() else 0.0)
-        for (p, a), (_, b) in zip(trained, evaluated, strict=False)
-        if a.shape != b.shape or not torch.equal(a, b)
-    ]
-    behaviour = f"mode-dependent modules: {', '.join(readers[:5])}" if readers else "no forward reads self.training"
-    if differ:
-        path, gap = differ[0]
-        return f"outputs differ between train() and eval() ({path}: max |difference| {gap:.3g}; {behaviour})"
-    return f"outputs equal in train() and eval() ({behaviour})"

@@ -168,12 +168,9 @@ def evaluate(
             continue
         options = _settings(profile, max_examples, seed, entry.examples, shrink)
         results[entry.id] = _run_one(subject, entry.id, clause.level.value, options, seed, profile)
-    from conformance.modules._compile import notes
-    from conformance.modules._construction import modes_note
+    from conformance.modules._notes import information
 
-    return ModuleReport(
-        subject.target, tuple(results.values()), {"module_train_eval": modes_note(subject), **notes(subject)}
-    )
+    return ModuleReport(subject.target, tuple(results.values()), information(subject))
 
 
 def check_module(

@@ -75,15 +75,13 @@ class ModuleSubject:
         """
         import torch
 
-        from conformance.modules._compile import notes
-        from conformance.modules._construction import modes_note
+        from conformance.modules._notes import information
 
         return {
             "torch": str(torch.__version__),
             "dtype": self.dtype,
             "cuda": str(torch.cuda.is_available()),
-            "module_train_eval": modes_note(self),
-            **notes(self),
+            **information(self),
         }
 
     @property
