@@ -13,8 +13,9 @@ Where things are (three layers, each a package or a few modules):
 - **the plug** — ``_protocol.py`` (the ``Backend`` protocol), ``arch.py`` (the
   architecture trees adapters build), ``_discovery.py`` (finding a backend),
   ``_manifest.py`` (known failures), ``backends/<name>/`` (the adapters);
-- **the suite and its kit** — ``suite/test_<section>.py`` (one module per
+- **the suites and their kit** — ``suite/test_<section>.py`` (one module per
   chapter section; each test cites its clause with ``@pytest.mark.clause``),
+  ``module_suite/`` (the module contract, on the subject ``modules/`` loads),
   ``kit/`` (strategies, oracle, statistics, clause-bound checks, profiles);
 - **the run** — ``run/``: ``request.py`` (what to run, validated once) →
   ``session.py`` (in pytest: gating, outcomes as events) → ``journal.py``

@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 import conformance.interop
-import conformance.modules.suite
+import conformance.module_suite
 import conformance.suite
 from conformance.run.result import SCHEMA_VERSION
 from conformance.run.status import STATUSES
@@ -154,7 +154,7 @@ def write_result(path: Path, document: dict[str, Any]) -> Path:
 
 
 #: Each subject's suite package.
-SUITES = {"framework": conformance.suite, "module": conformance.modules.suite, "interop": conformance.interop}
+SUITES = {"framework": conformance.suite, "module": conformance.module_suite, "interop": conformance.interop}
 
 
 def conformance_tests(subject: str = "framework") -> Iterator[tuple[str, Any]]:

@@ -76,9 +76,6 @@ def test_no_import_circle_in_conformance() -> None:
             assert cycle is None, f"observed the import circle {' -> '.join(cycle)}; expected none"
 
 
-#: Package pairs that still import each other, each to be removed by the work that owns it; any other pair
-#: fails (conformance.interop <-> conformance.run is gone: the pair subject lives in conformance._interop).
-KNOWN_PACKAGE_CIRCLES = {("conformance.modules", "conformance.run")}
 
 
 def test_no_package_imports_one_that_imports_it_back() -> None:
@@ -91,8 +88,7 @@ def test_no_package_imports_one_that_imports_it_back() -> None:
     for module, targets in _imports().items():
         edges.setdefault(package(module), set()).update(package(t) for t in targets if package(t) != package(module))
     circles = {tuple(sorted((a, b))) for a, out in edges.items() for b in out if a in edges.get(b, set())}
-    unexpected = sorted(circles - KNOWN_PACKAGE_CIRCLES)
-    assert unexpected == [], f"observed packages importing each other {unexpected}; expected none (layers point down)"
+    assert sorted(circles) == [], f"observed packages importing each other {sorted(circles)}; expected none (layers point down)"
 
 
 def test_the_pytest_plugin_is_a_leaf() -> None:

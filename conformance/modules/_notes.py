@@ -7,24 +7,20 @@ importing them.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from conformance.modules import _inputs as I
 from conformance.modules._inspect import reads_training
-
-if TYPE_CHECKING:
-    from conformance.modules._subject import ModuleSubject
+from conformance.modules._types import Subject
 
 #: Findings of this process, by target, recorded by the clauses that make them (graph breaks).
 NOTES: dict[str, dict[str, str]] = {}
 
 
-def information(subject: ModuleSubject) -> dict[str, str]:
+def information(subject: Subject) -> dict[str, str]:
     """Every finding on ``subject``: the train/eval comparison, and what the clauses recorded in this process."""
     return {"module_train_eval": modes_note(subject), **NOTES.get(subject.target, {})}
 
 
-def modes_note(subject: ModuleSubject) -> str:
+def modes_note(subject: Subject) -> str:
     """Whether the module's outputs differ between train() and eval() on the first example (never a verdict)."""
     import torch
 

@@ -9,7 +9,7 @@ A clause test runs first without the shrink phase. A pass ends there. A failure 
 - else shrunk again from the start, for at most :data:`SHRINK_BUDGET_S` seconds (hypothesis reports the
   example shrunk so far when its shrinking budget runs out).
 
-Both the run pipeline's suite (``conformance/modules/suite/conftest.py``) and the in-process helper
+Both the run pipeline's suite (``conformance/module_suite/conftest.py``) and the in-process helper
 (:func:`conformance.modules.evaluate`) run clause tests through :func:`run_clause_test`.
 """
 

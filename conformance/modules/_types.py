@@ -40,7 +40,8 @@ class Inputs:
 
 
 class Subject(Protocol):
-    """What drawing inputs needs of a subject (``_subject.ModuleSubject`` is one); ``_inputs`` depends on this only."""
+    """What drawing inputs and noting findings need of a subject (``_subject.ModuleSubject`` is one); ``_inputs``
+    and ``_notes`` depend on this only."""
 
     @property
     def target(self) -> str: ...
@@ -59,3 +60,5 @@ class Subject(Protocol):
 
     @property
     def batch(self) -> int: ...
+
+    def build(self) -> torch.nn.Module: ...

@@ -72,7 +72,7 @@ class RunRequest:
         """The package of conformance tests this request runs."""
         if self.kind == "interop":
             return "conformance.interop"
-        return "conformance.modules.suite" if self.kind == "module" else "conformance.suite"
+        return "conformance.module_suite" if self.kind == "module" else "conformance.suite"
 
     def catalogue(self) -> Catalogue:
         """The clauses this kind of subject is checked against."""

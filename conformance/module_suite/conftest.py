@@ -1,7 +1,7 @@
 """Fixtures of the module-contract suite: the module subject and a clause-bound check.
 
 The run pipeline puts the subject on its session; ``pytest --pyargs
-conformance.modules.suite`` then runs every clause on it.
+conformance.module_suite`` then runs every clause on it.
 """
 
 from __future__ import annotations
