@@ -69,14 +69,27 @@ class NarrowingTransfer(ReferenceBackend):
 
 
 class CopiesLandOnDeviceZero(ReferenceBackend):
-    """A copy from one accelerator to another lands on accelerator 0."""
+    """A copy from one accelerator to another lands on accelerator 0 (DEV-COPY-ROUNDTRIP hops between
+    accelerators and checks each copy's device; DEV-MULTI-DEVICE, which depends on it, is then blocked)."""
 
-    target = "DEV-MULTI-DEVICE"
+    target = "DEV-COPY-ROUNDTRIP"
 
     def to_device(self, tensor: Any, device: str) -> Any:
         if str(tensor.device).startswith("sim") and device.startswith("sim"):
             device = "sim:0"
         return tensor.to(device)
+
+
+class SumLandsOnDeviceZero(ReferenceBackend):
+    """Adding two tensors that live on a second accelerator gives a result on accelerator 0."""
+
+    target = "DEV-MULTI-DEVICE"
+
+    def add(self, a: Any, b: Any) -> Any:
+        total = super().add(a, b)
+        if str(a.device).startswith("sim") and str(a.device) != "sim:0" and str(a.device) == str(b.device):
+            return total.to("sim:0")
+        return total
 
 
 class BuffersLeftBehind(devices.BuffersLeftBehind, ReferenceBackend):
