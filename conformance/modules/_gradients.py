@@ -226,17 +226,26 @@ class _Agreement:
     bound: float
 
 
+def _float64_point(
+    subject: ModuleSubject, data: st.DataObject
+) -> tuple[Any, Any, list[tuple[str, Any]], list[tuple[str, Any]]]:
+    """The module in float64 and eval mode, drawn inputs made float64 leaves, its trainable parameters, and every
+    leaf to differentiate (floating inputs, then those parameters); not applicable when there is none."""
+    module = subject.build().double().eval()
+    params = [(f"parameter {n}", p) for n, p in module.named_parameters() if p.requires_grad]
+    drawn = I.draw_inputs(data, subject)
+    inputs = I.map_tensors(drawn, lambda t: t.detach().double().requires_grad_() if t.is_floating_point() else t)
+    leaves = [(p, t) for p, t in I.input_tensors(inputs) if t.requires_grad] + params
+    if not leaves:
+        not_applicable("neither a floating input nor a trainable parameter to differentiate")
+    return module, inputs, params, leaves
+
+
 def check_grad_correct(subject: ModuleSubject, check: Check, data: st.DataObject) -> None:
     import torch
 
     with seeded(data) as seed:
-        module = subject.build().double().eval()
-        params = [(f"parameter {n}", p) for n, p in module.named_parameters() if p.requires_grad]
-        drawn = I.draw_inputs(data, subject)
-        inputs = I.map_tensors(drawn, lambda t: t.detach().double().requires_grad_() if t.is_floating_point() else t)
-        leaves = [(p, t) for p, t in I.input_tensors(inputs) if t.requires_grad] + params
-        if not leaves:
-            not_applicable("neither a floating input nor a trainable parameter to differentiate")
+        module, inputs, params, leaves = _float64_point(subject, data)
         outputs = I.floating(I.call(module, inputs))
         if not outputs:
             not_applicable("the module has no floating output")
@@ -381,13 +390,7 @@ def check_gradgrad(subject: ModuleSubject, check: Check, data: st.DataObject) ->
     import torch
 
     with seeded(data) as seed:
-        module = subject.build().double().eval()
-        params = [(f"parameter {n}", p) for n, p in module.named_parameters() if p.requires_grad]
-        drawn = I.draw_inputs(data, subject)
-        inputs = I.map_tensors(drawn, lambda t: t.detach().double().requires_grad_() if t.is_floating_point() else t)
-        leaves = [(p, t) for p, t in I.input_tensors(inputs) if t.requires_grad] + params
-        if not leaves:
-            not_applicable("neither a floating input nor a trainable parameter to differentiate")
+        module, inputs, params, leaves = _float64_point(subject, data)
         found: list[bytes] = []  # the activation pattern at the point itself, from the first forward
         with _patterns(found):
             outputs = I.floating(I.call(module, inputs))
