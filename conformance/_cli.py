@@ -55,13 +55,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--no-shrink", action="store_true", help="report failing examples as found, without shrinking (faster)"
     )
-    run.add_argument(
-        "--timeout",
-        type=float,
-        default=300.0,
-        metavar="SECONDS",
-        help="a test running longer is a hang: its clause is an error and the run goes on (default: 300)",
-    )
+    _add_timeouts(run, "a test running longer is a hang: its clause is an error and the run goes on (default: 300)")
     run.add_argument(
         "--in-process",
         action="store_true",
@@ -121,9 +115,7 @@ def _parser() -> argparse.ArgumentParser:
     module.add_argument("--exclude", action="append", default=[], metavar="ID", help="leave this clause out")
     module.add_argument("--profile", choices=tuple(PROFILES), default="ci", help="hypothesis profile (default: ci)")
     module.add_argument("--seed", type=int, metavar="N", help="draw examples at random from this seed")
-    module.add_argument(
-        "--timeout", type=float, default=300.0, metavar="SECONDS", help="a test running longer is a hang (default: 300)"
-    )
+    _add_timeouts(module, "a test running longer is a hang (default: 300)")
     module.add_argument("--quiet", "-q", action="store_true", help="no progress lines; only the summary")
 
     interop = commands.add_parser(
@@ -137,7 +129,7 @@ def _parser() -> argparse.ArgumentParser:
         "--json", type=Path, metavar="PATH", help="write one interop file: a result per ordered pair (docs/interop.md)"
     )
     interop.add_argument("--seed", type=int, metavar="N", help="draw examples at random from this seed")
-    interop.add_argument("--timeout", type=float, default=300.0, metavar="SECONDS", help="per-test time limit")
+    _add_timeouts(interop, "per-test time limit (default: 300)")
     interop.add_argument("--quiet", "-q", action="store_true", help="no progress lines; only the summaries")
     spec = commands.add_parser("spec", help="print the clause catalogue as Markdown")
     spec.add_argument("--output", "-o", type=_path, metavar="PATH", help="write to a file instead of stdout")
@@ -270,6 +262,18 @@ def _command(args: argparse.Namespace) -> int:
     return _backends()
 
 
+def _add_timeouts(command: argparse.ArgumentParser, per_test: str) -> None:
+    """``--timeout`` (per test) and ``--load-timeout`` (per test process, until the suite is collected)."""
+    command.add_argument("--timeout", type=float, default=300.0, metavar="SECONDS", help=per_test)
+    command.add_argument(
+        "--load-timeout",
+        type=float,
+        metavar="SECONDS",
+        help="a test process that has not loaded the backend and collected the suite by then is a hang "
+        "(default: the larger of 120 and --timeout)",
+    )
+
+
 def _run(args: argparse.Namespace) -> int:
     from conformance.run.cache import compile_cache
     from conformance.run.request import RunRequest
@@ -286,6 +290,7 @@ def _run(args: argparse.Namespace) -> int:
         seed=args.seed,
         known_failures=args.known_failures,
         timeout=args.timeout,
+        load_timeout=args.load_timeout,
         workers=args.workers,
         shapes=args.shapes,
         compile_cache=args.compile_cache,
@@ -347,6 +352,7 @@ def _check_module(args: argparse.Namespace) -> int:
         junit_path=args.junitxml,
         seed=args.seed,
         timeout=args.timeout,
+        load_timeout=args.load_timeout,
     )
     if not request.input_shapes and not request.inputs:
         from conformance._errors import UsageError

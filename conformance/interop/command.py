@@ -70,7 +70,13 @@ def interop_command(args: argparse.Namespace) -> int:
         check_writable(path)  # a directory, a FIFO, a missing parent: refused before any pair runs
     requests = [
         RunRequest(
-            pair, kind="interop", profile=args.profile, clauses=tuple(args.clause), seed=args.seed, timeout=args.timeout
+            pair,
+            kind="interop",
+            profile=args.profile,
+            clauses=tuple(args.clause),
+            seed=args.seed,
+            timeout=args.timeout,
+            load_timeout=args.load_timeout,
         )
         for pair in pairs
     ]

@@ -86,6 +86,7 @@ class _Watch:
     garbled: dict[str, str] = field(default_factory=dict)  # test -> the malformed journal line seen while it ran
     loose: list[str] = field(default_factory=list)  # malformed lines outside any test
     ended_at: float = 0.0  # when the child's session said it ended (its process may still wait on threads)
+    loaded: bool = False  # the current child sent its first event (it loaded the backend and collected)
 
     def read(self, lines: list[str], source: str = "") -> None:
         """Apply the journal lines of one child process (``source``); a malformed line is that test's error."""
@@ -119,7 +120,7 @@ class _Watch:
             self.ledger.record(clause, error)
 
     def apply(self, event: Mapping[str, Any]) -> None:
-        self.last_event = time.monotonic()
+        self.last_event, self.loaded = time.monotonic(), True
         kind = event["event"]
         if kind == "finish" and event["nodeid"] in self.garbled:
             previous = event["outcome"] or {}
@@ -188,7 +189,7 @@ def run_isolated(request: RunRequest, *, quiet: bool = False) -> RunResult:
                 command += ["--basetemp", str(tmp / f"pytest-{segment}"), "--blockspec-journal", str(journal)]
                 decided = len(ledger.outcomes)
                 returncode, hung, overdue, tail = _run_child(
-                    command + deselect, journal, watch, request.timeout, request.verbose, tmp
+                    command + deselect, journal, watch, (request.timeout, request.load_limit), request.verbose, tmp
                 )
                 for nodeid in skip:  # deselected here, to be run in another child: not the user's deselection
                     ledger.deselected.pop(nodeid, None)
@@ -197,7 +198,7 @@ def run_isolated(request: RunRequest, *, quiet: bool = False) -> RunResult:
                 if not ledger.began and not hung and returncode == _PYTEST_USAGE_ERROR:
                     raise UsageError(_pytest_refused(tail))
                 if not ledger.began:
-                    why = _death_reason(returncode, hung, request.timeout, during="loading the backend")
+                    why = _death_reason(returncode, hung, request.load_limit, during="loading the backend")
                     raise UsageError(f"backend {request.target!r} could not be loaded: {why}" + _tail_text(tail))
                 if not alone:
                     # A parallel child that did not end cleanly (a worker died, a test hung or raised
@@ -320,12 +321,15 @@ def _end_leftovers(before: set[int]) -> None:
 
 
 def _run_child(
-    command: list[str], journal: Path, watch: _Watch, timeout: float, verbose: bool, tmp: Path
+    command: list[str], journal: Path, watch: _Watch, limits: tuple[float, float], verbose: bool, tmp: Path
 ) -> tuple[int, bool, list[str], str]:
     """Run one child until it ends or hangs; returns (exit status, hung, the hung tests, tail of its output).
 
+    ``limits`` is (per test, for loading): a test running longer than the first is hung, and so is a
+    child that sends no event at all for the second (it never loaded) or, once loaded, for the first.
     The child writes ``journal``; under ``-n`` each xdist worker writes ``journal.gwN`` beside it.
     """
+    timeout, load_limit = limits
     log_path = tmp / f"{journal.stem}.log"
     journal.touch()
     before = _children()
@@ -354,7 +358,7 @@ def _run_child(
             start_new_session=True,
             preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
         )
-        watch.last_event, watch.ended_at = time.monotonic(), 0.0
+        watch.last_event, watch.ended_at, watch.loaded = time.monotonic(), 0.0, False
         overdue: list[str] = []
         hung = False
         try:
@@ -373,7 +377,8 @@ def _run_child(
                     returncode = watch.ledger.exitstatus or 0
                     break
                 overdue = watch.overdue(timeout)
-                idle = not watch.ledger.running_tests and time.monotonic() - watch.last_event > timeout
+                quiet_for = time.monotonic() - watch.last_event
+                idle = not watch.ledger.running_tests and quiet_for > (timeout if watch.loaded else load_limit)
                 if overdue or idle:  # a test, or the process outside any test, gave no sign for too long
                     hung = True
                     _kill_group(child)
@@ -404,7 +409,8 @@ def _kill_group(child: subprocess.Popen[Any]) -> None:
 def _death_reason(returncode: int, hung: bool, timeout: float, during: str = "") -> str:
     if hung:
         if during:
-            return f"hung: no answer within {timeout:g} s while {during}, so its process was killed"
+            advice = " (raise --load-timeout if it is just slow)" if during == "loading the backend" else ""
+            return f"hung: no answer within {timeout:g} s while {during}, so its process was killed{advice}"
         return f"hung: no verdict within {timeout:g} s, so its process was killed (raise --timeout if it is just slow)"
     where = f"while {during}" if during else "in the middle of this test"
     if returncode < 0:

@@ -27,6 +27,9 @@ from spec import Catalogue, load_catalogue
 
 #: Seconds one test may run before it counts as hung (``--timeout``).
 DEFAULT_TIMEOUT_S = 300.0
+#: The least time loading the backend gets (``--load-timeout``'s default, unless ``--timeout`` is longer):
+#: importing a framework and collecting the suite is not a test, and on a busy machine it takes tens of seconds.
+DEFAULT_LOAD_TIMEOUT_S = 120.0
 #: The most test processes ``-n`` may start: past the cores of any machine the suite runs on, more
 #: processes only share the same cores and each one imports the framework again.
 MAX_WORKERS = 64
@@ -53,6 +56,9 @@ class RunRequest:
     seed: int | None = None
     known_failures: Path | None = None
     timeout: float = DEFAULT_TIMEOUT_S
+    #: Seconds a test process may take to load the backend and collect the suite (``--load-timeout``);
+    #: None: the larger of :data:`DEFAULT_LOAD_TIMEOUT_S` and ``timeout``.
+    load_timeout: float | None = None
     #: Test processes run at once (``-n``; pytest-xdist), each test still isolated and timed on its own.
     workers: int = 1
     #: How sizes are drawn: ``palette`` (a few per run, :class:`conformance.kit.strategies.Palette`) or
@@ -66,6 +72,11 @@ class RunRequest:
     input_shapes: tuple[tuple[int, ...], ...] = ()
     dtype: str = "float32"
     inputs: str | None = None
+
+    @property
+    def load_limit(self) -> float:
+        """Seconds a test process may take from its start to its first sign (the suite collected)."""
+        return self.load_timeout if self.load_timeout is not None else max(DEFAULT_LOAD_TIMEOUT_S, self.timeout)
 
     @property
     def suite(self) -> str:
@@ -93,6 +104,8 @@ class RunRequest:
             raise UsageError(f"unknown profile {self.profile!r}; expected one of {', '.join(PROFILES)}")
         if not (math.isfinite(self.timeout) and self.timeout > 0):
             raise UsageError(f"--timeout must be a positive number of seconds, got {self.timeout!r}")
+        if self.load_timeout is not None and not (math.isfinite(self.load_timeout) and self.load_timeout > 0):
+            raise UsageError(f"--load-timeout must be a positive number of seconds, got {self.load_timeout!r}")
         if self.shapes not in (None, *SHAPES):
             raise UsageError(f"unknown --shapes {self.shapes!r}; expected one of {', '.join(SHAPES)}")
         if self.compile_cache is not None:
@@ -180,8 +193,10 @@ class RunRequest:
             # installed copy from registering the same module twice.
             *("-p", "no:blockspec", "-p", "conformance.plugin"),
             *("-p", "no:hypothesispytest", "-p", "_hypothesis_pytestplugin"),
-            # The suite asserts through Check, not bare assert: nothing of it needs rewriting.
-            *("-W", "ignore::pytest.PytestAssertRewriteWarning"),
+            # The suite asserts through Check, whose messages say what was observed and expected: nothing
+            # of it needs pytest's assert rewriting, which recompiles every test module on each start
+            # where no bytecode is written (python -B, PYTHONDONTWRITEBYTECODE: a second per run).
+            "--assert=plain",
             {"module": "--blockspec-module", "interop": "--blockspec-pair"}.get(self.kind, "--blockspec-backend"),
             self.target,
             *(("--blockspec-device", self.device) if self.device else ()),
