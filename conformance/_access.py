@@ -9,6 +9,11 @@ the base records, per clause, every attribute its tests read on the backend
 mutant then runs only the clauses that read something it redefines, and
 every other clause keeps the status the base run gave it.
 
+The chapter's blocks are one attribute, ``blocks``, that most clauses read
+(every build goes through it); a mutant usually replaces one block of it. So
+the trace records ``blocks.NAME`` for each member read, and a mutant's
+``blocks`` counts as redefining only the members that differ from its base's.
+
 A read that no single clause owns (while the session, a collection hook or a
 fixture broader than one test runs) goes to :attr:`AccessTrace.shared`; a
 mutant that redefines one of those, or any dunder (Python looks dunders up on
@@ -19,6 +24,7 @@ from __future__ import annotations
 
 import inspect
 import sys
+import types
 from collections.abc import Generator, Iterable
 from typing import Any
 
@@ -32,6 +38,9 @@ _BOOKKEEPING = frozenset(
     {"target", "region", "needs_accelerator", "__module__", "__qualname__", "__doc__", "__dict__", "__weakref__"}
     | {"__annotations__", "__firstlineno__", "__static_attributes__"}
 )
+#: The backend attribute holding the chapter's blocks (``Backend.blocks``): its members are traced one by one.
+BLOCKS = "blocks"
+_ABSENT = object()
 
 
 class AccessTrace:
@@ -58,6 +67,16 @@ class AccessTrace:
             return plain(obj, name)
 
         setattr(cls, "__getattribute__", __getattribute__)  # noqa: B010 - the slot itself is replaced
+        namespace = inspect.getattr_static(cls, BLOCKS, None)
+        if namespace is not None:  # the same members, in a namespace that files each read as blocks.NAME
+
+            class Blocks(types.SimpleNamespace):
+                def __getattribute__(self, name: str) -> Any:
+                    if not name.startswith("__"):
+                        trace.record(f"{BLOCKS}.{name}")
+                    return super().__getattribute__(name)
+
+            setattr(cls, BLOCKS, Blocks(**_members(namespace)))
 
     def record(self, name: str) -> None:
         if self._clause is None or self._broad:
@@ -95,13 +114,28 @@ def base_backend(cls: type) -> type:
 
 
 def redefined(cls: type) -> set[str]:
-    """The attributes ``cls`` (a mutant) and its classes above its base backend define anew."""
-    above = base_backend(cls).__mro__
+    """The attributes ``cls`` (a mutant) and its classes above its base backend define anew.
+
+    A redefined ``blocks`` counts as the members it changes (``blocks.NAME``: replaced, added or removed).
+    """
+    base = base_backend(cls)
     names: set[str] = set()
     for klass in inspect.getmro(cls):
-        if klass not in above:  # mixins too, wherever they stand in the MRO
+        if klass not in base.__mro__:  # mixins too, wherever they stand in the MRO
             names |= set(vars(klass))
+    if BLOCKS in names:
+        ours = _members(inspect.getattr_static(cls, BLOCKS))
+        theirs = _members(inspect.getattr_static(base, BLOCKS, None))
+        changed = {n for n in ours.keys() | theirs.keys() if ours.get(n, _ABSENT) is not theirs.get(n, _ABSENT)}
+        names = names - {BLOCKS} | {f"{BLOCKS}.{n}" for n in changed}
     return names - _BOOKKEEPING
+
+
+def _members(namespace: Any) -> dict[str, Any]:
+    """The public members of a blocks namespace (a module or a ``types.SimpleNamespace``)."""
+    if namespace is None:
+        return {}
+    return {n: getattr(namespace, n) for n in dir(namespace) if not n.startswith("__")}
 
 
 def clauses_to_run(trace: dict[str, Any], changed: Iterable[str]) -> set[str] | None:

@@ -366,9 +366,7 @@ def _run_process(
         command = [sys.executable, "-m", "conformance", *args]
         completed = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=timeout)
         return completed.returncode, completed.stdout + completed.stderr
-    process = context.Process(
-        target=_mutant_process, args=(args, str(cwd), str(log), trace), daemon=True
-    )
+    process = context.Process(target=_mutant_process, args=(args, str(cwd), str(log), trace), daemon=True)
     process.start()
     process.join(timeout)
     if process.is_alive():
@@ -391,7 +389,9 @@ def judge(run: MutantRun) -> str:
     collateral = {
         cid: s
         for cid, s in statuses.items()
-        if cid != mutant.target and run.levels[cid] == "MUST" and s in ("fail", "error")
+        if cid != mutant.target
+        and run.levels[cid] == "MUST"
+        and s in ("fail", "error")
         and not (cid in run.known_unwaived and s == "fail")  # the backend's own known failure, not the mutant's
     }
     if collateral:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import types
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ from conformance import _killmatrix as K
 from conformance.backends.reference import ReferenceBackend
 from conformance.run.inprocess import run_suite
 from conformance.run.request import RunRequest
+from reference import chapter
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -45,6 +47,23 @@ def test_a_mutant_runs_the_clauses_that_read_what_it_redefines() -> None:
     assert _access.clauses_to_run(trace, {"__init__"}) is None, "observed a selection despite a redefined dunder"
 
 
+class _OtherMyLinear(chapter.MyLinear):
+    """A replaced block (never built here)."""
+
+
+class _OneBlockReplaced(ReferenceBackend):
+    target = "CUSTOM-PARAMS-REGISTERED"
+    blocks = types.SimpleNamespace(**{**{n: getattr(chapter, n) for n in dir(chapter)}, "MyLinear": _OtherMyLinear})
+
+
+def test_a_replaced_block_counts_as_that_member_of_blocks_only() -> None:
+    names = _access.redefined(_OneBlockReplaced)
+    assert names == {"blocks.MyLinear"}, f"observed {sorted(names)}; expected blocks.MyLinear alone"
+    trace = {"shared": [], "by_clause": {"CUSTOM-A": ["blocks", "blocks.MyLinear"], "SEQ-B": ["blocks", "build"]}}
+    selected = _access.clauses_to_run(trace, names)
+    assert selected == {"CUSTOM-A"}, f"observed {selected}; expected only the clause that read blocks.MyLinear"
+
+
 class Traced(ReferenceBackend):
     """The reference under a class of its own: ``AccessTrace.install`` patches the class it is given."""
 
@@ -52,14 +71,18 @@ class Traced(ReferenceBackend):
 def test_the_trace_files_each_read_under_the_clause_whose_test_made_it() -> None:
     trace = _access.AccessTrace()
     trace.install(Traced)
-    io = "IO-TENSOR-ROUNDTRIP"
-    result = run_suite(RunRequest("tests.test_access:Traced", profile="fast", clauses=("SEQ-INDEX", io)), plugins=[trace])
+    io, mine = "IO-TENSOR-ROUNDTRIP", "MYLINEAR-FORWARD"
+    request = RunRequest("tests.test_access:Traced", profile="fast", clauses=("SEQ-INDEX", io, mine))
+    result = run_suite(request, plugins=[trace])
     assert result.exit_code == 0, f"observed exit {result.exit_code}; expected the reference to pass"
-    assert set(trace.by_clause) == {"SEQ-INDEX", io}, f"observed clauses {sorted(trace.by_clause)}"
+    assert set(trace.by_clause) == {"SEQ-INDEX", io, mine}, f"observed clauses {sorted(trace.by_clause)}"
     assert "index" in trace.by_clause["SEQ-INDEX"], f"observed SEQ-INDEX reads {sorted(trace.by_clause['SEQ-INDEX'])}"
     assert "save" in trace.by_clause[io], f"observed {io} reads {sorted(trace.by_clause[io])}"
     assert "index" not in trace.by_clause[io], f"observed SEQ-INDEX's read filed under {io}"
     assert "capabilities" in trace.shared, f"observed shared reads {sorted(trace.shared)}; expected capabilities"
+    # The chapter's blocks are filed member by member: MYLINEAR-FORWARD builds MyLinear, SEQ-INDEX never does.
+    assert "blocks.MyLinear" in trace.by_clause[mine], f"observed {mine} reads {sorted(trace.by_clause[mine])}"
+    assert "blocks.MyLinear" not in trace.by_clause["SEQ-INDEX"], "observed SEQ-INDEX filed as reading MyLinear"
     # Loading checks that every protocol member exists; a mutant keeps them all, so those reads are not filed.
     assert "try_all_gpus" not in trace.shared, "observed the protocol's presence check filed as a shared read"
 

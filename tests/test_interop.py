@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from conformance._cli import main
+from conformance._cli import _parser, main
 from conformance._interrupt import Terminated
 from conformance.interop.command import interop_command, interop_document
 from conformance.report import InvalidResultFile, build_dashboard, load_result, load_results, merge_runs
@@ -241,9 +241,9 @@ def test_report_and_dashboard_exit_2_on_a_malformed_interop_file(command: str, t
 
 
 def _arguments(json_path: Path | None, backends: str = "reference,torch,flax") -> argparse.Namespace:
-    return argparse.Namespace(
-        backends=backends, pair=[], profile="fast", clause=[], seed=None, timeout=60.0, quiet=True, json=json_path
-    )
+    """What ``blockspec interop`` parses from its command line (the CLI's own parser, every option)."""
+    args = ["interop", "--backends", backends, "--profile", "fast", "--timeout", "60", "--quiet"]
+    return _parser().parse_args([*args, *(["--json", str(json_path)] if json_path else [])])
 
 
 def _fake_runs(monkeypatch: pytest.MonkeyPatch, stop_at: str = "", stop: BaseException | None = None) -> list[str]:

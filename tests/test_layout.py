@@ -76,8 +76,6 @@ def test_no_import_circle_in_conformance() -> None:
             assert cycle is None, f"observed the import circle {' -> '.join(cycle)}; expected none"
 
 
-
-
 def test_no_package_imports_one_that_imports_it_back() -> None:
     """Layers point down: a package (``conformance.X``) never imports one that imports it back, lazily or not."""
 
@@ -88,7 +86,9 @@ def test_no_package_imports_one_that_imports_it_back() -> None:
     for module, targets in _imports().items():
         edges.setdefault(package(module), set()).update(package(t) for t in targets if package(t) != package(module))
     circles = {tuple(sorted((a, b))) for a, out in edges.items() for b in out if a in edges.get(b, set())}
-    assert sorted(circles) == [], f"observed packages importing each other {sorted(circles)}; expected none (layers point down)"
+    assert sorted(circles) == [], (
+        f"observed packages importing each other {sorted(circles)}; expected none (layers point down)"
+    )
 
 
 def test_the_pytest_plugin_is_a_leaf() -> None:

@@ -60,6 +60,7 @@ def interop_document(
 
 
 def interop_command(args: argparse.Namespace) -> int:
+    from conformance.run.cache import compile_cache
     from conformance.run.isolate import run_isolated
     from conformance.run.request import RunRequest
     from conformance.run.summary import summary_lines
@@ -85,7 +86,9 @@ def interop_command(args: argparse.Namespace) -> int:
     started, clock = datetime.now(UTC).isoformat(timespec="seconds"), time.perf_counter()
     results: list[dict[str, Any]] = []
     incomplete, terminated = "", None
-    with run_directory("run") as tmp:
+    # One compile cache for every pair (as for every -n worker of one run): ten pairs with tinygrad compile
+    # the same kernels once, not ten times; made fresh for this command and removed at its end.
+    with run_directory("run") as tmp, compile_cache(None):
         for index, request in enumerate(requests):
             # Each pair's result goes to a file of its own first: a SIGTERM ends run_isolated after it writes it.
             own = tmp / f"pair-{index}.json"

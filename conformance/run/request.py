@@ -187,10 +187,15 @@ class RunRequest:
             str(_PACKAGE_PARENT),
             "-p",
             "no:cacheprovider",
-            # The plugins the suite needs, loaded by module rather than by entry point: a run then
-            # works from a checkout that is not installed (PYTHONPATH=.) and under
-            # PYTEST_DISABLE_PLUGIN_AUTOLOAD=1. Blocking the entry point names first keeps an
-            # installed copy from registering the same module twice.
+            # No plugin another package installed joins the run: one that reorders or reseeds tests
+            # (pytest-randomly), reruns failures (pytest-rerunfailures) or kills slow ones would change
+            # a verdict, and loading each costs every test process time. The plugins the suite needs are
+            # loaded by module, so a run also works from a checkout that is not installed (PYTHONPATH=.).
+            # Blocking the entry point names first keeps an installed copy from registering twice.
+            "--disable-plugin-autoload",
+            # pytest's collection of unraisable exceptions runs the garbage collector over a loaded
+            # framework at the end of each test process (a quarter second); no verdict reads it.
+            *("-p", "no:unraisableexception"),
             *("-p", "no:blockspec", "-p", "conformance.plugin"),
             *("-p", "no:hypothesispytest", "-p", "_hypothesis_pytestplugin"),
             # The suite asserts through Check, whose messages say what was observed and expected: nothing
