@@ -149,6 +149,9 @@ def test_two_test_processes_give_the_result_file_of_one(case: str, tmp_path: Pat
     assert not _left_in_temp(tmp_path), f"{case}: observed {_left_in_temp(tmp_path)} left in the temp directory"
     alive = _survivors(pids)
     assert not alive, f"{case}: observed {alive} forked by the backend alive after the runs"
+    if case == "forks-and-hangs":  # a hang is waited out once per run: -n 2 decides it, never reruns it to hang again
+        hung = len(list(pids.glob("child-*.pid")))
+        assert hung == 2, f"{case}: observed the hanging test started {hung} times in two runs; expected 2"
 
 
 def _survivors(directory: Path) -> list[int]:

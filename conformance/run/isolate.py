@@ -202,11 +202,15 @@ def run_isolated(request: RunRequest, *, quiet: bool = False) -> RunResult:
                     raise UsageError(f"backend {request.target!r} could not be loaded: {why}" + _tail_text(tail))
                 if not alone:
                     # A parallel child that did not end cleanly (a worker died, a test hung or raised
-                    # KeyboardInterrupt, the controller stopped) decides nothing about the tests it left
-                    # unfinished: each is rerun in a child of its own, which gives the verdict and reason
-                    # a run without -n gives, so that -n N and -n 1 write the same result file.
+                    # KeyboardInterrupt, the controller stopped) decides nothing about the other tests it
+                    # left unfinished: each is rerun in a child of its own, which gives the verdict and
+                    # reason a run without -n gives, so that -n N and -n 1 write the same result file.
+                    # A test that ran past --timeout is hung whichever process ran it: it is decided here,
+                    # with the reason -n 1 gives, rather than waited out a second time.
+                    if hung and overdue:
+                        _decide(watch, overdue, _death_reason(returncode, hung, request.timeout))
                     clean = ledger.ended and not hung and not ledger.stopped and not ledger.running_tests
-                    suspects = sorted(set(ledger.running_tests) | set(overdue))
+                    suspects = sorted(ledger.running_tests)
                     ledger.running_tests.clear()
                     ledger.ended, ledger.stopped = False, ""
                     if clean and not watch.remaining():
@@ -233,11 +237,11 @@ def run_isolated(request: RunRequest, *, quiet: bool = False) -> RunResult:
                     between = _death_reason(returncode, hung, request.timeout, during="between tests")
                     ledger.stopped = f"the suite's process stopped early: {between}{_tail_text(tail)}"
                     break
-                watch.fail_running(victims, f"{reason}{_tail_text(tail)}")
+                # A killed hang leaves no report of its own (SIGKILL), and its test's output is captured:
+                # the log's tail would only show what ran before it, so a hang's reason is the hang alone.
+                _decide(watch, victims, reason if hung else f"{reason}{_tail_text(tail)}")
                 ledger.running_tests.clear()  # tests cut off beside a victim run again in the next child
                 ledger.ended = False
-                for victim in victims:
-                    print(neutral(f"blockspec: {victim}: {reason}; going on with the other tests"), file=sys.stderr)
         except KeyboardInterrupt:
             if not user_interrupted():
                 raise
@@ -276,6 +280,14 @@ def run_isolated(request: RunRequest, *, quiet: bool = False) -> RunResult:
     if terminated is not None:
         raise terminated
     return result
+
+
+def _decide(watch: _Watch, victims: list[str], reason: str) -> None:
+    """Give each of ``victims`` (a test the child was running when it hung or died) ``error`` with ``reason``."""
+    watch.fail_running(victims, reason)
+    for victim in victims:
+        first = reason.split("\n", 1)[0]
+        print(neutral(f"blockspec: {victim}: {first}; going on with the other tests"), file=sys.stderr)
 
 
 def _become_subreaper() -> None:
