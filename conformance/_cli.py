@@ -130,6 +130,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     interop.add_argument("--seed", type=int, metavar="N", help="draw examples at random from this seed")
     _add_timeouts(interop, "per-test time limit (default: 300)")
+    interop.add_argument(
+        "--compile-cache",
+        type=_path,
+        metavar="DIR",
+        help="keep the frameworks' compile cache here and reuse it in later runs "
+        "(default: one fresh directory shared by this command's pairs, removed at its end)",
+    )
     interop.add_argument("--quiet", "-q", action="store_true", help="no progress lines; only the summaries")
     spec = commands.add_parser("spec", help="print the clause catalogue as Markdown")
     spec.add_argument("--output", "-o", type=_path, metavar="PATH", help="write to a file instead of stdout")

@@ -309,3 +309,40 @@ def test_json_naming_a_directory_is_refused_before_any_pair_runs(
     assert code == 2, f"observed exit {code}; expected 2 ({stderr[-300:]})"
     assert "is a directory" in stderr, f"observed {stderr[-300:]!r}; expected the directory named"
     assert ran == [], f"observed pairs run {ran}; expected none"
+
+
+def test_the_pairs_share_one_compile_cache_kept_when_named_and_refused_in_a_system_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import os
+
+    from conformance.run import isolate
+    from conformance.run.cache import CACHE_ENV
+
+    ran = _fake_runs(monkeypatch)
+    fake = isolate.run_isolated  # the stand-in _fake_runs put in place
+    seen: list[str | None] = []
+
+    def recording(request: Any, *, quiet: bool = False) -> Any:
+        seen.append(os.environ.get(CACHE_ENV))
+        return fake(request, quiet=quiet)
+
+    monkeypatch.setattr("conformance.run.isolate.run_isolated", recording)
+    monkeypatch.delenv(CACHE_ENV, raising=False)
+    assert main(["interop", "--backends", "reference,torch"]) == 0, capsys.readouterr().err[-300:]
+    assert len(seen) == 2 and seen[0] is not None and seen[0] == seen[1], (
+        f"observed the pairs' compile caches {seen}; expected one directory for both"
+    )
+    assert not Path(seen[0]).exists(), f"observed the fresh cache {seen[0]} left behind after the command"
+    kept = tmp_path / "cache"
+    seen.clear()
+    assert main(["interop", "--backends", "reference,torch", "--compile-cache", str(kept)]) == 0
+    assert seen == [str(kept.resolve())] * 2, f"observed {seen}; expected {kept} for both pairs"
+    assert kept.is_dir(), "observed the named compile cache removed; expected it kept for the next command"
+    assert CACHE_ENV not in os.environ, f"observed {CACHE_ENV} still set after the command"
+    ran.clear()
+    code = main(["interop", "--backends", "reference,torch", "--compile-cache", "/proc/blockspec-cache"])
+    stderr = capsys.readouterr().err
+    assert code == 2, f"observed exit {code}; expected 2 ({stderr[-300:]})"
+    assert "--compile-cache" in stderr, f"observed {stderr[-300:]!r}; expected the option named"
+    assert ran == [], f"observed pairs run {ran}; expected none"

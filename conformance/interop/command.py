@@ -78,6 +78,7 @@ def interop_command(args: argparse.Namespace) -> int:
             seed=args.seed,
             timeout=args.timeout,
             load_timeout=args.load_timeout,
+            compile_cache=args.compile_cache,
         )
         for pair in pairs
     ]
@@ -87,8 +88,9 @@ def interop_command(args: argparse.Namespace) -> int:
     results: list[dict[str, Any]] = []
     incomplete, terminated = "", None
     # One compile cache for every pair (as for every -n worker of one run): ten pairs with tinygrad compile
-    # the same kernels once, not ten times; made fresh for this command and removed at its end.
-    with run_directory("run") as tmp, compile_cache(None):
+    # the same kernels once, not ten times; made fresh for this command and removed at its end, unless
+    # --compile-cache names one to keep.
+    with run_directory("run") as tmp, compile_cache(args.compile_cache):
         for index, request in enumerate(requests):
             # Each pair's result goes to a file of its own first: a SIGTERM ends run_isolated after it writes it.
             own = tmp / f"pair-{index}.json"
