@@ -224,6 +224,9 @@ def _run_suite_process(
     return returncode, data, output
 
 
+#: A directory the processes of one test run share their base runs in (the checker's tests set it for
+#: pytest-xdist's workers and remove it at the end); unset, each process makes its own.
+BASELINE_DIR_ENV = "BLOCKSPEC_BASELINE_DIR"
 _BASELINES: dict[tuple[str, str, str, str | None], Baseline | None] = {}
 _BASELINE_LOCK = threading.Lock()
 
@@ -244,13 +247,13 @@ def baseline(mutant: Mutant, *, cwd: Path, profile: str, shapes: str | None, tim
 
 
 def _shared_baseline(key: tuple[str, str, str, str | None], timeout: float) -> Baseline | None:
-    """The baseline of ``key``, made by one process of a pytest-xdist run and read by the others."""
+    """The baseline of ``key``, made by one process and read by the others that share :data:`BASELINE_DIR_ENV`."""
     selector, cwd, profile, shapes = key
-    run_id = os.environ.get("PYTEST_XDIST_TESTRUNUID", "")
+    shared = os.environ.get(BASELINE_DIR_ENV, "")
     cache = None
-    if run_id:
-        digest = hashlib.sha256(repr((run_id, *key)).encode()).hexdigest()[:16]
-        cache = Path(tempfile.gettempdir()) / f"blockspec-baseline-{digest}.json"
+    if shared and Path(shared).is_dir():
+        digest = hashlib.sha256(repr(key).encode()).hexdigest()[:16]
+        cache = Path(shared) / f"baseline-{digest}.json"
     with contextlib.ExitStack() as stack:
         if cache is not None:
             lock = stack.enter_context(open(f"{cache}.lock", "w"))

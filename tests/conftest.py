@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import importlib.resources
 import json
+import os
+import shutil
 import subprocess
+import tempfile
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -15,9 +18,12 @@ import pytest
 if TYPE_CHECKING:
     import jsonschema
 
+from conformance._killmatrix import BASELINE_DIR_ENV
 from tests.helpers import Cli, run_cli
 
 pytest_plugins = ["pytester"]
+
+_BASELINE_DIR = pytest.StashKey[str]()
 
 #: Tests, by node id prefix, that run a framework's whole suite (or several runs of it) or wait out a
 #: hang timeout, and why: marked ``slow`` here so that the quick loop (``python -m pytest -m "not slow"
@@ -36,6 +42,23 @@ SLOW: dict[str, str] = {
     "tests/modules/test_module_contract.py::test_a_correct_module_fails_no_must_clause": "the whole module contract",
     "tests/modules/test_module_contract.py::test_a_broken_module_fails_exactly_its_clauses": "the whole module contract",
 }
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """One directory for the kill matrix's base runs, shared by every xdist worker (they inherit the
+    environment) and made by the process that starts them; removed when that process ends."""
+    if hasattr(config, "workerinput") or os.environ.get(BASELINE_DIR_ENV):
+        return
+    directory = tempfile.mkdtemp(prefix="blockspec-baselines-")
+    os.environ[BASELINE_DIR_ENV] = directory
+    config.stash[_BASELINE_DIR] = directory
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    directory = config.stash.get(_BASELINE_DIR, None)
+    if directory is not None:
+        shutil.rmtree(directory, ignore_errors=True)
+        os.environ.pop(BASELINE_DIR_ENV, None)
 
 
 @pytest.hookimpl(tryfirst=True)  # before -m and -k deselect: they must see the marks
