@@ -234,7 +234,10 @@ def run_isolated(request: RunRequest, *, quiet: bool = False) -> RunResult:
                 victims = overdue if hung else list(ledger.running_tests)
                 reason = _death_reason(returncode, hung, request.timeout)
                 if not victims:
-                    between = _death_reason(returncode, hung, request.timeout, during="between tests")
+                    if watch.loaded:
+                        between = _death_reason(returncode, hung, request.timeout, during="between tests")
+                    else:  # a child started after a crash or hang that never loaded the backend again
+                        between = _death_reason(returncode, hung, request.load_limit, during="loading the backend")
                     ledger.stopped = f"the suite's process stopped early: {between}{_tail_text(tail)}"
                     break
                 # A killed hang leaves no report of its own (SIGKILL), and its test's output is captured:
