@@ -46,7 +46,8 @@ class Mutant:
     module: str
     name: str
     target: str
-    #: The dimension of ``conformance.kit.strategies.REACH`` the mutant hides in (its ``region``), if any.
+    #: The dimension of ``REACH`` or ``MORE_REACH`` (``conformance.kit.reach_strategies.ALL_REACH``) the
+    #: mutant hides in (its ``region``), if any: such a mutant runs at the ci profile.
     region: str = ""
 
     @property

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from conformance import _killmatrix as K
-from conformance.kit.strategies import REACH
+from conformance.kit.reach_strategies import ALL_REACH
 from tests.helpers import clauses_with_tests
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -57,7 +57,7 @@ def test_mutant_fails_exactly_its_clause(mutant: K.Mutant) -> None:
     assert verdict.killed, f"mutant {mutant.selector} (target {mutant.target}): {verdict.problem}"
 
 
-#: Mutants wrong only in a rare region of the draws (their ``region``: a dimension of REACH).
+#: Mutants wrong only in a rare region of the draws (their ``region``: a dimension of REACH or MORE_REACH).
 REGION_MUTANTS = [m for m in MUTANTS if m.region]
 #: The dimensions a palette changes (sizes): each needs a region mutant caught under a palette. The
 #: other regions are counts (children, passes, uses, keys), which a palette never draws from; that
@@ -77,8 +77,10 @@ def test_every_size_dimension_has_a_region_mutant() -> None:
     if not MUTANTS:
         pytest.skip("no mutant module importable (torch missing)")
     regions = {m.region for m in REGION_MUTANTS}
-    unknown = regions - set(REACH)
-    assert not unknown, f"observed mutant regions {sorted(unknown)} not in REACH; expected REACH dimensions"
+    unknown = regions - set(ALL_REACH)
+    assert not unknown, (
+        f"observed mutant regions {sorted(unknown)} in neither REACH nor MORE_REACH; expected dimensions of either"
+    )
     missing = PALETTE_DIMENSIONS - regions
     assert not missing, f"observed no region mutant for {sorted(missing)}; expected one per size dimension"
 

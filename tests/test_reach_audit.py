@@ -119,6 +119,11 @@ MEASURES: dict[str, Callable[[], list[int]]] = {
         0 if v == 0 else math.frexp(v)[1] - 1  # type: ignore[arg-type]
         for v in sample(rs.special_constants("float64"))
     ],
+    "init_normal": lambda: [
+        0 if std == 0 else math.frexp(std)[1] - 1
+        for strategy in (rs.ordinary_normal_arguments("float64"), rs.normal_arguments("float64"))
+        for _, std in sample(strategy)  # type: ignore[misc]
+    ],
     "conversions": lambda: [
         len(chain)  # type: ignore[arg-type]
         for start in ("float32", "float64")

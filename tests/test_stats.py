@@ -85,6 +85,74 @@ def test_dkw_false_alarms_stay_below_alpha() -> None:
     assert rejections <= limit, f"observed {rejections} rejections of {repetitions}; expected at most {limit:.0f}"
 
 
+#: (dtype, mean, std): coarse normals, whose rounding to the dtype decides the distribution, and std 0.
+ROUNDED = [
+    ("float16", -3.0, 2.0**-8),
+    ("float16", 1000.0, 0.5),
+    ("bfloat16", -3.0, 0.01),
+    ("bfloat16", 0.5, 2.0**-9),
+    ("float32", 0.0, 2.0**-146),
+    ("float64", 0.0, 2.0**-1072),
+    ("float64", 0.1, 0.0),
+    ("bfloat16", 0.1, 0.0),
+]
+
+
+def _rounded_samples(rng: np.random.Generator, dtype: str, mean: float, std: float, n: int = N) -> np.ndarray:
+    """N(mean, std^2) samples rounded to the nearest ``dtype`` value, as float64 (bfloat16 through float32)."""
+    exact = rng.standard_normal(n) * std + mean
+    if dtype == "bfloat16":
+        return np.array([stats.round_to(v, "bfloat16") for v in exact.astype(np.float32)])
+    return exact.astype(dtype).astype(np.float64)
+
+
+@pytest.mark.parametrize(("dtype", "mean", "std"), ROUNDED)
+def test_rounded_normal_accepts_rounded_samples_and_rejects_truncated_ones(dtype: str, mean: float, std: float) -> None:
+    rng = np.random.default_rng(5)
+    samples = _rounded_samples(rng, dtype, mean, std)
+    expected = stats.RoundedNormal(mean, std, dtype)
+    verdict = stats.dkw_test(samples, expected, ALPHA)
+    assert verdict.passed, f"observed rounded N({mean}, {std}^2) {dtype} samples rejected: {verdict}"
+    below, above = stats.neighbours(samples, dtype)
+    shifted = np.where(samples > 0, below, above)  # each sample one step toward zero
+    wrong = stats.dkw_test(shifted, expected, ALPHA)
+    assert not wrong.passed, f"observed {dtype} samples moved one step toward zero accepted: {wrong}"
+
+
+def test_the_continuous_normal_rejects_coarse_rounded_samples() -> None:
+    """Why the suite compares half precision with the rounded normal: the continuous one is a false alarm."""
+    samples = _rounded_samples(np.random.default_rng(5), "bfloat16", -3.0, 0.01)
+    verdict = stats.dkw_test(samples, stats.normal_cdf(-3.0, 0.01), ALPHA)
+    assert not verdict.passed, f"observed coarse bfloat16 samples accepted by the continuous normal: {verdict}"
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32", "float64"])
+def test_neighbours_are_the_adjacent_values_of_the_dtype(dtype: str) -> None:
+    values = np.array([0.0, -0.0, 1.0, -1.0, 0.5, 3.0, 2.0**-14])
+    below, above = stats.neighbours(values, dtype)
+    for v, lo, hi in zip(values, below, above, strict=True):
+        assert lo < v < hi, f"observed neighbours {lo!r}, {hi!r} of {v!r} in {dtype}; expected one below, one above"
+        for n in (lo, hi):
+            assert stats.round_to(n, dtype) == n, f"observed neighbour {n!r} of {v!r}, not a {dtype} value"
+            if dtype != "float64":  # float64 itself has nothing in between to round from
+                assert stats.round_to((v + n) / 2 + (n - v) / 4, dtype) == n, (
+                    f"observed a {dtype} value between {v!r} and its neighbour {n!r}; expected none"
+                )
+
+
+def test_rounded_normal_false_alarms_stay_below_alpha() -> None:
+    """The jump correction keeps DKW's bound for a discrete distribution (here bfloat16's N(-3, 0.01))."""
+    rng = np.random.default_rng(13)
+    expected = stats.RoundedNormal(-3.0, 0.01, "bfloat16")
+    alpha, repetitions = 0.05, 400
+    rejections = sum(
+        not stats.dkw_test(_rounded_samples(rng, "bfloat16", -3.0, 0.01, 100), expected, alpha).passed
+        for _ in range(repetitions)
+    )
+    limit = _false_alarm_limit(alpha, repetitions)
+    assert rejections <= limit, f"observed {rejections} rejections of {repetitions}; expected at most {limit:.0f}"
+
+
 def test_hoeffding_accepts_the_right_probability() -> None:
     successes = int(np.sum(np.random.default_rng(3).random(N) < 0.3))
     verdict = stats.hoeffding_test(successes, N, 0.3, ALPHA)

@@ -192,8 +192,11 @@ INIT_ARGS = Quantity(
     "initializer arguments",
     "any finite float",
     drawn="a few fixed values per argument (sampled_from)",
-    gap="subnormal and huge arguments, and std 0, are not drawn: a statistical check needs a distribution it "
-    "can bound (std 0 is a point mass, which DKW against a continuous CDF rejects); open",
+    gap="a == b (a point mass), bounds at a dtype's ends and half precision are drawn for normal_ only "
+    "(INIT-NORMAL, INIT-NORMAL-ARGUMENTS, by stats.RoundedNormal); uniform_ and xavier_uniform_ are still "
+    "compared with the continuous uniform, and each framework's uniform fill (a grid of 2**-24 steps scaled, "
+    "then rounded) must first be measured against a rounded uniform before such a draw can be judged without "
+    "false alarms: not done in this round",
 )
 CONSTANT_ARGS = Quantity(
     "constant value (binary exponent)",
@@ -237,13 +240,27 @@ DTYPE_CONVERSION = Quantity(
     gap="float64 straight to half precision: torch rounds through float32 (c10::Half(float)), NumPy directly, "
     "and a tie may round apart; the clause's 'rounded to it' does not say which",
 )
+NORMAL_ARGS = Quantity(
+    "initializer arguments",
+    "any finite mean, and any std >= 0, that w's dtype holds",
+    drawn="mean 0, 0.5 or -3 and std 0, 0.01, 1 or 2.5 (std 0: the point mass at the mean), or a coarse "
+    "normal: mean -3, 0.5 or 1000 and std 1 or 4 units in its last place (ordinary_normal_arguments; three "
+    "times in four in a half dtype); the ends of each dtype's range are INIT-NORMAL-ARGUMENTS'",
+)
+NORMAL_SPECIAL_ARGS = Quantity(
+    "initializer arguments (binary exponent of std)",
+    "any finite mean, and any std >= 0, that w's dtype holds",
+    dimension="init_normal",
+    gap="powers of two only (normal_arguments: std 0, a subnormal, the smallest normal, the largest under the "
+    "dtype's largest over 64; mean 0, +-1, +-the largest under a quarter of it), so every sample stays finite; "
+    "ordinary values in between are INIT-NORMAL's",
+)
 DTYPE_NORMAL = Quantity(
     "dtype",
     _FLOAT_DTYPES,
-    drawn="float32, float64 (float_dtypes)",
-    gap="half precision: the DKW check compares with N(mean, std^2) itself; a half-precision draw is that "
-    "distribution rounded (bfloat16's N(-3, 0.01) has a handful of values), so it needs the rounded "
-    "distribution's CDF; open",
+    drawn="float32, float64 and every half dtype among the backend's float_dtypes (init_dtypes); samples are "
+    "compared with N(mean, std^2) rounded to the dtype (stats.RoundedNormal: its CDF at the midpoints to the "
+    "neighbouring values)",
 )
 KEYS = Quantity("dict keys", "any count", dimension="dict_keys")
 ITEMS = Quantity("list items", "any count", dimension="list_items")
@@ -320,7 +337,12 @@ ROWS: Mapping[str, Row] = {
     "PARAM-NESTED-INDEX": _row(("nested_sequentials",), DEPTH, CHILDREN),
     "STATE-DICT-KEYS": _row(("nets",), NET),
     "MODULE-REPR": _row(("nets",), NET),
-    "INIT-NORMAL": _row(("large_layers", "float_dtypes"), INIT_SHAPE, INIT_ARGS, DTYPE_NORMAL),
+    "INIT-NORMAL": _row(
+        ("large_layers", "init_dtypes", "ordinary_normal_arguments"), INIT_SHAPE, NORMAL_ARGS, DTYPE_NORMAL
+    ),
+    "INIT-NORMAL-ARGUMENTS": _row(
+        ("large_layers", "init_dtypes", "normal_arguments"), INIT_SHAPE, NORMAL_SPECIAL_ARGS, DTYPE_NORMAL
+    ),
     "INIT-ZEROS": _row(("widths",), FAN, DTYPE_DEFAULT),
     "INIT-CONSTANT": _row(
         ("widths", "init_dtypes", "ordinary_constants", "special_constants"), FAN, DTYPE_INIT, CONSTANT_ARGS
@@ -429,14 +451,16 @@ ROWS: Mapping[str, Row] = {
     "DEV-NAME-EQUALITY": _row((), DEVICE_ANY),
     "DEV-TENSOR-PLACEMENT": _row(("raw_arrays",), ALL_DTYPES, SHAPE, DEVICE_ANY),
     "DEV-MIXED-RAISES": _row(
-        (),
+        ("raw_arrays",),
         DEVICE_ANY,
+        ALL_DTYPES,
         Quantity(
-            "dtypes and shapes mixed",
-            "any",
-            drawn="fixed small tensors",
-            gap="issue 21 point 3 (every dtype and shape in mixing), open",
+            "tensor shape",
+            "rank 1 and up (a 0-d CPU tensor is a scalar: DEV-SCALAR-PROMOTION), 0-element included",
+            drawn="rank 1..3, each dimension 0..4; rare 2-D or 1-D of more than 2**16 elements (raw_arrays); the "
+            "other operand of the same shape or one row of it (broadcast)",
         ),
+        ELEMENTS,
     ),
     "DEV-SCALAR-PROMOTION": _row((), DEVICE_ANY),
     "DEV-COPY-ROUNDTRIP": _row(
@@ -541,6 +565,45 @@ REGION_MUTANTS: tuple[RegionMutant, ...] = (
         "survived (reference; kill matrix at fast on the base commit, and ci on every clause)",
         "caught (reference; fast profile)",
         torch=False,
+    ),
+    RegionMutant(
+        "HalfNormalTruncates",
+        "INIT-NORMAL",
+        "normal_ on a float16 or bfloat16 tensor (INIT-NORMAL drew float32 and float64); seen where the normal "
+        "is coarse, a std of a few units in the last place",
+        "survived (torch, reference; kill matrix at fast on the base commit 8780e12)",
+        "caught (torch, reference; ci profile)",
+    ),
+    RegionMutant(
+        "ZeroStdFallsBackToOne",
+        "INIT-NORMAL",
+        "normal_ with std 0 (stds were 0.01, 1 and 2.5)",
+        "survived (torch, reference; kill matrix at fast on the base commit 8780e12)",
+        "caught (torch, reference; ci profile)",
+    ),
+    RegionMutant(
+        "NormalArgumentsInFloat32",
+        "INIT-NORMAL-ARGUMENTS",
+        "a float64 tensor given a mean or std past float32's range, or a subnormal std (arguments were a few "
+        "ordinary values)",
+        "survived (torch, reference; the whole suite at fast on the base commit 8780e12, the mutant aimed at "
+        "INIT-NORMAL: INIT-NORMAL-ARGUMENTS did not exist)",
+        "caught (torch, reference; ci profile)",
+    ),
+    RegionMutant(
+        "EmptyOperandSkipsDeviceCheck",
+        "DEV-MIXED-RAISES",
+        "an operand with no elements (the operands were float32 ones of 1 to 4 per dimension); torch binds it in "
+        "torch_cuda_mutants.py",
+        "survived (reference, simulated devices; kill matrix at fast on the base commit 8780e12)",
+        "caught (reference; ci profile); torch: judged only where CUDA is present",
+    ),
+    RegionMutant(
+        "IntegerMixCopies",
+        "DEV-MIXED-RAISES",
+        "integer and boolean operands (the operands were float32); torch binds it in torch_cuda_mutants.py",
+        "survived (reference, simulated devices; kill matrix at fast on the base commit 8780e12)",
+        "caught (reference; fast profile); torch: judged only where CUDA is present",
     ),
     RegionMutant(
         "LargeConstantWrapsInt32",

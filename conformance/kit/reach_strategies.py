@@ -9,6 +9,7 @@ its row, and ``conformance.kit.reach`` reports them clause by clause.
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Mapping
 from typing import Literal
 
@@ -16,7 +17,7 @@ import numpy as np
 from hypothesis import strategies as st
 
 from conformance import arch as A
-from conformance.kit.strategies import RARE, Net, Reach, input_array, linear_values, rare_large, seeds, sizes
+from conformance.kit.strategies import RARE, REACH, Net, Reach, input_array, linear_values, rare_large, seeds, sizes
 
 #: The common batch sizes (the top of ``REACH["batch"]``) and the rare large ones: not a multiple of 8 above.
 COMMON_BATCH = 8
@@ -41,6 +42,9 @@ MORE_REACH: Mapping[str, Reach] = {
     # binary exponent of a special constant_ argument (special_constants, float64): 0 (the zeros), the
     # smallest subnormal's (-1074) and the largest finite value's (1023) among them
     "init_constant": Reach("special_constants", -1074, 1023, (-1074, 0, 1023)),
+    # binary exponent of a special normal_ std (normal_arguments, float64; 0 for std 0): a subnormal
+    # (2**-1070), and the largest a finite sample allows (the dtype's largest over 64: 2**1017)
+    "init_normal": Reach("normal_arguments", -1070, 1017, (-1070, 0, 1017)),
     # dtype conversions of one module in a row (conversion_chains): 1 to 3 drawn, then back to where it began
     "conversions": Reach("conversion_chains", 2, 4, (2, 4)),
     # moves of one module in a row (device_routes): to the run's accelerator, then 0 to 3 more
@@ -48,6 +52,10 @@ MORE_REACH: Mapping[str, Reach] = {
     # simulated accelerators (device-count-control): 0..3 as drawn before, and 4..16 in each example too
     "device_count": Reach("device_counts, many_devices", 0, 16, (0, 3, 5, 16)),
 }
+
+#: Every dimension with a reach record: the tree and count dimensions of ``REACH`` and the ones above. A
+#: mutant's ``region`` names one of them; the kill matrix runs such a mutant at the ci profile.
+ALL_REACH: Mapping[str, Reach] = {**REACH, **MORE_REACH}
 
 #: The half-precision dtypes: a forward, gradient or initializer clause draws each one its backend
 #: builds modules in (its ``float_dtypes``), beside float32 and float64.
@@ -162,6 +170,52 @@ def special_constants(dtype: str) -> st.SearchStrategy[float]:
     magnitudes = [top, normal, subnormal, 2.0**31, 2.0**31 + 1, 2.0**53, 1e6 + 1]
     specials = [0.0, -0.0] + [s * m for m in magnitudes if m <= top for s in (1.0, -1.0)]
     return st.one_of(st.sampled_from(specials), st.floats(-top, top, allow_nan=False, width=_arguments_width(dtype)))
+
+
+#: Mean and std of ``normal_`` as INIT-NORMAL draws them: within every dtype's ordinary range.
+ORDINARY_MEANS = (0.0, 0.5, -3.0)
+ORDINARY_STDS = (0.0, 0.01, 1.0, 2.5)
+#: A coarse normal's mean, and its std in units in the last place of the mean in w's dtype.
+COARSE_MEANS = (-3.0, 0.5, 1000.0)
+COARSE_ULPS = (1, 4)
+
+
+def _ulp(value: float, dtype: str) -> float:
+    from conformance.kit.stats import neighbours
+
+    return float(neighbours(np.array([value]), dtype)[1][0] - value)
+
+
+@functools.lru_cache
+def ordinary_normal_arguments(dtype: str) -> st.SearchStrategy[tuple[float, float]]:
+    """(mean, std) of an ordinary ``normal_`` call on a tensor of ``dtype``: a few fixed values (std 0 among
+    them), or a coarse normal, whose std is 1 or 4 units in the last place of its mean: there a rounding
+    error of the fill shows in the distribution. Coarse three times in four for a half dtype, whose units
+    are largest, once in three otherwise."""
+    plain = st.tuples(st.sampled_from(ORDINARY_MEANS), st.sampled_from(ORDINARY_STDS))
+    coarse = st.sampled_from(tuple((m, k * _ulp(m, dtype)) for m in COARSE_MEANS for k in COARSE_ULPS))
+    weights = ("coarse",) * 3 + ("plain",) if dtype in HALF_DTYPES else ("coarse", "plain", "plain")
+    return st.sampled_from(weights).flatmap(lambda kind: coarse if kind == "coarse" else plain)
+
+
+def _power_below(value: float) -> float:
+    """The largest power of two not above ``value`` (log2 rounds up just under a power of two)."""
+    power = 2.0 ** math.floor(math.log2(value))
+    return power / 2 if power > value else power
+
+
+@functools.lru_cache
+def normal_arguments(dtype: str) -> st.SearchStrategy[tuple[float, float]]:
+    """(mean, std) of a special ``normal_`` call on a tensor of ``dtype``: std 0, a subnormal (16 steps of the
+    smallest), the smallest normal, or the largest power of two under the dtype's largest over 64; mean 0,
+    +-1, or +-the largest power of two under its largest over 4. Powers of two scale exactly, and every
+    sample (within 40 std of the mean) stays finite."""
+    top = FINITE_MAX[dtype]
+    normal, subnormal = SMALLEST[dtype]
+    big = _power_below(top / 4)
+    means = st.sampled_from((0.0, 1.0, -1.0, big, -big))
+    stds = st.sampled_from((0.0, subnormal * 16, normal, _power_below(top / 64)))
+    return st.tuples(means, stds)
 
 
 def constant_in(value: float, dtype: str) -> np.ndarray:

@@ -114,18 +114,24 @@ def test_tensor_lives_where_created(
 
 
 @pytest.mark.clause("DEV-MIXED-RAISES")
-@given(shape=st.lists(hh.sizes(1, 4), min_size=1, max_size=3))
-def test_mixing_devices_raises(backend: Backend, host: str, accelerator: str, check: Check, shape: list[int]) -> None:
-    x = np.ones(tuple(shape), dtype=np.float32)
-    on_cpu, on_acc = backend.tensor(x, host), backend.tensor(x, accelerator)
-    check.raises(lambda: backend.add(on_cpu, on_acc), f"{host} tensor + {accelerator} tensor")
-    check.raises(lambda: backend.add(on_acc, on_cpu), f"{accelerator} tensor + {host} tensor")
-    default = backend.tensor(x)  # made with no device named: on the host (DEV-CPU-DEFAULT), and held there
-    check.raises(lambda: backend.add(default, on_acc), f"default-device tensor + {accelerator} tensor")
+@given(data=st.data())
+def test_mixing_devices_raises(
+    backend: Backend, host: str, accelerator: str, check: Check, data: st.DataObject
+) -> None:
+    """Every declared dtype and every shape of rank 1 to 3 (empty ones and, rarely, more than 2**16 elements
+    included), the second operand of the same shape or one row of it (broadcast)."""
+    array, dtype = data.draw(hh.raw_arrays(backend.dtypes).filter(lambda drawn: drawn[0].ndim >= 1), label="tensor")
+    other = array[:1] if data.draw(st.booleans(), label="the other operand is one row of it (broadcast)") else array
+    what = f"{dtype} {array.shape} and {other.shape}"
+    on_cpu, on_acc = backend.tensor(array, host, dtype=dtype), backend.tensor(other, accelerator, dtype=dtype)
+    check.raises(lambda: backend.add(on_cpu, on_acc), f"{host} tensor + {accelerator} tensor ({what})")
+    check.raises(lambda: backend.add(on_acc, on_cpu), f"{accelerator} tensor + {host} tensor ({what})")
+    default = backend.tensor(array, dtype=dtype)  # made with no device named: on the host (DEV-CPU-DEFAULT)
+    check.raises(lambda: backend.add(default, on_acc), f"default-device tensor + {accelerator} tensor ({what})")
     others = [d for d in backend.accelerators() if d != accelerator]
     if others:
-        other = backend.tensor(x, others[0])
-        check.raises(lambda: backend.add(on_acc, other), f"{accelerator} tensor + {others[0]} tensor")
+        elsewhere = backend.tensor(array, others[0], dtype=dtype)
+        check.raises(lambda: backend.add(on_acc, elsewhere), f"{accelerator} tensor + {others[0]} tensor ({what})")
 
 
 @pytest.mark.clause("DEV-SCALAR-PROMOTION")

@@ -268,6 +268,26 @@ class LargeConstantWrapsInt32(regions.LargeConstantWrapsInt32, ReferenceBackend)
     """``constant_`` with an integral value of magnitude 2**31 or more stores it wrapped to int32."""
 
 
+class HalfNormalTruncates(regions.HalfNormalTruncates, ReferenceBackend):
+    """``normal_`` on a float16 or bfloat16 tensor rounds its samples toward zero."""
+
+
+class ZeroStdFallsBackToOne(regions.ZeroStdFallsBackToOne, ReferenceBackend):
+    """``normal_(w, mean, std=0)`` draws with std 1."""
+
+
+class NormalArgumentsInFloat32(regions.NormalArgumentsInFloat32, ReferenceBackend):
+    """``normal_`` keeps ``mean`` and ``std`` as float32, whatever the tensor's dtype."""
+
+
+class EmptyOperandSkipsDeviceCheck(regions.EmptyOperandSkipsDeviceCheck, ReferenceBackend):
+    """A binary operation with an empty operand skips the device check."""
+
+
+class IntegerMixCopies(regions.IntegerMixCopies, ReferenceBackend):
+    """Integer and boolean tensors on two devices are added after an implicit copy."""
+
+
 class ConversionBackRestoresOriginal(regions.ConversionBackRestoresOriginal, ReferenceBackend):
     """Converting a module back to the dtype it was built in restores the values it had then."""
 

@@ -54,8 +54,8 @@ class RankThreeScrambled(TorchLikeBackend):
     """
 
     target = "BLOCK-FORWARD-VALUE"
-    # Its dimension (input rank) is in conformance.kit.reach_strategies.MORE_REACH, not yet in REACH: no region.
-    region = ""
+    # A dimension of MORE_REACH (conformance.kit.reach_strategies): the kill matrix runs it at the ci profile.
+    region = "input_rank"
 
     def forward(self, module: Any, x: Any) -> Any:
         if x.dim() == 3 and x.shape[0] > 1 and x.shape[1] > 1 and _first_in_width(module) is not None:
@@ -77,8 +77,8 @@ class LargeBatchTailDropped(TorchLikeBackend):
     """
 
     target = "BLOCK-FORWARD-VALUE"
-    # Its dimension (rows, up to 300) is MORE_REACH["wide_batch"], not yet in REACH: no region.
-    region = ""
+    # A dimension of MORE_REACH (conformance.kit.reach_strategies): the kill matrix runs it at the ci profile.
+    region = "wide_batch"
 
     def forward(self, module: Any, x: Any) -> Any:
         out = super().forward(module, x)
@@ -103,8 +103,8 @@ class HalfLinearDropsBias(TorchLikeBackend):
     """
 
     target = "BLOCK-FORWARD-VALUE"
-    # Its dimension (half-precision dtypes, half_mlps: MORE_REACH["half_width"]) is not in REACH: no region.
-    region = ""
+    # A dimension of MORE_REACH (conformance.kit.reach_strategies): the kill matrix runs it at the ci profile.
+    region = "half_width"
 
     def forward(self, module: Any, x: Any) -> Any:
         if not _half(x):
@@ -133,8 +133,8 @@ class LargeConstantWrapsInt32(TorchLikeBackend):
     """
 
     target = "INIT-CONSTANT"
-    # Its dimension (special initializer arguments) is MORE_REACH["init_constant"], not in REACH: no region.
-    region = ""
+    # A dimension of MORE_REACH (conformance.kit.reach_strategies): the kill matrix runs it at the ci profile.
+    region = "init_constant"
 
     def init_(self, parameter: Any, scheme: str, **kwargs: float) -> None:
         value = kwargs.get("value")
@@ -142,6 +142,102 @@ class LargeConstantWrapsInt32(TorchLikeBackend):
         if scheme == "constant" and integral and value is not None and abs(value) >= 2**31:
             kwargs = {**kwargs, "value": float((int(value) + 2**31) % 2**32 - 2**31)}
         super().init_(parameter, scheme, **kwargs)
+
+
+def _toward_zero(values: np.ndarray, dtype: str) -> np.ndarray:
+    """``values`` (float64) rounded toward zero to ``dtype`` (float16, or bfloat16 held in float32)."""
+    if dtype == "bfloat16":
+        bits = values.astype(np.float32).view(np.uint32) & np.uint32(0xFFFF0000)
+        return bits.view(np.float32)
+    nearest = values.astype(np.float16)
+    away = np.abs(nearest.astype(np.float64)) > np.abs(values)
+    return np.where(away, np.nextafter(nearest, np.float16(0)), nearest)
+
+
+class HalfNormalTruncates(TorchLikeBackend):
+    """``normal_`` on a float16 or bfloat16 tensor rounds its samples toward zero (a truncating conversion).
+
+    Right in float32 and float64, the only dtypes INIT-NORMAL drew before
+    issue 21 compared half-precision samples with the rounded normal.
+    """
+
+    target = "INIT-NORMAL"
+    # A dimension of MORE_REACH (conformance.kit.reach_strategies): the kill matrix runs it at the ci profile.
+    region = "init_normal"
+
+    def init_(self, parameter: Any, scheme: str, **kwargs: float) -> None:
+        super().init_(parameter, scheme, **kwargs)
+        if scheme == "normal" and _half(parameter):
+            dtype = str(parameter.dtype).rsplit(".", 1)[-1]
+            rng = np.random.default_rng(abs(hash((kwargs["mean"], kwargs["std"], tuple(parameter.shape)))))
+            samples = rng.standard_normal(tuple(parameter.shape)) * kwargs["std"] + kwargs["mean"]
+            self.assign(parameter, _toward_zero(samples, dtype))
+
+
+class ZeroStdFallsBackToOne(TorchLikeBackend):
+    """``normal_(w, mean, std=0)`` draws with std 1 (``std or 1.0``: a default that takes 0 for "not given").
+
+    Right for every std the clause drew before issue 21 (0.01, 1, 2.5).
+    """
+
+    target = "INIT-NORMAL"
+    # A dimension of MORE_REACH (conformance.kit.reach_strategies): the kill matrix runs it at the ci profile.
+    region = "init_normal"
+
+    def init_(self, parameter: Any, scheme: str, **kwargs: float) -> None:
+        if scheme == "normal":
+            kwargs = {**kwargs, "std": kwargs["std"] or 1.0}
+        super().init_(parameter, scheme, **kwargs)
+
+
+class NormalArgumentsInFloat32(TorchLikeBackend):
+    """``normal_`` keeps ``mean`` and ``std`` as float32 (a kernel's float attributes), whatever the tensor's dtype.
+
+    Right for every argument float32 holds: ordinary ones, and all of them on
+    a float32 tensor. A float64 tensor given a mean or std past float32's range
+    (or below its smallest subnormal) gets inf, NaN or a point mass.
+    """
+
+    target = "INIT-NORMAL-ARGUMENTS"
+    # A dimension of MORE_REACH (conformance.kit.reach_strategies): the kill matrix runs it at the ci profile.
+    region = "init_normal"
+
+    def init_(self, parameter: Any, scheme: str, **kwargs: float) -> None:
+        if scheme == "normal":
+            with np.errstate(over="ignore"):
+                kwargs = {k: float(np.float32(v)) for k, v in kwargs.items()}
+        super().init_(parameter, scheme, **kwargs)
+
+
+class EmptyOperandSkipsDeviceCheck(TorchLikeBackend):
+    """A binary operation with an empty operand returns early, before the device check: no error, an empty result.
+
+    Right for every tensor with elements (the only ones DEV-MIXED-RAISES drew
+    before issue 21: float32 ones of sizes 1 to 4).
+    """
+
+    target = "DEV-MIXED-RAISES"
+    region = "elements"
+
+    def add(self, a: Any, b: Any) -> Any:
+        if a.numel() == 0 or b.numel() == 0:
+            return super().add(a, self.to_device(b, self.device_of(a)))
+        return super().add(a, b)
+
+
+class IntegerMixCopies(TorchLikeBackend):
+    """Integer and boolean tensors on two devices are added after an implicit copy (a kernel without the check).
+
+    Right for every float tensor, the only dtype DEV-MIXED-RAISES drew before issue 21.
+    """
+
+    target = "DEV-MIXED-RAISES"
+    region = ""  # a dtype, not a dimension with a reach record
+
+    def add(self, a: Any, b: Any) -> Any:
+        if not str(a.dtype).rsplit(".", 1)[-1].startswith(("float", "bfloat", "complex")):
+            return super().add(a, self.to_device(b, self.device_of(a)))
+        return super().add(a, b)
 
 
 class ConversionBackRestoresOriginal(TorchLikeBackend):
@@ -154,8 +250,8 @@ class ConversionBackRestoresOriginal(TorchLikeBackend):
     """
 
     target = "TIE-DTYPE-CONVERSION"
-    # Its dimension (conversions in a row) is MORE_REACH["conversions"], not in REACH: no region.
-    region = ""
+    # A dimension of MORE_REACH (conformance.kit.reach_strategies): the kill matrix runs it at the ci profile.
+    region = "conversions"
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -186,8 +282,8 @@ class SecondMoveCopiesModule(TorchLikeBackend):
     """
 
     target = "DEV-MODULE-TO-IDENTITY"
-    # Its dimension (moves in a row) is MORE_REACH["moves"], not in REACH: no region.
-    region = ""
+    # A dimension of MORE_REACH (conformance.kit.reach_strategies): the kill matrix runs it at the ci profile.
+    region = "moves"
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -210,8 +306,8 @@ class AcceleratorHopRounds(TorchLikeBackend):
     """
 
     target = "DEV-COPY-ROUNDTRIP"
-    # Its dimension (moves in a row) is MORE_REACH["moves"], not in REACH: no region.
-    region = ""
+    # A dimension of MORE_REACH (conformance.kit.reach_strategies): the kill matrix runs it at the ci profile.
+    region = "moves"
 
     def to_device(self, tensor: Any, device: str) -> Any:
         source = self.device_of(tensor)
@@ -232,8 +328,8 @@ class TryAllGpusStopsAtFour(TorchLikeBackend):
     """
 
     target = "DEV-TRY-ALL-GPUS"
-    # Its dimension (simulated device count) is MORE_REACH["device_count"], not in REACH: no region.
-    region = ""
+    # A dimension of MORE_REACH (conformance.kit.reach_strategies): the kill matrix runs it at the ci profile.
+    region = "device_count"
 
     def try_all_gpus(self) -> list[str]:
         return super().try_all_gpus()[:4]
@@ -248,8 +344,8 @@ class HalfBiasGradientDropped(TorchLikeBackend):
     """
 
     target = "BLOCK-BACKWARD-PARAMS"
-    # Its dimension (half-precision dtypes, half_mlps: MORE_REACH["half_width"]) is not in REACH: no region.
-    region = ""
+    # A dimension of MORE_REACH (conformance.kit.reach_strategies): the kill matrix runs it at the ci profile.
+    region = "half_width"
 
     def gradients(self, module: Any, x: Any, cotangent: np.ndarray) -> Any:
         grads = super().gradients(module, x, cotangent)

@@ -132,3 +132,11 @@ class SecondMoveCopiesModule(regions.SecondMoveCopiesModule, _OnCuda):
 
 class AcceleratorHopRounds(regions.AcceleratorHopRounds, _OnCuda):
     """A float64 tensor copied from one GPU straight to another comes through float32 (judged where CUDA is)."""
+
+
+class EmptyOperandSkipsDeviceCheck(regions.EmptyOperandSkipsDeviceCheck, _OnCuda):
+    """A binary operation with an empty operand skips the device check (judged where CUDA is present)."""
+
+
+class IntegerMixCopies(regions.IntegerMixCopies, _OnCuda):
+    """Integer and boolean tensors on two GPUs or a GPU and the host are added after an implicit copy."""

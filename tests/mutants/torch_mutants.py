@@ -1232,6 +1232,18 @@ class LargeConstantWrapsInt32(regions.LargeConstantWrapsInt32, TorchBackend):
     """``constant_`` with an integral value of magnitude 2**31 or more stores it wrapped to int32."""
 
 
+class HalfNormalTruncates(regions.HalfNormalTruncates, TorchBackend):
+    """``normal_`` on a float16 or bfloat16 tensor rounds its samples toward zero."""
+
+
+class ZeroStdFallsBackToOne(regions.ZeroStdFallsBackToOne, TorchBackend):
+    """``normal_(w, mean, std=0)`` draws with std 1."""
+
+
+class NormalArgumentsInFloat32(regions.NormalArgumentsInFloat32, TorchBackend):
+    """``normal_`` keeps ``mean`` and ``std`` as float32, whatever the tensor's dtype."""
+
+
 class ConversionBackRestoresOriginal(regions.ConversionBackRestoresOriginal, TorchBackend):
     """Converting a module back to the dtype it was built in restores the values it had then."""
 
