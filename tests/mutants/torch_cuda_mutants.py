@@ -132,3 +132,7 @@ class SecondMoveCopiesModule(regions.SecondMoveCopiesModule, _OnCuda):
 
 class AcceleratorHopRounds(regions.AcceleratorHopRounds, _OnCuda):
     """A float64 tensor copied from one GPU straight to another comes through float32 (judged where CUDA is)."""
+
+
+class CopyIgnoresStorageOffset(regions.CopyIgnoresStorageOffset, _OnCuda):
+    """A host view copied to a GPU is copied from the start of its storage (judged where CUDA is present)."""
