@@ -71,6 +71,14 @@ INITIALIZERS: Mapping[str, tuple[str, ...]] = {
     "xavier_uniform": ("gain",),
 }
 
+#: The memory layouts ``Backend.strided_view`` makes, each as the NumPy view of a tensor's values ``a`` it
+#: must hold: the suite computes what a view holds from NumPy, never from the framework.
+LAYOUTS: Mapping[str, Callable[[np.ndarray], np.ndarray]] = {
+    "transposed": lambda a: a.T,  # every dimension reversed (a transpose, for a matrix)
+    "step": lambda a: a[::2],  # every other index of dimension 0 (a slice with step 2)
+    "offset": lambda a: a[1:],  # dimension 0 without its first index (a narrow: a view at a storage offset)
+}
+
 
 @dataclass(frozen=True)
 class Gradients:
@@ -144,10 +152,13 @@ class Backend(Protocol):
         """``tensor``'s dtype name, shape and raw bytes in C order, for bitwise comparison."""
         ...
 
-    def strided_view(self, tensor: Tensor) -> Tensor:
-        """A non-contiguous view of a tensor of 2 or more dimensions: its transpose (``t.T``).
+    def strided_view(self, tensor: Tensor, layout: str) -> Tensor:
+        """A view of ``tensor`` in the memory ``layout`` named, a key of :data:`LAYOUTS`, made with the framework's
+        own operation: ``transposed`` (``t.T``, every dimension reversed; the suite asks it of 2 or more
+        dimensions), ``step`` (``t[::2]``) or ``offset`` (``t[1:]``, a narrow; both of 1 or more dimensions).
 
-        Frameworks without views return the transposed copy.
+        It holds ``LAYOUTS[layout]`` of ``tensor``'s values. Frameworks without views return what their own
+        slicing or transpose returns (a copy, for JAX); the adapter adds no copy of its own.
         """
         ...
 

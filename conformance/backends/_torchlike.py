@@ -121,8 +121,10 @@ class TorchLikeBackend(kit.StateDictCheckpoints):
         result: np.ndarray = tensor.detach().cpu().numpy()
         return result
 
-    def strided_view(self, tensor: Any) -> Any:
-        return tensor.T
+    def strided_view(self, tensor: Any, layout: str) -> Any:
+        if layout == "transposed":
+            return tensor.T
+        return tensor[::2] if layout == "step" else tensor[1:]
 
     def device_of(self, tensor: Any) -> str:
         return str(tensor.device)

@@ -171,11 +171,31 @@ DEVICE_TWO = Quantity(
 ELEMENTS = Quantity("elements of a tensor", "0 up to memory", dimension="elements")
 ALL_DTYPES = Quantity("dtype", "every dtype the backend declares", drawn="every declared dtype (raw_arrays)")
 SPECIAL = Quantity("special values", "NaN payloads, -0.0, subnormals, inf", dimension="special_percent")
+_LAYOUTS_DRAWN = (
+    "contiguous, or a view the framework makes (layouts; strided_view, LAYOUTS): transposed (every dimension "
+    "reversed, rank 2 and up), a step (every other row) or an offset (all rows but the first: a narrow); the "
+    "rows a view skips hold the drawn bits inverted; expected values from NumPy"
+)
+_LAYOUTS_GAP = (
+    "one view per tensor, on dimension 0 (step 2, offset 1) or all dimensions reversed: views of views, other "
+    "steps and offsets, and slices of other dimensions are not drawn; JAX has no views (its slices are copies)"
+)
 LAYOUT = Quantity(
+    "memory layout", "contiguous, transposed, strided, views sharing storage", drawn=_LAYOUTS_DRAWN, gap=_LAYOUTS_GAP
+)
+LAYOUT_LOAD = Quantity(
     "memory layout",
     "contiguous, transposed, strided, views sharing storage",
-    drawn="contiguous tensors from NumPy",
-    gap="the protocol makes tensors from contiguous NumPy arrays; views are issue 21 point 3, open",
+    drawn=f"{_LAYOUTS_DRAWN}; one layout for every tensor of the state (a 1-D one stays contiguous where transposed)",
+    gap=f"{_LAYOUTS_GAP}; a state of views is checked for its loaded values and for the views left unchanged by "
+    "writes to the model, but is not written to itself (the protocol's assign writes parameters only)",
+)
+SHARED_VIEWS = Quantity(
+    "views of one tensor saved together",
+    "any views of one storage, in any container",
+    drawn="2..4 views of one tensor in one list (layouts: contiguous, transposed, step, offset, repeats "
+    "included), over the drawn rows interleaved with their bits inverted",
+    gap="in a list only: the dicts and nestings of io_containers hold distinct tensors",
 )
 SHAPE = Quantity(
     "tensor shape",
@@ -407,8 +427,8 @@ ROWS: Mapping[str, Row] = {
     "LAZY-LOAD-STATE": _row(("lazy_stacks", "widths", "batch_sizes"), LAYER_WIDTH, BATCH, DTYPE_DEFAULT),
     "LAZY-TO-DEVICE": _row(("lazy_stacks", "widths", "batch_sizes"), LAYER_WIDTH, BATCH, DEVICE_ANY),
     # 4.4 file I/O
-    "IO-TENSOR-ROUNDTRIP": _row(("raw_arrays",), ALL_DTYPES, SHAPE, ELEMENTS, SPECIAL, LAYOUT),
-    "IO-CONTAINER-ROUNDTRIP": _row(("io_containers",), KEYS, ITEMS, ALL_DTYPES, SHAPE),
+    "IO-TENSOR-ROUNDTRIP": _row(("raw_arrays", "layouts"), ALL_DTYPES, SHAPE, ELEMENTS, SPECIAL, LAYOUT),
+    "IO-CONTAINER-ROUNDTRIP": _row(("io_containers", "layouts"), KEYS, ITEMS, ALL_DTYPES, SHAPE, SHARED_VIEWS),
     "IO-CONTAINER-KINDS": _row(("odd_containers",), KEYS, ITEMS),
     "IO-STATE-DICT-CLONE": _row(("nets", "inputs"), NET, BATCH),
     "IO-TIES-SURVIVE": _row(
@@ -430,7 +450,7 @@ ROWS: Mapping[str, Row] = {
         DTYPE,
         Quantity("rank of the loaded tensor", "any", drawn="0..3 around the parameter's"),
     ),
-    "LOAD-COPIES-VALUES": _row(("nets",), NET, LAYOUT),
+    "LOAD-COPIES-VALUES": _row(("nets", "layouts"), NET, LAYOUT_LOAD),
     "LOAD-KEEPS-DTYPE": _row(("nets",), NET),
     "LOAD-CASTS-DTYPE": _row(("nets",), NET),
     "LOAD-NONSTRICT-REPORTS": _row(("altered_state",), NET),
@@ -464,7 +484,7 @@ ROWS: Mapping[str, Row] = {
     ),
     "DEV-SCALAR-PROMOTION": _row((), DEVICE_ANY),
     "DEV-COPY-ROUNDTRIP": _row(
-        ("raw_arrays", "device_routes"), ALL_DTYPES, SHAPE, ELEMENTS, SPECIAL, DEVICE_ANY, MOVES
+        ("raw_arrays", "device_routes", "layouts"), ALL_DTYPES, SHAPE, ELEMENTS, SPECIAL, DEVICE_ANY, MOVES, LAYOUT
     ),
     "DEV-MULTI-DEVICE": _row((), DEVICE_TWO),
     "DEV-MODULE-TO": _row(
@@ -610,6 +630,34 @@ REGION_MUTANTS: tuple[RegionMutant, ...] = (
         "INIT-CONSTANT",
         "an integral constant_ argument of magnitude 2**31 or more (arguments stayed within +-1e6)",
         "survived (torch, reference; kill matrix at fast on the base commit, and ci on the INIT clauses)",
+        "caught (torch, reference; fast profile)",
+    ),
+    RegionMutant(
+        "SaveIgnoresStorageOffset",
+        "IO-TENSOR-ROUNDTRIP",
+        "a tensor saved from a view at a storage offset or with a step (saved tensors were contiguous or transposed)",
+        "survived (torch, reference; kill matrix at fast on 8780e12)",
+        "caught (torch, reference; fast profile)",
+    ),
+    RegionMutant(
+        "LoadIgnoresStorageOffset",
+        "LOAD-COPIES-VALUES",
+        "a state dict of views loaded (the states loaded were another module's parameters)",
+        "survived (torch, reference; kill matrix at fast on 8780e12)",
+        "caught (torch, reference; fast profile)",
+    ),
+    RegionMutant(
+        "CopyIgnoresStorageOffset",
+        "DEV-COPY-ROUNDTRIP",
+        "a view copied to an accelerator (copied tensors were contiguous); torch binds it in torch_cuda_mutants.py",
+        "survived (reference, simulated devices; kill matrix at fast on 8780e12)",
+        "caught (reference; fast profile); torch: judged only where CUDA is present",
+    ),
+    RegionMutant(
+        "LaterViewSavedFromStorageStart",
+        "IO-CONTAINER-ROUNDTRIP",
+        "views of one tensor saved together in one list (the tensors of a saved container were distinct)",
+        "survived (torch, reference; kill matrix at fast on 8780e12)",
         "caught (torch, reference; fast profile)",
     ),
 )

@@ -11,12 +11,13 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Mapping
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from hypothesis import strategies as st
 
 from conformance import arch as A
+from conformance._protocol import LAYOUTS
 from conformance.kit.strategies import RARE, REACH, Net, Reach, input_array, linear_values, rare_large, seeds, sizes
 
 #: The common batch sizes (the top of ``REACH["batch"]``) and the rare large ones: not a multiple of 8 above.
@@ -351,11 +352,66 @@ def half_cotangent(seed: int, rows: int, net: Net) -> np.ndarray:
     return to_half(input_array(seed, (rows, net.out_width), "float32"), net.dtype)
 
 
+# --- memory layouts: the view a tensor is saved, loaded or copied from ---------------------------------------
+
+#: The layouts a test draws: ``contiguous`` (the tensor as made from NumPy) and every key of ``LAYOUTS``.
+LAYOUT_NAMES = ("contiguous", "transposed", "step", "offset")
+_LAYOUT_MIN_RANK = {"contiguous": 0, "transposed": 2, "step": 1, "offset": 1}
+
+
+def layouts_for(ndim: int) -> tuple[str, ...]:
+    """The layouts a tensor of ``ndim`` dimensions has: ``transposed`` from 2 dimensions, ``step`` and ``offset``
+    from 1, ``contiguous`` always."""
+    return tuple(name for name in LAYOUT_NAMES if ndim >= _LAYOUT_MIN_RANK[name])
+
+
+def layouts(ndim: int) -> st.SearchStrategy[str]:
+    """A memory layout of :func:`layouts_for` ``ndim`` (shrinking to ``contiguous``)."""
+    return st.sampled_from(layouts_for(ndim))
+
+
+def _other_bits(array: np.ndarray) -> np.ndarray:
+    """``array`` with every bit of every element inverted (bools negated): different from it everywhere."""
+    if array.dtype == np.bool_:
+        return ~array
+    flat = np.ascontiguousarray(array).reshape(-1).view(np.uint8)
+    return (~flat).view(array.dtype).reshape(array.shape)
+
+
+def layout_source(array: np.ndarray, layout: str) -> np.ndarray:
+    """The array whose ``LAYOUTS[layout]`` view holds ``array`` (``array`` itself for ``contiguous``).
+
+    The elements the view skips (every other row of ``step``, the first row of
+    ``offset``) hold ``array``'s bits inverted, so a view read from the wrong
+    place of its storage differs from ``array`` wherever it lands.
+    """
+    if layout == "contiguous":
+        return array
+    if layout == "transposed":
+        return np.ascontiguousarray(array.T)
+    rows, rest = array.shape[0], array.shape[1:]
+    if layout == "step":
+        source = np.empty((2 * rows, *rest), dtype=array.dtype)
+        source[::2], source[1::2] = array, _other_bits(array)
+    else:
+        first = _other_bits(array[:1]) if rows else np.zeros((1, *rest), dtype=array.dtype)
+        source = np.concatenate([first, array])
+    assert np.ascontiguousarray(LAYOUTS[layout](source)).tobytes() == np.ascontiguousarray(array).tobytes()
+    return source
+
+
+def in_layout(backend: Any, array: np.ndarray, layout: str, device: str, dtype: str) -> Any:
+    """A tensor of ``backend`` holding ``array`` in ``layout``: made from :func:`layout_source`, then viewed."""
+    source = backend.tensor(layout_source(array, layout), device, dtype=dtype)
+    return source if layout == "contiguous" else backend.strided_view(source, layout)
+
+
 __all__ = [
     "FINITE_MAX",
     "HALF_DTYPES",
     "HALF_MAX_ROWS",
     "HALF_MAX_WIDTH",
+    "LAYOUT_NAMES",
     "MAX_CONVERSIONS",
     "MAX_DEVICES",
     "MAX_MOVES",
@@ -373,8 +429,12 @@ __all__ = [
     "half_inputs",
     "half_leading_shapes",
     "half_mlps",
+    "in_layout",
     "init_dtypes",
     "input_ranks",
+    "layout_source",
+    "layouts",
+    "layouts_for",
     "leading_shapes",
     "many_devices",
     "ordinary_constants",

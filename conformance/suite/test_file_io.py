@@ -29,7 +29,8 @@ from hypothesis import strategies as st
 
 from conformance import arch as A
 from conformance import strategies as hh
-from conformance._protocol import Backend, LoadRejected, checkpoint_suffix
+from conformance._protocol import LAYOUTS, Backend, LoadRejected, checkpoint_suffix
+from conformance.kit import reach_strategies as rs
 from conformance.kit.checks import Check
 from conformance.kit.strategies import leaf_spec, odd_containers
 
@@ -73,13 +74,14 @@ def check_same_structure(backend: Backend, check: Check, loaded: Any, saved: Any
 @given(data=st.data())
 def test_tensor_roundtrip(backend: Backend, device: str, check: Check, data: st.DataObject) -> None:
     array, dtype = data.draw(hh.raw_arrays(backend.dtypes), label="tensor")
-    tensor = backend.tensor(array, device, dtype=dtype)
-    if array.ndim >= 2 and data.draw(st.booleans(), label="save a transposed view"):
-        tensor = backend.strided_view(tensor)
+    layout = data.draw(rs.layouts(array.ndim), label="layout of the saved tensor (a view holding the tensor)")
+    tensor = rs.in_layout(backend, array, layout, device, dtype)
+    expected = backend.bits(backend.tensor(array, device, dtype=dtype))  # the drawn values, from NumPy
+    check.bitwise(backend.bits(tensor), expected, f"the {layout} tensor before saving")
     with scratch() as directory:
         backend.save(tensor, directory / "x-file")
         loaded = backend.load(directory / "x-file")
-    check.bitwise(backend.bits(loaded), backend.bits(tensor), "load(save(x))")
+    check.bitwise(backend.bits(loaded), expected, f"load(save(x)) of a {layout} tensor")
 
 
 @pytest.mark.clause("IO-TENSOR-ROUNDTRIP")
@@ -104,6 +106,29 @@ def test_container_roundtrip(backend: Backend, device: str, check: Check, data: 
         backend.save(saved, directory / "mydict")
         loaded = backend.load(directory / "mydict")
     check_same_structure(backend, check, loaded, saved)
+
+
+@pytest.mark.clause("IO-CONTAINER-ROUNDTRIP")
+@given(data=st.data())
+def test_views_of_one_tensor_saved_together(backend: Backend, device: str, check: Check, data: st.DataObject) -> None:
+    """A list of views of one tensor (its storage shared, where the framework has views) saved in one file:
+    each comes back with its own values, computed from NumPy."""
+    array, dtype = data.draw(hh.raw_arrays(backend.dtypes, large=False), label="drawn rows")
+    # the drawn rows, each followed by its bits inverted: a view read from the wrong place differs
+    base = rs.layout_source(array, "step") if array.ndim else array
+    ndim = base.ndim if base.size else 0  # no view of an empty tensor: its storage holds nothing to misplace
+    layouts = data.draw(st.lists(rs.layouts(ndim), min_size=2, max_size=4), label="layout of each view")
+    source = backend.tensor(base, device, dtype=dtype)
+    views = [source if layout == "contiguous" else backend.strided_view(source, layout) for layout in layouts]
+    with scratch() as directory:
+        backend.save(views, directory / "views")
+        loaded = backend.load(directory / "views")
+    check.equal(len(loaded), len(views), "length of the loaded list of views")
+    for i, (tensor, layout) in enumerate(zip(loaded, layouts, strict=True)):
+        expected = (base if layout == "contiguous" else LAYOUTS[layout](base)).copy()  # C order, 0-d kept
+        check.bitwise(
+            backend.bits(tensor), backend.bits(backend.tensor(expected, device, dtype=dtype)), f"view [{i}] ({layout})"
+        )
 
 
 @pytest.mark.clause("IO-CONTAINER-KINDS")
@@ -334,12 +359,19 @@ def test_load_copies_values(backend: Backend, device: str, check: Check, data: s
     net = data.draw(
         hh.nets(backend.float_dtypes, containers=ALL_CONTAINERS, max_depth=2, max_width=4, wide=False), label="net"
     )
+    layout = data.draw(rs.layouts(2), label="layout of the loaded tensors (a 1-D one transposed stays contiguous)")
     model = backend.build(net.arch, dtype=net.dtype, device=device)
     source = backend.build(strip_values(net.arch), dtype=net.dtype, device=device)
     assume(backend.named_parameters(source))
-    backend.load_state_dict(model, dict(backend.state_dict(source)), strict=True)
+    state = dict(backend.state_dict(source))
     # copies: to_numpy may return a view of the tensor's memory (torch's .numpy() does)
+    values = {key: backend.to_numpy(tensor).copy() for key, tensor in state.items()}
+    if layout != "contiguous":  # the source's values, loaded from views of other tensors
+        state = {key: _in_layout(backend, value, layout, device, net.dtype) for key, value in values.items()}
+    backend.load_state_dict(model, state, strict=True)
     loaded = {name: backend.to_numpy(p).copy() for name, p in backend.named_parameters(model)}
+    for name, value in loaded.items():
+        _same_values(check, value, values[name], f"{name} loaded from a {layout} tensor")
     for _, param in backend.named_parameters(source):
         backend.assign(param, backend.to_numpy(param) + 1)
     for name, param in backend.named_parameters(model):
@@ -349,6 +381,16 @@ def test_load_copies_values(backend: Backend, device: str, check: Check, data: s
         backend.assign(param, backend.to_numpy(param) * 0 - 3)
     for name, param in backend.named_parameters(source):
         _same_values(check, backend.to_numpy(param), written[name], f"source {name} after writing to the loaded model")
+    if layout != "contiguous":  # the views loaded from are sources too
+        for key, tensor in state.items():
+            _same_values(
+                check, backend.to_numpy(tensor), values[key], f"{layout} source {key} after writing to the model"
+            )
+
+
+def _in_layout(backend: Backend, array: np.ndarray, layout: str, device: str, dtype: str) -> Any:
+    """``array`` as a tensor in ``layout``, or contiguous where ``array`` has too few dimensions for it."""
+    return rs.in_layout(backend, array, layout if layout in rs.layouts_for(array.ndim) else "contiguous", device, dtype)
 
 
 def _same_values(check: Check, observed: np.ndarray, expected: np.ndarray, what: str) -> None:

@@ -165,14 +165,15 @@ def test_copy_roundtrip_is_exact(
     route = data.draw(rs.device_routes(accelerator, (host, *backend.accelerators())), label="copied to, in turn")
     for dtype in backend.dtypes:  # every dtype in every example: a device may lack one (float64)
         array, _ = data.draw(hh.raw_arrays((dtype,)), label=f"{dtype} tensor")
-        t = backend.tensor(array, host, dtype=dtype)
-        there = t
+        layout = data.draw(rs.layouts(array.ndim), label=f"layout of the {dtype} tensor (a view holding it)")
+        there = rs.in_layout(backend, array, layout, host, dtype)
         for target in route:
             there = backend.to_device(there, target)
             check.equal(backend.device_of(there), target, f"device of the {dtype} copy to {target}")
         back = backend.to_device(there, host)
         steps = " -> ".join((host, *route, host))
-        check.bitwise(backend.bits(back), backend.bits(t), f"{dtype}: {steps}")
+        expected = backend.bits(backend.tensor(array, host, dtype=dtype))  # the drawn values, from NumPy
+        check.bitwise(backend.bits(back), expected, f"{dtype}, {layout}: {steps}")
 
 
 @pytest.mark.clause("DEV-MULTI-DEVICE")

@@ -129,8 +129,10 @@ class TinyBackend:
         data = np.ascontiguousarray(tensor.data)
         return str(data.dtype), tuple(data.shape), data.tobytes()
 
-    def strided_view(self, tensor: tf.Tensor) -> tf.Tensor:
-        return tensor.T
+    def strided_view(self, tensor: tf.Tensor, layout: str) -> tf.Tensor:
+        if layout == "transposed":
+            return tensor.T
+        return tf.Tensor(tensor.data[::2] if layout == "step" else tensor.data[1:])  # tinyframe has no slicing op
 
     def device_of(self, tensor: tf.Tensor) -> str:
         return self.host_device

@@ -306,3 +306,19 @@ class TryAllGpusStopsAtFour(regions.TryAllGpusStopsAtFour, ReferenceBackend):
 
 class HalfBiasGradientDropped(regions.HalfBiasGradientDropped, ReferenceBackend):
     """A backward in float16 leaves every bias gradient at zero."""
+
+
+class SaveIgnoresStorageOffset(regions.SaveIgnoresStorageOffset, ReferenceBackend):
+    """``save`` of a view writes its storage from offset 0, dense in the view's dimension order."""
+
+
+class LoadIgnoresStorageOffset(regions.LoadIgnoresStorageOffset, ReferenceBackend):
+    """``load_state_dict`` copies each source view from the start of its storage, dense in its dimension order."""
+
+
+class CopyIgnoresStorageOffset(regions.CopyIgnoresStorageOffset, ReferenceBackend):
+    """A host view copied to a simulated accelerator is copied from the start of its storage."""
+
+
+class LaterViewSavedFromStorageStart(regions.LaterViewSavedFromStorageStart, ReferenceBackend):
+    """A view saved in a list after another view of its storage is written from the storage's start."""

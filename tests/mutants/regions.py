@@ -354,3 +354,119 @@ class HalfBiasGradientDropped(TorchLikeBackend):
                 if name.rsplit(".", 1)[-1] == "bias":
                     grads.params[name] = np.zeros_like(grads.params[name])
         return grads
+
+
+def _read_from_storage_start(backend: TorchLikeBackend, tensor: Any) -> Any:
+    """``tensor``'s elements read as if it were dense from the start of its storage, in its own dimension order.
+
+    Right for a contiguous tensor and for a transpose of one (its strides are
+    a permutation of dense ones, at offset 0); wrong for a view at a storage
+    offset (a narrow) or with a step (every other row). Anything but a
+    non-empty tensor of rank 1 or more, and a reference tensor off the host,
+    comes back as it is.
+    """
+    if not (hasattr(tensor, "dim") and hasattr(tensor, "numel")) or tensor.dim() == 0 or tensor.numel() == 0:
+        return tensor
+    shape = tuple(tensor.shape)
+    if hasattr(tensor, "storage_offset"):  # torch: the storage itself
+        strides = tuple(tensor.stride())
+        order = sorted(range(len(shape)), key=lambda d: -strides[d])
+        start = tensor.detach().as_strided((tensor.numel(),), (1,), 0)
+        return start.reshape([shape[d] for d in order]).permute(*np.argsort(order).tolist())
+    if backend.device_of(tensor) != backend.host_device:
+        return tensor
+    array = tensor.detach().numpy()  # the reference: a NumPy view into its storage's root array
+    root = array if array.base is None else array.base
+    strides = tuple(s // array.itemsize for s in array.strides)
+    order = sorted(range(len(shape)), key=lambda d: -strides[d])
+    flat = np.ascontiguousarray(root).reshape(-1)[: array.size]
+    misread = flat.reshape([shape[d] for d in order]).transpose(np.argsort(order))
+    return backend.tensor(misread, backend.host_device, str(misread.dtype))
+
+
+class SaveIgnoresStorageOffset(TorchLikeBackend):
+    """``save`` of a tensor writes its storage from offset 0 as if the tensor were dense there (a writer that
+    takes the storage pointer and the strides' order, but neither the offset nor a step).
+
+    Right for every contiguous tensor and every transposed view (the only
+    layouts IO-TENSOR-ROUNDTRIP drew before issue 21's layouts); wrong for a
+    narrowed view at a storage offset and for a view with a step.
+    """
+
+    target = "IO-TENSOR-ROUNDTRIP"
+    # Its dimension (memory layout) is a drawn choice of layouts, not a range in REACH: no region.
+    region = ""
+
+    def save(self, obj: Any, path: Any) -> None:
+        super().save(_read_from_storage_start(self, obj), path)
+
+
+class LoadIgnoresStorageOffset(TorchLikeBackend):
+    """``load_state_dict`` copies each source tensor from the start of its storage, dense in its dimension order.
+
+    Right for every state of contiguous tensors (the only sources
+    LOAD-COPIES-VALUES loaded before issue 21's layouts: another module's
+    parameters); wrong for a source that is a narrowed view or a view with a step.
+    """
+
+    target = "LOAD-COPIES-VALUES"
+    region = ""
+
+    def load_state_dict(self, module: Any, state: Any, *, strict: bool) -> Any:
+        misread = {key: _read_from_storage_start(self, value) for key, value in state.items()}
+        return super().load_state_dict(module, misread, strict=strict)
+
+
+class CopyIgnoresStorageOffset(TorchLikeBackend):
+    """A copy of a host tensor to another device copies its storage from offset 0, dense in its dimension order.
+
+    Right for every contiguous tensor (the only tensors DEV-COPY-ROUNDTRIP
+    copied before issue 21's layouts) and every transposed view; wrong for a
+    narrowed view and a view with a step. Devices are simulated on the reference.
+    """
+
+    target = "DEV-COPY-ROUNDTRIP"
+    region = ""
+
+    def to_device(self, tensor: Any, device: str) -> Any:
+        if device != self.device_of(tensor) and self.device_of(tensor) == self.host_device:
+            tensor = _read_from_storage_start(self, tensor)
+        return super().to_device(tensor, device)
+
+
+def _storage_key(backend: TorchLikeBackend, tensor: Any) -> int | None:
+    """Where ``tensor``'s storage starts in memory (None for a reference tensor off the host)."""
+    if hasattr(tensor, "untyped_storage"):  # torch
+        return int(tensor.untyped_storage().data_ptr())
+    if backend.device_of(tensor) != backend.host_device:
+        return None
+    array = tensor.detach().numpy()
+    root = array if array.base is None else array.base
+    return int(root.__array_interface__["data"][0])
+
+
+class LaterViewSavedFromStorageStart(TorchLikeBackend):
+    """``save`` of a list writes a tensor whose storage an earlier item already wrote as that storage from offset
+    0, dense in its own dimension order (a writer that keeps one record per storage, without each view's offset
+    and step).
+
+    Right for a lone tensor, whatever its layout (IO-TENSOR-ROUNDTRIP), and
+    for lists of distinct tensors (the only lists IO-CONTAINER-ROUNDTRIP saved
+    before issue 21's views of one tensor saved together); wrong for a later
+    view at an offset or with a step.
+    """
+
+    target = "IO-CONTAINER-ROUNDTRIP"
+    region = ""
+
+    def save(self, obj: Any, path: Any) -> None:
+        if isinstance(obj, list):
+            seen: set[int] = set()
+            items = []
+            for item in obj:
+                key = _storage_key(self, item) if hasattr(item, "dim") else None
+                items.append(_read_from_storage_start(self, item) if key in seen else item)
+                if key is not None:
+                    seen.add(key)
+            obj = items
+        super().save(obj, path)

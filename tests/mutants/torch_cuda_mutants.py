@@ -140,3 +140,7 @@ class EmptyOperandSkipsDeviceCheck(regions.EmptyOperandSkipsDeviceCheck, _OnCuda
 
 class IntegerMixCopies(regions.IntegerMixCopies, _OnCuda):
     """Integer and boolean tensors on two GPUs or a GPU and the host are added after an implicit copy."""
+
+
+class CopyIgnoresStorageOffset(regions.CopyIgnoresStorageOffset, _OnCuda):
+    """A host view copied to a GPU is copied from the start of its storage (judged where CUDA is present)."""

@@ -1250,3 +1250,15 @@ class ConversionBackRestoresOriginal(regions.ConversionBackRestoresOriginal, Tor
 
 class HalfBiasGradientDropped(regions.HalfBiasGradientDropped, TorchBackend):
     """A backward in float16 or bfloat16 leaves every bias gradient at zero."""
+
+
+class SaveIgnoresStorageOffset(regions.SaveIgnoresStorageOffset, TorchBackend):
+    """``save`` of a view writes its storage from offset 0, dense in the view's dimension order."""
+
+
+class LoadIgnoresStorageOffset(regions.LoadIgnoresStorageOffset, TorchBackend):
+    """``load_state_dict`` copies each source view from the start of its storage, dense in its dimension order."""
+
+
+class LaterViewSavedFromStorageStart(regions.LaterViewSavedFromStorageStart, TorchBackend):
+    """A view saved in a list after another view of its storage is written from the storage's start."""

@@ -235,8 +235,11 @@ class FlaxBackend(ChildrenByPosition, kit.StateDictCheckpoints):
         host = np.ascontiguousarray(np.asarray(self._array(tensor)))
         return str(host.dtype), tuple(host.shape), host.tobytes()
 
-    def strided_view(self, tensor: Any) -> jax.Array:
-        return self._array(tensor).T  # JAX has no views: the transposed copy
+    def strided_view(self, tensor: Any, layout: str) -> jax.Array:
+        array = self._array(tensor)  # JAX has no views: each is a copy
+        if layout == "transposed":
+            return array.T
+        return array[::2] if layout == "step" else array[1:]
 
     def device_of(self, tensor: Any) -> str:
         devices = self._array(tensor).devices()

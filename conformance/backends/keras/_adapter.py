@@ -220,9 +220,13 @@ class KerasBackend(ChildrenByPosition):
         raw = t.view(torch.int16) if t.dtype is torch.bfloat16 else t
         return _NAMES[t.dtype], tuple(t.shape), raw.numpy().tobytes()
 
-    def strided_view(self, tensor: Any) -> torch.Tensor:
-        view: torch.Tensor = keras.ops.transpose(self._array(tensor))
-        return view
+    def strided_view(self, tensor: Any, layout: str) -> torch.Tensor:
+        array = self._array(tensor)
+        if layout == "transposed":
+            view: torch.Tensor = keras.ops.transpose(array)
+            return view
+        # Keras has no strided slice op; its tensors (the backend's) are sliced with Python's indexing
+        return array[::2] if layout == "step" else array[1:]
 
     def device_of(self, tensor: Any) -> str:
         return str(self._array(tensor).device)

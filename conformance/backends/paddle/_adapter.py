@@ -167,9 +167,10 @@ class PaddleBackend(kit.StateDictCheckpoints):
         t = tensor.detach()
         return _NAMES[t.dtype], tuple(t.shape), np.ascontiguousarray(t.numpy()).tobytes()
 
-    def strided_view(self, tensor: Any) -> Any:
-        perm = [1, 0, *range(2, len(tensor.shape))]
-        return paddle.transpose(tensor, perm)
+    def strided_view(self, tensor: Any, layout: str) -> Any:
+        if layout == "transposed":
+            return paddle.transpose(tensor, list(reversed(range(len(tensor.shape)))))
+        return tensor[::2] if layout == "step" else tensor[1:]
 
     def device_of(self, tensor: Any) -> str:
         return _device_name(tensor.place)

@@ -201,8 +201,10 @@ class TinygradBackend(ChildrenByPosition, kit.StateDictCheckpoints):
         host = np.ascontiguousarray(tensor.numpy())
         return str(host.dtype), tuple(host.shape), host.tobytes()
 
-    def strided_view(self, tensor: Tensor) -> Tensor:
-        return tensor.T
+    def strided_view(self, tensor: Tensor, layout: str) -> Tensor:
+        if layout == "transposed":  # tinygrad's .T swaps the first two dimensions only
+            return tensor.permute(*reversed(range(tensor.ndim)))
+        return tensor[::2] if layout == "step" else tensor[1:]
 
     def device_of(self, tensor: Tensor) -> str:
         device = tensor.device

@@ -71,8 +71,10 @@ class TorchBackend(TorchLikeBackend):
         raw = t.view(torch.int16) if t.dtype is torch.bfloat16 else t
         return _NAMES[t.dtype], tuple(t.shape), raw.numpy().tobytes()
 
-    def strided_view(self, tensor: torch.Tensor) -> torch.Tensor:
-        return tensor.transpose(0, 1)
+    def strided_view(self, tensor: torch.Tensor, layout: str) -> torch.Tensor:
+        if layout == "transposed":  # torch's .T reverses the dimensions of a matrix only
+            return tensor.permute(*reversed(range(tensor.dim())))
+        return tensor[::2] if layout == "step" else tensor.narrow(0, 1, tensor.shape[0] - 1)
 
     def accelerators(self) -> list[str]:
         return [f"cuda:{i}" for i in range(torch.cuda.device_count())]
