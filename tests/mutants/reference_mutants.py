@@ -286,3 +286,11 @@ class TryAllGpusStopsAtFour(regions.TryAllGpusStopsAtFour, ReferenceBackend):
 
 class HalfBiasGradientDropped(regions.HalfBiasGradientDropped, ReferenceBackend):
     """A backward in float16 leaves every bias gradient at zero."""
+
+
+class StateDictMemoizesContainers(regions.StateDictMemoizesContainers, ReferenceBackend):
+    """``state_dict()`` gives a container met a second time no keys at its second path."""
+
+
+class FusedActivationSkippedElsewhere(regions.FusedActivationSkippedElsewhere, ReferenceBackend):
+    """A ReLU folded into the unshared Linear it follows passes its input through at its other uses."""

@@ -11,7 +11,11 @@ region was drawn, and being caught after, is in docs/reach.md.
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import functools
+import itertools
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -258,3 +262,93 @@ class HalfBiasGradientDropped(TorchLikeBackend):
                 if name.rsplit(".", 1)[-1] == "bias":
                     grads.params[name] = np.zeros_like(grads.params[name])
         return grads
+
+
+def _children(backend: TorchLikeBackend, module: Any) -> list[Any]:
+    return [child for _, child in backend.named_children(module)]
+
+
+class StateDictMemoizesContainers(TorchLikeBackend):
+    """``state_dict()`` writes each container's entries once, memoized by identity: a container met again at a
+    second path adds no keys there (a traversal that memoizes sub-dicts, as one guarding against cycles would).
+
+    A shared layer without children keeps its keys at every path, as PyTorch gives them; so every tree
+    without a shared container (the only trees drawn before issue 21's shared containers) comes out right.
+    """
+
+    target = "TIE-STATE-DICT-ALIASES"
+    # Its region (what is shared: a container) is a quantity of the reach audit, not a REACH dimension.
+    region = ""
+
+    def state_dict(self, module: Any) -> list[tuple[str, Any]]:
+        entries = super().state_dict(module)
+        seen, dropped = {id(module)}, []
+
+        def visit(node: Any, prefix: str) -> None:
+            for name, child in self.named_children(node):
+                path = f"{prefix}{name}."
+                if _children(self, child):
+                    if id(child) in seen:
+                        dropped.append(path)
+                        continue
+                    seen.add(id(child))
+                visit(child, path)
+
+        visit(module, "")
+        return [(key, value) for key, value in entries if not any(key.startswith(p) for p in dropped)]
+
+
+def _fusions(backend: TorchLikeBackend, module: Any) -> list[tuple[Any, Any]]:
+    """(Linear, ReLU) pairs a fusion pass folds: a ReLU registered right after a Linear used at one place only."""
+    uses: dict[int, int] = {}
+    pairs: dict[int, tuple[Any, Any]] = {}
+
+    def visit(node: Any) -> None:
+        uses[id(node)] = uses.get(id(node), 0) + 1
+        children = _children(backend, node)
+        for before, after in itertools.pairwise(children):
+            if hasattr(before, "in_features") and type(after).__name__ == "ReLU":
+                pairs.setdefault(id(before), (before, after))
+        for child in children:
+            visit(child)
+
+    visit(module)
+    return [(linear, relu) for key, (linear, relu) in pairs.items() if uses[key] == 1]
+
+
+class FusedActivationSkippedElsewhere(TorchLikeBackend):
+    """A fusion pass folds a ReLU into the Linear it follows and marks the ReLU *module* done: at its other
+    uses elsewhere in the tree, the shared parameter-free module passes its input through unchanged.
+
+    The pass leaves a Linear used at several places alone (fusing it would change its other uses) but
+    forgets the same for the activation. Right for every ReLU used once and for every ReLU shared only
+    right after one shared Linear (the tied nets' appended ``shared, ReLU, shared``), the only shared
+    parameter-free modules drawn before issue 21's shared modules.
+    """
+
+    target = "TIE-GRAD-SUM"
+    # Its region (what is shared: a parameter-free module) is a quantity of the reach audit, not a REACH dimension.
+    region = ""
+
+    @contextlib.contextmanager
+    def _fused(self, module: Any) -> Iterator[None]:
+        patched = []
+        for linear, relu in _fusions(self, module):
+            plain_linear = functools.partial(type(linear).forward, linear)
+            plain_relu = functools.partial(type(relu).forward, relu)
+            vars(linear)["forward"] = lambda X, f=plain_linear, g=plain_relu: g(f(X))
+            vars(relu)["forward"] = lambda X: X
+            patched += [linear, relu]
+        try:
+            yield
+        finally:
+            for sub in patched:
+                vars(sub).pop("forward", None)
+
+    def forward(self, module: Any, x: Any) -> Any:
+        with self._fused(module):
+            return super().forward(module, x)
+
+    def _backward(self, module: Any, x: Any, cotangent: np.ndarray) -> None:
+        with self._fused(module):
+            super()._backward(module, x, cotangent)

@@ -1238,3 +1238,11 @@ class ConversionBackRestoresOriginal(regions.ConversionBackRestoresOriginal, Tor
 
 class HalfBiasGradientDropped(regions.HalfBiasGradientDropped, TorchBackend):
     """A backward in float16 or bfloat16 leaves every bias gradient at zero."""
+
+
+class StateDictMemoizesContainers(regions.StateDictMemoizesContainers, TorchBackend):
+    """``state_dict()`` gives a container met a second time no keys at its second path."""
+
+
+class FusedActivationSkippedElsewhere(regions.FusedActivationSkippedElsewhere, TorchBackend):
+    """A ReLU folded into the unshared Linear it follows passes its input through at its other uses."""
