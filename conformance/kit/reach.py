@@ -252,10 +252,13 @@ TIE_USES = Quantity("uses of a shared layer", "any count", dimension="tie_uses")
 SHARED = Quantity(
     "what is shared, and where",
     "any module, in any containers",
-    drawn="a square Linear layer reused anywhere in the tree, across Sequential, named Sequential and Block "
-    "containers and nesting levels (nets(ties='any'), containers=ALL_CONTAINERS)",
-    gap="a shared container (one Sequential at two places) or a shared parameter-free module is not drawn; "
-    "issue 21 point 3, open",
+    drawn="a square Linear layer, a whole container mapping its width to itself (Sequential, named Sequential, "
+    "Block, with everything inside it) and a parameter-free ReLU, each reused anywhere in the tree, across "
+    "containers and nesting levels (nets(ties='any'), containers=ALL_CONTAINERS); each kind in at least 10% of "
+    "the draws and within 30 examples (tests/test_reach.py); a shared container counts every node at each of "
+    "its paths against the 40-node budget and its nesting against the depth",
+    gap="a module changing the running width (a non-square Linear, a container from 3 wide to 5) is not "
+    "reused: the tree builder reuses only what maps the width at the new place to itself; open",
 )
 PARAM_USES = Quantity("uses of a shared weight", "any count", dimension="param_tie_uses")
 PARAM_TYPES = Quantity("layer types sharing it", "any", dimension="param_tie_types")
@@ -547,6 +550,21 @@ REGION_MUTANTS: tuple[RegionMutant, ...] = (
         "INIT-CONSTANT",
         "an integral constant_ argument of magnitude 2**31 or more (arguments stayed within +-1e6)",
         "survived (torch, reference; kill matrix at fast on the base commit, and ci on the INIT clauses)",
+        "caught (torch, reference; fast profile)",
+    ),
+    RegionMutant(
+        "StateDictMemoizesContainers",
+        "TIE-STATE-DICT-ALIASES",
+        "a container shared at two places, nested or side by side (only square Linear layers were shared)",
+        "survived (torch, reference; kill matrix at fast on 75b5d7f, before the widening, and ci on the clause)",
+        "caught (torch, reference; fast profile)",
+    ),
+    RegionMutant(
+        "FusedActivationSkippedElsewhere",
+        "TIE-GRAD-SUM",
+        "a ReLU shared across the tree (a ReLU was shared only between uses of tied_nets' appended shared "
+        "Linear, always right after it)",
+        "survived (torch, reference; kill matrix at fast on 75b5d7f, before the widening, and ci on the clause)",
         "caught (torch, reference; fast profile)",
     ),
 )

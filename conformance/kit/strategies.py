@@ -313,8 +313,30 @@ def input_array(seed: int, shape: tuple[int, ...], dtype: str, scale: float = 1.
     return (np.random.default_rng(seed).standard_normal(shape) * scale).astype(dtype)
 
 
+#: The pool key of a parameter-free layer (ReLU, CenteredLayer): it may be reused at any width.
+ANY_WIDTH = 0
+
+
+def _tree_size(node: A.Node) -> int:
+    """Nodes at every path of ``node``'s subtree, itself included: what it adds to a tree where it appears."""
+    return sum(1 for _ in A.walk(node))
+
+
+def _height(node: A.Node) -> int:
+    """Container levels of ``node``, itself included: 0 for a layer."""
+    children = A.children(node)
+    if not isinstance(node, (A.Sequential, A.Block)):
+        return 0
+    return 1 + max((_height(child) for _, child in children), default=0)
+
+
 class _TreeBuilder:
-    """Draws a chain-shaped tree; each node maps the running width to a new one."""
+    """Draws a chain-shaped tree; each node maps the running width to a new one.
+
+    With ties, a square layer, a finished container mapping its input width to
+    itself, and a parameter-free layer (ReLU, CenteredLayer) go into a pool
+    and may appear again later: among siblings, or anywhere in the tree.
+    """
 
     def __init__(
         self,
@@ -329,7 +351,9 @@ class _TreeBuilder:
         self.draw, self.rng, self.dtype = draw, rng, dtype
         self.max_width, self.ties = max_width, ties
         self.leaves, self.containers = leaves, containers
-        self.pool: dict[int, list[A.Node]] = {}  # square layers that may be reused, by width
+        # what may be reused, by the width it maps to itself (ANY_WIDTH: a parameter-free layer)
+        self.pool: dict[int, list[A.Node]] = {}
+        self.shapes: dict[int, tuple[int, int]] = {}  # (size, height) of each pooled node, by identity
         self.budget = REACH["nodes"].high  # nodes left to draw: deep and wide trees stay cheap
         self.wide = 0  # a width of a few hundred that layers may take; 0: none in this tree
 
@@ -340,18 +364,42 @@ class _TreeBuilder:
     def node(self, width: int, depth: int, pool: dict[int, list[A.Node]]) -> tuple[A.Node, int]:
         self.budget -= 1
         kinds = list(self.leaves) + (list(self.containers) if depth > 0 and self.budget > 0 else [])
-        kind = self.draw(_sampled(tuple(kinds)))
+        kind = self.draw(_sampled(tuple(kinds)), label="node kind")
         if kind in self.containers:
-            return self.container(kind, width, depth - 1, nested=True)
-        if self.ties != "none" and pool.get(width) and self.draw(_BOOLEANS):
-            return self.draw(st.sampled_from(pool[width])), width
+            node, out = self.container(kind, width, depth - 1, nested=True)
+            if self.ties != "none" and out == width:  # a finished container mapping its width to itself
+                pool.setdefault(width, []).append(node)
+            return node, out
+        if self.ties != "none":
+            reusable = self.reusable(width, depth, pool)
+            reuse = len(reusable) > 0 and bool(self.draw(_BOOLEANS, label="reuse a module from earlier in the tree"))
+            if reuse:
+                reused = reusable[self.draw(_integers(0, len(reusable) - 1), label="module reused")]
+                self.budget -= self.shapes[id(reused)][0] - 1  # each node at each path counts, as if drawn
+                return reused, width
         return self.leaf(kind, width, pool)
 
+    def reusable(self, width: int, depth: int, pool: dict[int, list[A.Node]]) -> list[A.Node]:
+        """What may appear again here: drawn earlier, mapping ``width`` to itself, within depth and budget.
+
+        A shared container counts all its nodes against the budget and its nesting against the depth,
+        so a tree with shared containers stays within :data:`REACH`'s ``nodes`` and ``depth``.
+        """
+        fits = []
+        for node in pool.get(width, []) + pool.get(ANY_WIDTH, []):
+            if id(node) not in self.shapes:
+                self.shapes[id(node)] = (_tree_size(node), _height(node))
+            size, height = self.shapes[id(node)]
+            if height <= depth and (size == 1 or size - 1 <= self.budget):
+                fits.append(node)
+        return fits
+
     def leaf(self, kind: str, width: int, pool: dict[int, list[A.Node]]) -> tuple[A.Node, int]:
-        if kind == "relu":
-            return A.ReLU(), width
-        if kind == "centered":
-            return A.Centered(), width
+        if kind in ("relu", "centered"):
+            free = A.ReLU() if kind == "relu" else A.Centered()
+            if self.ties != "none":  # a parameter-free layer fits every width
+                pool.setdefault(ANY_WIDTH, []).append(free)
+            return free, width
         # in a wide tree, half the layers go to (or stay at) the wide width
         out = self.wide if self.wide and self.draw(_BOOLEANS) else self.draw(_same_or_width(width, self.max_width))
         if kind == "my_linear":
@@ -398,8 +446,10 @@ def nets(
     ``leaves`` picks layer kinds (``linear``, ``linear_maybe_bias``, ``relu``,
     ``centered``, ``my_linear``); ``containers`` picks nesting kinds
     (``sequential``, ``named`` for add_module names, ``block`` for
-    attributes, ``my_sequential``). ``ties`` says where a square layer may be
-    reused: nowhere, among siblings of one container, or anywhere. With
+    attributes, ``my_sequential``). ``ties`` says where a module may be
+    reused: nowhere, among siblings of one container, or anywhere; what is
+    reused is a square layer, a finished container mapping its width to
+    itself, or a parameter-free layer (ReLU, CenteredLayer). With
     ``wide``, half the nets let half their layers take a width of a few
     hundred (``REACH["net_width"]``), on half the node budget.
     """
