@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import functools
-import itertools
 from collections.abc import Iterator
 from typing import Any
 
@@ -298,32 +297,19 @@ class StateDictMemoizesContainers(TorchLikeBackend):
         return [(key, value) for key, value in entries if not any(key.startswith(p) for p in dropped)]
 
 
-def _fusions(backend: TorchLikeBackend, module: Any) -> list[tuple[Any, Any]]:
-    """(Linear, ReLU) pairs a fusion pass folds: a ReLU registered right after a Linear used at one place only."""
-    uses: dict[int, int] = {}
-    pairs: dict[int, tuple[Any, Any]] = {}
-
-    def visit(node: Any) -> None:
-        uses[id(node)] = uses.get(id(node), 0) + 1
-        children = _children(backend, node)
-        for before, after in itertools.pairwise(children):
-            if hasattr(before, "in_features") and type(after).__name__ == "ReLU":
-                pairs.setdefault(id(before), (before, after))
-        for child in children:
-            visit(child)
-
-    visit(module)
-    return [(linear, relu) for key, (linear, relu) in pairs.items() if uses[key] == 1]
+def _parameter_free(module: Any) -> bool:
+    """Whether ``module`` is a layer without parameters or children (a ReLU, a CenteredLayer)."""
+    return not list(module.parameters()) and not list(module.children())
 
 
-class FusedActivationSkippedElsewhere(TorchLikeBackend):
-    """A fusion pass folds a ReLU into the Linear it follows and marks the ReLU *module* done: at its other
-    uses elsewhere in the tree, the shared parameter-free module passes its input through unchanged.
+class NestedReLUCallsMerged(TorchLikeBackend):
+    """A tracer that inlines each nested container into its parent's graph merges the calls of one
+    parameter-free module into one node, keyed on the module rather than on its input: a ReLU met again,
+    where either call sits inside a nested container, gives the output of its first call.
 
-    The pass leaves a Linear used at several places alone (fusing it would change its other uses) but
-    forgets the same for the activation. Right for every ReLU used once and for every ReLU shared only
-    right after one shared Linear (the tied nets' appended ``shared, ReLU, shared``), the only shared
-    parameter-free modules drawn before issue 21's shared modules.
+    Calls made by the root container itself are never merged, so a ReLU shared among the root's own
+    children (the tied nets' appended ``shared, ReLU, shared``, the only shared parameter-free module
+    drawn before issue 21's shared modules) computes right, as does every ReLU used once.
     """
 
     target = "TIE-GRAD-SUM"
@@ -331,14 +317,44 @@ class FusedActivationSkippedElsewhere(TorchLikeBackend):
     region = ""
 
     @contextlib.contextmanager
-    def _fused(self, module: Any) -> Iterator[None]:
+    def _traced(self, module: Any) -> Iterator[None]:
+        depth = [0]
+        merged: dict[int, tuple[Any, bool]] = {}  # by module: its first output, and whether that call was nested
         patched = []
-        for linear, relu in _fusions(self, module):
-            plain_linear = functools.partial(type(linear).forward, linear)
-            plain_relu = functools.partial(type(relu).forward, relu)
-            vars(linear)["forward"] = lambda X, f=plain_linear, g=plain_relu: g(f(X))
-            vars(relu)["forward"] = lambda X: X
-            patched += [linear, relu]
+
+        def container_call(node: Any) -> Any:
+            plain = functools.partial(type(node).forward, node)
+
+            def call(X: Any) -> Any:
+                depth[0] += 1
+                try:
+                    return plain(X)
+                finally:
+                    depth[0] -= 1
+
+            return call
+
+        def free_call(node: Any) -> Any:
+            plain = functools.partial(type(node).forward, node)
+
+            def call(X: Any) -> Any:
+                nested = depth[0] > 1  # the root's own forward is depth 1
+                if id(node) in merged and (nested or merged[id(node)][1]):
+                    return merged[id(node)][0]
+                out = plain(X)
+                merged.setdefault(id(node), (out, nested))
+                return out
+
+            return call
+
+        for sub in module.modules():
+            if list(sub.children()):
+                vars(sub)["forward"] = container_call(sub)
+            elif _parameter_free(sub):
+                vars(sub)["forward"] = free_call(sub)
+            else:
+                continue
+            patched.append(sub)
         try:
             yield
         finally:
@@ -346,9 +362,9 @@ class FusedActivationSkippedElsewhere(TorchLikeBackend):
                 vars(sub).pop("forward", None)
 
     def forward(self, module: Any, x: Any) -> Any:
-        with self._fused(module):
+        with self._traced(module):
             return super().forward(module, x)
 
     def _backward(self, module: Any, x: Any, cotangent: np.ndarray) -> None:
-        with self._fused(module):
+        with self._traced(module):
             super()._backward(module, x, cotangent)

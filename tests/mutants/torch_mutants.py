@@ -1244,5 +1244,5 @@ class StateDictMemoizesContainers(regions.StateDictMemoizesContainers, TorchBack
     """``state_dict()`` gives a container met a second time no keys at its second path."""
 
 
-class FusedActivationSkippedElsewhere(regions.FusedActivationSkippedElsewhere, TorchBackend):
-    """A ReLU folded into the unshared Linear it follows passes its input through at its other uses."""
+class NestedReLUCallsMerged(regions.NestedReLUCallsMerged, TorchBackend):
+    """A ReLU met again in one forward, either call inside a nested container, gives its first call's output."""
