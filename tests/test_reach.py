@@ -254,6 +254,39 @@ def test_tied_nets_use_a_layer_more_than_twice() -> None:
     assert max(uses) >= 3, f"observed at most {max(uses)} uses of a tied layer; expected 3 or more to occur"
 
 
+def shared_kinds(root: A.Node) -> set[str]:
+    """What ``root`` uses at more than one path: ``Linear``, ``ReLU``, ``container`` (a Sequential or Block)."""
+    uses: dict[int, tuple[A.Node, int]] = {}
+    for _, node in A.walk(root):
+        uses[id(node)] = (node, uses.get(id(node), (node, 0))[1] + 1)
+    kinds = {type(node).__name__ for node, count in uses.values() if count > 1}
+    return {"container" if kind in ("Sequential", "Block") else kind for kind in kinds}
+
+
+#: The tie clauses' draws: nets(ties="any") (TIE-PARAMS-ONCE, TIE-STATE-DICT-ALIASES) and tied_nets (TIE-GRAD-SUM).
+TIE_DRAWS = {
+    "nets(ties='any')": lambda: hh.nets(FLOATS, containers=CONTAINERS, ties="any", max_depth=5),
+    "tied_nets": lambda: hh.tied_nets(FLOATS, leaves=("linear", "relu"), containers=CONTAINERS, max_depth=3),
+}
+
+
+@pytest.mark.parametrize("draws", sorted(TIE_DRAWS))
+def test_ties_share_containers_and_parameter_free_layers(draws: str) -> None:
+    """What is shared (issue 21 point 3): a square Linear, a whole container, a ReLU, each in some of the nets,
+    and each within the ci profile's 30 examples; a shared container keeps the net in its node and depth budget."""
+    nets = sample(TIE_DRAWS[draws](), 300)
+    kinds = [shared_kinds(net.arch) for net in nets]
+    early = set().union(*(shared_kinds(net.arch) for net in sample(TIE_DRAWS[draws](), 30)))
+    for kind in ("Linear", "container", "ReLU"):
+        share = sum(kind in k for k in kinds) / len(nets)
+        assert share >= 0.1, f"observed a shared {kind} in {share:.0%} of {draws} draws; expected at least 10%"
+        assert kind in early, f"observed no shared {kind} in a run of 30 {draws} draws; expected one"
+    if draws == "nets(ties='any')":  # tied_nets may append a shared layer past the budget: that is its own draw
+        assert_reach("nodes", (sum(1 for _ in A.walk(net.arch)) - 1 for net in nets))
+        deepest = max(max(depth for depth, _ in containers_of(net.arch)) for net in nets)
+        assert deepest <= hh.REACH["depth"].high, f"observed nesting {deepest} with ties; expected at most 5"
+
+
 @pytest.fixture(scope="module")
 def param_tied(shapes: str) -> list[hh.Net]:
     return sample(param_tied_nets(FLOATS), 500)

@@ -313,8 +313,39 @@ def input_array(seed: int, shape: tuple[int, ...], dtype: str, scale: float = 1.
     return (np.random.default_rng(seed).standard_normal(shape) * scale).astype(dtype)
 
 
+#: The pool key of a parameter-free layer (ReLU, CenteredLayer): it may be reused at any width.
+ANY_WIDTH = 0
+
+
+def _tree_size(node: A.Node) -> int:
+    """Nodes at every path of ``node``'s subtree, itself included: what it adds to a tree where it appears."""
+    return sum(1 for _ in A.walk(node))
+
+
+def _height(node: A.Node) -> int:
+    """Container levels of ``node``, itself included: 0 for a layer."""
+    children = A.children(node)
+    if not isinstance(node, (A.Sequential, A.Block)):
+        return 0
+    return 1 + max((_height(child) for _, child in children), default=0)
+
+
+def _sharing_groups(nodes: list[A.Node]) -> tuple[list[A.Node], list[A.Node], list[A.Node]]:
+    """``nodes`` split into containers, layers with parameters, and parameter-free layers, in order."""
+    containers: list[A.Node] = [n for n in nodes if isinstance(n, (A.Sequential, A.Block))]
+    free: list[A.Node] = [n for n in nodes if isinstance(n, (A.ReLU, A.Centered))]
+    layers: list[A.Node] = [n for n in nodes if not isinstance(n, (A.Sequential, A.Block, A.ReLU, A.Centered))]
+    return containers, layers, free
+
+
 class _TreeBuilder:
-    """Draws a chain-shaped tree; each node maps the running width to a new one."""
+    """Draws a chain-shaped tree; each node maps the running width to a new one.
+
+    With ties, every layer, every finished container and every parameter-free
+    layer (ReLU, CenteredLayer) go into a pool and may appear again later,
+    among siblings or anywhere in the tree, where the running width is the
+    one they take (a parameter-free layer: any width).
+    """
 
     def __init__(
         self,
@@ -329,7 +360,11 @@ class _TreeBuilder:
         self.draw, self.rng, self.dtype = draw, rng, dtype
         self.max_width, self.ties = max_width, ties
         self.leaves, self.containers = leaves, containers
-        self.pool: dict[int, list[A.Node]] = {}  # square layers that may be reused, by width
+        self.linear_kinds = any(k in leaves for k in ("linear", "linear_maybe_bias", "my_linear"))
+        # what may be reused, by the width it takes (ANY_WIDTH: a parameter-free layer, any width)
+        self.pool: dict[int, list[A.Node]] = {}
+        self.outs: dict[int, int] = {}  # the width each pooled module gives, by identity
+        self.shapes: dict[int, tuple[int, int]] = {}  # (size, height) of each pooled node, by identity
         self.budget = REACH["nodes"].high  # nodes left to draw: deep and wide trees stay cheap
         self.wide = 0  # a width of a few hundred that layers may take; 0: none in this tree
 
@@ -340,18 +375,53 @@ class _TreeBuilder:
     def node(self, width: int, depth: int, pool: dict[int, list[A.Node]]) -> tuple[A.Node, int]:
         self.budget -= 1
         kinds = list(self.leaves) + (list(self.containers) if depth > 0 and self.budget > 0 else [])
-        kind = self.draw(_sampled(tuple(kinds)))
+        kind = self.draw(_sampled(tuple(kinds)), label="node kind")
         if kind in self.containers:
-            return self.container(kind, width, depth - 1, nested=True)
-        if self.ties != "none" and pool.get(width) and self.draw(_BOOLEANS):
-            return self.draw(st.sampled_from(pool[width])), width
+            node, out = self.container(kind, width, depth - 1, nested=True)
+            if self.ties != "none":  # a finished container, reusable wherever the running width is its input's
+                self.share(pool, width, out, node)
+            return node, out
+        if self.ties != "none":
+            reusable = self.reusable(width, depth, pool)
+            reuse = len(reusable) > 0 and bool(self.draw(_BOOLEANS, label="reuse a module from earlier in the tree"))
+            if reuse:
+                # a kind first (container, layer with parameters, parameter-free layer), each as likely as the
+                # others, a container three times as likely: containers are few in a pool, and sharing one is the
+                # rarer region
+                containers, layers, free = _sharing_groups(reusable)
+                groups = [g for g in (containers, containers, containers, layers, free) if g]
+                group = groups[self.draw(_integers(0, len(groups) - 1), label="kind of module reused")]
+                reused = group[self.draw(_integers(0, len(group) - 1), label="module reused")]
+                self.budget -= self.shapes[id(reused)][0] - 1  # each node at each path counts, as if drawn
+                return reused, self.outs.get(id(reused), width)
         return self.leaf(kind, width, pool)
 
+    def share(self, pool: dict[int, list[A.Node]], width: int, out: int, node: A.Node) -> None:
+        """Put ``node`` (taking ``width``, giving ``out``) in ``pool``, to be reused where the width is ``width``."""
+        pool.setdefault(width, []).append(node)
+        self.outs[id(node)] = out
+
+    def reusable(self, width: int, depth: int, pool: dict[int, list[A.Node]]) -> list[A.Node]:
+        """What may appear again here: drawn earlier, taking ``width``, within depth and budget.
+
+        A shared container counts all its nodes against the budget and its nesting against the depth,
+        so a tree with shared containers stays within :data:`REACH`'s ``nodes`` and ``depth``.
+        """
+        fits = []
+        for node in pool.get(width, []) + pool.get(ANY_WIDTH, []):
+            if id(node) not in self.shapes:
+                self.shapes[id(node)] = (_tree_size(node), _height(node))
+            size, height = self.shapes[id(node)]
+            if height <= depth and (size == 1 or size - 1 <= self.budget):
+                fits.append(node)
+        return fits
+
     def leaf(self, kind: str, width: int, pool: dict[int, list[A.Node]]) -> tuple[A.Node, int]:
-        if kind == "relu":
-            return A.ReLU(), width
-        if kind == "centered":
-            return A.Centered(), width
+        if kind in ("relu", "centered"):
+            free = A.ReLU() if kind == "relu" else A.Centered()
+            if self.ties != "none":  # a parameter-free layer fits every width
+                pool.setdefault(ANY_WIDTH, []).append(free)
+            return free, width
         # in a wide tree, half the layers go to (or stay at) the wide width
         out = self.wide if self.wide and self.draw(_BOOLEANS) else self.draw(_same_or_width(width, self.max_width))
         if kind == "my_linear":
@@ -360,19 +430,27 @@ class _TreeBuilder:
         else:
             bias = self.draw(_BOOLEANS) if kind == "linear_maybe_bias" else True
             node = A.Linear(width, out, bias, linear_values(self.rng, width, out, self.dtype, bias))
-        if out == width:
-            pool.setdefault(width, []).append(node)
+        if self.ties != "none":  # square or not: reusable wherever the running width is ``width``
+            self.share(pool, width, out, node)
         return node, out
 
     def container(self, kind: str, width: int, depth: int, nested: bool = False) -> tuple[A.Node, int]:
         count = min(max(self.budget, 1), self.draw(_CHILD_COUNTS[nested]))
         pool = self.pool if self.ties == "any" else {}
         children: list[A.Node] = []
+        entry = width
         for _ in range(count):
             if children and self.budget <= 0:  # the tree's node budget is spent: close this container
                 break
             child, width = self.node(width, depth, pool)
             children.append(child)
+        # a container that maps its width to itself fits more places to be shared; with layers inside it rarely
+        # does by chance, so half the time a last Linear brings it back to its input width
+        closable = nested and self.ties != "none" and width != entry and self.budget > 0 and self.linear_kinds
+        if closable and self.draw(_BOOLEANS, label="close the container with a Linear back to its input width"):
+            self.budget -= 1
+            children.append(A.Linear(width, entry, True, linear_values(self.rng, width, entry, self.dtype)))
+            width = entry
         count = len(children)
         if kind == "block":
             words = self.draw(_lists_of(_ATTR_WORDS, count))
@@ -398,8 +476,10 @@ def nets(
     ``leaves`` picks layer kinds (``linear``, ``linear_maybe_bias``, ``relu``,
     ``centered``, ``my_linear``); ``containers`` picks nesting kinds
     (``sequential``, ``named`` for add_module names, ``block`` for
-    attributes, ``my_sequential``). ``ties`` says where a square layer may be
-    reused: nowhere, among siblings of one container, or anywhere. With
+    attributes, ``my_sequential``). ``ties`` says where a module may be
+    reused: nowhere, among siblings of one container, or anywhere; what is
+    reused is a square layer, a finished container mapping its width to
+    itself, or a parameter-free layer (ReLU, CenteredLayer). With
     ``wide``, half the nets let half their layers take a width of a few
     hundred (``REACH["net_width"]``), on half the node budget.
     """

@@ -322,3 +322,11 @@ class CopyIgnoresStorageOffset(regions.CopyIgnoresStorageOffset, ReferenceBacken
 
 class LaterViewSavedFromStorageStart(regions.LaterViewSavedFromStorageStart, ReferenceBackend):
     """A view saved in a list after another view of its storage is written from the storage's start."""
+
+
+class StateDictMemoizesContainers(regions.StateDictMemoizesContainers, ReferenceBackend):
+    """``state_dict()`` gives a container met a second time no keys at its second path."""
+
+
+class NestedReLUCallsMerged(regions.NestedReLUCallsMerged, ReferenceBackend):
+    """A ReLU met again in one forward, either call inside a nested container, gives its first call's output."""

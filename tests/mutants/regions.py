@@ -11,7 +11,10 @@ region was drawn, and being caught after, is in docs/reach.md.
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import functools
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -470,3 +473,111 @@ class LaterViewSavedFromStorageStart(TorchLikeBackend):
                     seen.add(key)
             obj = items
         super().save(obj, path)
+
+
+def _children(backend: TorchLikeBackend, module: Any) -> list[Any]:
+    return [child for _, child in backend.named_children(module)]
+
+
+class StateDictMemoizesContainers(TorchLikeBackend):
+    """``state_dict()`` writes each container's entries once, memoized by identity: a container met again at a
+    second path adds no keys there (a traversal that memoizes sub-dicts, as one guarding against cycles would).
+
+    A shared layer without children keeps its keys at every path, as PyTorch gives them; so every tree
+    without a shared container (the only trees drawn before issue 21's shared containers) comes out right.
+    """
+
+    target = "TIE-STATE-DICT-ALIASES"
+    # What is shared (a container) is drawn with the uses of shared modules (REACH["tie_uses"]): it runs at ci.
+    region = "tie_uses"
+
+    def state_dict(self, module: Any) -> list[tuple[str, Any]]:
+        entries = super().state_dict(module)
+        seen, dropped = {id(module)}, []
+
+        def visit(node: Any, prefix: str) -> None:
+            for name, child in self.named_children(node):
+                path = f"{prefix}{name}."
+                if _children(self, child):
+                    if id(child) in seen:
+                        dropped.append(path)
+                        continue
+                    seen.add(id(child))
+                visit(child, path)
+
+        visit(module, "")
+        return [(key, value) for key, value in entries if not any(key.startswith(p) for p in dropped)]
+
+
+def _parameter_free(module: Any) -> bool:
+    """Whether ``module`` is a layer without parameters or children (a ReLU, a CenteredLayer)."""
+    return not list(module.parameters()) and not list(module.children())
+
+
+class NestedReLUCallsMerged(TorchLikeBackend):
+    """A tracer that inlines each nested container into its parent's graph merges the calls of one
+    parameter-free module into one node, keyed on the module rather than on its input: a ReLU met again,
+    where either call sits inside a nested container, gives the output of its first call.
+
+    Calls made by the root container itself are never merged, so a ReLU shared among the root's own
+    children (the tied nets' appended ``shared, ReLU, shared``, the only shared parameter-free module
+    drawn before issue 21's shared modules) computes right, as does every ReLU used once.
+    """
+
+    target = "TIE-GRAD-SUM"
+    # What is shared (a parameter-free module) is drawn with the uses of shared modules (REACH["tie_uses"]): it
+    # runs at ci.
+    region = "tie_uses"
+
+    @contextlib.contextmanager
+    def _traced(self, module: Any) -> Iterator[None]:
+        depth = [0]
+        merged: dict[int, tuple[Any, bool]] = {}  # by module: its first output, and whether that call was nested
+        patched = []
+
+        def container_call(node: Any) -> Any:
+            plain = functools.partial(type(node).forward, node)
+
+            def call(X: Any) -> Any:
+                depth[0] += 1
+                try:
+                    return plain(X)
+                finally:
+                    depth[0] -= 1
+
+            return call
+
+        def free_call(node: Any) -> Any:
+            plain = functools.partial(type(node).forward, node)
+
+            def call(X: Any) -> Any:
+                nested = depth[0] > 1  # the root's own forward is depth 1
+                if id(node) in merged and (nested or merged[id(node)][1]):
+                    return merged[id(node)][0]
+                out = plain(X)
+                merged.setdefault(id(node), (out, nested))
+                return out
+
+            return call
+
+        for sub in module.modules():
+            if list(sub.children()):
+                vars(sub)["forward"] = container_call(sub)
+            elif _parameter_free(sub):
+                vars(sub)["forward"] = free_call(sub)
+            else:
+                continue
+            patched.append(sub)
+        try:
+            yield
+        finally:
+            for sub in patched:
+                vars(sub).pop("forward", None)
+
+    def forward(self, module: Any, x: Any) -> Any:
+        with self._traced(module):
+            return super().forward(module, x)
+
+    def _backward(self, module: Any, x: Any, cotangent: np.ndarray) -> None:
+        with self._traced(module):
+            super()._backward(module, x, cotangent)

@@ -1262,3 +1262,11 @@ class LoadIgnoresStorageOffset(regions.LoadIgnoresStorageOffset, TorchBackend):
 
 class LaterViewSavedFromStorageStart(regions.LaterViewSavedFromStorageStart, TorchBackend):
     """A view saved in a list after another view of its storage is written from the storage's start."""
+
+
+class StateDictMemoizesContainers(regions.StateDictMemoizesContainers, TorchBackend):
+    """``state_dict()`` gives a container met a second time no keys at its second path."""
+
+
+class NestedReLUCallsMerged(regions.NestedReLUCallsMerged, TorchBackend):
+    """A ReLU met again in one forward, either call inside a nested container, gives its first call's output."""
