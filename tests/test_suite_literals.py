@@ -27,8 +27,9 @@ _CHAPTER_WIDTH = "the chapter's block fixes it: MLP and FixedHiddenMLP take 20 i
 _CHAPTER_DTYPE = "the chapter's blocks are built in the framework's default dtype, float32"
 _ORACLE = "np.float64 is the oracle's working precision for comparing, not an input's dtype"
 _DEVICE = (
-    "a device clause: the tensor is incidental, its placement is checked; drawing every dtype and shape in "
-    "device clauses (issue 21 point 3) is open, and test_gpus.py is another helper's"
+    "a device clause whose tensor is incidental: its placement is checked, not its dtype or shape; the device "
+    "clauses that speak of a tensor's dtype and shape (DEV-TENSOR-PLACEMENT, DEV-MIXED-RAISES, DEV-COPY-ROUNDTRIP, "
+    "DEV-CHECKPOINT-HOME) draw every declared dtype and shape (raw_arrays)"
 )
 _PLAIN = "a plain tensor told apart from a Parameter: its size and dtype are not what the clause speaks of"
 _TIED_NET = "the chapter's tied_net shares layers 2 and 4: positions, not a shape"
