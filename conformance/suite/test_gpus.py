@@ -345,7 +345,7 @@ def test_checkpoint_loads_on_cpu(
     # (an optimizer's state, metrics), and map_location must reach every one of them.
     # Tensors with elements only: whether an empty tensor can be saved is IO-TENSOR-ROUNDTRIP's question.
     extra = data.draw(
-        hh.io_containers(("float32", "int64"), 2, leaf=False).map(_filled), label="nested tensors saved with it"
+        hh.io_containers(tuple(backend.dtypes), 2, leaf=False).map(_filled), label="nested tensors saved with it"
     )
     layout = data.draw(st.sampled_from(["state", "dict", "list"]), label="checkpoint layout")
     nested = _on_device(backend, extra, accelerator)
@@ -367,6 +367,6 @@ def test_checkpoint_loads_on_cpu(
 def test_checkpoint_returns_to_its_device(
     backend: Backend, accelerator: str, check: Check, data: st.DataObject
 ) -> None:
-    array, dtype = data.draw(hh.raw_arrays(("float32", "int64")), label="tensor")
+    array, dtype = data.draw(hh.raw_arrays(tuple(backend.dtypes)), label="tensor")
     loaded = _save_load(backend, backend.tensor(array, accelerator, dtype=dtype), None)
     check.equal(backend.device_of(loaded), accelerator, "device of a tensor loaded without map_location")
