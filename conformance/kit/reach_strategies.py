@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from conformance import arch as A
 from conformance._protocol import LAYOUTS
+from conformance.kit.stats import neighbours
 from conformance.kit.strategies import RARE, REACH, Net, Reach, input_array, linear_values, rare_large, seeds, sizes
 
 #: The common batch sizes (the top of ``REACH["batch"]``) and the rare large ones: not a multiple of 8 above.
@@ -182,8 +183,7 @@ COARSE_ULPS = (1, 4)
 
 
 def _ulp(value: float, dtype: str) -> float:
-    from conformance.kit.stats import neighbours
-
+    """The step from ``value`` to the next ``dtype`` value up."""
     return float(neighbours(np.array([value]), dtype)[1][0] - value)
 
 
