@@ -15,9 +15,11 @@ Where things are (three layers, each a package or a few modules):
   ``_manifest.py`` (known failures), ``backends/<name>/`` (the adapters);
 - **the suites and their kit** — ``suite/test_<section>.py`` (one module per
   chapter section; each test cites its clause with ``@pytest.mark.clause``),
-  ``module_suite/`` (the module contract, on the subject ``modules/`` loads),
+  ``module_suite/`` (the module contract, made from ``modules/``' contract table,
+  on the subject ``modules/`` loads; ``check_module`` runs it through the same pipeline),
   ``kit/`` (strategies, oracle, statistics, clause-bound checks, profiles);
-- **the run** — ``run/``: ``request.py`` (what to run, validated once) →
+- **the run** — ``run/``: ``subjects.py`` (what a run checks: the pipeline asks the
+  request's subject for its clauses, suite, loading and rerun command) → ``request.py`` (what to run, validated once) →
   ``session.py`` (in pytest: gating, outcomes as events) → ``journal.py``
   (the isolated child writes the events) → ``isolate.py`` (the parent: child
   processes, timeouts, restarts) or ``inprocess.py`` → ``verdicts.py`` (the

@@ -115,6 +115,12 @@ def _parser() -> argparse.ArgumentParser:
     module.add_argument("--exclude", action="append", default=[], metavar="ID", help="leave this clause out")
     module.add_argument("--profile", choices=tuple(PROFILES), default="ci", help="hypothesis profile (default: ci)")
     module.add_argument("--seed", type=int, metavar="N", help="draw examples at random from this seed")
+    module.add_argument(
+        "--max-examples", type=int, metavar="N", help="at most N examples per clause (default: the profile's)"
+    )
+    module.add_argument(
+        "--no-shrink", action="store_true", help="report failing examples as found, without shrinking (faster)"
+    )
     _add_timeouts(module, "a test running longer is a hang (default: 300)")
     module.add_argument("--quiet", "-q", action="store_true", help="no progress lines; only the summary")
 
@@ -341,15 +347,15 @@ def _module_clauses(chosen: list[str], excluded: list[str]) -> tuple[str, ...]:
     return tuple(c for c in (chosen or known) if c not in excluded)
 
 
-def _check_module(args: argparse.Namespace) -> int:
-    from conformance.run.isolate import run_isolated
-    from conformance.run.request import RunRequest, parse_shape
-    from conformance.run.summary import summary_lines
+def module_request(args: argparse.Namespace) -> RunRequest:
+    """The request ``blockspec check-module`` runs (``check_module`` makes the same of the same options)."""
+    from conformance.modules import MODULE
+    from conformance.run.request import RunRequest
 
-    request = RunRequest(
+    return RunRequest(
         args.target,
-        kind="module",
-        input_shapes=tuple(parse_shape(text) for text in args.input_shape),
+        subject=MODULE,
+        input_shapes=tuple(args.input_shape),
         inputs=args.inputs,
         dtype=args.dtype,
         device=args.device,
@@ -358,9 +364,18 @@ def _check_module(args: argparse.Namespace) -> int:
         json_path=args.json,
         junit_path=args.junitxml,
         seed=args.seed,
+        max_examples=args.max_examples,
+        shrink=not args.no_shrink,
         timeout=args.timeout,
         load_timeout=args.load_timeout,
     )
+
+
+def _check_module(args: argparse.Namespace) -> int:
+    from conformance.run.isolate import run_isolated
+    from conformance.run.summary import summary_lines
+
+    request = module_request(args)
     if not request.input_shapes and not request.inputs:
         from conformance._errors import UsageError
 

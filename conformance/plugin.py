@@ -63,6 +63,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--blockspec-dtype", metavar="DTYPE", default="float32", help="the module's dtype")
     group.addoption("--blockspec-inputs", metavar="TARGET", help="module:attr of a strategy or function of inputs")
     group.addoption(
+        "--blockspec-max-examples",
+        metavar="N",
+        type=int,
+        help="at most N examples per test (default: the profile's; a test that draws fewer keeps its number)",
+    )
+    group.addoption(
         "--blockspec-timeout",
         metavar="SECONDS",
         type=float,
@@ -97,7 +103,9 @@ def pytest_configure(config: pytest.Config) -> None:
     journal = config.getoption("blockspec_journal")
     try:
         prepared = (
-            carried.blockspec_prepared if carried is not None else RunRequest.from_pytest_options(config).prepare()
+            carried.blockspec_prepared
+            if carried is not None
+            else RunRequest.from_pytest_options(config, _subject(config)).prepare()
         )
     except BlockspecError as exc:
         if journal:
@@ -111,6 +119,21 @@ def pytest_configure(config: pytest.Config) -> None:
         session.sinks.append(Journal(Path(f"{journal}.{worker}" if worker else journal)))
     config.stash[SESSION_KEY] = session
     config.pluginmanager.register(session, "blockspec-session")
+
+
+def _subject(config: pytest.Config) -> Any:
+    """The kind of subject the command line names: a module, a pair of frameworks, else a framework."""
+    if config.getoption("blockspec_module"):
+        from conformance.modules import MODULE
+
+        return MODULE
+    if config.getoption("blockspec_pair"):
+        from conformance.interop.subject import PAIR
+
+        return PAIR
+    from conformance.run.subjects import FRAMEWORK
+
+    return FRAMEWORK
 
 
 @pytest.hookimpl(trylast=True)

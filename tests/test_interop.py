@@ -16,6 +16,7 @@ import pytest
 from conformance._cli import _parser, main
 from conformance._interrupt import Terminated
 from conformance.interop.command import interop_command, interop_document
+from conformance.interop.subject import PAIR
 from conformance.report import InvalidResultFile, build_dashboard, load_result, load_results, merge_runs
 from conformance.report.interop import matrix_markdown
 from conformance.report.markdown import inline
@@ -40,7 +41,7 @@ MUTANTS = {
 def test_each_mutant_fails_exactly_its_clause(mutant: str) -> None:
     pair = f"tests.mutants.interop:{mutant}->torch"  # torch reads bfloat16; the reference (NumPy) cannot
     # A kill needs the verdict, not a minimal example: no shrinking (minutes per failing clause).
-    result = run_suite(RunRequest(pair, kind="interop", profile="fast", shrink=False))
+    result = run_suite(RunRequest(pair, subject=PAIR, profile="fast", shrink=False))
     statuses = {c.id: Status(c.status).value for c in result.clauses}
     failing = sorted(c for c, s in statuses.items() if s == "fail")
     assert failing == [MUTANTS[mutant]], (
@@ -52,7 +53,7 @@ def test_each_mutant_fails_exactly_its_clause(mutant: str) -> None:
 
 
 def test_a_correct_pair_passes_every_clause() -> None:
-    result = run_suite(RunRequest("torch->reference", kind="interop", profile="fast"))
+    result = run_suite(RunRequest("torch->reference", subject=PAIR, profile="fast"))
     statuses = {c.id: Status(c.status).value for c in result.clauses}
     assert set(statuses.values()) == {"pass"}, f"torch->reference: observed {statuses}; expected every clause pass"
 

@@ -60,6 +60,7 @@ def interop_document(
 
 
 def interop_command(args: argparse.Namespace) -> int:
+    from conformance.interop.subject import PAIR
     from conformance.run.cache import compile_cache
     from conformance.run.isolate import run_isolated
     from conformance.run.request import RunRequest
@@ -72,7 +73,7 @@ def interop_command(args: argparse.Namespace) -> int:
     requests = [
         RunRequest(
             pair,
-            kind="interop",
+            subject=PAIR,
             profile=args.profile,
             clauses=tuple(args.clause),
             seed=args.seed,

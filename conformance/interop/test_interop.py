@@ -26,7 +26,7 @@ from conformance.interop import Pair, offers_interop
 from conformance.kit import oracle
 from conformance.kit import strategies as hh
 from conformance.kit.checks import Check
-from conformance.run.session import not_applicable
+from conformance.kit.outcomes import not_applicable
 
 LEAVES = ("linear", "relu", "my_linear")
 HALF_DTYPES = ("bfloat16", "float16")
@@ -86,14 +86,14 @@ def _entries(root: A.Node, names: dict[str, str]) -> dict[str, Entry]:
     return out
 
 
-def _usable(pair: Pair, item: pytest.Item) -> tuple[str, ...]:
+def _usable(pair: Pair) -> tuple[str, ...]:
     for side, backend in (("writer", pair.writer), ("reader", pair.reader)):
         lacking = offers_interop(backend)
         if lacking:
-            not_applicable(item, f"{backend.name} ({side}) offers no {', '.join(lacking)}: no safetensors path")
+            not_applicable(f"{backend.name} ({side}) offers no {', '.join(lacking)}: no safetensors path")
     dtypes = tuple(d for d in pair.writer.float_dtypes if d in pair.reader.float_dtypes)
     if not dtypes:
-        not_applicable(item, f"{pair.writer.name} and {pair.reader.name} declare no float dtype in common")
+        not_applicable(f"{pair.writer.name} and {pair.reader.name} declare no float dtype in common")
     return dtypes
 
 
@@ -180,10 +180,8 @@ def load_into_reader(pair: Pair, ex: Exchange, seed: int) -> Any:
 
 @pytest.mark.clause("INTEROP-KEYS")
 @given(data=st.data())
-def test_keys_are_named_as_declared(
-    pair: Pair, check: Check, data: st.DataObject, request: pytest.FixtureRequest
-) -> None:
-    ex = exchange(pair, data, _usable(pair, request.node))
+def test_keys_are_named_as_declared(pair: Pair, check: Check, data: st.DataObject) -> None:
+    ex = exchange(pair, data, _usable(pair))
     unknown = sorted(set(ex.tensors) - set(ex.entries))
     check.equal(unknown, [], f"keys of {pair.writer.name}'s file its declared naming does not give the architecture")
     present = {ex.entries[k].group for k in ex.tensors}
@@ -193,10 +191,8 @@ def test_keys_are_named_as_declared(
 
 @pytest.mark.clause("INTEROP-LAYOUT")
 @given(data=st.data())
-def test_weights_are_stored_in_the_declared_layout(
-    pair: Pair, check: Check, data: st.DataObject, request: pytest.FixtureRequest
-) -> None:
-    ex = exchange(pair, data, _usable(pair, request.node), halves=True)
+def test_weights_are_stored_in_the_declared_layout(pair: Pair, check: Check, data: st.DataObject) -> None:
+    ex = exchange(pair, data, _usable(pair), halves=True)
     layouts = weight_layouts(pair.writer)
     for key, tensor in ex.tensors.items():
         entry = ex.entries.get(key)
@@ -212,10 +208,8 @@ def test_weights_are_stored_in_the_declared_layout(
 
 @pytest.mark.clause("INTEROP-DTYPE-BITS")
 @given(data=st.data())
-def test_tensors_arrive_with_dtype_and_bits(
-    pair: Pair, check: Check, data: st.DataObject, request: pytest.FixtureRequest
-) -> None:
-    ex = exchange(pair, data, _usable(pair, request.node), halves=True)
+def test_tensors_arrive_with_dtype_and_bits(pair: Pair, check: Check, data: st.DataObject) -> None:
+    ex = exchange(pair, data, _usable(pair), halves=True)
     held = dict(pair.writer.state_dict(ex.model))
     for key, tensor in ex.tensors.items():
         entry = ex.entries.get(key)
@@ -229,8 +223,8 @@ def test_tensors_arrive_with_dtype_and_bits(
 
 @pytest.mark.clause("INTEROP-TIES")
 @given(data=st.data())
-def test_ties_arrive_tied(pair: Pair, check: Check, data: st.DataObject, request: pytest.FixtureRequest) -> None:
-    ex = exchange(pair, data, _usable(pair, request.node))
+def test_ties_arrive_tied(pair: Pair, check: Check, data: st.DataObject) -> None:
+    ex = exchange(pair, data, _usable(pair))
     stored: dict[tuple[int, str], list[str]] = {}
     for key in ex.tensors:
         if key in ex.entries:
@@ -255,10 +249,8 @@ def test_ties_arrive_tied(pair: Pair, check: Check, data: st.DataObject, request
 
 @pytest.mark.clause("INTEROP-FORWARD")
 @given(data=st.data())
-def test_reader_computes_the_writers_outputs(
-    pair: Pair, check: Check, data: st.DataObject, request: pytest.FixtureRequest
-) -> None:
-    ex = exchange(pair, data, _usable(pair, request.node))
+def test_reader_computes_the_writers_outputs(pair: Pair, check: Check, data: st.DataObject) -> None:
+    ex = exchange(pair, data, _usable(pair))
     model = load_into_reader(pair, ex, data.draw(st.integers(0, 2**31 - 1), label="reader seed"))
     x = data.draw(hh.inputs(ex.net), label="input")
     expected = oracle.evaluate(ex.net.arch, x, ex.net.dtype, None, weight_layouts(pair.writer))

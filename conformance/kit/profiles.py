@@ -59,13 +59,14 @@ def register_profiles() -> None:
         )
 
 
-def load_profile(profile: str, *, shrink: bool = True, seeded: bool = False) -> str:
+def load_profile(profile: str, *, shrink: bool = True, seeded: bool = False, max_examples: int | None = None) -> str:
     """Make ``profile`` hypothesis's default and return the name it is registered under.
 
     ``shrink`` False reports the first failing example as found: a failure
     becomes a fast verdict (mutation runs, known failures); the example is
     then larger but still reproducible. ``seeded`` True turns derandomization
     off so that ``--hypothesis-seed`` picks the examples (soak runs).
+    ``max_examples`` lowers the number of examples per test (never above the profile's).
     """
     from hypothesis import Phase, settings
 
@@ -81,5 +82,11 @@ def load_profile(profile: str, *, shrink: bool = True, seeded: bool = False) -> 
             f"{name}-no-shrink", parent=base, phases=[p for p in base.phases if p is not Phase.shrink]
         )
         name = f"{name}-no-shrink"
+    if max_examples is not None:
+        base = settings.get_profile(name)
+        settings.register_profile(
+            f"{name}-{max_examples}", parent=base, max_examples=min(base.max_examples, max_examples)
+        )
+        name = f"{name}-{max_examples}"
     settings.load_profile(name)
     return name

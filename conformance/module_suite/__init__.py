@@ -1,1 +1,1 @@
-"""The module-contract suite: one test module per clause group, each test citing its MOD-* clause."""
+"""The module-contract suite: ``test_contract.py`` makes one test per MOD-* clause from the contract table."""

@@ -3,21 +3,25 @@
 >>> from conformance.modules import check_module  # doctest: +SKIP
 >>> check_module(MyNet, input_shape=(4, 6))  # doctest: +SKIP
 
+``check_module`` runs the module-contract suite in this process through the same
+pipeline as ``blockspec check-module`` (:mod:`conformance.modules._engine`).
 torch is imported only when a module is checked, never by importing this package.
 """
 
 from __future__ import annotations
 
-from conformance.modules._helper import ClauseResult, ModuleReport, check_module, evaluate
-from conformance.modules._outcome import ClauseSkipped, not_applicable, skip
-from conformance.modules._subject import ModuleSubject, load_subject
+from conformance.kit.outcomes import ClauseSkipped, not_applicable, skip
+from conformance.modules._engine import MODULE, ModuleCheck, ModuleContractError, ModuleReport, check_module, evaluate
+from conformance.modules._subject import ModuleSubject, load_subject, parse_shape
 from conformance.modules._types import Inputs, InputShapeError, ModuleTargetError
 
 __all__ = [
-    "ClauseResult",
+    "MODULE",
     "ClauseSkipped",
     "InputShapeError",
     "Inputs",
+    "ModuleCheck",
+    "ModuleContractError",
     "ModuleReport",
     "ModuleSubject",
     "ModuleTargetError",
@@ -25,5 +29,6 @@ __all__ = [
     "evaluate",
     "load_subject",
     "not_applicable",
+    "parse_shape",
     "skip",
 ]

@@ -4,7 +4,7 @@ Each ``check_*`` function implements one clause over one drawn example: it
 takes the subject, a :class:`conformance._checks.Check` bound to the clause
 and hypothesis's ``data``, and raises the check's violation (naming the
 attribute at fault, observed vs expected and the fix) or a
-:class:`~conformance.modules._outcome.ClauseSkipped`.
+:class:`~conformance.kit.outcomes.ClauseSkipped`.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING, Any
 from hypothesis import strategies as st
 
 from conformance.kit.checks import Check, ClauseViolation
+from conformance.kit.outcomes import not_applicable, skip
 from conformance.modules import _inputs as I
 from conformance.modules._inspect import global_owner, record_function_args, record_ops, seeded, unregistered
-from conformance.modules._outcome import not_applicable, skip
 from conformance.modules._subject import ModuleSubject
 
 if TYPE_CHECKING:

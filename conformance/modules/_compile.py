@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING, Any
 from hypothesis import strategies as st
 
 from conformance.kit.checks import Check
+from conformance.kit.outcomes import not_applicable, skip
 from conformance.modules import _inputs as I
 from conformance.modules._behaviour import _raised, tolerance, violation
 from conformance.modules._inspect import seeded
 from conformance.modules._notes import NOTES
-from conformance.modules._outcome import not_applicable, skip
 from conformance.modules._subject import ModuleSubject
 from conformance.modules._types import Inputs
 

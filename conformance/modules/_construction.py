@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING, Any
 from hypothesis import strategies as st
 
 from conformance.kit.checks import Check
+from conformance.kit.outcomes import not_applicable, skip
 from conformance.modules._behaviour import _raised, violation
 from conformance.modules._inspect import seeded
-from conformance.modules._outcome import not_applicable, skip
 from conformance.modules._subject import ModuleSubject
 
 if TYPE_CHECKING:

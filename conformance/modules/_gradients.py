@@ -28,10 +28,10 @@ from typing import TYPE_CHECKING, Any
 from hypothesis import strategies as st
 
 from conformance.kit.checks import Check
+from conformance.kit.outcomes import not_applicable
 from conformance.modules import _inputs as I
 from conformance.modules._behaviour import violation
 from conformance.modules._inspect import grad_cutting_hints, seeded
-from conformance.modules._outcome import not_applicable
 from conformance.modules._subject import ModuleSubject
 
 if TYPE_CHECKING:

@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING, Any
 from hypothesis import strategies as st
 
 from conformance.kit.checks import Check
+from conformance.kit.outcomes import not_applicable
 from conformance.modules import _inputs as I
 from conformance.modules._behaviour import _compare_bitwise, _raised, violation
 from conformance.modules._inspect import seeded, unregistered
-from conformance.modules._outcome import not_applicable
 from conformance.modules._subject import ModuleSubject
 
 if TYPE_CHECKING:

@@ -28,7 +28,9 @@ class InputShapeError(UsageError):
 
     def __init__(self, shape: object, cause: str) -> None:
         self.shape, self.cause = shape, cause
-        super().__init__(f"input shape {shape!r}: {cause}; expected positive sizes with the batch first, e.g. 4,6")
+        super().__init__(
+            f"input shape {shape!r}: {cause}; expected comma-separated positive sizes with the batch first, e.g. 4,6"
+        )
 
 
 @dataclass(frozen=True)

@@ -31,22 +31,33 @@ class _Carrier:
 
 
 def run_suite(
-    target: str | RunRequest, *, pytest_args: Sequence[str] = (), plugins: Sequence[object] = (), **options: Any
+    target: str | RunRequest | Prepared,
+    *,
+    pytest_args: Sequence[str] = (),
+    plugins: Sequence[object] = (),
+    quiet: bool = False,
+    **options: Any,
 ) -> RunResult:
     """Check a backend in this process and return a verdict per clause.
 
     ``target`` is a :class:`RunRequest`, or a backend name with the
-    request's other fields as keywords; ``plugins`` are more pytest plugins
-    for the run (the kill matrix's access trace). Bad input raises
-    :class:`conformance.UsageError` before any test runs.
+    request's other fields as keywords, or a request already prepared (its
+    subject loaded: ``conformance.modules.check_module``); ``plugins`` are
+    more pytest plugins for the run (the kill matrix's access trace);
+    ``quiet`` prints nothing. Bad input raises :class:`conformance.UsageError`
+    before any test runs.
 
     >>> result = run_suite("reference", clauses=("SEQ-INDEX",))  # doctest: +SKIP
     >>> result.exit_code
     0
     """
-    request = target if isinstance(target, RunRequest) else RunRequest(target, **options)
-    carrier = _Carrier(request.prepare())
-    args = [*request.pytest_arguments(), *pytest_args]
+    if isinstance(target, Prepared):
+        prepared = target
+    else:
+        prepared = (target if isinstance(target, RunRequest) else RunRequest(target, **options)).prepare()
+    request = prepared.request
+    carrier = _Carrier(prepared)
+    args = [*request.pytest_arguments(terminal=not quiet), *pytest_args]
     if request.junit_path is not None:
         args.append(f"--junitxml={request.junit_path}")
     _forget_suite_modules(request.suite)

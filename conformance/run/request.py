@@ -14,16 +14,16 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from conformance._discovery import load_backend
 from conformance._errors import UsageError
 from conformance._files import check_distinct, check_writable
-from conformance._manifest import KnownFailure, load_manifest
+from conformance._manifest import KnownFailure
 from conformance._protocol import Backend
-from conformance.kit.profiles import PROFILES
+from conformance.kit.profiles import MAX_EXAMPLES_CAP, PROFILES
 from conformance.kit.profiles import SHAPE_MODES as SHAPES
-from spec import Catalogue, load_catalogue
+from conformance.run.subjects import FRAMEWORK, Checked, Subject
+from spec import Catalogue
 
 #: Seconds one test may run before it counts as hung (``--timeout``).
 DEFAULT_TIMEOUT_S = 300.0
@@ -66,12 +66,16 @@ class RunRequest:
     shapes: str | None = None
     #: Where the framework keeps its compile cache (``--compile-cache``): None gives each run a fresh one.
     compile_cache: Path | None = None
-    #: What is checked: a framework through its adapter (``backend``), or a user's module factory (``module``).
-    kind: str = "backend"
-    #: For a module: the input shapes (batch first), dtype and an optional ``module:attr`` of example inputs.
-    input_shapes: tuple[tuple[int, ...], ...] = ()
+    #: What kind of thing is checked, and what the pipeline asks of it (:mod:`conformance.run.subjects`):
+    #: a framework through its adapter (the default), a user's module factory, or a pair of frameworks.
+    subject: Subject = FRAMEWORK
+    #: For a module: the input shapes (batch first: ``(4, 6)`` or ``"4,6"``; the module subject parses them),
+    #: dtype and an optional ``module:attr`` of example inputs.
+    input_shapes: tuple[str | tuple[int, ...], ...] = ()
     dtype: str = "float32"
     inputs: str | None = None
+    #: The most examples per test (None: the profile's); a test that draws fewer keeps its own number.
+    max_examples: int | None = None
 
     @property
     def load_limit(self) -> float:
@@ -81,20 +85,15 @@ class RunRequest:
     @property
     def suite(self) -> str:
         """The package of conformance tests this request runs."""
-        if self.kind == "interop":
-            return "conformance.interop"
-        return "conformance.module_suite" if self.kind == "module" else "conformance.suite"
+        return self.subject.suite
 
     def catalogue(self) -> Catalogue:
         """The clauses this kind of subject is checked against."""
-        if self.kind in ("module", "interop"):
-            return load_catalogue(subject=self.kind)
-        return load_catalogue()
+        return self.subject.catalogue()
 
     def validate(self, catalogue: Catalogue | None = None) -> Catalogue:
         """Refuse what is wrong without loading the backend; return the catalogue."""
-        if self.kind not in ("backend", "module", "interop"):
-            raise UsageError(f"unknown kind of subject {self.kind!r}; expected backend, module or interop")
+        self.subject.validate(self)
         catalogue = catalogue if catalogue is not None else self.catalogue()
         unknown = [c for c in self.clauses if c not in catalogue]
         if unknown:
@@ -120,6 +119,8 @@ class RunRequest:
 
             if importlib.util.find_spec("xdist") is None:
                 raise UsageError("-n needs pytest-xdist: pip install pytest-xdist (or blockspec[test])")
+        if self.max_examples is not None and not 1 <= self.max_examples <= MAX_EXAMPLES_CAP:
+            raise UsageError(f"--max-examples must be between 1 and {MAX_EXAMPLES_CAP}, got {self.max_examples}")
         if self.seed is not None and not 0 <= self.seed < 2**64:
             raise UsageError(f"--seed must be between 0 and 2**64 - 1, got {self.seed}")
         for path in (self.json_path, self.junit_path):
@@ -129,45 +130,28 @@ class RunRequest:
         return catalogue
 
     def prepare(self) -> Prepared:
-        """Validate everything, load the backend, check the device, read the known failures."""
+        """Validate everything, load the subject, check the device, read the known failures."""
         catalogue = self.validate()
-        if self.kind == "module":
-            from conformance.modules import load_subject
-
-            device = self.device or "cpu"
-            subject = load_subject(self.target, self.input_shapes, dtype=self.dtype, device=device, inputs=self.inputs)
-            return Prepared(self, catalogue, subject, {}, device)  # type: ignore[arg-type]
-        if self.kind == "interop":
-            from conformance._interop import load_pair
-
-            pair: Any = load_pair(self.target)  # a Backend-like subject: name, capabilities, version()
-            return Prepared(self, catalogue, pair, pair.known(catalogue, self.known_failures), pair.host_device)
-        backend = load_backend(self.target)
-        device = self.device or backend.host_device
-        check_device(backend, device)
-        return Prepared(self, catalogue, backend, known_failures(backend, catalogue, self.known_failures), device)
+        subject, known, device = self.subject.load(self, catalogue)
+        return Prepared(self, catalogue, subject, known, device)
 
     def rerun_template(self) -> str:
         """The command that reruns one clause of this run, with ``{clause}`` to fill in."""
         extra = self.rerun_extra()
         tail = f" {extra}" if extra else ""
-        device = f" --device {self.device}" if self.device else ""
-        if self.kind == "module":
-            shapes = "".join(f" --input-shape {','.join(map(str, s))}" for s in self.input_shapes)
-            inputs = f" --inputs {self.inputs}" if self.inputs else ""
-            return (
-                f"blockspec check-module {self.target}{shapes}{inputs} --dtype {self.dtype}{device} "
-                f"--profile {self.profile}{tail} --clause {{clause}}"
-            )
-        if self.kind == "interop":
-            return f"blockspec interop --pair {self.target} --profile {self.profile}{tail} --clause {{clause}}"
-        return f"blockspec run --backend {self.target}{device} --profile {self.profile}{tail} --clause {{clause}}"
+        head = self.subject.command(self).replace("{", "{{").replace("}", "}}")  # a target's braces stay braces
+        notes = (
+            "".join(f"\n  ({note})" for note in self.subject.rerun_notes(self)).replace("{", "{{").replace("}", "}}")
+        )
+        return f"{head} --profile {self.profile}{tail} --clause {{clause}}{notes}"
 
     def rerun_extra(self) -> str:
         """The options a rerun of one clause must repeat to see what this run saw."""
         extra = []
         if self.seed is not None:
             extra.append(f"--seed {self.seed}")
+        if self.max_examples is not None:
+            extra.append(f"--max-examples {self.max_examples}")
         if not self.shrink:
             extra.append("--no-shrink")
         if self.shapes is not None:
@@ -176,8 +160,11 @@ class RunRequest:
             extra.append(f"--known-failures {self.known_failures}")
         return " ".join(extra)
 
-    def pytest_arguments(self) -> list[str]:
-        """The pytest command line (after ``pytest``) that runs the conformance suite."""
+    def pytest_arguments(self, *, terminal: bool = True) -> list[str]:
+        """The pytest command line (after ``pytest``) that runs the conformance suite.
+
+        ``terminal`` False: pytest prints nothing (its terminal plugin is not loaded).
+        """
         args = [
             "--pyargs",
             self.suite,
@@ -202,13 +189,18 @@ class RunRequest:
             # of it needs pytest's assert rewriting, which recompiles every test module on each start
             # where no bytecode is written (python -B, PYTHONDONTWRITEBYTECODE: a second per run).
             "--assert=plain",
-            {"module": "--blockspec-module", "interop": "--blockspec-pair"}.get(self.kind, "--blockspec-backend"),
+            self.subject.option,
             self.target,
             *(("--blockspec-device", self.device) if self.device else ()),
             "--blockspec-profile",
             self.profile,
         ]
-        args += ["-v", "--tb=short"] if self.verbose else ["-q", "--tb=no", "--no-header", "-rN"]
+        if not terminal:
+            args += ["-p", "no:terminal"]
+        elif self.verbose:
+            args += ["-v", "--tb=short"]
+        else:
+            args += ["-q", "--tb=no", "--no-header", "-rN"]
         for clause in self.clauses:
             args += ["--blockspec-clause", clause]
         if self.json_path is not None:
@@ -224,29 +216,25 @@ class RunRequest:
             args += ["--blockspec-seed", str(self.seed), f"--hypothesis-seed={self.seed}"]
         if self.known_failures is not None:
             args += ["--blockspec-known-failures", str(self.known_failures)]
-        if self.kind == "module":
-            for shape in self.input_shapes:
-                args += ["--blockspec-input-shape", ",".join(map(str, shape))]
-            args += ["--blockspec-dtype", self.dtype]
-            if self.inputs:
-                args += ["--blockspec-inputs", self.inputs]
-        return args
+        if self.max_examples is not None:
+            args += ["--blockspec-max-examples", str(self.max_examples)]
+        return args + self.subject.arguments(self)
 
     @classmethod
-    def from_pytest_options(cls, config: Any) -> RunRequest:
-        """The request a pytest command line describes (the ``--blockspec-*`` options of ``conformance.plugin``)."""
+    def from_pytest_options(cls, config: Any, subject: Subject = FRAMEWORK) -> RunRequest:
+        """The request a pytest command line describes (the ``--blockspec-*`` options of ``conformance.plugin``).
+
+        ``subject``: the kind the command line names (the plugin tells it by the option given).
+        """
 
         def path(option: str) -> Path | None:
             value = config.getoption(option)
             return Path(value) if value else None
 
-        module = config.getoption("blockspec_module")
-        pair = config.getoption("blockspec_pair", None)
-        shapes = tuple(parse_shape(text) for text in config.getoption("blockspec_input_shape") or ())
         return cls(
-            module or pair or config.getoption("blockspec_backend"),
-            kind="module" if module else "interop" if pair else "backend",
-            input_shapes=shapes,
+            config.getoption(subject.option.removeprefix("--").replace("-", "_")),
+            subject=subject,
+            input_shapes=tuple(config.getoption("blockspec_input_shape") or ()),
             dtype=config.getoption("blockspec_dtype"),
             inputs=config.getoption("blockspec_inputs"),
             device=config.getoption("blockspec_device"),
@@ -258,6 +246,7 @@ class RunRequest:
             seed=config.getoption("blockspec_seed"),
             timeout=config.getoption("blockspec_timeout"),
             known_failures=path("blockspec_known_failures"),
+            max_examples=config.getoption("blockspec_max_examples", None),
         )
 
 
@@ -265,20 +254,21 @@ class RunRequest:
 class Prepared:
     """A validated request with what validating it loaded: the catalogue, the subject, its known failures.
 
-    The subject is a :class:`~conformance._protocol.Backend`, or for a module check the object
-    ``conformance.modules.load_subject`` returns; the session needs of either only ``name``,
-    ``capabilities``, ``version()`` and ``environment()``.
+    The subject is what the request's :class:`~conformance.run.subjects.Subject` loaded: a
+    :class:`~conformance._protocol.Backend`, a module under check, or a pair of frameworks; the
+    pipeline reads of it only what :class:`~conformance.run.subjects.Checked` names.
     """
 
     request: RunRequest
     catalogue: Catalogue
-    subject: Backend
+    subject: Checked
     known: dict[str, KnownFailure]
     device: str  # the request's device, or the subject's host device when none was asked for
 
     @property
     def backend(self) -> Backend:
-        return self.subject
+        """The subject of a framework run (what the framework suite's ``backend`` fixture hands its tests)."""
+        return cast("Backend", self.subject)
 
     @property
     def selected(self) -> frozenset[str] | None:
@@ -297,44 +287,3 @@ def check_cache_directory(path: Path) -> None:
     existing = next((p for p in (resolved, *resolved.parents) if p.exists()), Path("/"))
     if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
         raise UsageError(f"--compile-cache {path}: cannot make the directory ({existing} is not a writable directory)")
-
-
-def parse_shape(text: str) -> tuple[int, ...]:
-    """``"4,6"`` -> ``(4, 6)``; every dimension a positive integer, else a usage error."""
-    try:
-        shape = tuple(int(part) for part in text.split(","))
-    except ValueError:
-        raise UsageError(f"--input-shape must be comma-separated integers such as 4,6; got {text!r}") from None
-    if not shape or any(d <= 0 for d in shape):
-        raise UsageError(f"--input-shape dimensions must be positive (the first is the batch); got {text!r}")
-    return shape
-
-
-def check_device(backend: Backend, device: str) -> None:
-    """A usage error for a device the backend does not offer, listing those it does.
-
-    The host needs no query: a backend whose ``accelerators()`` raises still
-    runs there, and the device clauses that call it are ``error``.
-    """
-    if device == backend.host_device:
-        return
-    try:
-        accelerators = list(backend.accelerators())
-    except Exception as exc:  # a broken adapter must be named, not crash the run
-        raise UsageError(
-            f"backend {backend.name!r} could not list its devices: accelerators() raised {type(exc).__name__}: {exc}"
-        ) from exc
-    valid = [backend.host_device, *accelerators]
-    if device not in valid:
-        hint = f" (the suite names a device with its index: {device}:0)" if f"{device}:0" in valid else ""
-        raise UsageError(
-            f"device {device!r} is not available to backend {backend.name!r}; available: {', '.join(valid)}{hint}"
-        )
-
-
-def known_failures(backend: Backend, catalogue: Catalogue, path: Path | None) -> dict[str, KnownFailure]:
-    """The manifest given on the command line, else the one the adapter ships (``known_failures``), else none."""
-    if path is None:
-        shipped = getattr(backend, "known_failures", None)
-        path = Path(shipped) if shipped else None
-    return {} if path is None else load_manifest(path, catalogue)

@@ -57,6 +57,18 @@ class ClauseResult:
     failure: dict[str, Any] | None = None
     known_failure: dict[str, Any] | None = None  # the manifest entry: reason, link, unexpected_pass
 
+    @property
+    def message(self) -> str:
+        """The whole account of the verdict, as text: for a failure its message, the labelled example
+        and the command that reruns it (a blocked clause's reason first); else the reason."""
+        if self.failure is None:
+            return self.reason
+        parts = [self.reason] if self.status == Status.BLOCKED else []
+        parts += [self.failure["message"], *self.failure.get("example", [])]
+        if self.failure.get("rerun"):
+            parts.append(f"rerun: {self.failure['rerun']}")
+        return "\n".join(p for p in parts if p)
+
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["status"] = Status(self.status).value

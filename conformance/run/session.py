@@ -16,16 +16,17 @@ import time
 from collections.abc import Callable, Generator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import pytest
 
 from conformance._interrupt import user_interrupted
 from conformance._version import tool_version
 from conformance.kit import profiles, strategies
+from conformance.kit.outcomes import not_applicable
 from conformance.run.request import SHRINK_SHARE, Prepared
 from conformance.run.result import RunResult, TestOutcome, write_json
-from conformance.run.stash import NO_BACKEND, SESSION_KEY, SKIP_KIND
+from conformance.run.stash import NO_BACKEND, SESSION_KEY
 from conformance.run.status import Outcome
 from conformance.run.verdicts import Ledger, build_result
 
@@ -48,18 +49,6 @@ def active_session(config: pytest.Config) -> BlockspecSession:
     return session
 
 
-def not_applicable(item: pytest.Item, reason: str) -> NoReturn:
-    """Skip ``item`` because the subject cannot express what its clause needs (status ``not-applicable``)."""
-    item.stash[SKIP_KIND] = Outcome.NOT_APPLICABLE
-    pytest.skip(reason)
-
-
-def skip_environment(item: pytest.Item, reason: str) -> NoReturn:
-    """Skip ``item`` because this machine lacks something, e.g. an accelerator (status ``skipped``)."""
-    item.stash[SKIP_KIND] = Outcome.SKIPPED
-    pytest.skip(reason)
-
-
 class BlockspecSession:
     """The state of one run; registered as a pytest plugin for its hooks."""
 
@@ -70,7 +59,8 @@ class BlockspecSession:
         self.worker, self.controller = worker, controller
         self.request = prepared.request
         self.catalogue = prepared.catalogue
-        self.backend = self.subject = prepared.subject  # a backend, or a module under check
+        self.subject = prepared.subject  # a backend, a module under check, or a pair of frameworks
+        self.backend = prepared.backend  # the same, as the framework suite's fixture hands it out
         self.device, self.profile = prepared.device, self.request.profile
         self.ledger = Ledger()
         self.sinks: list[Sink] = []
@@ -81,7 +71,16 @@ class BlockspecSession:
         self._pending: dict[str, TestOutcome] = {}  # tests still in setup, call or teardown
         self._interrupted = ""  # the user's Ctrl-C
         self._stopped = ""  # any other reason the session stopped early
-        profiles.load_profile(self.profile, shrink=self.request.shrink, seeded=self.request.seed is not None)
+        # What the run sets for the whole process (hypothesis's default profile, its shrinking budget, the
+        # kit's palette) is put back when the run ends: an in-process run (check_module in a user's own
+        # test suite) leaves their hypothesis settings as it found them.
+        self._restore = _global_state()
+        profiles.load_profile(
+            self.profile,
+            shrink=self.request.shrink,
+            seeded=self.request.seed is not None,
+            max_examples=self.request.max_examples,
+        )
         _bound_shrinking(self.request.timeout)
         self.palette = shape_palette(prepared)
         strategies.use_palette(self.palette)
@@ -94,7 +93,7 @@ class BlockspecSession:
 
     def subject_info(self) -> dict[str, str]:
         """The backend's name and version, as result files record them."""
-        return {"name": self.backend.name, "version": _safe(self.backend.version)}
+        return {"name": self.subject.name, "version": _safe(self.subject.version)}
 
     # --- collection --------------------------------------------------------------
     def pytest_sessionstart(self, session: pytest.Session) -> None:
@@ -102,7 +101,7 @@ class BlockspecSession:
         self.emit(
             event="begin",
             subject=self.subject_info(),
-            capabilities=sorted(self.backend.capabilities),
+            capabilities=sorted(self.subject.capabilities),
             known=known,
             device=self.device,
         )
@@ -164,10 +163,10 @@ class BlockspecSession:
         if clause_id is None or clause_id not in self.catalogue:
             return
         # pytest's --junitxml writes these as <property> of the testcase, so CI systems can group by clause.
-        item.user_properties += [("clause", clause_id), ("backend", self.backend.name), ("device", self.device)]
-        missing = [c for c in self.catalogue[clause_id].requires if c not in self.backend.capabilities]
+        item.user_properties += [("clause", clause_id), ("backend", self.subject.name), ("device", self.device)]
+        missing = [c for c in self.catalogue[clause_id].requires if c not in self.subject.capabilities]
         if missing:
-            not_applicable(item, f"{self.backend.name} does not declare capability {', '.join(missing)}")
+            not_applicable(f"{self.subject.name} does not declare capability {', '.join(missing)}")
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_call(self, item: pytest.Item) -> Generator[None, None, None]:
@@ -222,10 +221,9 @@ class BlockspecSession:
                 detail.reproduce if detail else "",
             )
         elif report.skipped:
-            kind = item.stash.get(SKIP_KIND, Outcome.SKIPPED)
-            reason = _skip_reason(report)
+            kind, reason = Outcome.SKIPPED, _skip_reason(report)
             raised = call.excinfo.value if call.excinfo is not None else None
-            # A skip exception may carry its kind itself (conformance.modules.ClauseSkipped: kind, reason).
+            # A clause's skip carries its kind (conformance.kit.outcomes.ClauseSkipped: kind, reason).
             if getattr(raised, "kind", None) in (Outcome.SKIPPED, Outcome.NOT_APPLICABLE):
                 kind, reason = Outcome(raised.kind), str(getattr(raised, "reason", reason))  # type: ignore[union-attr]
             self._pending[nodeid] = TestOutcome(nodeid, kind, report.duration, reason)
@@ -269,7 +267,7 @@ class BlockspecSession:
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         self.emit(
             event="end",
-            environment={**_environment(self.backend), "blockspec_shapes": describe_shapes(self.palette)},
+            environment={**_environment(self.subject), "blockspec_shapes": describe_shapes(self.palette)},
             exitstatus=int(exitstatus),
             interrupted=self._interrupted,
             stopped=self._stopped,
@@ -292,6 +290,9 @@ class BlockspecSession:
             write_json(self.result, request.json_path)
         strategies.use_palette(None)  # a later run in this process (or a test of the checker) draws freely
 
+    def pytest_unconfigure(self, config: pytest.Config) -> None:
+        self._restore()
+
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if self.result is None:
             return
@@ -300,6 +301,22 @@ class BlockspecSession:
         terminalreporter.section("blockspec conformance")
         for line in summary_lines(self.result):
             terminalreporter.write_line(line)
+
+
+def _global_state() -> Callable[[], None]:
+    """A function that puts back what a session changes for the whole process (see ``BlockspecSession``)."""
+    from hypothesis import settings
+    from hypothesis.internal.conjecture import engine
+
+    profile, shrinking = settings.get_current_profile_name(), engine.MAX_SHRINKING_SECONDS
+    palette = strategies.active_palette()
+
+    def restore() -> None:
+        settings.load_profile(profile)
+        engine.MAX_SHRINKING_SECONDS = shrinking  # type: ignore[misc]
+        strategies.use_palette(palette)
+
+    return restore
 
 
 def _bound_shrinking(timeout: float) -> None:
@@ -411,7 +428,7 @@ def shape_palette(prepared: Prepared) -> strategies.Palette | None:
     A module under check draws no sizes of its own (its input shapes are the user's), so it never has one.
     """
     request = prepared.request
-    if request.kind == "module":
+    if not request.subject.draws_sizes:
         return None
     shapes = request.shapes or ("palette" if getattr(prepared.subject, "compiles_per_shape", False) else "full")
     return strategies.palette_for(request.seed or 0) if shapes == "palette" else None

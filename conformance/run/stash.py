@@ -6,12 +6,8 @@ from typing import Any
 
 import pytest
 
-from conformance.run.status import Outcome
-
 #: Where the running session lives in ``config.stash`` (a ``BlockspecSession``; typed in ``active_session``).
 SESSION_KEY: pytest.StashKey[Any] = pytest.StashKey()
-#: What kind of skip a test's skip is, set on ``item.stash`` just before skipping.
-SKIP_KIND = pytest.StashKey[Outcome]()
 
 NO_BACKEND = (
     "the blockspec conformance suite needs a backend: pass --blockspec-backend NAME "

@@ -6,7 +6,8 @@ import pytest
 
 from conformance._protocol import Backend
 from conformance.kit.checks import Check
-from conformance.run.session import active_session, clause_of, skip_environment
+from conformance.kit.outcomes import skip
+from conformance.run.session import active_session, clause_of
 
 
 @pytest.fixture(scope="session")
@@ -43,7 +44,7 @@ def accelerator(request: pytest.FixtureRequest, backend: Backend, device: str, h
         return device
     present = backend.accelerators()
     if not present:
-        skip_environment(request.node, f"no accelerator present for {backend.name} on this machine")
+        skip(f"no accelerator present for {backend.name} on this machine")
     return present[0]
 
 
@@ -52,5 +53,5 @@ def two_accelerators(request: pytest.FixtureRequest, backend: Backend, accelerat
     """Two distinct accelerators, the run's first."""
     others = [d for d in backend.accelerators() if d != accelerator]
     if not others:
-        skip_environment(request.node, f"a second accelerator is needed; {backend.name} has {len(others) + 1}")
+        skip(f"a second accelerator is needed; {backend.name} has {len(others) + 1}")
     return accelerator, others[0]

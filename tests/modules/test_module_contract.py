@@ -13,9 +13,10 @@ import pytest
 pytest.importorskip("torch")
 
 from conformance._errors import UsageError
-from conformance.modules import ModuleReport, ModuleTargetError, check_module, evaluate, load_subject
+from conformance.modules import MODULE, ModuleReport, ModuleTargetError, check_module, evaluate, load_subject
 from conformance.modules._clauses import BY_ID
-from conformance.modules._helper import rerun_command
+from conformance.modules._engine import UNNAMED_INPUTS
+from conformance.run.request import RunRequest
 from spec import load_catalogue
 from tests.modules.broken import BROKEN, CHAPTER, Broken
 from tests.modules.correct import CASES, MLP, Case, MyLinear
@@ -29,9 +30,7 @@ def _report(case: Case) -> ModuleReport:
 
 
 def _listing(report: ModuleReport) -> str:
-    return "\n".join(
-        f"  {r.clause}: {r.status} {r.message.splitlines()[0] if r.message else ''}" for r in report.results
-    )
+    return "\n".join(f"  {r.id}: {r.status} {r.message.splitlines()[0] if r.message else ''}" for r in report.results)
 
 
 def test_the_sets_are_large_enough_and_every_clause_has_a_broken_module() -> None:
@@ -46,7 +45,7 @@ def test_the_sets_are_large_enough_and_every_clause_has_a_broken_module() -> Non
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_a_correct_module_fails_no_must_clause(case: Case) -> None:
     report = _report(case)
-    failing = {r.clause for r in report.results if r.status in FAILING}
+    failing = {r.id for r in report.results if r.status in FAILING}
     assert failing == set(case.should_fail), (
         f"{case.name}: observed failing clauses {sorted(failing)}; expected {sorted(case.should_fail)}\n"
         + _listing(report)
@@ -56,7 +55,7 @@ def test_a_correct_module_fails_no_must_clause(case: Case) -> None:
 @pytest.mark.parametrize("case", BROKEN, ids=[c.name for c in BROKEN])
 def test_a_broken_module_fails_exactly_its_clauses(case: Broken) -> None:
     report = _report(case)
-    failing = {r.clause for r in report.results if r.status in FAILING}
+    failing = {r.id for r in report.results if r.status in FAILING}
     assert failing == set(case.fails), (
         f"{case.name}: observed failing clauses {sorted(failing)}; expected exactly {sorted(case.fails)}\n"
         + _listing(report)
@@ -100,9 +99,21 @@ def test_check_module_raises_one_assertion_naming_each_failing_clause() -> None:
 
 
 def test_check_module_is_reproducible_with_a_seed() -> None:
-    first = check_module(MLP, (2, 20), clauses=["MOD-NONCONTIGUOUS"], max_examples=3, seed=7)
-    again = check_module(MLP, (2, 20), clauses=["MOD-NONCONTIGUOUS"], max_examples=3, seed=7)
-    assert first == again, f"observed {first} then {again}; expected equal reports"
+    broken = next(b for b in BROKEN if "MOD-NONCONTIGUOUS" in b.fails)
+    seen = []
+    for _ in range(2):
+        with pytest.raises(AssertionError) as info:
+            check_module(
+                broken.factory,
+                input_shapes=broken.shapes,
+                clauses=["MOD-NONCONTIGUOUS"],
+                profile="fast",
+                max_examples=3,
+                seed=7,
+            )
+        seen.append([(r.id, r.status, r.message) for r in info.value.report.results])  # type: ignore[attr-defined]
+    assert seen[0] == seen[1], f"observed {seen[0]} then {seen[1]}; expected the same verdicts and examples"
+    assert "--seed 7" in seen[0][0][2], f"observed {seen[0][0][2]!r}; expected the seed in the rerun line"
 
 
 class _NotAModule:
@@ -172,10 +183,15 @@ def test_exclude_leaves_a_clause_out() -> None:
 
 
 def test_the_helpers_rerun_line_is_complete_and_names_no_lambda() -> None:
+    from tests.modules.broken import BROKEN
     from tests.modules.correct import TOKENS, Embedder
 
+    # A passing clause has no rerun line: break one with inputs given as an object to see it.
     subject = load_subject(Embedder, [], inputs=TOKENS, dtype="float64")
-    line = rerun_command(subject, "MOD-REGISTERED", "fast", 7)
+    request = RunRequest(
+        subject.target, subject=MODULE, inputs=UNNAMED_INPUTS, dtype="float64", device="cpu", profile="fast", seed=7
+    )
+    line = request.rerun_template().format(clause="MOD-REGISTERED")
     for part in (
         "--inputs",
         "--dtype float64",
@@ -186,8 +202,12 @@ def test_the_helpers_rerun_line_is_complete_and_names_no_lambda() -> None:
     ):
         assert part in line, f"observed {line!r}; expected {part!r}"
     assert "module level" in line, f"observed {line!r}; expected advice for inputs given as an object"
-    lambda_line = rerun_command(load_subject(lambda: MLP(), ["4,20"]), "MOD-REGISTERED")
-    assert "cannot be imported" in lambda_line and "--input-shape 4,20" in lambda_line, f"observed {lambda_line!r}"
+    broken = next(b for b in BROKEN if "MOD-REGISTERED" in b.fails)
+    failed = evaluate(load_subject(lambda: broken.factory(), broken.shapes), clauses=["MOD-REGISTERED"], profile="fast")
+    lambda_line = failed["MOD-REGISTERED"].failure["rerun"]  # type: ignore[index]
+    shape = ",".join(map(str, load_subject(broken.factory, broken.shapes).input_shapes[0]))
+    assert "cannot be imported" in lambda_line and f"--input-shape {shape}" in lambda_line, f"observed {lambda_line!r}"
+    assert f"rerun: {lambda_line}" in failed["MOD-REGISTERED"].message, "observed no rerun line in the message"
 
 
 def _counting(fails: Callable[[int], bool]) -> tuple[Callable[..., None], list[int]]:
@@ -235,7 +255,7 @@ def test_torch_nn_built_ins_pass_the_meta_gradgrad_and_compile_clauses(case: Rea
     subject = load_subject(case.factory, case.shapes, inputs=case.inputs)
     report = evaluate(subject, clauses=NEW, profile="fast", shrink=False)
     assert report["MOD-META-INIT"].status == "pass", f"{case.name}: observed {report['MOD-META-INIT']}; expected pass"
-    failing = {r.clause for r in report.results if r.status in FAILING}
+    failing = {r.id for r in report.results if r.status in FAILING}
     assert not failing, f"{case.name}: observed failing {sorted(failing)}; expected none\n{_listing(report)}"
 
 

@@ -34,8 +34,8 @@ def _needs(case: Real) -> None:
 def test_a_real_module_gets_its_expected_verdict(case: Real) -> None:
     _needs(case)
     report = evaluate(load_subject(case.factory, case.shapes, inputs=case.inputs), profile="fast", shrink=False)
-    failing = {r.clause for r in report.results if r.status in FAILING}
-    listing = "\n".join(f"  {r.clause}: {r.status} {(r.message or '').splitlines()[:1]}" for r in report.results)
+    failing = {r.id for r in report.results if r.status in FAILING}
+    listing = "\n".join(f"  {r.id}: {r.status} {(r.message or '').splitlines()[:1]}" for r in report.results)
     assert failing == set(case.fails), (
         f"{case.name} (module, torch): observed failing clauses {sorted(failing)}; "
         f"expected {sorted(case.fails)}\n{listing}"

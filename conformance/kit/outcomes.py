@@ -1,6 +1,7 @@
-"""How a clause function says "this clause does not apply" or "cannot be checked here".
+"""How a test says "this clause does not apply" or "cannot be checked here": both suites use it.
 
-Both are carried as data on one exception, :class:`ClauseSkipped`, which is a
+A framework test, a module-contract check and the run session itself (a capability the subject does not
+declare) all end a clause this way. Both are carried as data on one exception, :class:`ClauseSkipped`, which is a
 ``pytest.skip.Exception`` so that pytest and hypothesis treat it as a skip
 (hypothesis re-raises skip exceptions at once, without shrinking). A run
 session reads ``kind`` (``"skipped"`` or ``"not-applicable"``) and ``reason``
@@ -28,12 +29,12 @@ class ClauseSkipped(pytest.skip.Exception):  # type: ignore[misc,name-defined]
 
 
 def skip(reason: str) -> NoReturn:
-    """The clause applies but cannot be checked here (no accelerator, a forward meta cannot run)."""
+    """The clause applies but cannot be checked here (no accelerator, a forward meta cannot run): ``skipped``."""
     __tracebackhide__ = True
     raise ClauseSkipped("skipped", reason)
 
 
 def not_applicable(reason: str) -> NoReturn:
-    """The clause has nothing to check on this module (no tied parameters, no batch dimension)."""
+    """The clause has nothing to check on this subject (a capability it lacks, no tied parameters): ``not-applicable``."""
     __tracebackhide__ = True
     raise ClauseSkipped("not-applicable", reason)
