@@ -12,7 +12,7 @@ from __future__ import annotations
 import shlex
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from conformance._errors import UsageError
 from conformance._manifest import KnownFailure
@@ -131,22 +131,28 @@ def _importable_name(value: Any) -> str:
     return f"{module}:{qualname}"
 
 
-def run_request(
-    subject: ModuleSubject,
-    *,
-    clauses: Iterable[str] | None = None,
-    exclude: Iterable[str] = (),
-    profile: str = "ci",
-    max_examples: int | None = None,
-    seed: int | None = None,
-    shrink: bool = True,
-) -> RunRequest:
+class Options(TypedDict, total=False):
+    """How a module is checked, as :func:`evaluate` and :func:`run_request` take it (all optional)."""
+
+    #: The clauses to check (None: all), less those in ``exclude`` (a clause depending on one left out still runs).
+    clauses: Iterable[str] | None
+    exclude: Iterable[str]
+    #: ``fast``, ``ci`` (the default) or ``thorough``; ``max_examples`` lowers its number of examples.
+    profile: str
+    max_examples: int | None
+    #: Examples are derandomized unless ``seed`` is given.
+    seed: int | None
+    #: False: a failing example is reported as found (fast verdicts for meta-tests).
+    shrink: bool
+
+
+def run_request(subject: ModuleSubject, **options: Unpack[Options]) -> RunRequest:
     """The request :func:`evaluate` runs: the one ``blockspec check-module`` makes of the same options.
 
     An empty ``clauses`` (after ``exclude``) is a request with no clause: :func:`evaluate` runs nothing then.
     """
     catalogue = MODULE.catalogue()
-    left_out = list(exclude)
+    clauses, left_out = options.get("clauses"), list(options.get("exclude", ()))
     chosen = list(catalogue) if clauses is None else list(clauses)
     unknown = [c for c in [*chosen, *left_out] if c not in catalogue]
     if unknown:
@@ -157,11 +163,11 @@ def run_request(
         subject.target,
         subject=MODULE,
         device=subject.device,
-        profile=profile,
+        profile=options.get("profile", "ci"),
         clauses=() if clauses is None and not left_out else tuple(wanted),
-        shrink=shrink,
-        seed=seed,
-        max_examples=max_examples,
+        shrink=options.get("shrink", True),
+        seed=options.get("seed"),
+        max_examples=options.get("max_examples"),
         input_shapes=subject.input_shapes,
         dtype=subject.dtype,
         inputs=inputs,
@@ -170,34 +176,13 @@ def run_request(
     return request
 
 
-def evaluate(
-    subject: ModuleSubject,
-    *,
-    clauses: Iterable[str] | None = None,
-    exclude: Iterable[str] = (),
-    profile: str = "ci",
-    max_examples: int | None = None,
-    seed: int | None = None,
-    shrink: bool = True,
-) -> ModuleReport:
-    """Every selected clause's verdict on a loaded subject, run in this process as ``check-module`` runs it.
-
-    ``exclude`` leaves clauses out (a clause depending on one left out still runs).
-    ``shrink`` False reports the first failing example as found (fast verdicts for meta-tests).
-    Examples are derandomized unless ``seed`` is given.
-    """
-    request = run_request(
-        subject,
-        clauses=clauses,
-        exclude=exclude,
-        profile=profile,
-        max_examples=max_examples,
-        seed=seed,
-        shrink=shrink,
-    )
+def evaluate(subject: ModuleSubject, **options: Unpack[Options]) -> ModuleReport:
+    """Every selected clause's verdict on a loaded subject, run in this process as ``check-module`` runs it
+    (the options: :class:`Options`)."""
+    request = run_request(subject, **options)
     catalogue = request.catalogue()
     wanted = request.clauses or tuple(catalogue)
-    if clauses is not None and not request.clauses:
+    if options.get("clauses") is not None and not request.clauses:
         return ModuleReport(subject.target, ())
     from conformance.run.inprocess import run_suite
 
