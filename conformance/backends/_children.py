@@ -1,4 +1,4 @@
-"""Container observers derived from ``named_children``, for adapters whose framework has no indexing of its own."""
+"""Container observers: the framework's own indexing where it has one, else read from ``named_children``."""
 
 from __future__ import annotations
 
@@ -24,3 +24,17 @@ class ChildrenByPosition:
 
     def iterate(self, module: Any) -> list[Any]:
         return [child for _, child in self.named_children(module)]
+
+
+class IndexedByFramework:
+    """``index``, ``length`` and ``iterate`` of a container, as the framework's own ``net[i]``, ``len(net)``
+    and ``list(net)`` (torch, the reference, Paddle): the adapter adds nothing to what the container does."""
+
+    def index(self, module: Any, i: int) -> Any:
+        return module[i]
+
+    def length(self, module: Any) -> int:
+        return len(module)
+
+    def iterate(self, module: Any) -> list[Any]:
+        return list(module)

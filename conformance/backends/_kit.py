@@ -20,6 +20,8 @@ this kit holds the rest, so no adapter carries its own copy:
   container, children in order (the part of ``build`` every adapter shares).
 - :func:`stored_values`: architecture values in the layout the backend declares
   (``weight_layouts``), for the adapter to write into a layer it builds.
+- :func:`gradients_of`: the :class:`~conformance._protocol.Gradients` of one backward, from the
+  gradients the framework's own autograd call returned (the input's first, then each parameter's).
 - :class:`StateDictCheckpoints`: ``module-checkpoint`` the chapter's way, for a
   framework whose checkpoint of a module is its state dict in a tensor file
   (``save(net.state_dict(), path)``, ``net.load_state_dict(load(path))``).
@@ -32,14 +34,14 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 import numpy as np
 
 from conformance import arch as A
-from conformance._protocol import CHAPTER_BLOCKS, INITIALIZERS, LoadRejected, LoadResult
+from conformance._protocol import CHAPTER_BLOCKS, INITIALIZERS, Gradients, LoadRejected, LoadResult
 
 T = TypeVar("T")
 
@@ -183,6 +185,28 @@ def container(
     for name, kid in zip(node.names, kids, strict=True):
         net.add_module(name, kid)
     return net
+
+
+def gradients_of(
+    names: Iterable[str],
+    grads: Sequence[Any],
+    input_shape: tuple[int, ...],
+    to_numpy: Callable[[Any], np.ndarray],
+    device_of: Callable[[Any], str],
+) -> Gradients:
+    """``grads`` (the input's gradient, then one per name; None where the loss does not reach it) as Gradients.
+
+    A parameter the loss does not reach has no entry; an input it does not reach has zeros.
+    """
+    params: dict[str, np.ndarray] = {}
+    devices: dict[str, str] = {}
+    for name, grad in zip(names, grads[1:], strict=True):
+        if grad is not None:
+            params[name] = to_numpy(grad)
+            devices[name] = device_of(grad)
+    grad_x = grads[0]
+    input_grad = np.zeros(input_shape, dtype=np.float64) if grad_x is None else to_numpy(grad_x)
+    return Gradients(input_grad, params, devices)
 
 
 class _StateFiles(Protocol):

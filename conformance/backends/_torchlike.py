@@ -18,6 +18,7 @@ import numpy as np
 from conformance import arch as A
 from conformance._protocol import Gradients, LoadResult
 from conformance.backends import _kit as kit
+from conformance.backends._children import IndexedByFramework
 
 #: What a framework with PyTorch's module API has, capability by capability (torch declares exactly these).
 PYTORCH_CAPABILITIES = frozenset(
@@ -60,7 +61,7 @@ def attribute_block_class(module_base: type) -> type:
     return AttributeBlock
 
 
-class TorchLikeBackend(kit.StateDictCheckpoints):
+class TorchLikeBackend(IndexedByFramework, kit.StateDictCheckpoints):
     """The Backend protocol for a framework shaped like PyTorch.
 
     Subclasses set ``fw`` (the framework module), ``nn``, ``blocks`` (the
@@ -221,15 +222,6 @@ class TorchLikeBackend(kit.StateDictCheckpoints):
         # _modules keeps every registration, a module registered twice included;
         # named_children() would drop the second one.
         return [(name, child) for name, child in module._modules.items() if child is not None]
-
-    def index(self, module: Any, i: int) -> Any:
-        return module[i]
-
-    def length(self, module: Any) -> int:
-        return len(module)
-
-    def iterate(self, module: Any) -> list[Any]:
-        return list(module)
 
     def is_parameter(self, obj: Any) -> bool:
         return isinstance(obj, self.nn.Parameter)

@@ -397,15 +397,7 @@ class KerasBackend(ChildrenByPosition):
             loss = (out * torch.as_tensor(cotangent, dtype=out.dtype, device=out.device)).sum()
             values = [view.variable.value for _, view in named]
             grads = torch.autograd.grad(loss, [x, *values], allow_unused=True)
-        params: dict[str, np.ndarray] = {}
-        devices: dict[str, str] = {}
-        for (name, _), grad in zip(named, grads[1:], strict=True):
-            if grad is not None:
-                params[name] = self.to_numpy(grad)
-                devices[name] = str(grad.device)
-        grad_x = grads[0]
-        input_grad = np.zeros(tuple(x.shape), dtype=np.float64) if grad_x is None else self.to_numpy(grad_x)
-        return Gradients(input_grad, params, devices)
+        return kit.gradients_of([n for n, _ in named], grads, tuple(x.shape), self.to_numpy, lambda g: str(g.device))
 
     def backward(self, module: Any, x: Any, cotangent: np.ndarray) -> None:
         with _inside_keras():

@@ -50,6 +50,7 @@ from paddle import nn
 from conformance import arch as A
 from conformance._protocol import Gradients, LoadResult, weight_layouts
 from conformance.backends import _kit as kit
+from conformance.backends._children import IndexedByFramework
 from conformance.backends.paddle import blocks
 
 _DTYPES = {
@@ -93,7 +94,7 @@ def _device_name(place: Any) -> str:
     return text[len("Place(") : -1] if text.startswith("Place(") and text.endswith(")") else text
 
 
-class PaddleBackend(kit.StateDictCheckpoints):
+class PaddleBackend(IndexedByFramework, kit.StateDictCheckpoints):
     """PaddlePaddle 3 in dygraph mode, checked against the spec through its public API."""
 
     name = "paddle"
@@ -267,15 +268,6 @@ class PaddleBackend(kit.StateDictCheckpoints):
     def named_children(self, module: Any) -> list[tuple[str, Any]]:
         return [(name, child) for name, child in module._sub_layers.items() if child is not None]
 
-    def index(self, module: Any, i: int) -> Any:
-        return module[i]
-
-    def length(self, module: Any) -> int:
-        return len(module)
-
-    def iterate(self, module: Any) -> list[Any]:
-        return list(module)
-
     def named_parameters(self, module: Any) -> list[tuple[str, Any]]:
         return list(module.named_parameters())
 
@@ -307,15 +299,8 @@ class PaddleBackend(kit.StateDictCheckpoints):
             loss = (out * self._cotangent(cotangent, out)).sum()
             # paddle.grad returns the gradients and leaves no .grad behind
             grads = paddle.grad([loss], [x, *(p for _, p in named)], allow_unused=True)
-        params: dict[str, np.ndarray] = {}
-        devices: dict[str, str] = {}
-        for (name, _), grad in zip(named, grads[1:], strict=True):
-            if grad is not None:
-                params[name] = self.to_numpy(grad)
-                devices[name] = _device_name(grad.place)
-        grad_x = grads[0]
-        input_grad = np.zeros(tuple(x.shape), dtype=np.float64) if grad_x is None else self.to_numpy(grad_x)
-        return Gradients(input_grad, params, devices)
+        names = [n for n, _ in named]
+        return kit.gradients_of(names, grads, tuple(x.shape), self.to_numpy, lambda g: _device_name(g.place))
 
     def backward(self, module: Any, x: Any, cotangent: np.ndarray) -> None:
         with _inside_paddle():
