@@ -8,7 +8,7 @@ the mutant redefines; every other clause ends as on the base backend, whose
 traced run says which clause reads what (:mod:`conformance._access`;
 ``--whole-suite`` runs everything). ``blockspec kill-matrix`` runs every
 mutant of the given modules and prints, per clause, the mutants that catch
-it; the checker's own tests (tests/test_mutants.py) hold the same judgement.
+it; the checker's own tests (tests/test_killmatrix.py) hold the same judgement.
 """
 
 from __future__ import annotations

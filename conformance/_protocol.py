@@ -472,7 +472,7 @@ REQUIRED_MEMBERS: tuple[str, ...] = (
 )
 
 #: Members a capability additionally requires. Every key is a capability of :data:`spec.CAPABILITIES`,
-#: where each capability is defined, once (``tests/test_spec_loader.py`` holds it).
+#: where each capability is defined, once (``tests/spec/test_loader.py`` holds it).
 CAPABILITY_MEMBERS: Mapping[str, tuple[str, ...]] = {
     "grad-attribute": ("backward", "grad"),
     "mutable-parameters": ("assign",),

@@ -122,3 +122,32 @@ def test_the_cli_plugin_and_module_checker_load_with_no_framework_installed() ->
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=False, cwd=REPO_ROOT)
     assert done.returncode == 0, f"observed an import failing with no framework installed: {done.stderr[-800:]}"
+
+
+#: Test files that check a whole rather than one module, and why (every other file names its module).
+WHOLE = {
+    "tests/test_layout.py": "the repository's layout",
+    "tests/test_traceability.py": "the catalogue against every suite",
+    "tests/test_tutorial.py": "the tutorial backend in docs/tutorial",
+    "tests/suite/test_literals.py": "the literals of every test module of the chapter suite",
+}
+#: Folders of tests named for what they check, not for a module: the module contract's meta-tests
+#: (correct, broken and real modules) and the reference framework's own tests.
+BY_CONCEPT = {"tests/modules", "tests/reference"}
+
+
+def test_each_test_file_sits_where_the_module_it_tests_sits() -> None:
+    """tests/ is a map: tests/run/test_verdicts.py tests conformance/run/verdicts.py, tests/spec/ the spec package."""
+    misplaced = []
+    for path in sorted((REPO_ROOT / "tests").rglob("test_*.py")):
+        relative = path.relative_to(REPO_ROOT).as_posix()
+        folder = path.parent.relative_to(REPO_ROOT).as_posix()
+        if relative in WHOLE or folder in BY_CONCEPT or "/fixtures/" in relative:
+            continue
+        inner = path.parent.relative_to(REPO_ROOT / "tests")
+        source = REPO_ROOT / "spec" if inner.parts[:1] == ("spec",) else PACKAGE / inner
+        modules = {p.stem.lstrip("_") for p in source.glob("*.py")} - {"", "init"}
+        name = path.stem.removeprefix("test_")
+        if not any(name == m or name.startswith(f"{m}_") for m in modules):
+            misplaced.append(f"{relative} (no module {name.split('_')[0]}... in {source.relative_to(REPO_ROOT)})")
+    assert not misplaced, f"observed test files that name no module beside them: {misplaced}; expected none"

@@ -2,7 +2,7 @@
 
 New dimensions live here, apart from :mod:`conformance.kit.strategies`, with
 their documented range in :data:`MORE_REACH` (same :class:`Reach` record as
-``REACH``); ``tests/test_reach_audit.py`` samples each strategy and holds it to
+``REACH``); ``tests/kit/test_reach.py`` samples each strategy and holds it to
 its row, and ``conformance.kit.reach`` reports them clause by clause.
 """
 

@@ -15,7 +15,7 @@ drawn just before it.
 Reach, by design: every size and count is drawn across its whole meaningful
 range with its boundaries weighted in, and the large end is drawn rarely (one
 draw in :data:`RARE`) so a profile's cost barely moves. :data:`REACH` is the
-table of what each strategy reaches; ``tests/test_reach.py`` samples every
+table of what each strategy reaches; ``tests/kit/test_strategies_reach.py`` samples every
 strategy and fails when a documented extreme no longer occurs.
 """
 
@@ -50,7 +50,7 @@ class Reach:
 
     Every draw lies in ``[low, high]``; among a few thousand draws the
     boundary equal to ``low`` occurs exactly and every other boundary is
-    reached or exceeded (``tests/test_reach.py``).
+    reached or exceeded (``tests/kit/test_strategies_reach.py``).
     """
 
     strategy: str
@@ -59,7 +59,7 @@ class Reach:
     boundaries: tuple[int, ...]
 
 
-#: What each strategy reaches, by dimension. ``tests/test_reach.py`` holds the strategies to it,
+#: What each strategy reaches, by dimension. ``tests/kit/test_strategies_reach.py`` holds the strategies to it,
 #: and a palette mode for compiling frameworks must keep every boundary in its palette.
 REACH: Mapping[str, Reach] = {
     # per container: 0 (the identity) for nested ones; 11+ makes "10.weight" meet "2.weight"
@@ -110,7 +110,7 @@ class Palette:
     width of 32 or 300 itself; the large size, 250 to 256, stands for both).
     What it keeps: every boundary of :data:`REACH` (batch 1, width 1,
     0-element and 0-d tensors, widths above 100, more than 2**16 elements),
-    which ``tests/test_reach.py`` checks in palette mode too.
+    which ``tests/kit/test_strategies_reach.py`` checks in palette mode too.
     """
 
     seed: int

@@ -1,7 +1,7 @@
 """Mutant Flax backends: each breaks one behaviour the way JAX code commonly does.
 
 Importing this module raises ImportError where jax or flax is missing, so the
-meta-test (tests/test_mutants.py) skips it there.
+meta-test (tests/test_killmatrix.py) skips it there.
 """
 
 from __future__ import annotations

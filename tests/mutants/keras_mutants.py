@@ -1,7 +1,7 @@
 """Mutant Keras backends: each breaks one behaviour the way Keras code commonly does.
 
 Importing this module raises ImportError where keras or torch is missing, so the
-meta-test (tests/test_mutants.py) skips it there.
+meta-test (tests/test_killmatrix.py) skips it there.
 """
 
 from __future__ import annotations

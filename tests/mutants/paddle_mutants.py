@@ -1,7 +1,7 @@
 """Mutant Paddle backends: each breaks one behaviour the way Paddle code commonly does.
 
 Importing this module raises ImportError where paddle is missing, so the
-meta-test (tests/test_mutants.py) finds no mutant here and skips it.
+meta-test (tests/test_killmatrix.py) finds no mutant here and skips it.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Mutant reference backends, for the clauses that need accelerators (simulated here).
 
 Each breaks one device behaviour the way real frameworks and user code do;
-``target`` names the clause that must catch it (see tests/test_mutants.py).
+``target`` names the clause that must catch it (see tests/test_killmatrix.py).
 """
 
 from __future__ import annotations

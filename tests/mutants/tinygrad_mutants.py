@@ -1,7 +1,7 @@
 """Mutant tinygrad backends: each breaks one behaviour the way tinygrad code commonly does.
 
 Importing this module raises ImportError where tinygrad is missing, so the
-meta-test (tests/test_mutants.py) skips it there. tinygrad compiles a kernel
+meta-test (tests/test_killmatrix.py) skips it there. tinygrad compiles a kernel
 per new shape, so these run only with ``BLOCKSPEC_SLOW_MUTANTS=1``.
 """
 

@@ -2,7 +2,7 @@
 
 Each targets a clause checked on an accelerator, so its verdict means
 something only where CUDA is present (``needs_accelerator``):
-tests/test_mutants.py skips them on a machine without one (the target would
+tests/test_killmatrix.py skips them on a machine without one (the target would
 be ``skipped``, not caught), and ``blockspec kill-matrix`` reports them as not
 run there. On a GPU machine they show that the device clauses catch a broken
 CUDA backend, not only a broken simulated device (reference_mutants.py). The

@@ -1,7 +1,7 @@
 """Mutant PyTorch backends: each breaks one behaviour the way real frameworks and user code do.
 
 A mutant names the clause it must be caught by in ``target``. The meta-test
-(tests/test_mutants.py) runs the whole suite on each one and requires that
+(tests/test_killmatrix.py) runs the whole suite on each one and requires that
 clause to fail while every other MUST clause passes or is blocked.
 """
 
@@ -959,7 +959,7 @@ class TryAllGpusNoFallback(TorchBackend):
 # --- Reach: each wrong only in a region the strategies once stopped short of ---------------------
 # Every mutant below is correct on small sizes, few children, two uses, two passes and float32;
 # the strategies' reach table (conformance/kit/strategies.py: REACH) says which draw finds it.
-# ``region`` names that dimension of REACH: tests/test_mutants.py also runs these with
+# ``region`` names that dimension of REACH: tests/test_killmatrix.py also runs these with
 # ``--shapes palette``, to show a per-run palette of sizes still reaches each region.
 
 

@@ -21,7 +21,7 @@ import pytest
 
 from spec import load_catalogue
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 ADAPTERS = ROOT / "tests" / "fixtures" / "adapters"
 TARGET = "SEQ-INDEX"
 

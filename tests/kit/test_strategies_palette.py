@@ -3,8 +3,8 @@
 A backend with ``compiles_per_shape`` gets its widths, batch sizes and tensor
 dimensions from a few sizes per run (``conformance.kit.strategies.Palette``),
 so it compiles few shapes; every other backend keeps the full draw, unchanged.
-The reach of palette mode is held by ``tests/test_reach.py`` (both modes) and by
-the region mutants run with ``--shapes palette`` in ``tests/test_mutants.py``.
+The reach of palette mode is held by ``tests/kit/test_strategies_reach.py`` (both modes) and by
+the region mutants run with ``--shapes palette`` in ``tests/test_killmatrix.py``.
 """
 
 from __future__ import annotations

@@ -61,7 +61,7 @@ def test_mutant_fails_exactly_its_clause(mutant: K.Mutant) -> None:
 REGION_MUTANTS = [m for m in MUTANTS if m.region]
 #: The dimensions a palette changes (sizes): each needs a region mutant caught under a palette. The
 #: other regions are counts (children, passes, uses, keys), which a palette never draws from; that
-#: they keep their reach under a palette is tests/test_reach.py's, in both modes.
+#: they keep their reach under a palette is tests/kit/test_strategies_reach.py's, in both modes.
 PALETTE_DIMENSIONS = {"width", "net_width", "batch", "elements"}
 
 

@@ -25,7 +25,7 @@ from conformance.kit import reach_strategies as rs
 from spec import load_catalogue
 from tests import helpers
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SUITE = ROOT / "conformance" / "suite"
 DRAWS = 600
 
