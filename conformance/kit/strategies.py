@@ -21,6 +21,7 @@ strategy and fails when a documented extreme no longer occurs.
 
 from __future__ import annotations
 
+import contextvars
 import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -141,18 +142,28 @@ def palette_for(seed: int) -> Palette:
     return Palette(seed, (0, 1, small, odd, COMMON_TOP, large))
 
 
-_palette: Palette | None = None
+#: The palette of the run in progress (None: sizes drawn freely). A context variable, set by the run's
+#: session and reset when it ends, never a module global that another run in the process would inherit.
+_PALETTE: contextvars.ContextVar[Palette | None] = contextvars.ContextVar("blockspec_palette", default=None)
 
 
-def use_palette(palette: Palette | None) -> None:
-    """Draw shapes from ``palette`` from now on in this process, or freely again with None."""
-    global _palette
-    _palette = palette
+def use_palette(palette: Palette | None) -> contextvars.Token[Palette | None]:
+    """Draw shapes from ``palette`` from now on in this context, or freely again with None.
+
+    Returns the token that puts the previous palette back (:func:`restore_palette`), as a run's session does
+    when it ends.
+    """
+    return _PALETTE.set(palette)
+
+
+def restore_palette(token: contextvars.Token[Palette | None]) -> None:
+    """The palette from before the :func:`use_palette` call that returned ``token``."""
+    _PALETTE.reset(token)
 
 
 def active_palette() -> Palette | None:
-    """The palette shapes are drawn from in this process, or None when they are drawn freely."""
-    return _palette
+    """The palette shapes are drawn from in this context, or None when they are drawn freely."""
+    return _PALETTE.get()
 
 
 _cache = functools.lru_cache(maxsize=None)
@@ -206,7 +217,7 @@ def _palette_sizes(palette: Palette, low: int, high: int) -> st.SearchStrategy[i
 
 @st.composite
 def _size(draw: st.DrawFn, low: int, high: int) -> int:
-    palette = _palette
+    palette = _PALETTE.get()
     if palette is None:
         return draw(_integers(low, high))
     return draw(_palette_sizes(palette, low, high))

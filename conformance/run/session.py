@@ -71,9 +71,9 @@ class BlockspecSession:
         self._pending: dict[str, TestOutcome] = {}  # tests still in setup, call or teardown
         self._interrupted = ""  # the user's Ctrl-C
         self._stopped = ""  # any other reason the session stopped early
-        # What the run sets for the whole process (hypothesis's default profile, its shrinking budget, the
-        # kit's palette) is put back when the run ends: an in-process run (check_module in a user's own
-        # test suite) leaves their hypothesis settings as it found them.
+        # What the run sets for the whole process (hypothesis's default profile, its shrinking budget) and
+        # the palette it draws sizes from (a context variable) are put back when the run ends: an in-process
+        # run (check_module in a user's own test suite) leaves their hypothesis settings as it found them.
         self._restore = _global_state()
         profiles.load_profile(
             self.profile,
@@ -83,7 +83,7 @@ class BlockspecSession:
         )
         _bound_shrinking(self.request.timeout)
         self.palette = shape_palette(prepared)
-        strategies.use_palette(self.palette)
+        self._palette_token = strategies.use_palette(self.palette)
 
     def emit(self, **event: Any) -> None:
         """Apply one event to the ledger and hand it to every sink."""
@@ -288,10 +288,10 @@ class BlockspecSession:
         )
         if request.json_path is not None:
             write_json(self.result, request.json_path)
-        strategies.use_palette(None)  # a later run in this process (or a test of the checker) draws freely
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         self._restore()
+        strategies.restore_palette(self._palette_token)  # a later run in this process draws as before this one
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if self.result is None:
@@ -309,12 +309,10 @@ def _global_state() -> Callable[[], None]:
     from hypothesis.internal.conjecture import engine
 
     profile, shrinking = settings.get_current_profile_name(), engine.MAX_SHRINKING_SECONDS
-    palette = strategies.active_palette()
 
     def restore() -> None:
         settings.load_profile(profile)
         engine.MAX_SHRINKING_SECONDS = shrinking  # type: ignore[misc]
-        strategies.use_palette(palette)
 
     return restore
 

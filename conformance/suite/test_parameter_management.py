@@ -738,7 +738,9 @@ def test_param_tie_is_one_parameter(backend: Backend, device: str, check: Check,
     net = data.draw(hh.param_tied_nets(backend.float_dtypes), label="net sharing one weight across layer types")
     model = backend.build(net.arch, dtype=net.dtype, device=device)
     shown = A.describe(net.arch)
-    ((_, paths),) = A.weight_uses(net.arch).items()  # 3 or more uses, both layer types (tests/kit/test_strategies_reach.py)
+    ((_, paths),) = A.weight_uses(
+        net.arch
+    ).items()  # 3 or more uses, both layer types (tests/kit/test_strategies_reach.py)
     held = _tied_weights(backend, model, paths)
     for path, param in zip(paths[1:], held[1:], strict=True):
         check.same(param, held[0], f"{path}.weight and {paths[0]}.weight of {shown}")

@@ -114,3 +114,26 @@ def test_the_command_and_check_module_give_the_same_statuses(index: int, tmp_pat
 def test_the_sample_names_modules_that_exist() -> None:
     missing = set(SAMPLE) - {m.name for m in MODULES}
     assert not missing, f"observed sample names {sorted(missing)} matching no module; expected all to match"
+
+
+def test_check_module_leaves_the_callers_hypothesis_settings_and_palette_as_they_were() -> None:
+    from hypothesis import settings
+
+    from conformance.kit import strategies
+    from conformance.modules import check_module
+    from tests.modules.correct import MLP
+
+    settings.register_profile("a-users-own", max_examples=7)
+    before = settings.get_current_profile_name()
+    palette = strategies.palette_for(3)
+    token = strategies.use_palette(palette)
+    try:
+        settings.load_profile("a-users-own")
+        check_module(MLP, (4, 20), clauses=["MOD-REGISTERED"], profile="fast", max_examples=2)
+        observed = (settings.get_current_profile_name(), settings.default.max_examples, strategies.active_palette())
+        assert observed == ("a-users-own", 7, palette), (
+            f"observed (profile, max_examples, palette) {observed} after check_module; expected the caller's"
+        )
+    finally:
+        strategies.restore_palette(token)
+        settings.load_profile(before)
