@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from conformance.interop import Pair
-from conformance.kit.checks import Check
-from conformance.run.session import active_session, clause_of
+from conformance.run.fixtures import check  # noqa: F401  (the shared clause-bound check fixture)
+from conformance.run.session import active_session
 
 
 @pytest.fixture(scope="session")
@@ -15,12 +15,3 @@ def pair(request: pytest.FixtureRequest) -> Pair:
     subject = active_session(request.config).subject
     assert isinstance(subject, Pair), f"observed subject {subject!r}; expected a Pair (run with --blockspec-pair)"
     return subject
-
-
-@pytest.fixture
-def check(request: pytest.FixtureRequest, pair: Pair) -> Check:
-    """Assertions bound to the clause the test cites, naming the pair as the backend."""
-    clause = clause_of(request.node)
-    if clause is None:
-        raise pytest.UsageError(f"{request.node.nodeid} has no @pytest.mark.clause(ID) marker")
-    return Check(clause, pair.name, pair.host_device)

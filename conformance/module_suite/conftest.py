@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from conformance.kit.checks import Check
+from conformance.run.fixtures import check  # noqa: F401  (the shared clause-bound check fixture)
 
 
 @pytest.fixture(scope="session")
@@ -19,15 +19,6 @@ def subject(request: pytest.FixtureRequest) -> Any:
     from conformance.run.session import active_session
 
     return active_session(request.config).subject  # type: ignore[attr-defined]
-
-
-@pytest.fixture
-def check(request: pytest.FixtureRequest, subject: Any) -> Check:
-    """Assertions bound to the clause the test cites, the module target and its device."""
-    marker = request.node.get_closest_marker("clause")
-    if marker is None or not marker.args:
-        raise pytest.UsageError(f"{request.node.nodeid} has no @pytest.mark.clause(ID) marker")
-    return Check(str(marker.args[0]), subject.target, subject.device)
 
 
 @pytest.hookimpl(tryfirst=True)

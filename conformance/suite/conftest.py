@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from conformance._protocol import Backend
-from conformance.kit.checks import Check
 from conformance.kit.outcomes import skip
-from conformance.run.session import active_session, clause_of
+from conformance.run.fixtures import check  # noqa: F401  (the shared clause-bound check fixture)
+from conformance.run.session import active_session
 
 
 @pytest.fixture(scope="session")
@@ -26,15 +26,6 @@ def device(request: pytest.FixtureRequest) -> str:
 def host(backend: Backend) -> str:
     """The host (CPU) device, as the backend names it (``cpu``, tinygrad's ``CPU``)."""
     return backend.host_device
-
-
-@pytest.fixture
-def check(request: pytest.FixtureRequest, backend: Backend, device: str) -> Check:
-    """Assertions bound to the clause the test cites."""
-    clause = clause_of(request.node)
-    if clause is None:
-        raise pytest.UsageError(f"{request.node.nodeid} has no @pytest.mark.clause(ID) marker")
-    return Check(clause, backend.name, device)
 
 
 @pytest.fixture
