@@ -16,8 +16,8 @@ from reference import AutogradError, nn
 from reference.nn import functional as F
 
 from .assertions import assert_close, assert_equal
+from .draws import SETTINGS, finite_floats
 from .gradcheck import check_gradients
-from .strategies import SETTINGS, finite_floats
 
 
 @SETTINGS

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 import reference
 from reference import CheckpointError, nn
 
-from .strategies import SETTINGS
+from .draws import SETTINGS
 
 
 def write(path: Path, data: bytes) -> Path:

@@ -13,7 +13,7 @@ import reference
 from reference import chapter, nn, sim
 
 from .assertions import assert_close, assert_equal
-from .strategies import SETTINGS
+from .draws import SETTINGS
 
 
 def test_mlp_shapes_and_names() -> None:

@@ -17,7 +17,7 @@ import reference
 from reference import DeviceError, DeviceMismatchError, sim
 
 from .assertions import assert_bits_equal, assert_equal
-from .strategies import SETTINGS, any_arrays, devices
+from .draws import SETTINGS, any_arrays, devices
 
 # --- names and equality -------------------------------------------------------
 

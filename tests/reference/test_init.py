@@ -15,7 +15,7 @@ from reference import nn
 from reference.nn import init
 
 from .assertions import assert_equal
-from .strategies import SETTINGS
+from .draws import SETTINGS
 
 
 def test_init_functions_write_in_place_and_return_the_tensor() -> None:

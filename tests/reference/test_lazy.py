@@ -12,7 +12,7 @@ import reference
 from reference import ShapeMismatchError, StateDictError, UninitializedParameterError, nn
 
 from .assertions import assert_close, assert_equal
-from .strategies import SETTINGS
+from .draws import SETTINGS
 
 
 def test_uninitialized_parameter_refuses_shape_values_and_arithmetic() -> None:

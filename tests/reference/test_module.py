@@ -15,7 +15,7 @@ import reference
 from reference import StateDictError, nn
 
 from .assertions import assert_close, assert_equal
-from .strategies import SETTINGS
+from .draws import SETTINGS
 
 
 class Owner(nn.Module):

@@ -19,7 +19,7 @@ from reference import CheckpointError, nn, sim
 from reference._tensor import raw
 
 from .assertions import assert_bits_equal, assert_close, assert_equal
-from .strategies import SETTINGS, any_arrays, devices
+from .draws import SETTINGS, any_arrays, devices
 
 
 def round_trip(obj: object, directory: Path, map_location: str | None = None) -> Any:

@@ -15,7 +15,7 @@ import reference
 from reference import AutogradError, DTypeError, ShapeMismatchError
 
 from .assertions import assert_bits_equal, assert_close, assert_equal
-from .strategies import DTYPES, SETTINGS, any_arrays, shapes
+from .draws import DTYPES, SETTINGS, any_arrays, shapes
 
 # --- creation and dtypes -------------------------------------------------------
 

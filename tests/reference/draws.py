@@ -1,4 +1,4 @@
-"""Hypothesis strategies for the reference tests: dtypes, shapes, arrays
+"""What the reference framework's own tests draw (hypothesis strategies): dtypes, shapes, arrays
 with special values, and nested containers of tensors."""
 
 from __future__ import annotations
