@@ -9,6 +9,9 @@ quoted verbatim, with the command that produced it):
    wall time as a ratio against the reference (the first backend listed).
 3. ``bench_reference.py``: the reference framework against PyTorch on the
    chapter's MLP and on saving and loading a state dict, interleaved.
+4. ``bench_check_module.py``: check-module on a broken one-layer module (the
+   command) against a bare torch process running that module, and on the
+   correct modules (in process) against one forward and backward of each.
 
 A part whose script fails is reported as such in the page, not left out.
 
@@ -58,6 +61,7 @@ def page(profile: str, backends: list[str], quick: bool, old: str) -> str:
     strategies = run_script(["bench_strategies.py", "--old", old, "--examples", examples, "--rounds", "3"])
     verdict = run_script(["bench_verdict.py", "--profile", profile, "--backends", *backends])
     reference = run_script(["bench_reference.py", *(["--quick"] if quick else [])])
+    modules = run_script(["bench_check_module.py", "--profile", profile])
     parts.append(
         f"""# Performance
 
@@ -72,7 +76,10 @@ alone does not. Times are quoted for scale only.
 The strategies (`conformance/kit/strategies.py`) against those of `{old}`,
 imported beside them in one process and run alternately. `new/old` above 1:
 the current strategies draw faster. `same draws`: both gave the same values
-for the same derandomized choices, so no verdict moves with the difference.
+for the same derandomized choices, so no verdict moves with the difference;
+`no` where a strategy has drawn more since that revision by design (the reach
+work widened nets and tied nets: shared containers, more children, rarer
+sizes; `docs/reach.md`), so its values differ and the speed is the only comparison.
 
 ```
 $ {strategies[0]}
@@ -99,6 +106,19 @@ the two frameworks interleaved, the best of several repeats kept.
 ```
 $ {reference[0]}
 {reference[1]}
+```
+
+## check-module against the module's own forward and backward
+
+A broken one-layer module through the command, against a bare torch process
+that builds it and runs one forward and backward (the floor of any check
+process); then each correct module of `tests/modules/correct.py` checked in
+process, against one forward and backward of the same module (the verdict's
+cost counted in plain passes).
+
+```
+$ {modules[0]}
+{modules[1]}
 ```
 """
     )
