@@ -333,25 +333,16 @@ def _run_request(request: RunRequest, *, in_process: bool, quiet: bool) -> int:
     return result.exit_code
 
 
-def _module_clauses(chosen: list[str], excluded: list[str]) -> tuple[str, ...]:
-    """``--clause`` less ``--exclude`` (every module clause when no ``--clause`` is given)."""
-    if not excluded:
-        return tuple(chosen)
-    from conformance._errors import UsageError
-    from spec import load_catalogue
-
-    known = list(load_catalogue(subject="module"))
-    unknown = [c for c in excluded if c not in known]
-    if unknown:
-        raise UsageError(f"--exclude: unknown module-contract clause(s) {unknown}; known: {', '.join(known)}")
-    return tuple(c for c in (chosen or known) if c not in excluded)
-
-
 def module_request(args: argparse.Namespace) -> RunRequest:
     """The request ``blockspec check-module`` runs (``check_module`` makes the same of the same options)."""
+    from conformance._errors import UsageError
     from conformance.modules import MODULE
+    from conformance.modules._engine import selected_clauses
     from conformance.run.request import RunRequest
 
+    selected = selected_clauses(args.clause or None, args.exclude)
+    if selected == ():
+        raise UsageError("--exclude leaves no module-contract clause to check (every --clause is excluded)")
     return RunRequest(
         args.target,
         subject=MODULE,
@@ -360,7 +351,7 @@ def module_request(args: argparse.Namespace) -> RunRequest:
         dtype=args.dtype,
         device=args.device,
         profile=args.profile,
-        clauses=_module_clauses(args.clause, args.exclude),
+        clauses=selected or (),
         json_path=args.json,
         junit_path=args.junitxml,
         seed=args.seed,

@@ -65,8 +65,29 @@ def test_a_correct_module_passes(cli: Cli, tmp_path: Path) -> None:
         (["tests.modules.correct:MLP", "--input-shape", "4,7"], "tests.modules.correct:MLP"),
         (["tests.modules.correct:MLP", "--input-shape", "4,20", "--exclude", "MOD-NOPE"], "MOD-NOPE"),
         (["torch.nn:Linear(6, open('x'))", "--input-shape", "4,6"], "literals"),
+        (
+            [
+                "tests.modules.correct:MLP",
+                "--input-shape",
+                "4,20",
+                "--clause",
+                "MOD-REGISTERED",
+                "--exclude",
+                "MOD-REGISTERED",
+            ],
+            "leaves no module-contract clause",
+        ),
     ],
-    ids=["unimportable", "zero-dim", "not-a-shape", "no-shape", "wrong-width", "unknown-exclude", "non-literal-args"],
+    ids=[
+        "unimportable",
+        "zero-dim",
+        "not-a-shape",
+        "no-shape",
+        "wrong-width",
+        "unknown-exclude",
+        "non-literal-args",
+        "all-excluded",
+    ],
 )
 def test_bad_targets_and_shapes_exit_2_with_a_message(args: list[str], says: str, cli: Cli, tmp_path: Path) -> None:
     proc = cli(["check-module", *args, *FAST, "--json", "m.json"], extra_path=[REPO_ROOT])

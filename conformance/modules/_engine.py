@@ -146,25 +146,37 @@ class Options(TypedDict, total=False):
     shrink: bool
 
 
-def run_request(subject: ModuleSubject, **options: Unpack[Options]) -> RunRequest:
-    """The request :func:`evaluate` runs: the one ``blockspec check-module`` makes of the same options.
+def selected_clauses(clauses: Iterable[str] | None, exclude: Iterable[str] = ()) -> tuple[str, ...] | None:
+    """``clauses`` (None: every module clause) less ``exclude``, in the order given; None when that is every clause.
 
-    An empty ``clauses`` (after ``exclude``) is a request with no clause: :func:`evaluate` runs nothing then.
+    ``blockspec check-module --clause/--exclude`` and :func:`check_module` select with this one function.
     """
     catalogue = MODULE.catalogue()
-    clauses, left_out = options.get("clauses"), list(options.get("exclude", ()))
+    left_out = list(exclude)
     chosen = list(catalogue) if clauses is None else list(clauses)
     unknown = [c for c in [*chosen, *left_out] if c not in catalogue]
     if unknown:
         raise UsageError(f"unknown module-contract clause(s) {unknown}; known: {', '.join(catalogue)}")
-    wanted = [c for c in chosen if c not in left_out]
+    if clauses is None and not left_out:
+        return None
+    return tuple(c for c in chosen if c not in left_out)
+
+
+def run_request(subject: ModuleSubject, **options: Unpack[Options]) -> RunRequest:
+    """The request :func:`evaluate` runs: the one ``blockspec check-module`` makes of the same options.
+
+    A selection that ``exclude`` empties is a request for every clause: :func:`evaluate` runs nothing then, and
+    the command refuses it.
+    """
+    catalogue = MODULE.catalogue()
+    selected = selected_clauses(options.get("clauses"), options.get("exclude", ()))
     inputs = None if subject.inputs is None else (_importable_name(subject.inputs) or UNNAMED_INPUTS)
     request = RunRequest(
         subject.target,
         subject=MODULE,
         device=subject.device,
         profile=options.get("profile", "ci"),
-        clauses=() if clauses is None and not left_out else tuple(wanted),
+        clauses=() if selected is None else selected,
         shrink=options.get("shrink", True),
         seed=options.get("seed"),
         max_examples=options.get("max_examples"),
@@ -179,11 +191,11 @@ def run_request(subject: ModuleSubject, **options: Unpack[Options]) -> RunReques
 def evaluate(subject: ModuleSubject, **options: Unpack[Options]) -> ModuleReport:
     """Every selected clause's verdict on a loaded subject, run in this process as ``check-module`` runs it
     (the options: :class:`Options`)."""
+    if selected_clauses(options.get("clauses"), options.get("exclude", ())) == ():
+        return ModuleReport(subject.target, ())  # nothing left to check
     request = run_request(subject, **options)
     catalogue = request.catalogue()
     wanted = request.clauses or tuple(catalogue)
-    if options.get("clauses") is not None and not request.clauses:
-        return ModuleReport(subject.target, ())
     from conformance.run.inprocess import run_suite
 
     result = run_suite(Prepared(request, catalogue, subject, {}, subject.device), quiet=True)
