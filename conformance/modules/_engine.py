@@ -241,6 +241,8 @@ def check_module(
         def test_only_the_gradients_quickly():
             check_module(lambda: MyNet(hidden=8), (4, 6), clauses=["MOD-GRAD-CORRECT"], profile="fast")
     """
+    if selected_clauses(clauses, exclude) == ():  # a check that checks nothing is no pass
+        raise UsageError("check_module: the clauses given, less exclude, leave no module-contract clause to check")
     shapes = [input_shape, *input_shapes] if input_shape is not None else list(input_shapes)
     subject = load_subject(factory, shapes, dtype=dtype, device=device, inputs=inputs)
     report = evaluate(subject, clauses=clauses, exclude=exclude, profile=profile, max_examples=max_examples, seed=seed)

@@ -137,3 +137,15 @@ def test_check_module_leaves_the_callers_hypothesis_settings_and_palette_as_they
     finally:
         strategies.restore_palette(token)
         settings.load_profile(before)
+
+
+def test_check_module_refuses_a_selection_that_leaves_nothing_to_check() -> None:
+    """A check of no clause is no pass: check_module refuses it, as the command does."""
+    from conformance._errors import UsageError
+    from conformance.modules import check_module
+    from tests.modules.correct import MLP
+
+    for options in ({"clauses": []}, {"clauses": ["MOD-REGISTERED"], "exclude": ["MOD-REGISTERED"]}):
+        with pytest.raises(UsageError) as info:
+            check_module(MLP, (4, 20), profile="fast", **options)  # type: ignore[arg-type]
+        assert "leave no module-contract clause" in str(info.value), f"observed {info.value} for {options}"
