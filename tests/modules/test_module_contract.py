@@ -98,6 +98,16 @@ def test_check_module_raises_one_assertion_naming_each_failing_clause() -> None:
     assert report.statuses() == {"MOD-GRAD-REACHES": "pass"}, f"observed {report.statuses()}"
 
 
+def _without_explanations(message: str) -> str:
+    """The message less hypothesis's explain-phase comments, which its own time budget decides.
+
+    The explain phase may or may not get to add "# The test always failed when commented parts
+    were varied together." (seen on CI); the example itself, each draw's value, is what a seed fixes.
+    """
+    lines = (line for line in message.splitlines() if not line.lstrip().startswith("#"))
+    return "\n".join(line.split("  # ")[0] for line in lines)
+
+
 def test_check_module_is_reproducible_with_a_seed() -> None:
     broken = next(b for b in BROKEN if "MOD-NONCONTIGUOUS" in b.fails)
     seen = []
@@ -111,7 +121,7 @@ def test_check_module_is_reproducible_with_a_seed() -> None:
                 max_examples=3,
                 seed=7,
             )
-        seen.append([(r.id, r.status, r.message) for r in info.value.report.results])  # type: ignore[attr-defined]
+        seen.append([(r.id, r.status, _without_explanations(r.message)) for r in info.value.report.results])  # type: ignore[attr-defined]
     assert seen[0] == seen[1], f"observed {seen[0]} then {seen[1]}; expected the same verdicts and examples"
     assert "--seed 7" in seen[0][0][2], f"observed {seen[0][0][2]!r}; expected the seed in the rerun line"
 
