@@ -263,8 +263,14 @@ class BlockspecSession:
             self._stopped = f"pytest stopped after a {type(excinfo.value).__name__} outside any test"
 
     # --- the end -----------------------------------------------------------------
-    @pytest.hookimpl(trylast=True)
-    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+    @pytest.hookimpl(tryfirst=True, specname="pytest_sessionfinish")  # pytest reads only names pytest_*
+    def pytest_sessionfinish_said_first(self, exitstatus: int) -> None:
+        """Say the session ended, before pytest-xdist takes its workers down.
+
+        Every verdict is in by then. Taking a worker down waits for its process to end, up to twice
+        xdist's 10 s, when a test left a thread running or forked a process that holds the worker's
+        pipes; told first, the parent's grace period (``isolate._END_GRACE_S``) bounds that wait.
+        """
         self.emit(
             event="end",
             environment={**_environment(self.subject), "blockspec_shapes": describe_shapes(self.palette)},
@@ -273,6 +279,9 @@ class BlockspecSession:
             stopped=self._stopped,
             worker=self.worker,
         )
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         request = self.request
         self.result = build_result(
             self.ledger,
