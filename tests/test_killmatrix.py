@@ -12,6 +12,7 @@ judgement is conformance._killmatrix's, the one ``blockspec kill-matrix`` prints
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ import pytest
 
 from conformance import _killmatrix as K
 from conformance.kit.reach_strategies import ALL_REACH
+from spec import load_catalogue
 from tests.helpers import clauses_with_tests
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -83,6 +85,36 @@ def test_every_size_dimension_has_a_region_mutant() -> None:
     )
     missing = PALETTE_DIMENSIONS - regions
     assert not missing, f"observed no region mutant for {sorted(missing)}; expected one per size dimension"
+
+
+def test_mutants_are_grouped_by_the_chapter_section_of_their_target() -> None:
+    """A module whose mutants break clauses of several sections files each under its section's header.
+
+    The header is a line ``# --- 4.N Title``; a mutant of a 4.2 clause below the 4.4 header is misfiled.
+    """
+    catalogue = load_catalogue()
+    misfiled = []
+    for module in MUTANT_MODULES:
+        mutants = {m.name: m for m in MUTANTS if m.module == module}
+        sections = {_chapter_section(catalogue[m.target].section) for m in mutants.values()}
+        if len(sections) < 2:
+            continue
+        current = ""
+        path = ROOT / Path(*module.split(".")).with_suffix(".py")
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if header := re.match(r"# --- (4\.\d) ", line):
+                current = header.group(1)
+            elif (name := re.match(r"class (\w+)", line)) and name.group(1) in mutants:
+                wanted = _chapter_section(catalogue[mutants[name.group(1)].target].section)
+                if wanted != current:
+                    misfiled.append(
+                        f"{path.name}:{number} {name.group(1)} under {current or 'no header'}, not {wanted}"
+                    )
+    assert not misfiled, f"observed mutants filed outside their target's chapter section: {misfiled}; expected none"
+
+
+def _chapter_section(section: str) -> str:
+    return ".".join(section.split(".")[:2])
 
 
 def test_a_surviving_mutant_is_reported() -> None:

@@ -19,27 +19,7 @@ from conformance.backends.flax import FlaxBackend, blocks  # isort: skip
 from flax import nnx  # isort: skip  (after the adapter)
 
 
-class SilentCrossDeviceCopy(FlaxBackend):
-    """Adding arrays on two devices copies the second operand over instead of raising."""
-
-    target = "DEV-MIXED-RAISES"
-
-    def add(self, a: Any, b: Any) -> Any:
-        return self._array(a) + self.to_device(b, self.device_of(a))
-
-
-class UncommittedTensors(FlaxBackend):
-    """Tensors made with ``jnp.asarray`` and no device: JAX leaves them uncommitted, so they follow the other operand."""
-
-    target = "DEV-MIXED-RAISES"
-
-    def tensor(self, array: np.ndarray, device: str | None = None, dtype: str | None = None) -> Any:
-        import jax.numpy as jnp
-
-        if device is not None:
-            return super().tensor(array, device, dtype)
-        host = np.asarray(array)
-        return jnp.asarray(host if dtype is None else host.astype(jnp.dtype(dtype)))
+# --- 4.2 Parameter management ---------------------------------------------------------------------
 
 
 class StateListsSharedOnce(FlaxBackend):
@@ -49,34 +29,6 @@ class StateListsSharedOnce(FlaxBackend):
 
     def state_dict(self, module: Any) -> list[tuple[str, Any]]:
         return [(path, variable.value) for path, variable in kit.first_paths(self._walk(module))]
-
-
-class SharedVariableLoad(FlaxBackend):
-    """Loading sets the source's Variable on the model (``layer.kernel = other.kernel``), not its value: the two alias."""
-
-    target = "LOAD-COPIES-VALUES"
-
-    def state_dict(self, module: Any) -> list[tuple[str, Any]]:
-        state = super().state_dict(module)
-        origins = self.__dict__.setdefault("_origins", {})
-        for (_, array), (_, variable) in zip(state, self._walk(module), strict=True):
-            origins[id(array)] = (array, variable)  # the array kept alive, so its id stays unique
-        return state
-
-    def load_state_dict(self, module: Any, state: Any, *, strict: bool) -> Any:
-        result = super().load_state_dict(module, state, strict=strict)
-        origins = self.__dict__.get("_origins", {})
-        for key, value in state.items():
-            origin = origins.get(id(value))
-            if origin is None:
-                continue
-            *parents, attribute = self._flax_path(module, key)
-            holder = module
-            for part in parents:
-                holder = holder[part] if isinstance(part, int) else getattr(holder, part)
-            if isinstance(getattr(holder, attribute, None), nnx.Variable):
-                setattr(holder, attribute, origin[1])
-        return result
 
 
 def _copy_tie(owner: Any, user: Any) -> None:
@@ -120,3 +72,60 @@ class TieReadInTorchLayout(FlaxBackend):
         }
     )
     tie = staticmethod(_torch_layout_tie)
+
+
+# --- 4.4 File I/O ---------------------------------------------------------------------------------
+
+
+class SharedVariableLoad(FlaxBackend):
+    """Loading sets the source's Variable on the model (``layer.kernel = other.kernel``), not its value: the two alias."""
+
+    target = "LOAD-COPIES-VALUES"
+
+    def state_dict(self, module: Any) -> list[tuple[str, Any]]:
+        state = super().state_dict(module)
+        origins = self.__dict__.setdefault("_origins", {})
+        for (_, array), (_, variable) in zip(state, self._walk(module), strict=True):
+            origins[id(array)] = (array, variable)  # the array kept alive, so its id stays unique
+        return state
+
+    def load_state_dict(self, module: Any, state: Any, *, strict: bool) -> Any:
+        result = super().load_state_dict(module, state, strict=strict)
+        origins = self.__dict__.get("_origins", {})
+        for key, value in state.items():
+            origin = origins.get(id(value))
+            if origin is None:
+                continue
+            *parents, attribute = self._flax_path(module, key)
+            holder = module
+            for part in parents:
+                holder = holder[part] if isinstance(part, int) else getattr(holder, part)
+            if isinstance(getattr(holder, attribute, None), nnx.Variable):
+                setattr(holder, attribute, origin[1])
+        return result
+
+
+# --- 4.5 GPUs (simulated accelerators) ------------------------------------------------------------
+
+
+class SilentCrossDeviceCopy(FlaxBackend):
+    """Adding arrays on two devices copies the second operand over instead of raising."""
+
+    target = "DEV-MIXED-RAISES"
+
+    def add(self, a: Any, b: Any) -> Any:
+        return self._array(a) + self.to_device(b, self.device_of(a))
+
+
+class UncommittedTensors(FlaxBackend):
+    """Tensors made with ``jnp.asarray`` and no device: JAX leaves them uncommitted, so they follow the other operand."""
+
+    target = "DEV-MIXED-RAISES"
+
+    def tensor(self, array: np.ndarray, device: str | None = None, dtype: str | None = None) -> Any:
+        import jax.numpy as jnp
+
+        if device is not None:
+            return super().tensor(array, device, dtype)
+        host = np.asarray(array)
+        return jnp.asarray(host if dtype is None else host.astype(jnp.dtype(dtype)))

@@ -24,6 +24,9 @@ def _chapter(**overrides: Any) -> types.SimpleNamespace:
     return types.SimpleNamespace(**{**names, **overrides})
 
 
+# --- 4.1 Layers and blocks ------------------------------------------------------------------------
+
+
 class _TrainableFixedHiddenMLP(blocks.FixedHiddenMLP):
     """``add_weight`` without ``trainable=False``: Keras' default makes the constant a parameter."""
 
@@ -37,6 +40,9 @@ class TrainableConstant(KerasBackend):
 
     target = "CONSTANT-NOT-PARAMETER"
     blocks = _chapter(FixedHiddenMLP=_TrainableFixedHiddenMLP)
+
+
+# --- 4.2 Parameter management ---------------------------------------------------------------------
 
 
 def _build_every_use(
@@ -88,6 +94,9 @@ class LoneDenseShownTransposed(KerasBackend):
         if isinstance(module, blocks.keras.layers.Dense) and getattr(state.get("weight"), "ndim", 0) == 2:
             state = {**state, "weight": state["weight"].T}
         return super().load_state_dict(module, state, strict=strict)
+
+
+# --- 4.4 File I/O ---------------------------------------------------------------------------------
 
 
 class CheckpointLoadSkipsLastLayer(KerasBackend):

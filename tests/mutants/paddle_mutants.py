@@ -23,6 +23,9 @@ def _chapter(**overrides: Any) -> types.SimpleNamespace:
     return types.SimpleNamespace(**{**names, **overrides})
 
 
+# --- 4.1 Layers and blocks ------------------------------------------------------------------------
+
+
 class _AttributeFixedHiddenMLP(blocks.FixedHiddenMLP):
     """d2l-zh's Paddle code: the constant a plain tensor attribute, not a registered buffer."""
 
@@ -37,6 +40,9 @@ class ConstantNotRegistered(PaddleBackend):
 
     target = "CONSTANT-NOT-PARAMETER"
     blocks = _chapter(FixedHiddenMLP=_AttributeFixedHiddenMLP)
+
+
+# --- 4.2 Parameter management ---------------------------------------------------------------------
 
 
 def _build_every_use(node: A.Node, make: Callable[[A.Node, Callable[[A.Node], Any]], Any]) -> Any:
@@ -55,16 +61,6 @@ class SharedLayerBuiltTwice(PaddleBackend):
     build_tree = staticmethod(_build_every_use)
 
 
-class ReportFromWarnings(PaddleBackend):
-    """A non-strict load reported from Paddle's "Skip loading" warnings: they name missing keys, never unexpected ones."""
-
-    target = "LOAD-NONSTRICT-REPORTS"
-
-    def load_state_dict(self, module: Any, state: Mapping[str, Any], *, strict: bool) -> LoadResult:
-        result = super().load_state_dict(module, state, strict=strict)
-        return LoadResult(result.missing, [])
-
-
 class StateDictWithoutAliases(PaddleBackend):
     """state_dict() keeps the first key of each tensor, the way a dict built from named_parameters() does."""
 
@@ -73,3 +69,16 @@ class StateDictWithoutAliases(PaddleBackend):
     def state_dict(self, module: Any) -> list[tuple[str, Any]]:
         firsts = {id(value): key for key, value in reversed(module.state_dict().items())}
         return [(key, value) for key, value in super().state_dict(module) if key in firsts.values()]
+
+
+# --- 4.4 File I/O ---------------------------------------------------------------------------------
+
+
+class ReportFromWarnings(PaddleBackend):
+    """A non-strict load reported from Paddle's "Skip loading" warnings: they name missing keys, never unexpected ones."""
+
+    target = "LOAD-NONSTRICT-REPORTS"
+
+    def load_state_dict(self, module: Any, state: Mapping[str, Any], *, strict: bool) -> LoadResult:
+        result = super().load_state_dict(module, state, strict=strict)
+        return LoadResult(result.missing, [])

@@ -1,7 +1,10 @@
-"""Mutant reference backends, for the clauses that need accelerators (simulated here).
+"""Mutant reference backends: the clauses that need accelerators (simulated here), and behaviours shared with torch.
 
-Each breaks one device behaviour the way real frameworks and user code do;
+Each breaks one behaviour the way real frameworks and user code do;
 ``target`` names the clause that must catch it (see tests/test_killmatrix.py).
+They are grouped by the chapter section of their target (4.1 to 4.5), as in
+tests/mutants/torch_mutants.py, whose docstring says what a ``region`` means;
+most break a device behaviour (4.5), which only the reference simulates here.
 """
 
 from __future__ import annotations
@@ -23,6 +26,162 @@ from tests.mutants import devices, loads, regions, ties
 def _chapter(**overrides: Any) -> types.SimpleNamespace:
     names = {name: getattr(chapter, name) for name in dir(chapter) if not name.startswith("_")}
     return types.SimpleNamespace(**{**names, **overrides})
+
+
+# --- 4.1 Layers and blocks ------------------------------------------------------------------------
+
+
+class RankThreeScrambled(regions.RankThreeScrambled, ReferenceBackend):
+    """A forward on a rank-3 input mixes up its two leading dimensions (a reshape where a permute belonged)."""
+
+
+class LargeBatchTailDropped(regions.LargeBatchTailDropped, ReferenceBackend):
+    """A forward on more than 8 rows, not a multiple of 8, leaves the last rows' outputs at zero."""
+
+
+class HalfLinearDropsBias(regions.HalfLinearDropsBias, ReferenceBackend):
+    """A forward in float16 leaves out every linear layer's bias."""
+
+
+class HalfBiasGradientDropped(regions.HalfBiasGradientDropped, ReferenceBackend):
+    """A backward in float16 leaves every bias gradient at zero."""
+
+
+# --- 4.2 Parameter management ---------------------------------------------------------------------
+
+
+class ConversionUntiesModules(loads.ConversionUntiesModules, ReferenceBackend):
+    """module.to(dtype) converts a module registered twice into a copy at its later places (ties lost)."""
+
+
+def _copy_tie(owner: Any, user: Any) -> None:
+    user.weight = nn.Parameter(owner.weight.detach().clone())
+
+
+class TieParamByCopy(ReferenceBackend):
+    """b.weight = a.weight done as b.weight = Parameter(a.weight.detach().clone()): equal values, two tensors."""
+
+    target = "TIE-PARAM-IDENTITY"
+    build_tree = staticmethod(functools.partial(A.build_tree, tie=_copy_tie))
+
+
+class _TwoUsesLinear(nn.Linear):
+    def forward(self, input: Any) -> Any:
+        return F.linear(input, ties.weight_seen_by(self), self.bias)
+
+
+class _TwoUsesMyLinear(chapter.MyLinear):
+    def forward(self, X: Any) -> Any:
+        return F.relu(X @ ties.weight_seen_by(self) + self.bias)
+
+
+class GradOfFirstTwoUses(ties.UsesPerPass, ReferenceBackend):
+    """A weight shared by a Linear and a MyLinear gets the gradient of its first two uses only (a third is dropped)."""
+
+    linear_class = _TwoUsesLinear
+    blocks = _chapter(MyLinear=_TwoUsesMyLinear)
+
+
+class LargeConstantWrapsInt32(regions.LargeConstantWrapsInt32, ReferenceBackend):
+    """``constant_`` with an integral value of magnitude 2**31 or more stores it wrapped to int32."""
+
+
+class HalfNormalTruncates(regions.HalfNormalTruncates, ReferenceBackend):
+    """``normal_`` on a float16 or bfloat16 tensor rounds its samples toward zero."""
+
+
+class ZeroStdFallsBackToOne(regions.ZeroStdFallsBackToOne, ReferenceBackend):
+    """``normal_(w, mean, std=0)`` draws with std 1."""
+
+
+class NormalArgumentsInFloat32(regions.NormalArgumentsInFloat32, ReferenceBackend):
+    """``normal_`` keeps ``mean`` and ``std`` as float32, whatever the tensor's dtype."""
+
+
+class ConversionBackRestoresOriginal(regions.ConversionBackRestoresOriginal, ReferenceBackend):
+    """Converting a module back to the dtype it was built in restores the values it had then."""
+
+
+class StateDictMemoizesContainers(regions.StateDictMemoizesContainers, ReferenceBackend):
+    """``state_dict()`` gives a container met a second time no keys at its second path."""
+
+
+class NestedReLUCallsMerged(regions.NestedReLUCallsMerged, ReferenceBackend):
+    """A ReLU met again in one forward, either call inside a nested container, gives its first call's output."""
+
+
+# --- 4.3 Custom layers ----------------------------------------------------------------------------
+
+
+class _HostLazyLinear(nn.LazyLinear):
+    def _materialize(self, in_features: int) -> None:
+        super()._materialize(in_features)
+        for name, param in list(self._parameters.items()):
+            if param is not None:
+                self._parameters[name] = nn.Parameter(param.detach().to("cpu"))
+
+
+class LazyMaterializesOnHost(ReferenceBackend):
+    """A lazy layer creates its parameters on the CPU whatever the module's device."""
+
+    target = "LAZY-TO-DEVICE"
+
+    def build(self, node: A.Node, *, dtype: str = "float32", device: str | None = None) -> Any:
+        module = super().build(node, dtype=dtype, device=device)
+        for m in module.modules():
+            for name, child in list(m._modules.items()):
+                if isinstance(child, nn.LazyLinear) and child.has_uninitialized_params():
+                    m._modules[name] = _HostLazyLinear(
+                        child.out_features, "bias" in child._parameters and child.bias is not None
+                    )
+        if isinstance(module, nn.LazyLinear):
+            return _HostLazyLinear(module.out_features)
+        return module
+
+
+class OneRowAcceptsWrongWidth(regions.OneRowAcceptsWrongWidth, ReferenceBackend):
+    """A materialized linear layer called with a one-row batch of another width pads or cuts it instead of raising."""
+
+
+# --- 4.4 File I/O ---------------------------------------------------------------------------------
+
+
+class RankBlindLoad(loads.RankBlindLoad, ReferenceBackend):
+    """A tensor with the parameter's element count loads whatever its rank (reshaped: 0-d into (1,))."""
+
+
+class SharedBufferLoad(loads.SharedBufferLoad, ReferenceBackend):
+    """Loading makes each parameter share the source tensor's buffer instead of copying into its own."""
+
+
+class RetypingLoad(loads.RetypingLoad, ReferenceBackend):
+    """Loading a tensor of another float dtype retypes the parameter to it (tinygrad 0.14's load)."""
+
+
+class RefusesOtherDtype(loads.RefusesOtherDtype, ReferenceBackend):
+    """Loading refuses a state dict of another float dtype (conforming, but not the SHOULD's cast)."""
+
+
+class SilentlyStringifiedKeys(loads.FlattensContainers, ReferenceBackend):
+    """Declares no container-keys, then saves int keys as strings and tuples as lists instead of refusing."""
+
+    target = "IO-CONTAINER-KINDS"
+    capabilities = ReferenceBackend.capabilities - {"container-keys"}
+
+
+class SaveIgnoresStorageOffset(regions.SaveIgnoresStorageOffset, ReferenceBackend):
+    """``save`` of a view writes its storage from offset 0, dense in the view's dimension order."""
+
+
+class LoadIgnoresStorageOffset(regions.LoadIgnoresStorageOffset, ReferenceBackend):
+    """``load_state_dict`` copies each source view from the start of its storage, dense in its dimension order."""
+
+
+class LaterViewSavedFromStorageStart(regions.LaterViewSavedFromStorageStart, ReferenceBackend):
+    """A view saved in a list after another view of its storage is written from the storage's start."""
+
+
+# --- 4.5 GPUs (simulated accelerators) ------------------------------------------------------------
 
 
 class CurrentDeviceIsLast(ReferenceBackend):
@@ -158,138 +317,12 @@ class LoadsOnHost(devices.LoadsOnHost, ReferenceBackend):
     """load() without map_location puts every tensor on the CPU."""
 
 
-class _HostLazyLinear(nn.LazyLinear):
-    def _materialize(self, in_features: int) -> None:
-        super()._materialize(in_features)
-        for name, param in list(self._parameters.items()):
-            if param is not None:
-                self._parameters[name] = nn.Parameter(param.detach().to("cpu"))
-
-
-class LazyMaterializesOnHost(ReferenceBackend):
-    """A lazy layer creates its parameters on the CPU whatever the module's device."""
-
-    target = "LAZY-TO-DEVICE"
-
-    def build(self, node: A.Node, *, dtype: str = "float32", device: str | None = None) -> Any:
-        module = super().build(node, dtype=dtype, device=device)
-        for m in module.modules():
-            for name, child in list(m._modules.items()):
-                if isinstance(child, nn.LazyLinear) and child.has_uninitialized_params():
-                    m._modules[name] = _HostLazyLinear(
-                        child.out_features, "bias" in child._parameters and child.bias is not None
-                    )
-        if isinstance(module, nn.LazyLinear):
-            return _HostLazyLinear(module.out_features)
-        return module
-
-
-# --- loading: copies, dtype, rank (tests/mutants/loads.py) ------------------------------------------
-
-
-class RankBlindLoad(loads.RankBlindLoad, ReferenceBackend):
-    """A tensor with the parameter's element count loads whatever its rank (reshaped: 0-d into (1,))."""
-
-
-class SharedBufferLoad(loads.SharedBufferLoad, ReferenceBackend):
-    """Loading makes each parameter share the source tensor's buffer instead of copying into its own."""
-
-
-class RetypingLoad(loads.RetypingLoad, ReferenceBackend):
-    """Loading a tensor of another float dtype retypes the parameter to it (tinygrad 0.14's load)."""
-
-
-class RefusesOtherDtype(loads.RefusesOtherDtype, ReferenceBackend):
-    """Loading refuses a state dict of another float dtype (conforming, but not the SHOULD's cast)."""
-
-
-class ConversionUntiesModules(loads.ConversionUntiesModules, ReferenceBackend):
-    """module.to(dtype) converts a module registered twice into a copy at its later places (ties lost)."""
-
-
-class SilentlyStringifiedKeys(loads.FlattensContainers, ReferenceBackend):
-    """Declares no container-keys, then saves int keys as strings and tuples as lists instead of refusing."""
-
-    target = "IO-CONTAINER-KINDS"
-    capabilities = ReferenceBackend.capabilities - {"container-keys"}
-
-
-# --- 4.2.3 ties at the parameter level: one weight held by a Linear and a MyLinear ---------------------
-
-
-def _copy_tie(owner: Any, user: Any) -> None:
-    user.weight = nn.Parameter(owner.weight.detach().clone())
-
-
-class TieParamByCopy(ReferenceBackend):
-    """b.weight = a.weight done as b.weight = Parameter(a.weight.detach().clone()): equal values, two tensors."""
-
-    target = "TIE-PARAM-IDENTITY"
-    build_tree = staticmethod(functools.partial(A.build_tree, tie=_copy_tie))
-
-
-class _TwoUsesLinear(nn.Linear):
-    def forward(self, input: Any) -> Any:
-        return F.linear(input, ties.weight_seen_by(self), self.bias)
-
-
-class _TwoUsesMyLinear(chapter.MyLinear):
-    def forward(self, X: Any) -> Any:
-        return F.relu(X @ ties.weight_seen_by(self) + self.bias)
-
-
-class GradOfFirstTwoUses(ties.UsesPerPass, ReferenceBackend):
-    """A weight shared by a Linear and a MyLinear gets the gradient of its first two uses only (a third is dropped)."""
-
-    linear_class = _TwoUsesLinear
-    blocks = _chapter(MyLinear=_TwoUsesMyLinear)
-
-
-# --- Reach regions of issue 21 (tests/mutants/regions.py): a one-row batch, a rank-3 input --------------
-
-
-class OneRowAcceptsWrongWidth(regions.OneRowAcceptsWrongWidth, ReferenceBackend):
-    """A materialized linear layer called with a one-row batch of another width pads or cuts it instead of raising."""
-
-
-class RankThreeScrambled(regions.RankThreeScrambled, ReferenceBackend):
-    """A forward on a rank-3 input mixes up its two leading dimensions (a reshape where a permute belonged)."""
-
-
-class LargeBatchTailDropped(regions.LargeBatchTailDropped, ReferenceBackend):
-    """A forward on more than 8 rows, not a multiple of 8, leaves the last rows' outputs at zero."""
-
-
-class HalfLinearDropsBias(regions.HalfLinearDropsBias, ReferenceBackend):
-    """A forward in float16 leaves out every linear layer's bias."""
-
-
-class LargeConstantWrapsInt32(regions.LargeConstantWrapsInt32, ReferenceBackend):
-    """``constant_`` with an integral value of magnitude 2**31 or more stores it wrapped to int32."""
-
-
-class HalfNormalTruncates(regions.HalfNormalTruncates, ReferenceBackend):
-    """``normal_`` on a float16 or bfloat16 tensor rounds its samples toward zero."""
-
-
-class ZeroStdFallsBackToOne(regions.ZeroStdFallsBackToOne, ReferenceBackend):
-    """``normal_(w, mean, std=0)`` draws with std 1."""
-
-
-class NormalArgumentsInFloat32(regions.NormalArgumentsInFloat32, ReferenceBackend):
-    """``normal_`` keeps ``mean`` and ``std`` as float32, whatever the tensor's dtype."""
-
-
 class EmptyOperandSkipsDeviceCheck(regions.EmptyOperandSkipsDeviceCheck, ReferenceBackend):
     """A binary operation with an empty operand skips the device check."""
 
 
 class IntegerMixCopies(regions.IntegerMixCopies, ReferenceBackend):
     """Integer and boolean tensors on two devices are added after an implicit copy."""
-
-
-class ConversionBackRestoresOriginal(regions.ConversionBackRestoresOriginal, ReferenceBackend):
-    """Converting a module back to the dtype it was built in restores the values it had then."""
 
 
 class SecondMoveCopiesModule(regions.SecondMoveCopiesModule, ReferenceBackend):
@@ -304,29 +337,5 @@ class TryAllGpusStopsAtFour(regions.TryAllGpusStopsAtFour, ReferenceBackend):
     """``try_all_gpus()`` lists at most four simulated accelerators."""
 
 
-class HalfBiasGradientDropped(regions.HalfBiasGradientDropped, ReferenceBackend):
-    """A backward in float16 leaves every bias gradient at zero."""
-
-
-class SaveIgnoresStorageOffset(regions.SaveIgnoresStorageOffset, ReferenceBackend):
-    """``save`` of a view writes its storage from offset 0, dense in the view's dimension order."""
-
-
-class LoadIgnoresStorageOffset(regions.LoadIgnoresStorageOffset, ReferenceBackend):
-    """``load_state_dict`` copies each source view from the start of its storage, dense in its dimension order."""
-
-
 class CopyIgnoresStorageOffset(regions.CopyIgnoresStorageOffset, ReferenceBackend):
     """A host view copied to a simulated accelerator is copied from the start of its storage."""
-
-
-class LaterViewSavedFromStorageStart(regions.LaterViewSavedFromStorageStart, ReferenceBackend):
-    """A view saved in a list after another view of its storage is written from the storage's start."""
-
-
-class StateDictMemoizesContainers(regions.StateDictMemoizesContainers, ReferenceBackend):
-    """``state_dict()`` gives a container met a second time no keys at its second path."""
-
-
-class NestedReLUCallsMerged(regions.NestedReLUCallsMerged, ReferenceBackend):
-    """A ReLU met again in one forward, either call inside a nested container, gives its first call's output."""

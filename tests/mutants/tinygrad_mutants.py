@@ -14,15 +14,7 @@ from conformance import arch as A
 from conformance.backends.tinygrad import TinygradBackend  # imports tinygrad (ImportError when absent)
 from conformance.backends.tinygrad._adapter import _guard
 
-
-class LazyAdd(TinygradBackend):
-    """``a + b`` returned unrealized: tinygrad only notices two devices when the graph runs, later."""
-
-    target = "DEV-MIXED-RAISES"
-
-    @_guard
-    def add(self, a: Any, b: Any) -> Any:
-        return a + b
+# --- 4.2 Parameter management ---------------------------------------------------------------------
 
 
 class ParamsPerPath(TinygradBackend):
@@ -52,3 +44,16 @@ class TieParamByCopy(TinygradBackend):
             return super().build(node, dtype=dtype, device=device)
         finally:
             A.build_tree = real  # type: ignore[assignment]
+
+
+# --- 4.5 GPUs (simulated accelerators) ------------------------------------------------------------
+
+
+class LazyAdd(TinygradBackend):
+    """``a + b`` returned unrealized: tinygrad only notices two devices when the graph runs, later."""
+
+    target = "DEV-MIXED-RAISES"
+
+    @_guard
+    def add(self, a: Any, b: Any) -> Any:
+        return a + b

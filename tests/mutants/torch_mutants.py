@@ -1,8 +1,17 @@
 """Mutant PyTorch backends: each breaks one behaviour the way real frameworks and user code do.
 
 A mutant names the clause it must be caught by in ``target``. The meta-test
-(tests/test_killmatrix.py) runs the whole suite on each one and requires that
+(tests/test_killmatrix.py) runs the suite on each one and requires that
 clause to fail while every other MUST clause passes or is blocked.
+
+The mutants are grouped by the chapter section of their target (4.1 to 4.5), as
+``tests/mutants/reference_mutants.py`` and the suite's modules are. A mutant with a
+``region`` is correct on small sizes, few children, two uses, two passes and float32,
+and wrong only in the dimension of ``ALL_REACH`` it names
+(``conformance/kit/reach_strategies.py``): the kill matrix runs it at the ci profile,
+and tests/test_killmatrix.py also with ``--shapes palette``, to show that a per-run
+palette of sizes still reaches its region. Mutants shared with the reference
+backend take their behaviour from tests/mutants/loads.py, regions.py and ties.py.
 """
 
 from __future__ import annotations
@@ -208,6 +217,102 @@ class PrefixedMySequential(TorchBackend):
 
     target = "SEQ-CUSTOM-EQUIV"
     blocks = _chapter(MySequential=_PrefixedMySequential)
+
+
+class BatchOneDropsBias(TorchBackend):
+    """A forward on a single example (batch 1) skips every bias (a fast path for vectors gone wrong)."""
+
+    target = "BLOCK-FORWARD-VALUE"
+    region = "batch"
+
+    def forward(self, module: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() == 2 and x.shape[0] == 1:
+            saved = {}
+            for m in module.modules():
+                if isinstance(m, nn.Linear) and m.bias is not None:
+                    saved[m] = m.bias
+                    m.bias = None
+            try:
+                return module(x)
+            finally:
+                for m, b in saved.items():
+                    m.bias = b
+        return super().forward(module, x)
+
+
+class WideInputDropsLast(TorchBackend):
+    """A linear layer of more than 100 inputs ignores its last input (a blocked kernel's tail left out)."""
+
+    target = "BLOCK-FORWARD-VALUE"
+    region = "width"
+
+    def forward(self, module: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        saved = {}
+        for m in module.modules():
+            if isinstance(m, nn.Linear) and m.in_features > 100:
+                saved[m] = m.weight
+                m.weight = nn.Parameter(torch.cat([m.weight[:, :-1], torch.zeros_like(m.weight[:, -1:])], dim=1))
+        try:
+            return module(x)
+        finally:
+            for m, w in saved.items():
+                m.weight = w
+
+
+class _EmptyRaisesSequential(nn.Sequential):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if len(self) == 0:  # a "first layer's output" fast path with no first layer
+            raise IndexError("index 0 is out of range")
+        return super().forward(x)
+
+
+class EmptySequentialRaises(TorchBackend):
+    """An empty Sequential raises in forward instead of being the identity."""
+
+    target = "BLOCK-NESTING"
+    region = "children"
+    sequential_class = _EmptyRaisesSequential
+
+
+class _TiledSequential(nn.Sequential):
+    nested = False  # set on the Sequentials built inside another module
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = super().forward(x)
+        if self.nested and out.shape[-1] > 100:  # a fixed 100-column tile: the columns past it are never written
+            out = torch.cat([out[..., :100], torch.zeros_like(out[..., 100:])], dim=-1)
+        return out
+
+
+class WideSequentialTruncated(TorchBackend):
+    """A Sequential nested in another module, with an output wider than 100 features, returns zeros past the 100th."""
+
+    target = "BLOCK-NESTING"
+    region = "net_width"
+    sequential_class = _TiledSequential
+
+    def build(self, node: A.Node, *, dtype: str = "float32", device: str | None = None) -> Any:
+        model = super().build(node, dtype=dtype, device=device)
+        for module in model.modules():
+            if module is not model and isinstance(module, _TiledSequential):
+                module.nested = True
+        return model
+
+
+class RankThreeScrambled(regions.RankThreeScrambled, TorchBackend):
+    """A forward on a rank-3 input mixes up its two leading dimensions (a reshape where a permute belonged)."""
+
+
+class LargeBatchTailDropped(regions.LargeBatchTailDropped, TorchBackend):
+    """A forward on more than 8 rows, not a multiple of 8, leaves the last rows' outputs at zero."""
+
+
+class HalfLinearDropsBias(regions.HalfLinearDropsBias, TorchBackend):
+    """A forward in float16 or bfloat16 leaves out every linear layer's bias."""
+
+
+class HalfBiasGradientDropped(regions.HalfBiasGradientDropped, TorchBackend):
+    """A backward in float16 or bfloat16 leaves every bias gradient at zero."""
 
 
 # --- 4.2 Parameter management ----------------------------------------------------------------
@@ -560,6 +665,131 @@ class GradOfFirstTwoUses(ties.UsesPerPass, TorchBackend):
     blocks = _chapter(MyLinear=_TwoUsesMyLinear)
 
 
+def _lexical_key_order(pairs: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
+    """Sort the children of every container of more than 10 (a name numbered 10 or more) as strings ('10' < '2')."""
+    siblings: dict[tuple[str, ...], list[str]] = {}
+    for key, _ in pairs:
+        parts = key.split(".")
+        for depth in range(len(parts) - 1):
+            names = siblings.setdefault(tuple(parts[:depth]), [])
+            if parts[depth] not in names:
+                names.append(parts[depth])
+    keys = []
+    for index, (key, _) in enumerate(pairs):
+        parts = key.split(".")
+        sort_key: list[tuple[str, int]] = []
+        for depth, part in enumerate(parts[:-1]):
+            names = siblings[tuple(parts[:depth])]
+            wide = any(int(m.group()) >= 10 for n in names if (m := re.search(r"\d+$", n)))
+            sort_key.append((part, 0) if wide else ("", names.index(part)))
+        keys.append((sort_key, index))
+    return [pair for _, pair in sorted(zip(keys, pairs, strict=True), key=lambda kp: kp[0])]
+
+
+class LexicalStateDictOrder(TorchBackend):
+    """state_dict() sorts a container's children by name as strings once it has more than 10: 10.weight before 2.weight."""
+
+    target = "STATE-DICT-KEYS"
+    region = "children"
+
+    def state_dict(self, module: nn.Module) -> list[tuple[str, torch.Tensor]]:
+        return _lexical_key_order(super().state_dict(module))
+
+
+class ThirdBackwardResets(TorchBackend):
+    """Every third backward pass on a module overwrites .grad instead of adding to it."""
+
+    target = "PARAM-GRAD-ACCUMULATES"
+    region = "backward_passes"
+
+    def backward(self, module: nn.Module, x: torch.Tensor, cotangent: np.ndarray) -> None:
+        count = getattr(module, "_blockspec_passes", 0) + 1
+        object.__setattr__(module, "_blockspec_passes", count)
+        if count % 3 == 0:
+            for param in module.parameters():
+                param.grad = None
+        super().backward(module, x, cotangent)
+
+
+def _build_sharing_twice(node: A.Node, make: Callable[[A.Node, Callable[[A.Node], Any]], Any]) -> Any:
+    """Share a reused node at its first two uses only; a third use builds a copy."""
+    built: dict[int, Any] = {}
+    uses: dict[int, int] = {}
+
+    def build_child(child: A.Node) -> Any:
+        key = id(child)
+        uses[key] = uses.get(key, 0) + 1
+        if uses[key] > 2:
+            return make(child, build_child)
+        if key not in built:
+            built[key] = make(child, build_child)
+        return built[key]
+
+    return build_child(node)
+
+
+class TieForTwoUsesOnly(TorchBackend):
+    """A layer used three or more times is shared by its first two uses; later uses get copies."""
+
+    target = "TIE-IDENTITY"
+    region = "tie_uses"
+    build_tree = staticmethod(_build_sharing_twice)
+
+
+class Float64ConstantThroughFloat32(TorchBackend):
+    """constant_() on a float64 tensor writes the value rounded to float32 first."""
+
+    target = "INIT-CONSTANT"
+
+    def init_(self, parameter: Any, scheme: str, **kwargs: float) -> None:
+        if scheme == "constant" and parameter.dtype is torch.float64:
+            kwargs = {"value": float(np.float32(kwargs["value"]))}
+        super().init_(parameter, scheme, **kwargs)
+
+
+class NormalVectorsUnitStd(TorchBackend):
+    """normal_() on a 1-D tensor ignores std (a vector kernel with the default hard-wired)."""
+
+    target = "INIT-NORMAL"
+
+    def init_(self, parameter: Any, scheme: str, **kwargs: float) -> None:
+        if scheme == "normal" and parameter.dim() == 1:
+            kwargs = {**kwargs, "std": 1.0}
+        super().init_(parameter, scheme, **kwargs)
+
+
+class ConversionUntiesModules(loads.ConversionUntiesModules, TorchBackend):
+    """module.to(dtype) converts a module registered twice into a copy at its later places (ties lost)."""
+
+
+class LargeConstantWrapsInt32(regions.LargeConstantWrapsInt32, TorchBackend):
+    """``constant_`` with an integral value of magnitude 2**31 or more stores it wrapped to int32."""
+
+
+class HalfNormalTruncates(regions.HalfNormalTruncates, TorchBackend):
+    """``normal_`` on a float16 or bfloat16 tensor rounds its samples toward zero."""
+
+
+class ZeroStdFallsBackToOne(regions.ZeroStdFallsBackToOne, TorchBackend):
+    """``normal_(w, mean, std=0)`` draws with std 1."""
+
+
+class NormalArgumentsInFloat32(regions.NormalArgumentsInFloat32, TorchBackend):
+    """``normal_`` keeps ``mean`` and ``std`` as float32, whatever the tensor's dtype."""
+
+
+class ConversionBackRestoresOriginal(regions.ConversionBackRestoresOriginal, TorchBackend):
+    """Converting a module back to the dtype it was built in restores the values it had then."""
+
+
+class StateDictMemoizesContainers(regions.StateDictMemoizesContainers, TorchBackend):
+    """``state_dict()`` gives a container met a second time no keys at its second path."""
+
+
+class NestedReLUCallsMerged(regions.NestedReLUCallsMerged, TorchBackend):
+    """A ReLU met again in one forward, either call inside a nested container, gives its first call's output."""
+
+
 # --- 4.3 Custom layers -------------------------------------------------------------------------
 
 
@@ -745,6 +975,10 @@ class LazyRefusesState(TorchBackend):
         return super().load_state_dict(module, state, strict=strict)
 
 
+class OneRowAcceptsWrongWidth(regions.OneRowAcceptsWrongWidth, TorchBackend):
+    """A materialized linear layer called with a one-row batch of another width pads or cuts it instead of raising."""
+
+
 # --- 4.4 File I/O --------------------------------------------------------------------------------
 
 
@@ -896,6 +1130,75 @@ class ForgivingLoad(TorchBackend):
             return {}
 
 
+class LargeSaveTruncated(TorchBackend):
+    """save() keeps only the first 2**16 elements of a larger tensor; the rest load as zeros."""
+
+    target = "IO-TENSOR-ROUNDTRIP"
+    region = "elements"
+
+    def save(self, obj: Any, path: Any) -> None:
+        def cut(t: torch.Tensor) -> torch.Tensor:
+            if t.numel() <= 2**16:
+                return t
+            flat = t.detach().contiguous().reshape(-1).clone()
+            flat[2**16 :] = 0
+            return flat.reshape(t.shape)
+
+        super().save(_map_tensors(obj, cut), path)
+
+
+class LargeDictReordered(TorchBackend):
+    """load() returns a dict of more than 8 keys in sorted key order (a hash-table resize reorders it)."""
+
+    target = "IO-CONTAINER-ROUNDTRIP"
+    region = "dict_keys"
+
+    def load(self, path: Any, map_location: str | None = None) -> Any:
+        def reorder(obj: Any) -> Any:
+            if isinstance(obj, dict):
+                keys = sorted(obj, key=str) if len(obj) > 8 else list(obj)
+                return {k: reorder(obj[k]) for k in keys}
+            if isinstance(obj, list):
+                return [reorder(v) for v in obj]
+            return obj
+
+        return reorder(super().load(path, map_location))
+
+
+class RankBlindLoad(loads.RankBlindLoad, TorchBackend):
+    """A tensor with the parameter's element count loads whatever its rank (reshaped: 0-d into (1,))."""
+
+
+class SharedBufferLoad(loads.SharedBufferLoad, TorchBackend):
+    """Loading makes each parameter share the source tensor's buffer instead of copying into its own."""
+
+
+class RetypingLoad(loads.RetypingLoad, TorchBackend):
+    """Loading a tensor of another float dtype retypes the parameter to it (tinygrad 0.14's load)."""
+
+
+class RefusesOtherDtype(loads.RefusesOtherDtype, TorchBackend):
+    """Loading refuses a state dict of another float dtype (conforming, but not the SHOULD's cast)."""
+
+
+class TuplesAndKeysFlattened(loads.FlattensContainers, TorchBackend):
+    """save() stores a tuple as a list and an int key as its string (a JSON-minded format, silently)."""
+
+    target = "IO-CONTAINER-ROUNDTRIP"
+
+
+class SaveIgnoresStorageOffset(regions.SaveIgnoresStorageOffset, TorchBackend):
+    """``save`` of a view writes its storage from offset 0, dense in the view's dimension order."""
+
+
+class LoadIgnoresStorageOffset(regions.LoadIgnoresStorageOffset, TorchBackend):
+    """``load_state_dict`` copies each source view from the start of its storage, dense in its dimension order."""
+
+
+class LaterViewSavedFromStorageStart(regions.LaterViewSavedFromStorageStart, TorchBackend):
+    """A view saved in a list after another view of its storage is written from the storage's start."""
+
+
 # --- 4.5 GPUs (what a machine without accelerators still checks) ----------------------------------
 
 
@@ -954,319 +1257,3 @@ class TryAllGpusNoFallback(TorchBackend):
     target = "DEV-TRY-ALL-GPUS"
     needs_accelerator = False  # with a GPU present the list it returns is right
     blocks = _chapter(try_all_gpus=_try_all_gpus_without_fallback)
-
-
-# --- Reach: each wrong only in a region the strategies once stopped short of ---------------------
-# Every mutant below is correct on small sizes, few children, two uses, two passes and float32;
-# the strategies' reach table (conformance/kit/strategies.py: REACH) says which draw finds it.
-# ``region`` names that dimension of REACH: tests/test_killmatrix.py also runs these with
-# ``--shapes palette``, to show a per-run palette of sizes still reaches each region.
-
-
-def _lexical_key_order(pairs: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
-    """Sort the children of every container of more than 10 (a name numbered 10 or more) as strings ('10' < '2')."""
-    siblings: dict[tuple[str, ...], list[str]] = {}
-    for key, _ in pairs:
-        parts = key.split(".")
-        for depth in range(len(parts) - 1):
-            names = siblings.setdefault(tuple(parts[:depth]), [])
-            if parts[depth] not in names:
-                names.append(parts[depth])
-    keys = []
-    for index, (key, _) in enumerate(pairs):
-        parts = key.split(".")
-        sort_key: list[tuple[str, int]] = []
-        for depth, part in enumerate(parts[:-1]):
-            names = siblings[tuple(parts[:depth])]
-            wide = any(int(m.group()) >= 10 for n in names if (m := re.search(r"\d+$", n)))
-            sort_key.append((part, 0) if wide else ("", names.index(part)))
-        keys.append((sort_key, index))
-    return [pair for _, pair in sorted(zip(keys, pairs, strict=True), key=lambda kp: kp[0])]
-
-
-class LexicalStateDictOrder(TorchBackend):
-    """state_dict() sorts a container's children by name as strings once it has more than 10: 10.weight before 2.weight."""
-
-    target = "STATE-DICT-KEYS"
-    region = "children"
-
-    def state_dict(self, module: nn.Module) -> list[tuple[str, torch.Tensor]]:
-        return _lexical_key_order(super().state_dict(module))
-
-
-class ThirdBackwardResets(TorchBackend):
-    """Every third backward pass on a module overwrites .grad instead of adding to it."""
-
-    target = "PARAM-GRAD-ACCUMULATES"
-    region = "backward_passes"
-
-    def backward(self, module: nn.Module, x: torch.Tensor, cotangent: np.ndarray) -> None:
-        count = getattr(module, "_blockspec_passes", 0) + 1
-        object.__setattr__(module, "_blockspec_passes", count)
-        if count % 3 == 0:
-            for param in module.parameters():
-                param.grad = None
-        super().backward(module, x, cotangent)
-
-
-def _build_sharing_twice(node: A.Node, make: Callable[[A.Node, Callable[[A.Node], Any]], Any]) -> Any:
-    """Share a reused node at its first two uses only; a third use builds a copy."""
-    built: dict[int, Any] = {}
-    uses: dict[int, int] = {}
-
-    def build_child(child: A.Node) -> Any:
-        key = id(child)
-        uses[key] = uses.get(key, 0) + 1
-        if uses[key] > 2:
-            return make(child, build_child)
-        if key not in built:
-            built[key] = make(child, build_child)
-        return built[key]
-
-    return build_child(node)
-
-
-class TieForTwoUsesOnly(TorchBackend):
-    """A layer used three or more times is shared by its first two uses; later uses get copies."""
-
-    target = "TIE-IDENTITY"
-    region = "tie_uses"
-    build_tree = staticmethod(_build_sharing_twice)
-
-
-class LargeSaveTruncated(TorchBackend):
-    """save() keeps only the first 2**16 elements of a larger tensor; the rest load as zeros."""
-
-    target = "IO-TENSOR-ROUNDTRIP"
-    region = "elements"
-
-    def save(self, obj: Any, path: Any) -> None:
-        def cut(t: torch.Tensor) -> torch.Tensor:
-            if t.numel() <= 2**16:
-                return t
-            flat = t.detach().contiguous().reshape(-1).clone()
-            flat[2**16 :] = 0
-            return flat.reshape(t.shape)
-
-        super().save(_map_tensors(obj, cut), path)
-
-
-class LargeDictReordered(TorchBackend):
-    """load() returns a dict of more than 8 keys in sorted key order (a hash-table resize reorders it)."""
-
-    target = "IO-CONTAINER-ROUNDTRIP"
-    region = "dict_keys"
-
-    def load(self, path: Any, map_location: str | None = None) -> Any:
-        def reorder(obj: Any) -> Any:
-            if isinstance(obj, dict):
-                keys = sorted(obj, key=str) if len(obj) > 8 else list(obj)
-                return {k: reorder(obj[k]) for k in keys}
-            if isinstance(obj, list):
-                return [reorder(v) for v in obj]
-            return obj
-
-        return reorder(super().load(path, map_location))
-
-
-class Float64ConstantThroughFloat32(TorchBackend):
-    """constant_() on a float64 tensor writes the value rounded to float32 first."""
-
-    target = "INIT-CONSTANT"
-
-    def init_(self, parameter: Any, scheme: str, **kwargs: float) -> None:
-        if scheme == "constant" and parameter.dtype is torch.float64:
-            kwargs = {"value": float(np.float32(kwargs["value"]))}
-        super().init_(parameter, scheme, **kwargs)
-
-
-class NormalVectorsUnitStd(TorchBackend):
-    """normal_() on a 1-D tensor ignores std (a vector kernel with the default hard-wired)."""
-
-    target = "INIT-NORMAL"
-
-    def init_(self, parameter: Any, scheme: str, **kwargs: float) -> None:
-        if scheme == "normal" and parameter.dim() == 1:
-            kwargs = {**kwargs, "std": 1.0}
-        super().init_(parameter, scheme, **kwargs)
-
-
-class BatchOneDropsBias(TorchBackend):
-    """A forward on a single example (batch 1) skips every bias (a fast path for vectors gone wrong)."""
-
-    target = "BLOCK-FORWARD-VALUE"
-    region = "batch"
-
-    def forward(self, module: nn.Module, x: torch.Tensor) -> torch.Tensor:
-        if x.dim() == 2 and x.shape[0] == 1:
-            saved = {}
-            for m in module.modules():
-                if isinstance(m, nn.Linear) and m.bias is not None:
-                    saved[m] = m.bias
-                    m.bias = None
-            try:
-                return module(x)
-            finally:
-                for m, b in saved.items():
-                    m.bias = b
-        return super().forward(module, x)
-
-
-class WideInputDropsLast(TorchBackend):
-    """A linear layer of more than 100 inputs ignores its last input (a blocked kernel's tail left out)."""
-
-    target = "BLOCK-FORWARD-VALUE"
-    region = "width"
-
-    def forward(self, module: nn.Module, x: torch.Tensor) -> torch.Tensor:
-        saved = {}
-        for m in module.modules():
-            if isinstance(m, nn.Linear) and m.in_features > 100:
-                saved[m] = m.weight
-                m.weight = nn.Parameter(torch.cat([m.weight[:, :-1], torch.zeros_like(m.weight[:, -1:])], dim=1))
-        try:
-            return module(x)
-        finally:
-            for m, w in saved.items():
-                m.weight = w
-
-
-# --- loading: copies, dtype, rank (tests/mutants/loads.py) ------------------------------------------
-
-
-class RankBlindLoad(loads.RankBlindLoad, TorchBackend):
-    """A tensor with the parameter's element count loads whatever its rank (reshaped: 0-d into (1,))."""
-
-
-class SharedBufferLoad(loads.SharedBufferLoad, TorchBackend):
-    """Loading makes each parameter share the source tensor's buffer instead of copying into its own."""
-
-
-class RetypingLoad(loads.RetypingLoad, TorchBackend):
-    """Loading a tensor of another float dtype retypes the parameter to it (tinygrad 0.14's load)."""
-
-
-class RefusesOtherDtype(loads.RefusesOtherDtype, TorchBackend):
-    """Loading refuses a state dict of another float dtype (conforming, but not the SHOULD's cast)."""
-
-
-class ConversionUntiesModules(loads.ConversionUntiesModules, TorchBackend):
-    """module.to(dtype) converts a module registered twice into a copy at its later places (ties lost)."""
-
-
-# --- saved containers: tuples and non-string keys ------------------------------------------------
-
-
-class TuplesAndKeysFlattened(loads.FlattensContainers, TorchBackend):
-    """save() stores a tuple as a list and an int key as its string (a JSON-minded format, silently)."""
-
-    target = "IO-CONTAINER-ROUNDTRIP"
-
-
-# --- empty containers ------------------------------------------------------------------------------
-
-
-class _EmptyRaisesSequential(nn.Sequential):
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if len(self) == 0:  # a "first layer's output" fast path with no first layer
-            raise IndexError("index 0 is out of range")
-        return super().forward(x)
-
-
-class EmptySequentialRaises(TorchBackend):
-    """An empty Sequential raises in forward instead of being the identity."""
-
-    target = "BLOCK-NESTING"
-    region = "children"
-    sequential_class = _EmptyRaisesSequential
-
-
-# --- wide layers in nested nets --------------------------------------------------------------------
-
-
-class _TiledSequential(nn.Sequential):
-    nested = False  # set on the Sequentials built inside another module
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = super().forward(x)
-        if self.nested and out.shape[-1] > 100:  # a fixed 100-column tile: the columns past it are never written
-            out = torch.cat([out[..., :100], torch.zeros_like(out[..., 100:])], dim=-1)
-        return out
-
-
-class WideSequentialTruncated(TorchBackend):
-    """A Sequential nested in another module, with an output wider than 100 features, returns zeros past the 100th."""
-
-    target = "BLOCK-NESTING"
-    region = "net_width"
-    sequential_class = _TiledSequential
-
-    def build(self, node: A.Node, *, dtype: str = "float32", device: str | None = None) -> Any:
-        model = super().build(node, dtype=dtype, device=device)
-        for module in model.modules():
-            if module is not model and isinstance(module, _TiledSequential):
-                module.nested = True
-        return model
-
-
-# --- Reach regions of issue 21 (tests/mutants/regions.py): a one-row batch, a rank-3 input --------------
-
-
-class OneRowAcceptsWrongWidth(regions.OneRowAcceptsWrongWidth, TorchBackend):
-    """A materialized linear layer called with a one-row batch of another width pads or cuts it instead of raising."""
-
-
-class RankThreeScrambled(regions.RankThreeScrambled, TorchBackend):
-    """A forward on a rank-3 input mixes up its two leading dimensions (a reshape where a permute belonged)."""
-
-
-class LargeBatchTailDropped(regions.LargeBatchTailDropped, TorchBackend):
-    """A forward on more than 8 rows, not a multiple of 8, leaves the last rows' outputs at zero."""
-
-
-class HalfLinearDropsBias(regions.HalfLinearDropsBias, TorchBackend):
-    """A forward in float16 or bfloat16 leaves out every linear layer's bias."""
-
-
-class LargeConstantWrapsInt32(regions.LargeConstantWrapsInt32, TorchBackend):
-    """``constant_`` with an integral value of magnitude 2**31 or more stores it wrapped to int32."""
-
-
-class HalfNormalTruncates(regions.HalfNormalTruncates, TorchBackend):
-    """``normal_`` on a float16 or bfloat16 tensor rounds its samples toward zero."""
-
-
-class ZeroStdFallsBackToOne(regions.ZeroStdFallsBackToOne, TorchBackend):
-    """``normal_(w, mean, std=0)`` draws with std 1."""
-
-
-class NormalArgumentsInFloat32(regions.NormalArgumentsInFloat32, TorchBackend):
-    """``normal_`` keeps ``mean`` and ``std`` as float32, whatever the tensor's dtype."""
-
-
-class ConversionBackRestoresOriginal(regions.ConversionBackRestoresOriginal, TorchBackend):
-    """Converting a module back to the dtype it was built in restores the values it had then."""
-
-
-class HalfBiasGradientDropped(regions.HalfBiasGradientDropped, TorchBackend):
-    """A backward in float16 or bfloat16 leaves every bias gradient at zero."""
-
-
-class SaveIgnoresStorageOffset(regions.SaveIgnoresStorageOffset, TorchBackend):
-    """``save`` of a view writes its storage from offset 0, dense in the view's dimension order."""
-
-
-class LoadIgnoresStorageOffset(regions.LoadIgnoresStorageOffset, TorchBackend):
-    """``load_state_dict`` copies each source view from the start of its storage, dense in its dimension order."""
-
-
-class LaterViewSavedFromStorageStart(regions.LaterViewSavedFromStorageStart, TorchBackend):
-    """A view saved in a list after another view of its storage is written from the storage's start."""
-
-
-class StateDictMemoizesContainers(regions.StateDictMemoizesContainers, TorchBackend):
-    """``state_dict()`` gives a container met a second time no keys at its second path."""
-
-
-class NestedReLUCallsMerged(regions.NestedReLUCallsMerged, TorchBackend):
-    """A ReLU met again in one forward, either call inside a nested container, gives its first call's output."""
