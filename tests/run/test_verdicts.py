@@ -1,13 +1,14 @@
-"""Per-clause verdicts, the run's exit code, the result file and its JSON Schema."""
+"""conformance.run.verdicts: per-clause verdicts from test outcomes, dependencies, manifests, and a real failure.
+
+The result file and its schema are tests/run/test_result.py's; the verdict sentence tests/run/test_summary.py's.
+"""
 
 from __future__ import annotations
 
 import json
-import os
 import re
 import shlex
 import subprocess
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -15,66 +16,16 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from conformance._errors import ResultFileError
-from conformance._files import check_writable
-from conformance.run.result import ClauseResult, RunResult, write_json
 from conformance.run.result import TestOutcome as Outcome
-from conformance.run.status import STATUSES, Status
 from conformance.run.summary import summary_lines
-from conformance.run.verdicts import Ledger, build_result
 from spec import Catalogue, Clause, Level, load_catalogue
 from tests.helpers import REPO_ROOT, run_cli, schema_errors
+from tests.run.samples import RERUN, clause, outcome, run_result, verdicts
 
 if TYPE_CHECKING:
     import jsonschema
 
-RERUN = "blockspec run --backend fake --clause {clause}"
 OWN = {"passed": "pass", "failed": "fail", "error": "error", "not-applicable": "not-applicable", "skipped": "skipped"}
-
-
-def clause(cid: str, level: str = "MUST", deps: tuple[str, ...] = ()) -> Clause:
-    return Clause(cid, "4.1", Level(level), f"title of {cid}", f"statement of {cid}", "why", "quote", depends_on=deps)
-
-
-def outcome(kind: str, message: str = "", nodeid: str = "suite/test_x.py::test_x") -> Outcome:
-    if not message and kind != "passed":
-        message = f"{kind} message\nsecond line"
-    return Outcome(nodeid, kind, 0.01, message)
-
-
-def verdicts(
-    catalogue: Catalogue,
-    outcomes: dict[str, list[Outcome]],
-    selected: set[str] | None = None,
-    known: dict[str, dict[str, str]] | None = None,
-) -> dict[str, ClauseResult]:
-    """The verdicts of a run whose every collected test finished with the given outcomes.
-
-    ``known`` is the backend's known-failure manifest, as the run's ``begin`` event carries it.
-    """
-    ledger = Ledger(
-        subject={"name": "fake", "version": "0"}, capabilities=frozenset(), began=True, ended=True, known=known or {}
-    )
-    for cid, tests in outcomes.items():
-        for test in tests:
-            if test.nodeid in ledger.collected:  # one node id per test: the samples reuse a default one
-                test = Outcome(f"{test.nodeid}@{cid}", test.outcome, test.duration_s, test.message)
-            ledger.collected[test.nodeid] = cid
-            ledger.record(cid, test)
-    result = build_result(
-        ledger,
-        catalogue,
-        target="fake",
-        device="cpu",
-        profile="fast",
-        selected=None if selected is None else frozenset(selected),
-        rerun=RERUN,
-        started="",
-        duration_s=0.0,
-        tool={},
-    )
-    return {r.id: r for r in result.clauses}
-
 
 # --- one clause's verdict ------------------------------------------------------------------------------
 
@@ -168,7 +119,7 @@ def test_a_manifest_entry_cannot_waive_a_clause_the_spec_marks_not_waivable(kind
     assert result.known_failure is not None and result.known_failure["waived"] is False, (
         f"observed {result.known_failure}; expected the entry recorded as not waiving the failure"
     )
-    assert _run_result([result]).exit_code == 1, "observed exit 0 with a non-waivable MUST clause failing"
+    assert run_result([result]).exit_code == 1, "observed exit 0 with a non-waivable MUST clause failing"
 
 
 def test_a_manifest_entry_for_a_not_applicable_clause_is_stale() -> None:
@@ -185,28 +136,9 @@ def test_a_manifest_entry_for_a_not_applicable_clause_is_stale() -> None:
     assert listed.known_failure is not None and listed.known_failure["stale"] is False, (
         f"observed {listed.known_failure}; expected an applicable clause's entry not flagged stale"
     )
-    lines = summary_lines(_run_result([stale, listed]))
+    lines = summary_lines(run_result([stale, listed]))
     assert any(line.startswith("STALE    NEEDS-LAZY") for line in lines), f"observed summary {lines}"
     assert not any(line.startswith("STALE    OTHER-ONE") for line in lines), f"observed summary {lines}"
-
-
-# --- the verdict sentence ------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("rows", "words"),
-    [
-        ([("MUST", "pass"), ("SHOULD", "xfail")], "every applicable, selected MUST clause was checked and passes"),
-        ([("MUST", "pass"), ("MUST", "xfail"), ("MUST", "xfail")], "conforms except 2 known failure(s): C-1, C-2"),
-        ([("MUST", "fail"), ("MUST", "xfail")], "1 MUST clause(s) do not pass (C-0); and 1 known failure(s): C-1"),
-        ([("MUST", "blocked")], "1 MUST clause(s) do not pass (C-0)"),
-        ([("MUST", "not-applicable"), ("MUST", "skipped"), ("SHOULD", "pass")], "nothing to check: no selected MUST"),
-    ],
-)
-def test_the_verdict_line_names_every_known_must_failure(rows: list[tuple[str, str]], words: str) -> None:
-    clauses = [ClauseResult(f"C-{i}", "4.1", lvl, "t", "s", Status(status)) for i, (lvl, status) in enumerate(rows)]
-    lines = summary_lines(_run_result(clauses))
-    assert lines[-1].startswith(f"verdict: {words}"), f"observed {lines[-1]!r}; expected it to start {words!r}"
 
 
 # --- dependencies ---------------------------------------------------------------------------------------
@@ -281,149 +213,6 @@ def test_blocked_exactly_when_an_ancestor_fails(data: st.DataObject) -> None:
 
 
 # --- the run's exit code -----------------------------------------------------------------------------------
-
-
-def _run_result(clauses: list[ClauseResult]) -> RunResult:
-    return RunResult(
-        backend={"name": "fake", "version": "0.0", "adapter": "fake"},
-        device="cpu",
-        profile="fast",
-        clauses=clauses,
-        started="2025-01-01T00:00:00+00:00",
-        duration_s=1.25,
-        environment={"python": "3.11"},
-        tool={"name": "blockspec", "version": "0.1.0"},
-    )
-
-
-@given(
-    rows=st.lists(
-        st.tuples(st.sampled_from(["MUST", "SHOULD", "MAY"]), st.sampled_from(STATUSES)), min_size=1, max_size=12
-    )
-)
-def test_exit_code_is_one_iff_a_must_clause_does_not_pass(rows: list[tuple[str, str]]) -> None:
-    clauses = [ClauseResult(f"C-{i}", "4.1", lvl, "t", "s", status) for i, (lvl, status) in enumerate(rows)]
-    result = _run_result(clauses)
-    expected = int(any(lvl == "MUST" and status in ("fail", "error", "blocked") for lvl, status in rows))
-    assert result.exit_code == expected, f"observed exit code {result.exit_code} for {rows}; expected {expected}"
-    data = result.to_json()
-    assert data["exit_code"] == expected, f"observed exit_code {data['exit_code']} in the JSON; expected {expected}"
-    assert sum(data["summary"].values()) == len(rows), f"observed summary {data['summary']}; expected {len(rows)}"
-
-
-# --- writing the result file --------------------------------------------------------------------------------
-
-
-def _sample_result() -> RunResult:
-    catalogue = Catalogue([clause("ROOT-A"), clause("LEAF-C", deps=("ROOT-A",)), clause("OTHER-D", "SHOULD")])
-    outcomes = {"ROOT-A": [outcome("failed")], "LEAF-C": [outcome("error")], "OTHER-D": [outcome("not-applicable")]}
-    return _run_result(list(verdicts(catalogue, outcomes).values()))
-
-
-def test_write_json_round_trips(tmp_path: Path) -> None:
-    result = _sample_result()
-    path = tmp_path / "r.json"
-    write_json(result, path)
-    assert json.loads(path.read_text(encoding="utf-8")) == result.to_json(), "observed a file unlike to_json()"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.json"], "observed stray files next to the result"
-
-
-def _break_dumps(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(RunResult, "to_json", lambda self: {"unserializable": object()})
-
-
-def _break_fsync(monkeypatch: pytest.MonkeyPatch) -> None:
-    def fsync(fd: int) -> None:
-        raise OSError(28, "No space left on device (simulated)")
-
-    monkeypatch.setattr(os, "fsync", fsync)
-
-
-def _break_replace(monkeypatch: pytest.MonkeyPatch) -> None:
-    def replace(src: Any, dst: Any) -> None:
-        raise OSError(5, "Input/output error (simulated)")
-
-    monkeypatch.setattr(os, "replace", replace)
-
-
-@pytest.mark.parametrize("breaker", [_break_dumps, _break_fsync, _break_replace], ids=["dumps", "fsync", "replace"])
-def test_write_json_is_atomic(
-    breaker: Callable[[pytest.MonkeyPatch], None], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    path = tmp_path / "r.json"
-    write_json(_sample_result(), path)
-    before = path.read_bytes()
-    breaker(monkeypatch)
-    with pytest.raises((OSError, TypeError, ResultFileError)):
-        write_json(_sample_result(), path)
-    monkeypatch.undo()
-    assert path.read_bytes() == before, "observed the previous result file changed by a failed write"
-    leftovers = sorted(p.name for p in tmp_path.iterdir())
-    assert leftovers == ["r.json"], f"observed {leftovers}; expected only r.json (no temporary file left)"
-
-
-@pytest.mark.parametrize("breaker", [_break_fsync, _break_replace], ids=["fsync", "replace"])
-def test_write_json_reports_os_errors_as_result_file_error(
-    breaker: Callable[[pytest.MonkeyPatch], None], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    breaker(monkeypatch)
-    with pytest.raises(ResultFileError, match=r"r\.json"):
-        write_json(_sample_result(), tmp_path / "r.json")
-
-
-def test_write_json_refuses_a_missing_directory(tmp_path: Path) -> None:
-    with pytest.raises(ResultFileError, match="nodir"):
-        write_json(_sample_result(), tmp_path / "nodir" / "r.json")
-    assert list(tmp_path.iterdir()) == [], f"observed {list(tmp_path.iterdir())}; expected nothing created"
-
-
-def test_check_writable_refuses_before_a_run(tmp_path: Path) -> None:
-    with pytest.raises(ResultFileError, match="is a directory"):
-        check_writable(tmp_path)
-    with pytest.raises(ResultFileError, match="does not exist"):
-        check_writable(tmp_path / "nodir" / "r.json")
-    check_writable(tmp_path / "r.json")  # a new file in an existing directory: fine
-    assert list(tmp_path.iterdir()) == [], f"observed {list(tmp_path.iterdir())}; expected a check to write nothing"
-
-
-# --- the JSON Schema ------------------------------------------------------------------------------------------
-
-
-def test_every_status_validates(result_validator: jsonschema.protocols.Validator) -> None:
-    clauses = [ClauseResult(f"STATUS-{i}", "4.2.3", "MUST", "t", "s", status) for i, status in enumerate(STATUSES)]
-    document = _sample_result().to_json()
-    document["clauses"] += [json.loads(json.dumps(c.__dict__)) for c in clauses]
-    errors = schema_errors(result_validator, json.loads(json.dumps(document)))
-    assert not errors, f"observed schema errors {errors}; expected a valid document"
-
-
-def _mutations() -> dict[str, Callable[[dict[str, Any]], None]]:
-    def failing(doc: dict[str, Any]) -> dict[str, Any]:
-        return next(c for c in doc["clauses"] if c["failure"] is not None)
-
-    return {
-        "no status": lambda d: d["clauses"][0].pop("status"),
-        "unknown status": lambda d: d["clauses"][0].update(status="passed"),
-        "unknown level": lambda d: d["clauses"][0].update(level="MUSTNT"),
-        "schema version 2": lambda d: d.update(schema_version=2),
-        "no backend version": lambda d: d["backend"].pop("version"),
-        "no device": lambda d: d.pop("device"),
-        "no clause id": lambda d: d["clauses"][0].pop("id"),
-        "failure without rerun": lambda d: failing(d)["failure"].pop("rerun"),
-        "example not a list": lambda d: failing(d)["failure"].update(example="Draw 1: x"),
-        "unknown top-level field": lambda d: d.update(verdict="ok"),
-        "unknown test outcome": lambda d: failing(d)["tests"][0].update(outcome="fail"),
-    }
-
-
-@pytest.mark.parametrize("mutation", sorted(_mutations()))
-def test_schema_rejects_malformed_documents(mutation: str, result_validator: jsonschema.protocols.Validator) -> None:
-    document = json.loads(json.dumps(_sample_result().to_json()))
-    assert not schema_errors(result_validator, document), "the unmutated sample must validate"
-    _mutations()[mutation](document)
-    assert schema_errors(result_validator, document), (
-        f"observed no schema error after '{mutation}'; expected the schema to reject"
-    )
 
 
 # --- a real failure: a mutant backend -----------------------------------------------------------------------
