@@ -70,8 +70,8 @@ SLOW: dict[str, str] = {
     "tests/kit/test_strategies_reach.py::test_empty_containers_are_common_enough": "draws until every count is met",
     "tests/kit/test_strategies_reach.py::test_tensor_elements": "draws until every count is met",
     "tests/kit/test_strategies_reach.py::test_container_keys_draw_tuples_and_int_keys": "draws until every count is met",
-    "tests/report/test_markdown.py::test_real_result_file_loads": "a run through the command",
-    "tests/report/test_markdown.py::test_junit_xml_of_the_suite_names_each_testcase_clause": "a suite run",
+    "tests/report/test_loader.py::test_real_result_file_loads": "a run through the command",
+    "tests/run/test_junit.py": "a suite run",
     "tests/test_protocol_handles.py::test_views_": "suite runs on handle-breaking adapters",
 }
 

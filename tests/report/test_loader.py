@@ -8,6 +8,7 @@ left behind.
 
 from __future__ import annotations
 
+import copy
 import html
 import json
 import os
@@ -15,17 +16,20 @@ import re
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from conformance._errors import UsageError
 from conformance._manifest import load_manifest
-from conformance.report import load_coverage, load_result, schema_problems
+from conformance.report import InvalidResultFile, load_coverage, load_result, load_results, schema_problems
 from spec import SpecError, load_catalogue
 from spec._loader import CLAUSES_DIR
 from spec._reading import MAX_RESULT_BYTES, RefusedFile, read_text_bounded
-from tests.helpers import Cli, result_document, write_result
+from tests.helpers import Cli, result_document, schema_errors, write_result
+
+if TYPE_CHECKING:
+    import jsonschema
 
 
 def _explain(proc: subprocess.CompletedProcess[str]) -> str:
@@ -830,3 +834,139 @@ def test_any_value_in_any_field_loads_and_renders_or_is_refused_with_a_message(t
         assert not re.search(r"[\x00-\x08\x0b-\x1f\x7f]", text), "observed a control character in the report"
 
     check()
+
+
+# --- the loader's schema check agrees with jsonschema -------------------------------------------------
+
+
+def _mutations(document: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """Documents each broken (or not) in one way, named."""
+    out: list[tuple[str, dict[str, Any]]] = [("unchanged", document)]
+
+    def mutate(name: str, change: Any) -> None:
+        doc = copy.deepcopy(document)
+        change(doc)
+        out.append((name, doc))
+
+    mutate("no-device", lambda d: d.pop("device"))
+    mutate("empty-device", lambda d: d.update(device=""))
+    mutate("version-number", lambda d: d["backend"].update(version=2))
+    mutate("extra-top-field", lambda d: d.update(surprise=1))
+    mutate("bad-status", lambda d: d["clauses"][0].update(status="passed"))
+    mutate("bad-level", lambda d: d["clauses"][1].update(level="must"))
+    mutate("bad-id", lambda d: d["clauses"][2].update(id="lower-case"))
+    mutate("bad-section", lambda d: d["clauses"][2].update(section="four"))
+    mutate("negative-duration", lambda d: d.update(duration_s=-1))
+    mutate("bool-duration", lambda d: d.update(duration_s=True))
+    mutate("exit-code-true", lambda d: d.update(exit_code=True))
+    mutate("exit-code-float", lambda d: d.update(exit_code=1.0))
+    mutate("summary-missing-status", lambda d: d["summary"].pop("xfail"))
+    mutate("summary-negative", lambda d: d["summary"].update(fail=-1))
+    mutate("env-number", lambda d: d["environment"].update(cores=16))
+    mutate(
+        "failure-without-rerun",
+        lambda d: d["clauses"][3].update(failure={"message": "m", "example": [], "reproduce": ""}),
+    )
+    mutate(
+        "failure-empty-rerun",
+        lambda d: d["clauses"][3].update(failure={"message": "m", "example": [], "reproduce": "", "rerun": ""}),
+    )
+    mutate("failure-string", lambda d: d["clauses"][3].update(failure="boom"))
+    mutate("test-bad-outcome", lambda d: d["clauses"][0]["tests"][0].update(outcome="xfail"))
+    mutate("test-no-nodeid", lambda d: d["clauses"][0]["tests"][0].pop("nodeid"))
+    mutate("clauses-object", lambda d: d.update(clauses={}))
+    mutate("tool-extra-string", lambda d: d["tool"].update(commit="abc"))
+    mutate("backend-extra-number", lambda d: d["backend"].update(build=3))
+    return out
+
+
+def test_loader_schema_check_agrees_with_jsonschema(result_validator: jsonschema.protocols.Validator) -> None:
+    base = result_document(statuses={"SEQ-INDEX": "fail", "BLOCK-NESTING": "error"})
+    for name, document in _mutations(base):
+        ours = schema_problems(document)
+        theirs = schema_errors(result_validator, document)
+        assert bool(ours) == bool(theirs), (
+            f"document {name!r}: observed the loader's problems {ours[:3]}; expected agreement with jsonschema's {theirs[:3]}"
+        )
+
+
+def test_real_result_file_loads(
+    seq_index_run: tuple[subprocess.CompletedProcess[str], dict[str, Any]], tmp_path: Path
+) -> None:
+    _, data = seq_index_run
+    run = load_result(write_result(tmp_path / "r.json", data))
+    assert run.backend == "torch" and run.device == "cpu", (
+        f"observed {run.backend} on {run.device}; expected torch on cpu"
+    )
+    assert list(run.verdicts) == list(load_catalogue()), "observed clauses out of the catalogue's order"
+    assert run.verdicts["SEQ-INDEX"].status == "pass", f"observed {run.verdicts['SEQ-INDEX']}; expected pass"
+
+
+# --- bad input --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("content", "says"),
+    [
+        (None, "no such file"),
+        ("{not json", "not valid JSON"),
+        ("[1, 2]", "not a blockspec result file"),
+        ('{"hello": "world"}', "not a blockspec result file"),
+        ("schema-2", "schema_version 2"),
+        ("no-schema-version", "schema_version null"),
+        ("bad-status", "clauses/0/status"),
+        ("bad-started", "ISO 8601"),
+        ("duplicate-clause", "appears twice"),
+    ],
+)
+def test_bad_result_file_is_refused_with_its_name(content: str | None, says: str, tmp_path: Path) -> None:
+    path = tmp_path / "bad.json"
+    document = result_document()
+    if content == "schema-2":
+        document["schema_version"] = 2
+        content = json.dumps(document)
+    elif content == "no-schema-version":
+        del document["schema_version"]
+        content = json.dumps(document)
+    elif content == "bad-status":
+        document["clauses"][0]["status"] = "green"
+        content = json.dumps(document)
+    elif content == "bad-started":
+        document["started"] = "yesterday"
+        content = json.dumps(document)
+    elif content == "duplicate-clause":
+        document["clauses"].append(document["clauses"][0])
+        content = json.dumps(document)
+    if content is not None:
+        path.write_text(content, encoding="utf-8")
+    with pytest.raises(InvalidResultFile) as caught:
+        load_results([path])
+    message = str(caught.value)
+    assert str(path) in message and says in message, f"observed {message!r}; expected the file and {says!r} named"
+
+
+def test_empty_directory_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(InvalidResultFile, match=r"no \*\.json"):
+        load_results([tmp_path])
+
+
+@pytest.mark.parametrize("command", ["report", "dashboard"])
+@pytest.mark.parametrize("bad", ["missing", "invalid-json", "wrong-schema", "not-result"])
+def test_bad_input_exits_2_and_writes_nothing(command: str, bad: str, cli: Cli, tmp_path: Path) -> None:
+    good = write_result(tmp_path / "good.json", result_document())
+    bad_path = tmp_path / "bad.json"
+    if bad == "invalid-json":
+        bad_path.write_text("{", encoding="utf-8")
+    elif bad == "wrong-schema":
+        write_result(bad_path, result_document() | {"schema_version": 99})
+    elif bad == "not-result":
+        bad_path.write_text('{"name": "a package.json, say"}', encoding="utf-8")
+    before = sorted(p.name for p in tmp_path.iterdir())
+    proc = cli([command, str(good), str(bad_path), "-o", str(tmp_path / "out")])
+    assert proc.returncode == 2, f"observed exit status {proc.returncode}; expected 2{_explain(proc)}"
+    assert "Traceback" not in proc.stderr, f"observed a traceback; expected a one-line error{_explain(proc)}"
+    assert "blockspec: error:" in proc.stderr and "bad.json" in proc.stderr, (
+        f"observed no error naming bad.json{_explain(proc)}"
+    )
+    after = sorted(p.name for p in tmp_path.iterdir())
+    assert after == before, f"observed files {after}; expected nothing written (before: {before})"

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import copy
-import json
 import re
 import subprocess
 from pathlib import Path
@@ -14,228 +12,21 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conformance.report import (
-    DuplicateRunError,
-    InvalidResultFile,
-    load_result,
     load_results,
     merge_runs,
     render_markdown,
-    schema_problems,
 )
 from conformance.report.markdown import fenced, inline
 from conformance.run.status import STATUSES
 from spec import load_catalogue
-from tests.helpers import HTML_NAME, Cli, result_document, schema_errors, write_result
+from tests.helpers import HTML_NAME, Cli, result_document, write_result
 
 if TYPE_CHECKING:
-    import jsonschema
+    pass
 
 
 def _explain(proc: subprocess.CompletedProcess[str]) -> str:
     return f"\n--- stdout ---\n{proc.stdout[-3000:]}\n--- stderr ---\n{proc.stderr[-3000:]}"
-
-
-# --- the loader's schema check agrees with jsonschema -------------------------------------------------
-
-
-def _mutations(document: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
-    """Documents each broken (or not) in one way, named."""
-    out: list[tuple[str, dict[str, Any]]] = [("unchanged", document)]
-
-    def mutate(name: str, change: Any) -> None:
-        doc = copy.deepcopy(document)
-        change(doc)
-        out.append((name, doc))
-
-    mutate("no-device", lambda d: d.pop("device"))
-    mutate("empty-device", lambda d: d.update(device=""))
-    mutate("version-number", lambda d: d["backend"].update(version=2))
-    mutate("extra-top-field", lambda d: d.update(surprise=1))
-    mutate("bad-status", lambda d: d["clauses"][0].update(status="passed"))
-    mutate("bad-level", lambda d: d["clauses"][1].update(level="must"))
-    mutate("bad-id", lambda d: d["clauses"][2].update(id="lower-case"))
-    mutate("bad-section", lambda d: d["clauses"][2].update(section="four"))
-    mutate("negative-duration", lambda d: d.update(duration_s=-1))
-    mutate("bool-duration", lambda d: d.update(duration_s=True))
-    mutate("exit-code-true", lambda d: d.update(exit_code=True))
-    mutate("exit-code-float", lambda d: d.update(exit_code=1.0))
-    mutate("summary-missing-status", lambda d: d["summary"].pop("xfail"))
-    mutate("summary-negative", lambda d: d["summary"].update(fail=-1))
-    mutate("env-number", lambda d: d["environment"].update(cores=16))
-    mutate(
-        "failure-without-rerun",
-        lambda d: d["clauses"][3].update(failure={"message": "m", "example": [], "reproduce": ""}),
-    )
-    mutate(
-        "failure-empty-rerun",
-        lambda d: d["clauses"][3].update(failure={"message": "m", "example": [], "reproduce": "", "rerun": ""}),
-    )
-    mutate("failure-string", lambda d: d["clauses"][3].update(failure="boom"))
-    mutate("test-bad-outcome", lambda d: d["clauses"][0]["tests"][0].update(outcome="xfail"))
-    mutate("test-no-nodeid", lambda d: d["clauses"][0]["tests"][0].pop("nodeid"))
-    mutate("clauses-object", lambda d: d.update(clauses={}))
-    mutate("tool-extra-string", lambda d: d["tool"].update(commit="abc"))
-    mutate("backend-extra-number", lambda d: d["backend"].update(build=3))
-    return out
-
-
-def test_loader_schema_check_agrees_with_jsonschema(result_validator: jsonschema.protocols.Validator) -> None:
-    base = result_document(statuses={"SEQ-INDEX": "fail", "BLOCK-NESTING": "error"})
-    for name, document in _mutations(base):
-        ours = schema_problems(document)
-        theirs = schema_errors(result_validator, document)
-        assert bool(ours) == bool(theirs), (
-            f"document {name!r}: observed the loader's problems {ours[:3]}; expected agreement with jsonschema's {theirs[:3]}"
-        )
-
-
-def test_real_result_file_loads(
-    seq_index_run: tuple[subprocess.CompletedProcess[str], dict[str, Any]], tmp_path: Path
-) -> None:
-    _, data = seq_index_run
-    run = load_result(write_result(tmp_path / "r.json", data))
-    assert run.backend == "torch" and run.device == "cpu", (
-        f"observed {run.backend} on {run.device}; expected torch on cpu"
-    )
-    assert list(run.verdicts) == list(load_catalogue()), "observed clauses out of the catalogue's order"
-    assert run.verdicts["SEQ-INDEX"].status == "pass", f"observed {run.verdicts['SEQ-INDEX']}; expected pass"
-
-
-# --- bad input --------------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("content", "says"),
-    [
-        (None, "no such file"),
-        ("{not json", "not valid JSON"),
-        ("[1, 2]", "not a blockspec result file"),
-        ('{"hello": "world"}', "not a blockspec result file"),
-        ("schema-2", "schema_version 2"),
-        ("no-schema-version", "schema_version null"),
-        ("bad-status", "clauses/0/status"),
-        ("bad-started", "ISO 8601"),
-        ("duplicate-clause", "appears twice"),
-    ],
-)
-def test_bad_result_file_is_refused_with_its_name(content: str | None, says: str, tmp_path: Path) -> None:
-    path = tmp_path / "bad.json"
-    document = result_document()
-    if content == "schema-2":
-        document["schema_version"] = 2
-        content = json.dumps(document)
-    elif content == "no-schema-version":
-        del document["schema_version"]
-        content = json.dumps(document)
-    elif content == "bad-status":
-        document["clauses"][0]["status"] = "green"
-        content = json.dumps(document)
-    elif content == "bad-started":
-        document["started"] = "yesterday"
-        content = json.dumps(document)
-    elif content == "duplicate-clause":
-        document["clauses"].append(document["clauses"][0])
-        content = json.dumps(document)
-    if content is not None:
-        path.write_text(content, encoding="utf-8")
-    with pytest.raises(InvalidResultFile) as caught:
-        load_results([path])
-    message = str(caught.value)
-    assert str(path) in message and says in message, f"observed {message!r}; expected the file and {says!r} named"
-
-
-def test_empty_directory_is_refused(tmp_path: Path) -> None:
-    with pytest.raises(InvalidResultFile, match=r"no \*\.json"):
-        load_results([tmp_path])
-
-
-@pytest.mark.parametrize("command", ["report", "dashboard"])
-@pytest.mark.parametrize("bad", ["missing", "invalid-json", "wrong-schema", "not-result"])
-def test_bad_input_exits_2_and_writes_nothing(command: str, bad: str, cli: Cli, tmp_path: Path) -> None:
-    good = write_result(tmp_path / "good.json", result_document())
-    bad_path = tmp_path / "bad.json"
-    if bad == "invalid-json":
-        bad_path.write_text("{", encoding="utf-8")
-    elif bad == "wrong-schema":
-        write_result(bad_path, result_document() | {"schema_version": 99})
-    elif bad == "not-result":
-        bad_path.write_text('{"name": "a package.json, say"}', encoding="utf-8")
-    before = sorted(p.name for p in tmp_path.iterdir())
-    proc = cli([command, str(good), str(bad_path), "-o", str(tmp_path / "out")])
-    assert proc.returncode == 2, f"observed exit status {proc.returncode}; expected 2{_explain(proc)}"
-    assert "Traceback" not in proc.stderr, f"observed a traceback; expected a one-line error{_explain(proc)}"
-    assert "blockspec: error:" in proc.stderr and "bad.json" in proc.stderr, (
-        f"observed no error naming bad.json{_explain(proc)}"
-    )
-    after = sorted(p.name for p in tmp_path.iterdir())
-    assert after == before, f"observed files {after}; expected nothing written (before: {before})"
-
-
-# --- merging ----------------------------------------------------------------------------------------------
-
-
-def test_same_backend_device_version_with_equal_start_is_an_error(tmp_path: Path) -> None:
-    a = write_result(tmp_path / "a.json", result_document())
-    b = write_result(tmp_path / "b.json", result_document())
-    with pytest.raises(DuplicateRunError) as caught:
-        merge_runs(load_results([a, b]))
-    message = str(caught.value)
-    assert "a.json" in message and "b.json" in message, f"observed {message!r}; expected both files named"
-
-
-def test_newer_run_of_the_same_column_wins(tmp_path: Path) -> None:
-    old = write_result(tmp_path / "old.json", result_document(started="2026-01-01T10:00:00+00:00"))
-    new = write_result(
-        tmp_path / "new.json", result_document(started="2026-01-02T10:00:00+00:00", statuses={"SEQ-INDEX": "fail"})
-    )
-    for order in ([old, new], [new, old]):
-        merged = merge_runs(load_results(order))
-        assert [r.source.name for r in merged.columns] == ["new.json"], (
-            f"observed columns {merged.columns}; expected new.json only"
-        )
-        assert [s.older.source.name for s in merged.superseded] == ["old.json"], f"observed {merged.superseded}"
-        history = merged.history[("fakeframe", "cpu")]
-        assert [r.source.name for r in history] == ["old.json", "new.json"], (
-            f"observed history {history}; expected oldest first"
-        )
-
-
-def test_start_times_compare_across_time_zones(tmp_path: Path) -> None:
-    utc = write_result(tmp_path / "utc.json", result_document(started="2026-01-01T10:00:00+00:00"))
-    paris = write_result(tmp_path / "paris.json", result_document(started="2026-01-01T10:30:00+01:00"))
-    merged = merge_runs(load_results([utc, paris]))
-    assert merged.columns[0].source.name == "utc.json", (
-        "observed 10:30+01:00 taken as newer than 10:00Z; expected UTC comparison"
-    )
-
-
-def test_runs_from_many_machines_merge_into_sorted_columns(tmp_path: Path) -> None:
-    docs = [
-        result_document("torch", "2.10", "cpu"),
-        result_document("torch", "2.9", "cpu"),
-        result_document("reference", "0.1", "sim:0"),
-        result_document("torch", "2.9", "cuda:0"),
-    ]
-    paths = [write_result(tmp_path / f"{i}.json", d) for i, d in enumerate(docs)]
-    merged = merge_runs(load_results([tmp_path]))
-    keys = [r.key for r in merged.columns]
-    expected = [
-        ("reference", "sim:0", "0.1"),
-        ("torch", "cpu", "2.9"),
-        ("torch", "cpu", "2.10"),
-        ("torch", "cuda:0", "2.9"),
-    ]
-    assert keys == expected, f"observed columns {keys}; expected {expected}"
-    assert len(paths) == len(merged.columns), "observed runs lost in the merge"
-    assert list(merged.trends) == [("torch", "cpu")], (
-        f"observed trends for {list(merged.trends)}; expected torch/cpu only"
-    )
-
-
-def test_the_same_file_twice_is_read_once(tmp_path: Path) -> None:
-    path = write_result(tmp_path / "r.json", result_document())
-    runs = load_results([path, tmp_path / "." / "r.json"])
-    assert len(runs) == 1, f"observed {len(runs)} runs; expected one"
 
 
 # --- Markdown ---------------------------------------------------------------------------------------------
@@ -313,21 +104,6 @@ def test_report_of_a_duplicate_exits_2(cli: Cli, tmp_path: Path) -> None:
     proc = cli(["report", "a.json", "b.json"])
     assert proc.returncode == 2, f"observed exit status {proc.returncode}; expected 2{_explain(proc)}"
     assert "a.json" in proc.stderr and "b.json" in proc.stderr, f"observed no error naming both files{_explain(proc)}"
-
-
-def test_junit_xml_of_the_suite_names_each_testcase_clause(tmp_path: Path) -> None:
-    import xml.etree.ElementTree as ET
-
-    from tests.helpers import run_python
-
-    args = ["-m", "pytest", "--pyargs", "conformance.suite", "-p", "no:cacheprovider", "-q"]
-    args += ["--blockspec-backend", "reference", "--blockspec-profile", "fast", "--blockspec-clause", "SEQ-INDEX"]
-    proc = run_python([*args, "--junitxml", str(tmp_path / "junit.xml")], tmp_path)
-    assert proc.returncode == 0, f"observed exit status {proc.returncode}; expected 0{_explain(proc)}"
-    cases = ET.parse(tmp_path / "junit.xml").getroot().iter("testcase")
-    props = [{p.get("name"): p.get("value") for p in case.iter("property")} for case in cases]
-    assert props and all(p.get("clause") == "SEQ-INDEX" for p in props), f"observed testcase properties {props}"
-    assert all(p.get("backend") == "reference" and p.get("device") == "cpu" for p in props), f"observed {props}"
 
 
 def test_unexpected_passes_are_listed_in_the_report(tmp_path: Path) -> None:
