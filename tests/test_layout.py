@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 from tests.helpers import REPO_ROOT
@@ -151,3 +152,67 @@ def test_each_test_file_sits_where_the_module_it_tests_sits() -> None:
         if not any(name == m or name.startswith(f"{m}_") for m in modules):
             misplaced.append(f"{relative} (no module {name.split('_')[0]}... in {source.relative_to(REPO_ROOT)})")
     assert not misplaced, f"observed test files that name no module beside them: {misplaced}; expected none"
+
+
+#: Modules of conformance/ whose tests are not (yet) at the mirrored path, each with where they are.
+#: A module that gets its mirrored test file must leave this table (the test below says so).
+ELSEWHERE = {
+    "__main__.py": "tests/test_cli.py: `python -m conformance` is the command",
+    "_errors.py": "tests/test_cli.py and tests/report/test_loader.py: each error's exit status and message",
+    "_interop.py": "tests/interop/test_command.py: pairs, their names and known failures",
+    "_interrupt.py": "tests/run/test_isolate.py and tests/interop/test_command.py: Ctrl-C, SIGTERM, SIGHUP",
+    "arch.py": "tests/backends/test_kit.py and tests/kit/test_reach.py: architectures built by every backend",
+    "backends/_children.py": "tests/backends/test_kit.py and each backend's conformance run",
+    "backends/_torchlike.py": "the torch and reference runs (tox, .ci/run) and the kill matrix",
+    "backends/flax/_adapter.py": "its conformance run (.ci/run, compared with .ci/expected/flax.toml)",
+    "backends/flax/blocks.py": "its conformance run (.ci/run) and tests/mutants/flax_mutants.py",
+    "backends/keras/_adapter.py": "its conformance run (.ci/run, compared with .ci/expected/keras.toml)",
+    "backends/keras/blocks.py": "its conformance run (.ci/run) and tests/mutants/keras_mutants.py",
+    "backends/paddle/_adapter.py": "its conformance run (.ci/run, compared with .ci/expected/paddle.toml)",
+    "backends/paddle/blocks.py": "its conformance run (.ci/run) and tests/mutants/paddle_mutants.py",
+    "backends/reference/_adapter.py": "its conformance run (the adapters of tests/run/test_isolate.py and the kill matrix build on it)",
+    "backends/tinygrad/_adapter.py": "its conformance run (.ci/run, compared with .ci/expected/tinygrad.toml)",
+    "backends/tinygrad/blocks.py": "its conformance run (.ci/run) and tests/mutants/tinygrad_mutants.py",
+    "backends/torch/_adapter.py": "its conformance run and the kill matrix (tests/test_killmatrix.py)",
+    "backends/torch/blocks.py": "its conformance run and tests/mutants/torch_mutants.py",
+    "interop/subject.py": "tests/run/test_subjects.py and tests/interop/test_command.py",
+    "kit/checks.py": "every suite test's assertion messages (tests/run/test_verdicts.py reads one in full)",
+    "report/_command.py": "tests/report/test_markdown.py and tests/report/test_dashboard.py, through the command",
+    "report/coverage_summary.py": "tests/report/test_loader.py (coverage files) and the tox coverage env",
+    "report/interop.py": "tests/interop/test_command.py: the writer-by-reader matrix",
+    "run/cache.py": "tests/kit/test_strategies_palette.py and tests/interop/test_command.py: compile caches",
+    "run/fixtures.py": "every suite test's `check` fixture",
+    "run/inprocess.py": "tests/test_access.py and tests/kit/test_strategies_palette.py: in-process runs",
+    "run/progress.py": "tests/run/test_isolate.py: one plain progress line per test, none with --quiet",
+    "run/request.py": "tests/run/test_subjects.py and tests/modules/test_engine.py: requests and their commands",
+    "run/session.py": "tests/run/test_isolate.py and tests/modules/test_engine.py: every run goes through it",
+    "run/stash.py": "tests/test_plugin.py: the session's stash key, and the message of a suite run with no backend",
+    "strategies.py": "tests/kit/test_strategies_reach.py: the public names re-export conformance.kit.strategies",
+}
+
+
+def test_each_module_has_its_tests_at_the_mirrored_path_or_says_where() -> None:
+    """The map read the other way: conformance/run/verdicts.py is tested in tests/run/test_verdicts.py.
+
+    The suites themselves (conformance/suite, module_suite, interop/test_interop.py) are shown able to fail by
+    the kill matrix; conformance/modules/ is tested by concept in tests/modules/ (correct, broken, real modules).
+    """
+    unmapped, stale = [], []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        relative = path.relative_to(PACKAGE)
+        if path.name in ("__init__.py", "conftest.py") or path.name.startswith("test_"):
+            continue
+        if relative.parts[0] in ("suite", "module_suite", "modules"):
+            continue
+        folder, name = REPO_ROOT / "tests" / relative.parent, relative.stem.lstrip("_")
+        mirrored = [*folder.glob(f"test_{name}.py"), *folder.glob(f"test_{name}_*.py")]
+        key = relative.as_posix()
+        if mirrored and key in ELSEWHERE:
+            stale.append(f"{key} (now tested in {mirrored[0].relative_to(REPO_ROOT)})")
+        elif not mirrored and key not in ELSEWHERE:
+            unmapped.append(f"{key} (expected {(folder / f'test_{name}.py').relative_to(REPO_ROOT)})")
+    assert not unmapped, f"observed modules with no test file at the mirrored path and none named: {unmapped}"
+    assert not stale, f"observed ELSEWHERE entries for modules that have their mirrored test file: {stale}"
+    named = {m for m in re.findall(r"tests/[\w/]+\.py", " ".join(ELSEWHERE.values()))}
+    missing = sorted(m for m in named if not (REPO_ROOT / m).exists())
+    assert not missing, f"observed ELSEWHERE naming test files that do not exist: {missing}"
