@@ -16,8 +16,9 @@ this kit holds the rest, so no adapter carries its own copy:
   to a block factory.
 - :func:`initializer_table` and :func:`initializer`: the one ``init_`` dispatch,
   its schemes checked against :data:`~conformance._protocol.INITIALIZERS`.
-- :func:`container`: a Block or Sequential node built as the framework's
-  container, children in order (the part of ``build`` every adapter shares).
+- :func:`maker`: the node dispatch of ``build``, each kind of node built by the
+  framework's own call the adapter gives; :func:`container`: a Block or
+  Sequential node built as the framework's container, children in order.
 - :func:`stored_values`: architecture values in the layout the backend declares
   (``weight_layouts``), for the adapter to write into a layer it builds.
 - :func:`gradients_of`: the :class:`~conformance._protocol.Gradients` of one backward, from the
@@ -185,6 +186,46 @@ def container(
     for name, kid in zip(node.names, kids, strict=True):
         net.add_module(name, kid)
     return net
+
+
+def maker(
+    framework: str,
+    *,
+    linear: Callable[[A.Linear], Any],
+    my_linear: Callable[[A.MyLinear], Any],
+    relu: Callable[[], Any],
+    centered: Callable[[], Any],
+    lazy_linear: Callable[[A.LazyLinear], Any] | None = None,
+    block: Callable[[list[tuple[str, Any]]], Any],
+    sequential: Callable[..., Any],
+    my_sequential: Callable[..., Any],
+    named: Callable[[], Any],
+) -> Callable[[A.Node, Callable[[A.Node], Any]], Any]:
+    """The ``make(node, child)`` that :func:`conformance.arch.build_tree` calls: each kind of node, one call.
+
+    Each argument builds one kind of node in the framework's own way (a layer from its node; a container
+    as :func:`container` says); ``lazy_linear`` None: the framework has no lazy layer, and a LazyLinear
+    node is refused like any node it cannot build.
+    """
+
+    def make(node: A.Node, child: Callable[[A.Node], Any]) -> Any:
+        if isinstance(node, A.Linear):
+            return linear(node)
+        if isinstance(node, A.MyLinear):
+            return my_linear(node)
+        if isinstance(node, A.LazyLinear) and lazy_linear is not None:
+            return lazy_linear(node)
+        if isinstance(node, A.ReLU):
+            return relu()
+        if isinstance(node, A.Centered):
+            return centered()
+        built = container(node, child, block=block, sequential=sequential, my_sequential=my_sequential, named=named)
+        if built is not None:
+            return built
+        lazy = "" if lazy_linear is not None else " (no lazy layers)"
+        raise TypeError(f"Expected an architecture node {framework} can build{lazy} but got {node!r}")
+
+    return make
 
 
 def gradients_of(

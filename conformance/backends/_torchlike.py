@@ -141,30 +141,20 @@ class TorchLikeBackend(IndexedByFramework, kit.StateDictCheckpoints):
         fw_dtype = self._dtype(dtype)
         nn = self.nn
 
-        def make(node: A.Node, child: Callable[[A.Node], Any]) -> Any:
-            if isinstance(node, A.Linear):
-                layer = self.linear_class(node.in_features, node.out_features, node.bias, dtype=fw_dtype)
-                return self._load_values(layer, node.values)
-            if isinstance(node, A.MyLinear):
-                return self._load_values(self.blocks.MyLinear(node.in_units, node.units).to(fw_dtype), node.values)
-            if isinstance(node, A.LazyLinear):
-                return nn.LazyLinear(node.out_features, node.bias, dtype=fw_dtype)
-            if isinstance(node, A.ReLU):
-                return nn.ReLU()
-            if isinstance(node, A.Centered):
-                return self.blocks.CenteredLayer()
-            built = kit.container(
-                node,
-                child,
-                block=self.block_class,
-                sequential=self.sequential_class,
-                my_sequential=self.blocks.MySequential,
-                named=self.sequential_class,
-            )
-            if built is not None:
-                return built
-            raise TypeError(f"Expected an architecture node but got {node!r}")
-
+        make = kit.maker(
+            self.name,
+            linear=lambda n: self._load_values(
+                self.linear_class(n.in_features, n.out_features, n.bias, dtype=fw_dtype), n.values
+            ),
+            my_linear=lambda n: self._load_values(self.blocks.MyLinear(n.in_units, n.units).to(fw_dtype), n.values),
+            lazy_linear=lambda n: nn.LazyLinear(n.out_features, n.bias, dtype=fw_dtype),
+            relu=nn.ReLU,
+            centered=self.blocks.CenteredLayer,
+            block=self.block_class,
+            sequential=self.sequential_class,
+            my_sequential=self.blocks.MySequential,
+            named=self.sequential_class,
+        )
         module = self.build_tree(node, make)
         return module if device is None else module.to(device)
 

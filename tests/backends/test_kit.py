@@ -79,3 +79,42 @@ def test_stored_values_follow_the_declared_layout() -> None:
     assert chapter is not None and np.array_equal(chapter[0], weight)
     assert flax_like is not None and np.array_equal(flax_like[0], weight.T), "observed no transpose for (in, out)"
     assert kit.stored_values(A.Linear(2, 3), A.CHAPTER_LAYOUTS) is None
+
+
+def test_maker_builds_each_kind_of_node_with_the_call_given_and_refuses_what_it_lacks() -> None:
+    built: list[str] = []
+
+    def leaf(kind: str) -> Any:
+        return lambda *args: built.append(kind) or kind
+
+    make = kit.maker(
+        "Toy",
+        linear=leaf("linear"),
+        my_linear=leaf("my_linear"),
+        relu=leaf("relu"),
+        centered=leaf("centered"),
+        block=lambda kids: ("block", kids),
+        sequential=lambda *kids: ("sequential", kids),
+        my_sequential=lambda *kids: ("my_sequential", kids),
+        named=lambda: None,
+    )
+    tree = A.Sequential((A.Linear(2, 3), A.ReLU(), A.Block((("body", A.MyLinear(3, 3)),)), A.Centered()), custom=True)
+    out = A.build_tree(tree, make)
+    expected = ("my_sequential", ("linear", "relu", ("block", [("body", "my_linear")]), "centered"))
+    assert out == expected, f"observed {out}; expected {expected}"
+    assert built == ["linear", "relu", "my_linear", "centered"], f"observed calls {built}; expected one per leaf"
+    with pytest.raises(TypeError, match=r"Toy can build \(no lazy layers\)"):
+        make(A.LazyLinear(3), lambda n: n)
+    lazy = kit.maker(
+        "Lazy",
+        linear=leaf("linear"),
+        my_linear=leaf("my_linear"),
+        relu=leaf("relu"),
+        centered=leaf("centered"),
+        lazy_linear=leaf("lazy"),
+        block=list,
+        sequential=list,
+        my_sequential=list,
+        named=list,
+    )
+    assert lazy(A.LazyLinear(3), lambda n: n) == "lazy", "observed a LazyLinear not built by lazy_linear"

@@ -260,40 +260,36 @@ class FlaxBackend(ChildrenByPosition, kit.StateDictCheckpoints):
         rngs = self._rngs
         layouts = weight_layouts(self)
 
-        def make(node: A.Node, child: Callable[[A.Node], Any]) -> Any:
-            if isinstance(node, A.Linear):
-                given: dict[str, Any] = {}
-                values = kit.stored_values(node, layouts)
-                if values is not None:  # the values as the initializers: no random draw compiled per shape
-                    given["kernel_init"] = _given(values[0])
-                    if values[1] is not None:
-                        given["bias_init"] = _given(values[1])
-                return self.linear_class(
-                    node.in_features, node.out_features, use_bias=node.bias, param_dtype=jdtype, rngs=rngs, **given
-                )
-            if isinstance(node, A.MyLinear):
-                layer = self.blocks.MyLinear(node.in_units, node.units, rngs=rngs)
-                mine = kit.stored_values(node, layouts)
-                layer.weight.value = jnp.asarray(layer.weight.value if mine is None else mine[0], dtype=jdtype)
-                bias = layer.bias.value if mine is None or mine[1] is None else mine[1]
-                layer.bias.value = jnp.asarray(bias, dtype=jdtype)
-                return layer
-            if isinstance(node, A.ReLU):
-                return self.blocks.ReLU()
-            if isinstance(node, A.Centered):
-                return self.blocks.CenteredLayer()
-            built = kit.container(
-                node,
-                child,
-                block=self.blocks.Block,
-                sequential=self.sequential_class,
-                my_sequential=self.blocks.MySequential,
-                named=self.blocks.NamedSequential,
+        def linear(node: A.Linear) -> Any:
+            given: dict[str, Any] = {}
+            values = kit.stored_values(node, layouts)
+            if values is not None:  # the values as the initializers: no random draw compiled per shape
+                given["kernel_init"] = _given(values[0])
+                if values[1] is not None:
+                    given["bias_init"] = _given(values[1])
+            return self.linear_class(
+                node.in_features, node.out_features, use_bias=node.bias, param_dtype=jdtype, rngs=rngs, **given
             )
-            if built is not None:
-                return built
-            raise TypeError(f"Expected an architecture node Flax can build (no lazy layers) but got {node!r}")
 
+        def my_linear(node: A.MyLinear) -> Any:
+            layer = self.blocks.MyLinear(node.in_units, node.units, rngs=rngs)
+            mine = kit.stored_values(node, layouts)
+            layer.weight.value = jnp.asarray(layer.weight.value if mine is None else mine[0], dtype=jdtype)
+            bias = layer.bias.value if mine is None or mine[1] is None else mine[1]
+            layer.bias.value = jnp.asarray(bias, dtype=jdtype)
+            return layer
+
+        make = kit.maker(
+            "Flax",
+            linear=linear,
+            my_linear=my_linear,
+            relu=self.blocks.ReLU,
+            centered=self.blocks.CenteredLayer,
+            block=self.blocks.Block,
+            sequential=self.sequential_class,
+            my_sequential=self.blocks.MySequential,
+            named=self.blocks.NamedSequential,
+        )
         module = self.build_tree(node, make, self.tie)
         return module if device is None else self.module_to(module, device)
 

@@ -268,30 +268,20 @@ class KerasBackend(ChildrenByPosition):
                     layer.bias.assign(values[1])
             return layer
 
-        def make(node: A.Node, child: Callable[[A.Node], Any]) -> Any:
-            if isinstance(node, A.Linear):
-                return given(b.dense(node.in_features, node.out_features, node.bias, dtype=dtype), node)
-            if isinstance(node, A.MyLinear):
-                return given(b.MyLinear(node.in_units, node.units, dtype=dtype), node)
-            if isinstance(node, A.LazyLinear):
-                return keras.layers.Dense(node.out_features, use_bias=node.bias, dtype=dtype)
-            if isinstance(node, A.ReLU):
-                return keras.layers.ReLU(dtype=dtype)
-            if isinstance(node, A.Centered):
-                return b.CenteredLayer(dtype=dtype)
-            # keras.Sequential([]) refuses to build ("it has no layers"); the add_module container with no
-            # children is the identity an empty Sequential is.
-            built = kit.container(
-                node,
-                child,
-                block=functools.partial(b.Block, dtype=dtype),
-                sequential=lambda *kids: keras.Sequential(list(kids)) if kids else b.NamedSequential(dtype=dtype),
-                my_sequential=functools.partial(b.MySequential, dtype=dtype),
-                named=functools.partial(b.NamedSequential, dtype=dtype),
-            )
-            if built is not None:
-                return built
-            raise TypeError(f"Expected an architecture node but got {node!r}")
+        # keras.Sequential([]) refuses to build ("it has no layers"); the add_module container with no
+        # children is the identity an empty Sequential is.
+        make = kit.maker(
+            "Keras",
+            linear=lambda n: given(b.dense(n.in_features, n.out_features, n.bias, dtype=dtype), n),
+            my_linear=lambda n: given(b.MyLinear(n.in_units, n.units, dtype=dtype), n),
+            lazy_linear=lambda n: keras.layers.Dense(n.out_features, use_bias=n.bias, dtype=dtype),
+            relu=lambda: keras.layers.ReLU(dtype=dtype),
+            centered=lambda: b.CenteredLayer(dtype=dtype),
+            block=functools.partial(b.Block, dtype=dtype),
+            sequential=lambda *kids: keras.Sequential(list(kids)) if kids else b.NamedSequential(dtype=dtype),
+            my_sequential=functools.partial(b.MySequential, dtype=dtype),
+            named=functools.partial(b.NamedSequential, dtype=dtype),
+        )
 
         with scope, _inside_keras():
             return self.build_tree(node, make, self.tie)

@@ -227,27 +227,19 @@ class PaddleBackend(IndexedByFramework, kit.StateDictCheckpoints):
                     self._write(layer.bias, values[1])
             return layer
 
-        def make(node: A.Node, child: Callable[[A.Node], Any]) -> Any:
-            if isinstance(node, A.Linear):
-                bias = None if node.bias else False
-                return given(self.linear_class(node.in_features, node.out_features, bias_attr=bias), node)
-            if isinstance(node, A.MyLinear):
-                return given(b.MyLinear(node.in_units, node.units), node)
-            if isinstance(node, A.ReLU):
-                return nn.ReLU()
-            if isinstance(node, A.Centered):
-                return b.CenteredLayer()
-            built = kit.container(
-                node,
-                child,
-                block=b.Block,
-                sequential=nn.Sequential,
-                my_sequential=b.MySequential,
-                named=nn.Sequential,
-            )
-            if built is not None:
-                return built
-            raise TypeError(f"Expected an architecture node Paddle can build (no lazy layers) but got {node!r}")
+        make = kit.maker(
+            "Paddle",
+            linear=lambda n: given(
+                self.linear_class(n.in_features, n.out_features, bias_attr=None if n.bias else False), n
+            ),
+            my_linear=lambda n: given(b.MyLinear(n.in_units, n.units), n),
+            relu=nn.ReLU,
+            centered=b.CenteredLayer,
+            block=b.Block,
+            sequential=nn.Sequential,
+            my_sequential=b.MySequential,
+            named=nn.Sequential,
+        )
 
         with _default_dtype(dtype), _inside_paddle():
             module = self.build_tree(node, make)

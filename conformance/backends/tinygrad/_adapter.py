@@ -260,27 +260,19 @@ class TinygradBackend(ChildrenByPosition, kit.StateDictCheckpoints):
                     made.bias = Tensor(np.asarray(given.bias, dtype=dtype))
             return made
 
-        def make(node: A.Node, child: Callable[[A.Node], Any]) -> Any:
-            if isinstance(node, A.Linear):
-                args = (node.in_features, node.out_features)
-                return layer(self.linear_class, node.values, *args, has_bias=node.bias, bias=node.bias)
-            if isinstance(node, A.MyLinear):
-                return layer(b.MyLinear, node.values, node.in_units, node.units)
-            if isinstance(node, A.ReLU):
-                return Tensor.relu
-            if isinstance(node, A.Centered):
-                return b.CenteredLayer()
-            built = kit.container(
-                node,
-                child,
-                block=b.Block,
-                sequential=lambda *kids: b.Sequential(list(kids)),
-                my_sequential=b.MySequential,
-                named=b.NamedSequential,
-            )
-            if built is not None:
-                return built
-            raise TypeError(f"Expected an architecture node tinygrad can build (no lazy layers) but got {node!r}")
+        make = kit.maker(
+            "tinygrad",
+            linear=lambda n: layer(
+                self.linear_class, n.values, n.in_features, n.out_features, has_bias=n.bias, bias=n.bias
+            ),
+            my_linear=lambda n: layer(b.MyLinear, n.values, n.in_units, n.units),
+            relu=lambda: Tensor.relu,
+            centered=b.CenteredLayer,
+            block=b.Block,
+            sequential=lambda *kids: b.Sequential(list(kids)),
+            my_sequential=b.MySequential,
+            named=b.NamedSequential,
+        )
 
         module = A.build_tree(node, make)
         self._realize(module)
