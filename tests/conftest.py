@@ -61,7 +61,7 @@ SLOW: dict[str, str] = {
     "tests/reference/test_atomic_save.py::test_sigkill_during_save_keeps_the_previous_file": "kills saving children",
     "tests/kit/test_strategies_reach.py::test_container_children": "draws until every count is met",
     "tests/kit/test_strategies_reach.py::test_saved_containers": "draws until every count is met",
-    "tests/kit/test_strategies_palette.py::test_a_named_compile_cache_is_kept_for_the_next_run": "two runs through the command",
+    "tests/run/test_cache.py::test_a_named_compile_cache_is_kept_for_the_next_run": "two runs through the command",
     "tests/kit/test_strategies_palette.py::test_a_palette_bounds_the_shapes_a_run_compiles": "a run through the command",
     "tests/test_plugin.py": "each test runs a conformance suite in pytester",
     "tests/test_manifest.py::test_without_the_manifest_the_same_failure": "a suite run, shrunk",

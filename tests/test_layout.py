@@ -180,7 +180,6 @@ ELSEWHERE = {
     "report/_command.py": "tests/report/test_markdown.py and tests/report/test_dashboard.py, through the command",
     "report/coverage_summary.py": "tests/report/test_loader.py (coverage files) and the tox coverage env",
     "report/interop.py": "tests/interop/test_command.py: the writer-by-reader matrix",
-    "run/cache.py": "tests/kit/test_strategies_palette.py and tests/interop/test_command.py: compile caches",
     "run/fixtures.py": "every suite test's `check` fixture",
     "run/inprocess.py": "tests/test_access.py and tests/kit/test_strategies_palette.py: in-process runs",
     "run/progress.py": "tests/run/test_isolate.py: one plain progress line per test, none with --quiet",
