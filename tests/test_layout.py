@@ -179,7 +179,6 @@ ELSEWHERE = {
     "kit/checks.py": "every suite test's assertion messages (tests/run/test_verdicts.py reads one in full)",
     "report/_command.py": "tests/report/test_markdown.py and tests/report/test_dashboard.py, through the command",
     "report/coverage_summary.py": "tests/report/test_loader.py (coverage files) and the tox coverage env",
-    "report/interop.py": "tests/interop/test_command.py: the writer-by-reader matrix",
     "run/fixtures.py": "every suite test's `check` fixture",
     "run/inprocess.py": "tests/test_access.py and tests/kit/test_strategies_palette.py: in-process runs",
     "run/progress.py": "tests/run/test_isolate.py: one plain progress line per test, none with --quiet",

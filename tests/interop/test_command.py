@@ -18,7 +18,6 @@ from conformance._interrupt import Terminated
 from conformance.interop.command import interop_command, interop_document
 from conformance.interop.subject import PAIR
 from conformance.report import InvalidResultFile, build_dashboard, load_result, load_results, merge_runs
-from conformance.report.interop import matrix_markdown
 from conformance.report.markdown import inline
 from conformance.run.inprocess import run_suite
 from conformance.run.request import RunRequest
@@ -72,14 +71,6 @@ def test_a_malformed_pair_is_a_usage_error(argv: list[str], tmp_path: Path) -> N
     proc = run_cli(["interop", *argv], tmp_path)
     assert proc.returncode == 2, f"observed exit {proc.returncode}; expected 2 ({proc.stderr[-300:]})"
     assert "Traceback" not in proc.stderr, f"observed a traceback for {argv}: {proc.stderr[-300:]}"
-
-
-def test_the_matrix_puts_writers_down_and_readers_across() -> None:
-    table = matrix_markdown([("a->b", {"pass": 4, "xfail": 1}), ("b->a", {"pass": 5}), ("a->c", {"fail": 2})])
-    rows = table.splitlines()
-    assert rows[0] == "| writer \\ reader | a | b | c |", f"observed header {rows[0]!r}"
-    assert rows[2] == "| a | · | 4 pass, 1 xfail | 2 fail |", f"observed row a {rows[2]!r}"
-    assert rows[3] == "| b | 5 pass | · |  |", f"observed row b {rows[3]!r}"
 
 
 # --- the interop file: written once, read by report and dashboard ----------------------------------------
