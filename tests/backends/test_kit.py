@@ -87,12 +87,10 @@ def test_maker_builds_each_kind_of_node_with_the_call_given_and_refuses_what_it_
     def leaf(kind: str) -> Any:
         return lambda *args: built.append(kind) or kind
 
+    leaves = {kind: leaf(kind) for kind in ("linear", "my_linear", "relu", "centered")}
     make = kit.maker(
         "Toy",
-        linear=leaf("linear"),
-        my_linear=leaf("my_linear"),
-        relu=leaf("relu"),
-        centered=leaf("centered"),
+        **leaves,
         block=lambda kids: ("block", kids),
         sequential=lambda *kids: ("sequential", kids),
         my_sequential=lambda *kids: ("my_sequential", kids),
@@ -106,15 +104,6 @@ def test_maker_builds_each_kind_of_node_with_the_call_given_and_refuses_what_it_
     with pytest.raises(TypeError, match=r"Toy can build \(no lazy layers\)"):
         make(A.LazyLinear(3), lambda n: n)
     lazy = kit.maker(
-        "Lazy",
-        linear=leaf("linear"),
-        my_linear=leaf("my_linear"),
-        relu=leaf("relu"),
-        centered=leaf("centered"),
-        lazy_linear=leaf("lazy"),
-        block=list,
-        sequential=list,
-        my_sequential=list,
-        named=list,
+        "Lazy", **leaves, lazy_linear=leaf("lazy"), block=list, sequential=list, my_sequential=list, named=list
     )
     assert lazy(A.LazyLinear(3), lambda n: n) == "lazy", "observed a LazyLinear not built by lazy_linear"
