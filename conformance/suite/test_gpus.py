@@ -86,10 +86,13 @@ def test_tensors_default_to_cpu(backend: Backend, host: str, check: Check, shape
 
 
 @pytest.mark.clause("DEV-UNINDEXED-IS-ZERO")
-def test_unindexed_accelerator_is_index_zero(backend: Backend, accelerator: str, check: Check) -> None:
+@given(shape=st.lists(hh.sizes(0, 4), max_size=3))
+def test_unindexed_accelerator_is_index_zero(
+    backend: Backend, accelerator: str, check: Check, shape: list[int]
+) -> None:
     kind = backend.accelerator_type()
-    t = backend.tensor(np.ones((2, 3), dtype=np.float32), kind)
-    check.equal(backend.device_of(t), f"{kind}:0", f"device of a tensor created on {kind!r}")
+    t = backend.tensor(np.ones(tuple(shape), dtype=np.float32), kind)
+    check.equal(backend.device_of(t), f"{kind}:0", f"device of a tensor of shape {tuple(shape)} created on {kind!r}")
 
 
 @pytest.mark.clause("DEV-NAME-EQUALITY")

@@ -68,8 +68,14 @@ def test_parameters_have_the_parameter_type(backend: Backend, device: str, check
     model = backend.build(net.arch, dtype=net.dtype, device=device)
     for name, param in backend.named_parameters(model):
         check.true(backend.is_parameter(param), f"parameter {name!r}", type(param).__name__, "marked as a parameter")
-    plain = backend.tensor(np.zeros((2, 3), dtype=np.float32), device)
-    check.true(not backend.is_parameter(plain), "a tensor from the factory", "marked as a parameter", "a plain tensor")
+    shape = tuple(data.draw(st.lists(hh.sizes(0, 4), max_size=3), label="shape of a plain tensor"))
+    plain = backend.tensor(np.zeros(shape, dtype=np.float32), device)
+    check.true(
+        not backend.is_parameter(plain),
+        f"a tensor of shape {shape} from the factory",
+        "marked as a parameter",
+        "a plain tensor",
+    )
     if "buffers" in backend.capabilities:
         for name, constant in backend.named_buffers(backend.chapter("FixedHiddenMLP", device=device)):
             check.true(
