@@ -176,7 +176,6 @@ ELSEWHERE = {
     "backends/torch/_adapter.py": "its conformance run and the kill matrix (tests/test_killmatrix.py)",
     "backends/torch/blocks.py": "its conformance run and tests/mutants/torch_mutants.py",
     "interop/subject.py": "tests/run/test_subjects.py and tests/interop/test_command.py",
-    "kit/checks.py": "every suite test's assertion messages (tests/run/test_verdicts.py reads one in full)",
     "report/_command.py": "tests/report/test_markdown.py and tests/report/test_dashboard.py, through the command",
     "report/coverage_summary.py": "tests/report/test_loader.py (coverage files) and the tox coverage env",
     "run/fixtures.py": "every suite test's `check` fixture",

@@ -78,9 +78,11 @@ class Check:
         exp = expected.astype(np.float64)
         tol = np.broadcast_to(np.asarray(tolerance, dtype=np.float64), exp.shape)
         finite = np.isfinite(exp)
-        if not np.array_equal(np.isfinite(obs), finite) or not np.array_equal(obs[~finite], exp[~finite]):
+        same_non_finite = np.array_equal(obs[~finite], exp[~finite], equal_nan=True)  # NaN where NaN is expected
+        if not np.array_equal(np.isfinite(obs), finite) or not same_non_finite:
             raise self.fail(f"{what} non-finite entries", obs, exp)
-        error = np.where(finite, np.abs(obs - exp), 0.0)
+        error = np.zeros_like(exp)
+        error[finite] = np.abs(obs[finite] - exp[finite])  # non-finite entries agree here (checked above)
         excess = error - tol
         if excess.size and excess.max() > 0:
             where = np.unravel_index(int(np.argmax(excess)), excess.shape)
