@@ -10,8 +10,10 @@ import inspect
 import json
 import os
 import pkgutil
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -201,3 +203,27 @@ def sample(strategy: st.SearchStrategy[_T], draws: int) -> list[_T]:
 
     collect()
     return out
+
+
+def alive(pid: int) -> bool:
+    """Whether process ``pid`` still runs; a zombie (ended, not yet reaped by its new parent) counts as gone."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def survivors(directory: Path, pattern: str = "*.pid") -> list[int]:
+    """The processes whose ids files in ``directory`` hold still alive after 10 s; killed, so none outlives a test."""
+    pids = [int(p.read_text(encoding="utf-8")) for p in directory.glob(pattern)]
+    deadline = time.monotonic() + 10
+    while any(alive(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    left = [p for p in pids if alive(p)]
+    for pid in left:  # leave nothing behind a failed test
+        os.kill(pid, signal.SIGKILL)
+    return left

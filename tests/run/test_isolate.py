@@ -20,6 +20,7 @@ from xml.etree import ElementTree as ET
 import pytest
 
 from spec import load_catalogue
+from tests.helpers import alive
 
 ROOT = Path(__file__).resolve().parents[2]
 ADAPTERS = ROOT / "tests" / "fixtures" / "adapters"
@@ -133,22 +134,12 @@ def test_a_terminated_run_takes_its_child_with_it(tmp_path: Path) -> None:
             parent.kill()
     assert status == 128 + signal.SIGTERM, f"observed exit status {status}; expected {128 + signal.SIGTERM}"
     deadline = time.monotonic() + 10
-    while _alive(child) and time.monotonic() < deadline:
+    while alive(child) and time.monotonic() < deadline:
         time.sleep(0.1)
-    orphaned = _alive(child)
+    orphaned = alive(child)
     if orphaned:
         os.kill(child, signal.SIGKILL)  # leave no busy loop behind a failed test
     assert not orphaned, f"observed the suite's child {child} still running after its parent ended"
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # A zombie (ended, not yet reaped by its new parent) counts as gone.
-    stat = Path(f"/proc/{pid}/stat")
-    return not (stat.exists() and stat.read_text().split(")")[-1].split()[0] == "Z")
 
 
 def _without_timings(data: dict[str, Any]) -> dict[str, Any]:

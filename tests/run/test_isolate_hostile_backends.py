@@ -8,7 +8,6 @@ run is left behind.
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -18,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import ADAPTERS_DIR, REPO_ROOT, subprocess_env
+from tests.helpers import ADAPTERS_DIR, REPO_ROOT, subprocess_env, survivors
 
 TARGET = "SEQ-INDEX"
 FEW_IDS = ("SEQ-INDEX", "SEQ-ORDER", "BLOCK-NESTING")
@@ -143,29 +142,6 @@ def test_a_backend_slower_to_import_than_the_test_timeout_still_loads(tmp_path: 
 # --- 3. no process outlives the run ---------------------------------------------------------------------
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    stat = Path(f"/proc/{pid}/stat")
-    try:
-        return stat.read_text().rpartition(")")[2].split()[0] != "Z"
-    except OSError:
-        return False
-
-
-def _survivors(directory: Path, pattern: str = "*.pid") -> list[int]:
-    pids = [int(p.read_text(encoding="utf-8")) for p in directory.glob(pattern)]
-    deadline = time.monotonic() + 10
-    while any(_alive(p) for p in pids) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    alive = [p for p in pids if _alive(p)]
-    for pid in alive:  # leave nothing behind a failed test
-        os.kill(pid, signal.SIGKILL)
-    return alive
-
-
 linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc, prctl and subreapers are Linux's")
 
 
@@ -182,7 +158,7 @@ def test_nothing_a_backend_forks_outlives_a_normal_run(adapter: str, tmp_path: P
     assert proc.returncode == 0, f"{adapter}: observed exit status {proc.returncode}; expected 0{_explain(proc)}"
     forked = list(pids.glob("*.pid"))
     assert forked, f"{adapter}: observed no forked process; the fixture did not run"
-    alive = _survivors(pids)
+    alive = survivors(pids)
     assert not alive, f"{adapter}: observed {len(alive)} of {len(forked)} forked processes alive after the run"
 
 
@@ -197,7 +173,7 @@ def test_nothing_outlives_a_hang_kill(tmp_path: Path) -> None:
     )
     assert proc.returncode == 1, f"observed exit status {proc.returncode}; expected 1{_explain(proc)}"
     assert data is not None and "hung" in next(c for c in data["clauses"] if c["id"] == TARGET)["reason"]
-    alive = _survivors(pids)
+    alive = survivors(pids)
     assert not alive, f"observed {alive} alive after the hang-kill; expected the child and its daemon gone"
 
 
@@ -238,8 +214,8 @@ def test_ending_blockspec_ends_its_children(how: str, tmp_path: Path) -> None:
     # A SIGKILLed parent runs no code: its isolating child dies with it (PR_SET_PDEATHSIG), but a daemon the
     # backend detached is beyond reach; for the catchable signals nothing at all may remain.
     child_only = how == "SIGKILL"
-    alive = _survivors(pids, "child-*.pid" if child_only else "*.pid")
-    _survivors(pids)  # the daemon of the SIGKILL case, cleaned up either way
+    alive = survivors(pids, "child-*.pid" if child_only else "*.pid")
+    survivors(pids)  # the daemon of the SIGKILL case, cleaned up either way
     assert not alive, f"{how}: observed {alive} of the run's processes alive after blockspec ended"
 
 

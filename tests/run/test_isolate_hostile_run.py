@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import ADAPTERS_DIR, REPO_ROOT, subprocess_env
+from tests.helpers import ADAPTERS_DIR, REPO_ROOT, subprocess_env, survivors
 
 MODULES_DIR = REPO_ROOT / "tests" / "fixtures" / "modules"
 TARGET = "SEQ-INDEX"
@@ -121,28 +121,11 @@ def test_two_test_processes_give_the_result_file_of_one(case: str, tmp_path: Pat
     assert not differing, f"{case}: observed clauses differ between -n 1 and -n 2 (-n 1, -n 2): {differing}"
     assert code1 == code2, f"{case}: observed exit status {code1} with -n 1 and {code2} with -n 2"
     assert not _left_in_temp(tmp_path), f"{case}: observed {_left_in_temp(tmp_path)} left in the temp directory"
-    alive = _survivors(pids)
+    alive = survivors(pids)
     assert not alive, f"{case}: observed {alive} forked by the backend alive after the runs"
     if case == "forks-and-hangs":  # a hang is waited out once per run: -n 2 decides it, never reruns it to hang again
         hung = len(list(pids.glob("child-*.pid")))
         assert hung == 2, f"{case}: observed the hanging test started {hung} times in two runs; expected 2"
-
-
-def _survivors(directory: Path) -> list[int]:
-    def alive(pid: int) -> bool:
-        try:
-            return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z"
-        except OSError:
-            return False
-
-    pids = [int(p.read_text(encoding="utf-8")) for p in directory.glob("*.pid")]
-    deadline = time.monotonic() + 10
-    while any(alive(p) for p in pids) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    left = [p for p in pids if alive(p)]
-    for pid in left:  # leave nothing behind a failed test
-        os.kill(pid, signal.SIGKILL)
-    return left
 
 
 def test_more_test_processes_than_tests_give_the_same_verdicts(tmp_path: Path) -> None:
@@ -256,19 +239,25 @@ def test_dev_null_and_dev_stdout_are_accepted_outputs(tmp_path: Path) -> None:
 # --- temporary directories --------------------------------------------------------------------------------
 
 
-@linux_only
-def test_a_sigkilled_runs_directories_are_named_for_it_and_removed_by_the_next_run(tmp_path: Path) -> None:
+def _hanging_run(tmp_path: Path) -> tuple[subprocess.Popen[bytes], Path]:
+    """A run whose test hangs, with its own TMPDIR, once its child has started the journal (or after 120 s)."""
     temp = tmp_path / "tmp"
     temp.mkdir()
     env = {**subprocess_env([ADAPTERS_DIR, REPO_ROOT]), "TMPDIR": str(temp)}
     command = [sys.executable, "-m", "conformance", "run", "--backend", "crashing_adapter:HangsInLength"]
     command += ["--clause", TARGET, "--profile", "fast", "--quiet", "--timeout", "300"]
     parent = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not list(temp.glob(f"blockspec-run-{parent.pid}-*/journal-0.jsonl")) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(1)
+    return parent, temp
+
+
+@linux_only
+def test_a_sigkilled_runs_directories_are_named_for_it_and_removed_by_the_next_run(tmp_path: Path) -> None:
+    parent, temp = _hanging_run(tmp_path)
     try:
-        deadline = time.monotonic() + 120
-        while not list(temp.glob(f"blockspec-run-{parent.pid}-*/journal-0.jsonl")) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        time.sleep(1)
         parent.kill()
         parent.wait(timeout=60)
     finally:
@@ -287,17 +276,8 @@ def test_a_sigkilled_runs_directories_are_named_for_it_and_removed_by_the_next_r
 @linux_only
 @pytest.mark.parametrize("how", ["SIGTERM", "SIGHUP", "SIGINT"])
 def test_a_signalled_run_leaves_no_temporary_directory(how: str, tmp_path: Path) -> None:
-    temp = tmp_path / "tmp"
-    temp.mkdir()
-    env = {**subprocess_env([ADAPTERS_DIR, REPO_ROOT]), "TMPDIR": str(temp)}
-    command = [sys.executable, "-m", "conformance", "run", "--backend", "crashing_adapter:HangsInLength"]
-    command += ["--clause", TARGET, "--profile", "fast", "--quiet", "--timeout", "300"]
-    parent = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    parent, _ = _hanging_run(tmp_path)
     try:
-        deadline = time.monotonic() + 120
-        while not list(temp.glob("blockspec-run-*/journal-0.jsonl")) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        time.sleep(1)
         parent.send_signal(getattr(signal, how))
         status = parent.wait(timeout=60)
     finally:
