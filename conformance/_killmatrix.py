@@ -169,6 +169,24 @@ def run_mutant(
     return run
 
 
+def target_status(
+    mutant: Mutant, *, cwd: Path, profile: str = "ci", shapes: str | None = None, timeout: float = 600
+) -> tuple[str, str]:
+    """The status of ``mutant``'s target when only that clause runs on it, and the run's output.
+
+    Whether the target's tests reach what the mutant breaks, without the rest of the judgement: that no
+    other clause fails is :func:`run_mutant`'s, under the backend's own shapes.
+    """
+    with tempfile.TemporaryDirectory(prefix="blockspec-mutant-") as tmp:
+        _, data, output = _run_suite_process(
+            mutant.selector, profile, shapes, [mutant.target], cwd=cwd, tmp=Path(tmp), timeout=timeout
+        )
+    if data is None:
+        return "no result", output[-2000:]
+    statuses = {c["id"]: c["status"] for c in data["clauses"]}
+    return statuses.get(mutant.target, "absent"), output[-2000:]
+
+
 def _mutant_class(mutant: Mutant) -> type:
     return getattr(importlib.import_module(mutant.module), mutant.name)  # type: ignore[no-any-return]
 

@@ -76,9 +76,27 @@ SLOW: dict[str, str] = {
 }
 
 
+#: The environment variable OpenMP (torch's and paddle's CPU kernels, OpenBLAS) takes its thread count from.
+THREADS_ENV = "OMP_NUM_THREADS"
+
+
+def threads_per_worker(workers: int, cores: int) -> int:
+    """The OpenMP threads each of ``workers`` processes gets so that together they use ``cores``, no more."""
+    return max(1, cores // max(1, workers))
+
+
 def pytest_configure(config: pytest.Config) -> None:
-    """One directory for the kill matrix's base runs, shared by every xdist worker (they inherit the
-    environment) and made by the process that starts them; removed when that process ends."""
+    """Under ``-n N``, each worker's OpenMP thread count, unless the environment already sets one; and one
+    directory for the kill matrix's base runs, shared by every xdist worker (they inherit the environment)
+    and made by the process that starts them; removed when that process ends.
+
+    Without a thread count, each of two workers on two cores runs torch on two threads, and so does each
+    run a test starts: four spinning threads or more on two cores. Measured on the 2-core machine with the
+    other core busy: ResNet-18's module check took 200 s on two threads, 33 s on one.
+    """
+    workers = getattr(config.option, "numprocesses", None)
+    if isinstance(workers, int) and workers > 1 and not hasattr(config, "workerinput"):
+        os.environ.setdefault(THREADS_ENV, str(threads_per_worker(workers, os.cpu_count() or 1)))
     if hasattr(config, "workerinput") or os.environ.get(BASELINE_DIR_ENV):
         return
     directory = tempfile.mkdtemp(prefix="blockspec-baselines-")

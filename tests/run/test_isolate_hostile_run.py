@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -111,8 +112,16 @@ def test_two_test_processes_give_the_result_file_of_one(case: str, tmp_path: Pat
     pids.mkdir()
     env = {"BLOCKSPEC_TEST_PID_DIR": str(pids)}
     files = {}
-    for workers in ("1", "2"):
-        proc, data = run(["--backend", adapter, *SOME, *extra, "-n", workers], tmp_path, f"r{workers}.json", env=env)
+    # The two runs side by side: a hang is waited out once per test, not once per run.
+    with ThreadPoolExecutor(2) as pool:
+        runs = {
+            workers: pool.submit(
+                run, ["--backend", adapter, *SOME, *extra, "-n", workers], tmp_path, f"r{workers}.json", env=env
+            )
+            for workers in ("1", "2")
+        }
+    for workers, future in runs.items():
+        proc, data = future.result()
         assert data is not None, f"{case} -n {workers}: observed no result file{_explain(proc)}"
         assert "INTERNALERROR" not in proc.stdout + proc.stderr, f"{case} -n {workers}: observed{_explain(proc)}"
         files[workers] = (proc.returncode, _verdicts(data))
