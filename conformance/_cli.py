@@ -63,6 +63,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--seed", type=int, metavar="N", help="draw examples at random from this seed (soak runs)")
     run.add_argument(
+        "--max-examples", type=int, metavar="N", help="at most N examples per clause (default: the profile's)"
+    )
+    run.add_argument(
         "--shapes",
         choices=SHAPE_MODES,
         help="draw widths, batch sizes and tensor dimensions from a small per-run palette (chosen from --seed), "
@@ -301,6 +304,7 @@ def _run(args: argparse.Namespace) -> int:
         verbose=args.verbose,
         shrink=not args.no_shrink,
         seed=args.seed,
+        max_examples=args.max_examples,
         known_failures=args.known_failures,
         timeout=args.timeout,
         load_timeout=args.load_timeout,

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     import jsonschema
 
 from conformance._killmatrix import BASELINE_DIR_ENV
+from conformance.run.isolate import THREADS_ENV, threads_per_process
 from tests.helpers import Cli, run_cli
 
 pytest_plugins = ["pytester"]
@@ -73,16 +74,13 @@ SLOW: dict[str, str] = {
     "tests/report/test_loader.py::test_real_result_file_loads": "a run through the command",
     "tests/run/test_junit.py": "a suite run",
     "tests/test_protocol_handles.py::test_views_": "suite runs on handle-breaking adapters",
+    # Each worker that runs one of these imports the framework first: seconds each for JAX, Keras, tinygrad
+    # and Paddle (the quick loop went from 52 s to 65 s with them).
+    "tests/backends/flax/": "imports JAX and Flax",
+    "tests/backends/keras/": "imports Keras",
+    "tests/backends/paddle/": "imports Paddle",
+    "tests/backends/tinygrad/": "imports tinygrad and compiles its kernels",
 }
-
-
-#: The environment variable OpenMP (torch's and paddle's CPU kernels, OpenBLAS) takes its thread count from.
-THREADS_ENV = "OMP_NUM_THREADS"
-
-
-def threads_per_worker(workers: int, cores: int) -> int:
-    """The OpenMP threads each of ``workers`` processes gets so that together they use ``cores``, no more."""
-    return max(1, cores // max(1, workers))
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -90,13 +88,13 @@ def pytest_configure(config: pytest.Config) -> None:
     directory for the kill matrix's base runs, shared by every xdist worker (they inherit the environment)
     and made by the process that starts them; removed when that process ends.
 
-    Without a thread count, each of two workers on two cores runs torch on two threads, and so does each
-    run a test starts: four spinning threads or more on two cores. Measured on the 2-core machine with the
-    other core busy: ResNet-18's module check took 200 s on two threads, 33 s on one.
+    The thread count is the one ``blockspec run -n N`` gives its test processes
+    (:func:`conformance.run.isolate.threads_per_process`): without it, each of two workers on two cores
+    runs torch on two threads, and so does each run a test starts.
     """
     workers = getattr(config.option, "numprocesses", None)
     if isinstance(workers, int) and workers > 1 and not hasattr(config, "workerinput"):
-        os.environ.setdefault(THREADS_ENV, str(threads_per_worker(workers, os.cpu_count() or 1)))
+        os.environ.setdefault(THREADS_ENV, str(threads_per_process(workers)))
     if hasattr(config, "workerinput") or os.environ.get(BASELINE_DIR_ENV):
         return
     directory = tempfile.mkdtemp(prefix="blockspec-baselines-")

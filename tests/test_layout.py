@@ -158,33 +158,6 @@ def test_each_test_file_sits_where_the_module_it_tests_sits() -> None:
 #: A module that gets its mirrored test file must leave this table (the test below says so).
 ELSEWHERE = {
     "__main__.py": "tests/test_cli.py: `python -m conformance` is the command",
-    "_errors.py": "tests/test_cli.py and tests/report/test_loader.py: each error's exit status and message",
-    "_interop.py": "tests/interop/test_command.py: pairs, their names and known failures",
-    "_interrupt.py": "tests/run/test_isolate.py and tests/interop/test_command.py: Ctrl-C, SIGTERM, SIGHUP",
-    "arch.py": "tests/backends/test_kit.py and tests/kit/test_reach.py: architectures built by every backend",
-    "backends/_children.py": "tests/backends/test_kit.py and each backend's conformance run",
-    "backends/_torchlike.py": "the torch and reference runs (tox, .ci/run) and the kill matrix",
-    "backends/flax/_adapter.py": "its conformance run (.ci/run, compared with .ci/expected/flax.toml)",
-    "backends/flax/blocks.py": "its conformance run (.ci/run) and tests/mutants/flax_mutants.py",
-    "backends/keras/_adapter.py": "its conformance run (.ci/run, compared with .ci/expected/keras.toml)",
-    "backends/keras/blocks.py": "its conformance run (.ci/run) and tests/mutants/keras_mutants.py",
-    "backends/paddle/_adapter.py": "its conformance run (.ci/run, compared with .ci/expected/paddle.toml)",
-    "backends/paddle/blocks.py": "its conformance run (.ci/run) and tests/mutants/paddle_mutants.py",
-    "backends/reference/_adapter.py": "its conformance run (the adapters of tests/run/test_isolate.py and the kill matrix build on it)",
-    "backends/tinygrad/_adapter.py": "its conformance run (.ci/run, compared with .ci/expected/tinygrad.toml)",
-    "backends/tinygrad/blocks.py": "its conformance run (.ci/run) and tests/mutants/tinygrad_mutants.py",
-    "backends/torch/_adapter.py": "its conformance run and the kill matrix (tests/test_killmatrix.py)",
-    "backends/torch/blocks.py": "its conformance run and tests/mutants/torch_mutants.py",
-    "interop/subject.py": "tests/run/test_subjects.py and tests/interop/test_command.py",
-    "report/_command.py": "tests/report/test_markdown.py and tests/report/test_dashboard.py, through the command",
-    "report/coverage_summary.py": "tests/report/test_loader.py (coverage files) and the tox coverage env",
-    "run/fixtures.py": "every suite test's `check` fixture",
-    "run/inprocess.py": "tests/test_access.py and tests/kit/test_strategies_palette.py: in-process runs",
-    "run/progress.py": "tests/run/test_isolate.py: one plain progress line per test, none with --quiet",
-    "run/request.py": "tests/run/test_subjects.py and tests/modules/test_engine.py: requests and their commands",
-    "run/session.py": "tests/run/test_isolate.py and tests/modules/test_engine.py: every run goes through it",
-    "run/stash.py": "tests/test_plugin.py: the session's stash key, and the message of a suite run with no backend",
-    "strategies.py": "tests/kit/test_strategies_reach.py: the public names re-export conformance.kit.strategies",
 }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from typing import Any
 
 from conformance._interop import load_pair
@@ -23,7 +24,7 @@ class InteropPair(Subject):
         return pair, pair.known(catalogue, request.known_failures), pair.host_device
 
     def command(self, request: RunRequest) -> str:
-        return f"blockspec interop --pair {request.target}"
+        return f"blockspec interop --pair {shlex.quote(request.target)}"  # a shell reads an unquoted > as a redirect
 
 
 #: The subject of every pair's run.

@@ -260,6 +260,7 @@ def seeds() -> st.SearchStrategy[int]:
 
 @_cache
 def batch_sizes(max_batch: int = 8) -> st.SearchStrategy[int]:
+    """Batch sizes from 1 to ``max_batch`` (:func:`sizes`: under a palette, the palette's sizes in that range)."""
     return sizes(1, max_batch)
 
 

@@ -83,7 +83,7 @@ def load_coverage(path: Path, html_dir: Path | None = None) -> CoverageSummary:
         tally = _tally(path, name, entry)
         tally.html = pages.get(name, "")
         posix = PurePosixPath(name.replace("\\", "/"))
-        package = ".".join(posix.parent.parts) or "(top level)"
+        package = ".".join(part for part in posix.parent.parts if part != "/") or "(top level)"  # an absolute path too
         packages.setdefault(package, Tally(package)).add(tally)
         modules.setdefault(package, []).append(tally)
         total.add(tally)
@@ -114,6 +114,12 @@ def _tally(path: Path, name: str, entry: Any) -> Tally:
             shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
             raise ResultFileError(
                 f"{path}: entry {name!r}: {key} must be a count (an integer from 0 to 2**63) but got {shown}"
+            )
+    for covered_key, total_key in (("covered_lines", "num_statements"), ("covered_branches", "num_branches")):
+        covered, total = summary.get(covered_key, 0), summary.get(total_key, 0)
+        if covered > total:
+            raise ResultFileError(
+                f"{path}: entry {name!r}: {covered_key} is {covered}, more than {total_key} ({total})"
             )
     return Tally(name, *counts)
 

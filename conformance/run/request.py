@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import os
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -138,11 +139,9 @@ class RunRequest:
     def rerun_template(self) -> str:
         """The command that reruns one clause of this run, with ``{clause}`` to fill in."""
         extra = self.rerun_extra()
-        tail = f" {extra}" if extra else ""
-        head = self.subject.command(self).replace("{", "{{").replace("}", "}}")  # a target's braces stay braces
-        notes = (
-            "".join(f"\n  ({note})" for note in self.subject.rerun_notes(self)).replace("{", "{{").replace("}", "}}")
-        )
+        tail = _braces_kept(f" {extra}" if extra else "")
+        head = _braces_kept(self.subject.command(self))  # a target's braces stay braces
+        notes = _braces_kept("".join(f"\n  ({note})" for note in self.subject.rerun_notes(self)))
         return f"{head} --profile {self.profile}{tail} --clause {{clause}}{notes}"
 
     def rerun_extra(self) -> str:
@@ -157,7 +156,7 @@ class RunRequest:
         if self.shapes is not None:
             extra.append(f"--shapes {self.shapes}")
         if self.known_failures is not None:
-            extra.append(f"--known-failures {self.known_failures}")
+            extra.append(f"--known-failures {shlex.quote(str(self.known_failures))}")
         return " ".join(extra)
 
     def pytest_arguments(self, *, terminal: bool = True) -> list[str]:
@@ -287,3 +286,8 @@ def check_cache_directory(path: Path) -> None:
     existing = next((p for p in (resolved, *resolved.parents) if p.exists()), Path("/"))
     if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
         raise UsageError(f"--compile-cache {path}: cannot make the directory ({existing} is not a writable directory)")
+
+
+def _braces_kept(text: str) -> str:
+    """``text`` for a ``str.format`` template: its own braces come out as written."""
+    return text.replace("{", "{{").replace("}", "}}")

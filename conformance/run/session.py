@@ -10,6 +10,7 @@ in-process run it builds the result from its ledger, through the same
 
 from __future__ import annotations
 
+import os
 import platform
 import sys
 import time
@@ -273,12 +274,19 @@ class BlockspecSession:
         """
         self.emit(
             event="end",
-            environment={**_environment(self.subject), "blockspec_shapes": describe_shapes(self.palette)},
+            environment={**_environment(self.subject), **self._drawn()},
             exitstatus=int(exitstatus),
             interrupted=self._interrupted,
             stopped=self._stopped,
             worker=self.worker,
         )
+
+    def _drawn(self) -> dict[str, str]:
+        """How this run drew its examples beyond its profile, as the result file's environment records it."""
+        drawn = {"blockspec_shapes": describe_shapes(self.palette)}
+        if self.request.max_examples is not None:
+            drawn["blockspec_max_examples"] = f"{self.request.max_examples} per test (--max-examples)"
+        return drawn
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
@@ -450,6 +458,8 @@ def describe_shapes(palette: strategies.Palette | None) -> str:
 
 def _environment(backend: Any) -> dict[str, str]:
     env = {"python": sys.version.split()[0], "platform": platform.platform(), "machine": platform.machine()}
+    if "OMP_NUM_THREADS" in os.environ:  # set by the user, or shared out by -n N (conformance.run.isolate)
+        env["omp_num_threads"] = os.environ["OMP_NUM_THREADS"]
     try:
         env.update({str(k): str(v) for k, v in backend.environment().items()})
     except Exception as exc:

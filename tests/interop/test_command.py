@@ -86,7 +86,7 @@ def _pair_result(pair: str, statuses: dict[str, str] | None = None) -> dict[str,
     """One pair's result as ``blockspec interop`` embeds it; a failing clause's rerun names the pair."""
     document = result_document(pair, "2.13->0.10", statuses=statuses or {}, subject="interop")
     for clause in document["clauses"]:
-        rerun = f"blockspec interop --pair {pair} --profile fast --clause {clause['id']}"
+        rerun = f"blockspec interop --pair '{pair}' --profile fast --clause {clause['id']}"
         if clause["status"] == "xfail":
             clause["reason"] = f"known failure: {pair} writes bfloat16 as float16 (upstream issue 1)"
             clause["known_failure"] = {"reason": clause["reason"], "link": "", "unexpected_pass": False}
@@ -134,10 +134,10 @@ def test_a_planted_failing_pair_is_in_the_report_with_its_example_and_rerun(tmp_
     start = text.find(f"### {inline('torch->flax')}")
     assert start >= 0, f"observed no section for the failing pair torch->flax in:\n{text[:2000]}"
     failing = text[start:]
-    for expected in ("FAIL INTEROP-LAYOUT", "width=3", "blockspec interop --pair torch->flax --profile fast"):
+    for expected in ("FAIL INTEROP-LAYOUT", "width=3", "blockspec interop --pair 'torch->flax' --profile fast"):
         assert expected in failing, f"observed no {expected!r} in the torch->flax section:\n{failing[:1500]}"
     xfail = next((ln for ln in text.splitlines() if "**INTEROP-DTYPE-BITS**" in ln), "")
-    for expected in ("writes bfloat16 as float16", "rerun: `blockspec interop --pair flax->torch"):
+    for expected in ("writes bfloat16 as float16", "rerun: `blockspec interop --pair 'flax->torch'"):
         assert expected in xfail, f"observed the xfail line {xfail!r}; expected {expected!r} in it"
     assert f"### {inline('torch->keras')}" not in text, "observed a section for torch->keras, a pair that passes"
 

@@ -195,3 +195,18 @@ def test_workers_cannot_run_in_process(tmp_path: Path) -> None:
     proc, data = run_blockspec("RaisesInLength", ["--in-process", "-n", "2"], tmp_path)
     assert proc.returncode == 2, f"observed exit status {proc.returncode}; expected 2: {proc.stderr[-500:]}"
     assert "-n" in proc.stderr and data is None, f"observed {proc.stderr[-500:]!r}; expected -n named, no result file"
+
+
+def test_test_processes_share_the_cores_unless_the_user_set_a_thread_count(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under -n N each test process gets cores/N OpenMP threads (at least one); -n 1 and a user's setting stay."""
+    from conformance.run import isolate
+
+    monkeypatch.setattr(isolate.os, "sched_getaffinity", lambda pid: set(range(8)), raising=False)
+    shares = {n: isolate.threads_per_process(n) for n in (1, 2, 3, 8, 64)}
+    assert shares == {1: 8, 2: 4, 3: 2, 8: 1, 64: 1}, f"observed threads per process {shares} on 8 cores"
+    monkeypatch.delenv(isolate.THREADS_ENV, raising=False)
+    assert isolate._parallel_environment(1) is None, "observed -n 1 given its own environment; expected ours"
+    env = isolate._parallel_environment(2) or {}
+    assert env.get(isolate.THREADS_ENV) == "4", f"observed {env.get(isolate.THREADS_ENV)!r} for -n 2; expected '4'"
+    monkeypatch.setenv(isolate.THREADS_ENV, "3")
+    assert isolate._parallel_environment(2) is None, "observed the user's OMP_NUM_THREADS replaced; expected kept"

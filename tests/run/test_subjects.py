@@ -21,7 +21,7 @@ from spec import load_catalogue
             "torch->reference",
             "conformance.interop",
             "--blockspec-pair",
-            "blockspec interop --pair torch->reference",
+            "blockspec interop --pair 'torch->reference'",
         ),
     ],
     ids=["framework", "module", "interop"],

@@ -61,8 +61,11 @@ class ReferenceBackend(TorchLikeBackend):
         return reference.load(path, map_location=map_location)
 
     def write_safetensors(self, module: Any, path: Path) -> None:
-        # The reference has no safetensors writer of its own: its arrays go through safetensors.numpy, each
-        # tensor once, a tie's other names recorded as aliases of the first (as safetensors.torch.save_model).
+        # reference.save writes safetensors too, but names its entries 0, 1, ... (the structure is in its
+        # metadata), so no reference writer keeps state-dict names: the arrays go through safetensors.numpy,
+        # each tensor once, a tie's other names recorded as aliases of its first path in state-dict order
+        # (safetensors.torch.save_model keeps the alphabetically first: 10.weight before 2.weight). Readers
+        # take the aliases from the metadata, so either choice reads back the same.
         arrays: dict[str, np.ndarray] = {}
         aliases: dict[str, str] = {}
         first: dict[int, str] = {}
