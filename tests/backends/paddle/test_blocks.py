@@ -208,7 +208,8 @@ def test_my_linear_is_relu_of_x_at_w_plus_b_drawn_from_a_standard_normal() -> No
         f"MyLinear(64, 48): observed {shapes}; expected weight [64, 48], bias [48]"
     )
     weight, bias = _np(layer.weight), _np(layer.bias)
-    assert 0.9 < weight.std() < 1.1 and 0.5 < bias.std() < 1.5, (
+    # False alarm under 1e-14 per run (chi-square tails): 3,072 weights within 10 % of 1, 48 biases in (0.3, 2).
+    assert 0.9 < weight.std() < 1.1 and 0.3 < bias.std() < 2.0, (
         f"MyLinear: observed std weight {weight.std()}, bias {bias.std()}; expected randn's 1"
     )
     x = _input((3, 64))

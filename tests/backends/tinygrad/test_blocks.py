@@ -216,7 +216,8 @@ def test_my_linear_is_relu_of_x_at_w_plus_b_drawn_from_a_standard_normal() -> No
         f"MyLinear(20, 256): observed {_shapes(layer)}; expected weight (20, 256), bias (256,)"
     )
     weight, bias = _np(layer.weight), _np(layer.bias)
-    assert 0.95 < weight.std() < 1.05 and 0.8 < bias.std() < 1.2, (
+    # False alarm under 1e-20 per run (chi-square tails): 5,120 weights' std within 10 % of 1, 256 biases' in (0.6, 1.5).
+    assert 0.9 < weight.std() < 1.1 and 0.6 < bias.std() < 1.5, (
         f"MyLinear: observed std weight {weight.std()}, bias {bias.std()}; expected randn's 1"
     )
     x = _input((2, 20))
