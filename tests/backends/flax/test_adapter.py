@@ -28,22 +28,15 @@ from flax import nnx
 from conformance import arch as A
 from conformance._protocol import LAYOUTS, LoadRejected, LoadResult
 from conformance.backends.flax import FlaxBackend, blocks
+from tests.backends.samples import linear as _linear
+from tests.backends.samples import shared_layer_gradients
+from tests.backends.samples import values as _values
 
 #: The adapter keeps only its key stream: one serves every test.
 FLAX = FlaxBackend()
 
 #: Four host devices: the adapter's import set XLA_FLAGS before jax started (not so when jax came first).
 MULTI_DEVICE = pytest.mark.skipif(len(jax.devices("cpu")) < 2, reason="jax started with one host device")
-
-
-def _values(shape: tuple[int, ...], seed: int = 0) -> np.ndarray:
-    return np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
-
-
-def _linear(in_features: int, out_features: int, seed: int, bias: bool = True) -> A.Linear:
-    """A Linear node with explicit values, weight (out, in) in the chapter's layout."""
-    values = A.LinearValues(_values((out_features, in_features), seed), _values((out_features,), seed + 1))
-    return A.Linear(in_features, out_features, bias, values if bias else A.LinearValues(values.weight, None))
 
 
 def _nnx_paths(module: Any, kind: type = nnx.Variable) -> dict[tuple[Any, ...], Any]:
@@ -258,24 +251,13 @@ def test_my_linear_values_are_stored_as_given_and_compute_relu_x_at_w_plus_b() -
 def test_gradients_are_nnx_grads_under_the_adapter_names_summed_over_a_shared_layer() -> None:
     first, shared = _linear(2, 3, seed=0), _linear(3, 3, seed=2)
     net = FLAX.build(A.Sequential((first, shared, shared)))
-    assert first.values is not None and shared.values is not None and first.values.bias is not None
-    (w0, b0), (s, sb) = (first.values.weight, first.values.bias), (shared.values.weight, shared.values.bias)
     x, c = _values((4, 2), 4), _values((4, 3), 5)
-    h0 = x @ w0.T + b0
-    h1 = h0 @ s.T + sb
-    dh1 = c @ s
-    dh0 = dh1 @ s
-    expected = {
-        "0.weight": (dh0.T @ x).T,  # stored (in, out): the transpose of the chapter's (out, in) gradient
-        "0.bias": dh0.sum(0),
-        "1.weight": (c.T @ h1 + dh1.T @ h0).T,  # both uses add up
-        "1.bias": c.sum(0) + dh1.sum(0),
-    }
+    expected, input_gradient = shared_layer_gradients(first, shared, x, c)
     grads = FLAX.gradients(net, FLAX.tensor(x), c)
     assert sorted(grads.params) == sorted(expected), f"observed gradient names {sorted(grads.params)}"
     for name, want in expected.items():
         np.testing.assert_allclose(grads.params[name], want, rtol=1e-4, atol=1e-5, err_msg=f"gradient of {name}")
-    np.testing.assert_allclose(grads.input, dh0 @ w0, rtol=1e-4, atol=1e-5, err_msg="gradient of the input")
+    np.testing.assert_allclose(grads.input, input_gradient, rtol=1e-4, atol=1e-5, err_msg="gradient of the input")
     assert set(grads.devices.values()) == {"cpu"}, f"observed gradient devices {grads.devices}; expected cpu"
 
 

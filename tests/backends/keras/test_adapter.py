@@ -27,22 +27,15 @@ import ml_dtypes  # noqa: E402
 from conformance import arch as A  # noqa: E402
 from conformance._protocol import LAYOUTS, LoadRejected, LoadResult  # noqa: E402
 from conformance.backends.keras import KerasBackend, blocks  # noqa: E402
+from tests.backends.samples import linear as _linear  # noqa: E402
+from tests.backends.samples import shared_layer_gradients  # noqa: E402
+from tests.backends.samples import values as _values  # noqa: E402
 from tests.helpers import REPO_ROOT, run_python  # noqa: E402
 
 
 @pytest.fixture
 def adapter() -> KerasBackend:
     return KerasBackend()  # a fresh one: the adapter keeps one handle per variable it has seen
-
-
-def _values(shape: tuple[int, ...], seed: int = 0) -> np.ndarray:
-    return np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
-
-
-def _linear(in_features: int, out_features: int, seed: int) -> A.Linear:
-    """A Linear node with explicit values, weight (out, in) in the chapter's layout."""
-    values = A.LinearValues(_values((out_features, in_features), seed), _values((out_features,), seed + 1))
-    return A.Linear(in_features, out_features, True, values)
 
 
 class _Plain(keras.layers.Layer):  # type: ignore[misc]  # keras ships no type hints
@@ -220,24 +213,13 @@ def test_an_empty_sequential_is_the_identity_keras_sequential_refuses_to_be(adap
 def test_gradients_are_torch_s_under_the_adapter_names_summed_over_a_shared_layer(adapter: KerasBackend) -> None:
     first, shared = _linear(2, 3, seed=0), _linear(3, 3, seed=2)
     net = adapter.build(A.Sequential((first, shared, shared)))
-    assert first.values is not None and shared.values is not None and first.values.bias is not None
-    (w0, b0), (s, sb) = (first.values.weight, first.values.bias), (shared.values.weight, shared.values.bias)
     x, c = _values((4, 2), 4), _values((4, 3), 5)
-    h0 = x @ w0.T + b0
-    h1 = h0 @ s.T + sb
-    dh1 = c @ s
-    dh0 = dh1 @ s
-    expected = {
-        "0.weight": (dh0.T @ x).T,  # stored (in, out): the transpose of the chapter's (out, in) gradient
-        "0.bias": dh0.sum(0),
-        "1.weight": (c.T @ h1 + dh1.T @ h0).T,  # both uses add up
-        "1.bias": c.sum(0) + dh1.sum(0),
-    }
+    expected, input_gradient = shared_layer_gradients(first, shared, x, c)
     grads = adapter.gradients(net, adapter.tensor(x), c)
     assert sorted(grads.params) == sorted(expected), f"observed gradient names {sorted(grads.params)}"
     for name, want in expected.items():
         np.testing.assert_allclose(grads.params[name], want, rtol=1e-4, atol=1e-5, err_msg=f"gradient of {name}")
-    np.testing.assert_allclose(grads.input, dh0 @ w0, rtol=1e-4, atol=1e-5, err_msg="gradient of the input")
+    np.testing.assert_allclose(grads.input, input_gradient, rtol=1e-4, atol=1e-5, err_msg="gradient of the input")
     left = {name: adapter.grad(view) for name, view in adapter.named_parameters(net)}
     assert all(g is None for g in left.values()), f"observed .grad left behind {sorted(left)}; expected none"
     adapter.backward(net, adapter.tensor(x), c)
