@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import platform
+import re
 import sys
 import time
 from collections.abc import Callable, Generator, Mapping
@@ -40,6 +41,23 @@ def clause_of(item: pytest.Item) -> str | None:
     if marker is None or not marker.args:
         return None
     return str(marker.args[0])
+
+
+#: A clause marker written out in a test module's source: ``@pytest.mark.clause("SEQ-INDEX")``.
+_CITED = re.compile(r"""mark\.clause\(\s*["']([^"']+)["']""")
+
+
+def cites_none_of(module: Path, selected: frozenset[str]) -> bool:
+    """Whether the test module ``module`` names its clauses in literal markers, none of them ``selected``.
+
+    Such a module holds no test a ``--clause`` run keeps, so it need not be imported: a run of one
+    clause imports one of the suite's modules, not five. A module that makes its markers at run time
+    (the module-contract suite's, from the contract table) cites nothing literally and is always
+    collected. tests/run/test_session.py holds every suite module to this: each test's clause is
+    written out in its module.
+    """
+    cited = set(_CITED.findall(module.read_text(encoding="utf-8")))
+    return bool(cited) and not cited & selected
 
 
 def active_session(config: pytest.Config) -> BlockspecSession:
@@ -97,6 +115,14 @@ class BlockspecSession:
         return {"name": self.subject.name, "version": _safe(self.subject.version)}
 
     # --- collection --------------------------------------------------------------
+    def pytest_ignore_collect(self, collection_path: Path) -> bool | None:
+        """Leave out a test module none of whose tests the run keeps (``--clause``): see :func:`cites_none_of`."""
+        selected = self.prepared.selected
+        is_test_module = collection_path.suffix == ".py" and collection_path.name.startswith("test_")
+        if selected is not None and is_test_module and cites_none_of(collection_path, selected):
+            return True
+        return None
+
     def pytest_sessionstart(self, session: pytest.Session) -> None:
         known = {cid: {"reason": k.reason, "link": k.link} for cid, k in self.prepared.known.items()}
         self.emit(

@@ -6,8 +6,11 @@ session's journal (``--blockspec-journal``): the events are what both runners bu
 
 from __future__ import annotations
 
+import inspect
 import json
+import sys
 import xml.etree.ElementTree as ET
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,11 +18,13 @@ from hypothesis import settings
 from hypothesis.internal.conjecture import engine
 
 from conformance.modules import MODULE
+from conformance.run.inprocess import run_suite
 from conformance.run.journal import parse_event
 from conformance.run.request import RunRequest
-from conformance.run.session import BlockspecSession, active_session, clause_of, shape_palette
+from conformance.run.session import BlockspecSession, active_session, cites_none_of, clause_of, shape_palette
 from conformance.run.stash import NO_BACKEND, SESSION_KEY
-from tests.helpers import ADAPTERS_DIR, pytester_output
+from spec import ALL
+from tests.helpers import ADAPTERS_DIR, cited, conformance_tests, pytester_output
 
 ADAPTERS = """
 from fake_adapters import MinimalBackend
@@ -172,6 +177,39 @@ def test_only_tests_of_selected_clauses_deselected_by_another_option_are_told(
     why = "deselected by a pytest option or plugin (-k, -m, --deselect, PYTEST_ADDOPTS)"
     assert told == [{"test_three.py::test_order": why}], (
         f"observed deselected events {told}; expected test_order alone (test_param's clause was not selected)"
+    )
+
+
+def test_a_module_is_left_out_only_when_it_writes_out_its_clauses_and_none_is_selected(tmp_path: Path) -> None:
+    module = tmp_path / "test_some.py"
+    module.write_text("@pytest.mark.clause(\"SEQ-INDEX\")\ndef test_a(): ...\n@pytest.mark.clause('SEQ-ORDER')\n")
+    cases = {frozenset({"SEQ-INDEX"}): False, frozenset({"SEQ-ORDER"}): False, frozenset({"IO-TENSOR"}): True}
+    for selected, left_out in cases.items():
+        assert cites_none_of(module, selected) is left_out, (
+            f"observed left out {not left_out} for selected {sorted(selected)}; expected {left_out}"
+        )
+    made = tmp_path / "test_made.py"  # markers made at run time, as the module-contract suite's are
+    made.write_text("for clause in TABLE:\n    pytest.mark.clause(clause)\n")
+    assert not cites_none_of(made, frozenset({"IO-TENSOR"})), "observed a module without literal markers left out"
+
+
+def test_every_suite_test_has_its_clause_written_out_in_its_module() -> None:
+    """What lets a ``--clause`` run skip a module: no test's clause is missing from its module's literal markers."""
+    unnamed = [
+        f"{name} ({clause})"
+        for name, function in conformance_tests(ALL)
+        for clause in cited(function)
+        if cites_none_of(Path(inspect.getfile(function)), frozenset({clause}))
+    ]
+    assert not unnamed, f"observed tests whose clause their module's source does not write out: {unnamed}"
+
+
+def test_a_run_of_one_clause_imports_only_the_suite_module_that_tests_it() -> None:
+    result = run_suite("reference", clauses=("SEQ-INDEX",), quiet=True, shrink=False)
+    status = {c.id: c.status.value for c in result.clauses}["SEQ-INDEX"]
+    imported = sorted(name for name in sys.modules if name.startswith("conformance.suite.test_"))
+    assert status == "pass" and imported == ["conformance.suite.test_layers_and_blocks"], (
+        f"observed SEQ-INDEX {status}, suite modules imported {imported}; expected pass, test_layers_and_blocks alone"
     )
 
 
