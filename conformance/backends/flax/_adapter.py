@@ -12,10 +12,14 @@ backend" explains the protocol itself):
   and shows the kernel as Flax holds it, under the chapter's leaf name
   ``weight``; nothing is transposed.
 - Names are dotted attribute paths; ``nnx.Sequential``'s ``layers.N`` is
-  shown as ``N``. Order is the order the block assigned its attributes (which
-  the module object keeps); ``nnx.state`` prints the same mapping sorted by
-  key. A shared layer is one Variable, reachable under each path it sits at:
-  the state dict lists it under every path, and ``named_parameters`` once.
+  shown as ``N``. The walk goes where ``nnx.state`` goes (Flax's own flatten
+  of each graph node): into Modules, and into lists, tuples and dicts kept as
+  data (``nnx.data([...])``), whose entries are named by index or key
+  (``items.0.weight``), as PyTorch names a ModuleList's. Order is the order
+  the block assigned its attributes (which the module object keeps);
+  ``nnx.state`` prints the same mapping sorted by key. A shared layer is one
+  Variable, reachable under each path it sits at: the state dict lists it
+  under every path, and ``named_parameters`` once.
 - A parameter-level tie is Flax's attribute assignment (``my.weight =
   lin.kernel``): both modules hold the one ``nnx.Param`` (``param-ties``).
 - Loading is ``nnx.update(model, state)``, the last step of every Flax
@@ -59,6 +63,7 @@ import jax.numpy as jnp
 import numpy as np
 import safetensors.flax
 from flax import nnx, serialization
+from flax.nnx import graph
 
 from conformance import arch as A
 from conformance._protocol import Gradients, LoadResult, compile_cache_directory, weight_layouts
@@ -82,6 +87,34 @@ def _leaf_name(module: Any, attribute: str) -> str:
 def _attribute(module: Any, leaf: str) -> str:
     """The Flax attribute holding the chapter's leaf ``leaf`` (``weight`` of an ``nnx.Linear`` is ``kernel``)."""
     return _ATTRIBUTES.get(type(module), {}).get(leaf, leaf)
+
+
+def _entries(node: Any) -> list[tuple[Any, Any]]:
+    """(key, value) of each entry ``nnx.state`` flattens ``node`` into, its static attributes left out.
+
+    The entries are Flax's own flatten of the node (``graph.get_node_impl``), as ``nnx.state`` reads
+    them; a Module's come in the order it assigned them (its ``vars``), where Flax sorts them.
+    """
+    impl = graph.get_node_impl(node)
+    if impl is None:  # a Variable or a plain value: a leaf of the graph
+        return []
+    flat, _ = impl.flatten(node)
+    entries = [
+        (key, value.value if isinstance(value, graph.DataElem) else value)
+        for key, value in flat
+        if not isinstance(value, graph.StaticElem)
+    ]
+    if isinstance(node, nnx.Module):
+        assigned = {name: i for i, name in enumerate(vars(node))}
+        entries.sort(key=lambda entry: assigned[str(entry[0])])  # nnx.List keys are ints, its attributes "0", "1"
+    return entries
+
+
+def _holds_entries(value: Any) -> bool:
+    """Whether ``nnx.state`` descends into ``value`` and finds entries there: None and a Pytree's
+    bookkeeping (``PytreeState``) are nodes that flatten to nothing, no layer."""
+    impl = graph.get_node_impl(value)
+    return impl is not None and len(impl.flatten(value)[0]) > 0
 
 
 def _tie(owner: Any, user: Any) -> None:
@@ -311,17 +344,14 @@ class FlaxBackend(ChildrenByPosition, kit.StateDictCheckpoints):
     def named_children(self, module: Any) -> list[tuple[str, Any]]:
         if isinstance(module, nnx.Sequential):
             return [(str(i), layer) for i, layer in enumerate(module.layers)]
-        if not isinstance(module, nnx.Module):
-            return []
         if isinstance(module, blocks.MySequential):
             return [(name, getattr(module, name)) for name in module._order]
-        return [(key, value) for key, value in vars(module).items() if isinstance(value, nnx.Module)]
+        # The nodes nnx.state descends into: Modules, and the lists, tuples and dicts kept with nnx.data.
+        return [(str(key), value) for key, value in _entries(module) if _holds_entries(value)]
 
     def _own(self, module: Any) -> list[tuple[str, Variable]]:
-        """A module's own Variables under the chapter's leaf names (an ``nnx.Linear``'s ``kernel`` is ``weight``)."""
-        if not isinstance(module, nnx.Module) or isinstance(module, nnx.Sequential):
-            return []
-        return [(_leaf_name(module, k), v) for k, v in vars(module).items() if isinstance(v, nnx.Variable)]
+        """A node's own Variables under the chapter's leaf names (an ``nnx.Linear``'s ``kernel`` is ``weight``)."""
+        return [(_leaf_name(module, str(k)), v) for k, v in _entries(module) if isinstance(v, nnx.Variable)]
 
     def _walk(self, module: Any) -> list[tuple[str, Variable]]:
         """(path, Variable) for every Variable under every registration path."""
@@ -357,8 +387,9 @@ class FlaxBackend(ChildrenByPosition, kit.StateDictCheckpoints):
                 node = node.layers[int(part)] if int(part) < len(node.layers) else None
                 continue
             name = _attribute(node, part) if i == len(parts) - 1 else part
-            path.append(name)
-            node = getattr(node, name, None)
+            # Flax's own key for the name (a list index is the int 0, named "0"); an unknown name as it is.
+            key, node = next(((k, v) for k, v in _entries(node) if str(k) == name), (name, None))
+            path.append(key)
         return tuple(path)
 
     def is_parameter(self, obj: Any) -> bool:
@@ -375,21 +406,15 @@ class FlaxBackend(ChildrenByPosition, kit.StateDictCheckpoints):
 
         grad_state, grad_x = nnx.grad(loss, argnums=(0, 1))(module, x)
         by_variable = {id(variable): name for name, variable in self.named_parameters(module)}
+        at_path = dict(nnx.state(module, nnx.Param).flat_state())  # the Param at each path nnx.grad names
         params: dict[str, np.ndarray] = {}
         devices: dict[str, str] = {}
         for path, grad in nnx.to_flat_state(grad_state):
-            name = by_variable[id(self._follow(module, path))]
+            name = by_variable[id(at_path[path])]
             value = grad.value if isinstance(grad, nnx.Variable) else grad
             params[name] = self.to_numpy(value)
             devices[name] = self.device_of(value)
         return Gradients(self.to_numpy(grad_x), params, devices)
-
-    @staticmethod
-    def _follow(module: Any, path: tuple[Any, ...]) -> Any:
-        node = module
-        for key in path:
-            node = node[key] if isinstance(key, int) else getattr(node, key)
-        return node
 
     # --- initialization ------------------------------------------------------------------
     def manual_seed(self, seed: int) -> None:

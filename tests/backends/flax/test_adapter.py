@@ -8,6 +8,7 @@ shape, so the models reuse widths 2 and 3.
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -372,18 +373,36 @@ def test_save_writes_arrays_for_parameter_handles_and_load_reads_them_back(tmp_p
     loaded = FLAX.load(path)
     assert isinstance(loaded, list) and isinstance(loaded[1], dict), f"observed {type(loaded)}; expected the nesting"
     np.testing.assert_array_equal(np.asarray(loaded[0]), np.asarray(layer.kernel[...]), err_msg="saved kernel")
+    assert layer.bias is not None, "observed no bias; expected nnx.Linear's default use_bias=True"
     np.testing.assert_array_equal(np.asarray(loaded[1]["b"]), np.asarray(layer.bias[...]), err_msg="saved bias")
     assert FLAX.device_of(loaded[0]) == "cpu", f"observed {FLAX.device_of(loaded[0])}; expected cpu"
 
 
-# --- what the walk misses --------------------------------------------------------------------------
+# --- layers held in a list, tuple or dict --------------------------------------------------------
+
+#: The containers Flax 0.12 keeps layers in as data: how each holds two layers, and the keys nnx.state gives them.
+CONTAINERS: dict[str, tuple[Callable[[nnx.Module, nnx.Module], Any], tuple[Any, Any]]] = {
+    "nnx.data list": (lambda first, second: nnx.data([first, second]), (0, 1)),
+    "nnx.List": (lambda first, second: nnx.List([first, second]), (0, 1)),
+    "nnx.data tuple": (lambda first, second: nnx.data((first, second)), (0, 1)),
+    "nnx.data dict": (lambda first, second: nnx.data({"first": first, "second": second}), ("first", "second")),
+}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="named_children follows only attributes that are nnx.Modules: Layers in a list kept with nnx.data "
-    "(Flax 0.12's own advice for a list attribute) are missed, though nnx.state lists them",
-)
+class Stack(nnx.Module):
+    """``Linear(2, 3)`` then ``Linear(3, 2)``, held in the container ``kind`` under the attribute ``items``."""
+
+    def __init__(self, kind: str, seed: int = 0) -> None:
+        rngs = nnx.Rngs(seed)
+        self.items: Any = CONTAINERS[kind][0](nnx.Linear(2, 3, rngs=rngs), nnx.Linear(3, 2, rngs=rngs))
+        self.keys = CONTAINERS[kind][1]
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        for key in self.keys:
+            x = self.items[key](x)
+        return x
+
+
 def test_parameters_in_a_list_kept_with_nnx_data_are_named_as_nnx_state_lists_them() -> None:
     class Stack(nnx.Module):
         def __init__(self) -> None:
@@ -401,3 +420,59 @@ def test_parameters_in_a_list_kept_with_nnx_data_are_named_as_nnx_state_lists_th
     )
     grads = FLAX.gradients(stack, FLAX.tensor(np.ones((1, 2), np.float32)), np.ones((1, 2), np.float32))
     assert sorted(grads.params) == ["items.0.bias", "items.0.weight"], f"observed gradients {sorted(grads.params)}"
+
+
+@pytest.mark.parametrize("kind", list(CONTAINERS))
+def test_each_key_of_a_container_names_the_param_nnx_state_lists_at_flax_s_path(kind: str) -> None:
+    stack = Stack(kind)
+    first, second = (str(key) for key in CONTAINERS[kind][1])
+    expected = [f"items.{k}.{leaf}" for k in (first, second) for leaf in ("weight", "bias")]
+    handles = FLAX.named_parameters(stack)
+    assert [name for name, _ in handles] == expected, f"{kind}: observed {[n for n, _ in handles]}; expected {expected}"
+    flax_paths = _nnx_paths(stack, nnx.Param)
+    for name, handle in handles:
+        path = FLAX._flax_path(stack, name)
+        assert flax_paths.get(path) is handle, (
+            f"{kind}: {name} observed Flax path {path}; expected the path nnx.state lists that Param at, "
+            f"one of {sorted(flax_paths, key=str)}"
+        )
+
+
+@pytest.mark.parametrize("kind", list(CONTAINERS))
+def test_a_state_dict_of_layers_in_a_container_round_trips_through_load_state_dict(kind: str) -> None:
+    source, target = Stack(kind, seed=0), Stack(kind, seed=1)
+    state = dict(FLAX.state_dict(source))
+    assert len(state) == 4, f"{kind}: observed state dict keys {sorted(state)}; expected both layers' weight and bias"
+    FLAX.load_state_dict(target, state, strict=True)
+    written = {path: np.asarray(v[...]) for path, v in nnx.state(target).flat_state()}
+    wanted = {path: np.asarray(v[...]) for path, v in nnx.state(source).flat_state()}
+    assert written.keys() == wanted.keys(), f"{kind}: observed paths {sorted(written, key=str)}; expected the source's"
+    for path, value in wanted.items():
+        np.testing.assert_array_equal(
+            written[path], value, err_msg=f"{kind}: {path} observed what nnx.update wrote; expected the source's value"
+        )
+
+
+@pytest.mark.parametrize("kind", list(CONTAINERS))
+def test_gradients_of_layers_in_a_container_are_numpy_s_under_their_keys(kind: str) -> None:
+    stack = Stack(kind)
+    first, second = CONTAINERS[kind][1]
+    w0, b0 = np.asarray(stack.items[first].kernel[...]), np.asarray(stack.items[first].bias[...])
+    w1 = np.asarray(stack.items[second].kernel[...])
+    x, c = _values((4, 2), 4), _values((4, 2), 5)
+    h = x @ w0 + b0
+    dh = c @ w1.T
+    expected = {  # the gradients of sum(c * (h @ w1 + b1)), kernels (in, out) as Flax stores them
+        f"items.{first}.weight": x.T @ dh,
+        f"items.{first}.bias": dh.sum(0),
+        f"items.{second}.weight": h.T @ c,
+        f"items.{second}.bias": c.sum(0),
+    }
+    grads = FLAX.gradients(stack, FLAX.tensor(x), c)
+    assert sorted(grads.params) == sorted(expected), (
+        f"{kind}: observed gradient names {sorted(grads.params)}; expected {sorted(expected)}"
+    )
+    for name, want in expected.items():
+        np.testing.assert_allclose(
+            grads.params[name], want, rtol=1e-4, atol=1e-5, err_msg=f"{kind}: gradient of {name}, observed vs NumPy's"
+        )
