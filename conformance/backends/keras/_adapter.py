@@ -15,8 +15,10 @@ backend" explains the protocol itself):
   (``weight_layouts``) and shows the kernel as Keras holds it, under the
   chapter's leaf name ``weight``.
 - Names are dotted registration paths computed by the adapter: a
-  ``keras.Sequential`` names its layers by position (``model.layers[i]``), a
-  Layer subclass by the attributes it assigned, in order. Keras' own
+  ``keras.Sequential`` or a functional ``keras.Model`` names its layers by
+  position (``model.layers[i]``), a Layer subclass the sublayers Keras tracks
+  (``layer._layers``, in that order) by the attribute that holds each, a list's
+  items by index (``items.0``), as PyTorch's ModuleList does. Keras' own
   ``variable.path`` (``sequential/dense_3/kernel``) uses unique layer names
   given at creation, not positions, so it cannot be the chapter's
   ``0.weight``. A shared layer is one object: the state dict lists its
@@ -124,10 +126,39 @@ def _tie(owner: Any, user: Any) -> None:
 
 
 def _attributes(layer: Any) -> dict[str, Any]:
-    """A layer's attributes in assignment order: on torch, Keras keeps sublayers in torch's ``_modules``."""
+    """A layer's attributes: on torch, Keras keeps sublayers in torch's ``_modules``, the rest in ``vars``."""
     found = dict(vars(layer))
     found.update(getattr(layer, "_modules", None) or {})
     return found
+
+
+def _held(path: str, value: Any) -> Iterator[tuple[str, Any]]:
+    """Each layer in an attribute's value, by its path: list and tuple items by index, dict items by key.
+
+    These are the containers Keras' Tracker follows into (``TrackedList``, ``TrackedDict``, tuples).
+    """
+    if isinstance(value, keras.layers.Layer):
+        yield path, value
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            yield from _held(f"{path}.{index}", item)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _held(f"{path}.{key}", item)
+
+
+def _sublayers(layer: Any) -> list[tuple[str, Any]]:
+    """The sublayers Keras tracks for ``layer`` (``layer._layers``, what ``layer.weights`` reads), each under every
+    public attribute path that holds it, in Keras' tracking order: torch keeps layer attributes (``_modules``)
+    apart from list attributes (``vars``), so only Keras' record keeps the order they were assigned in."""
+    order = {id(sublayer): index for index, sublayer in enumerate(layer._layers)}
+    held = [pair for key, value in _attributes(layer).items() if not key.startswith("_") for pair in _held(key, value)]
+    return sorted((pair for pair in held if id(pair[1]) in order), key=lambda pair: order[id(pair[1])])
+
+
+def _by_position(model: Any) -> bool:
+    """A ``keras.Sequential`` or a functional ``keras.Model``: its layers have no attribute names, only positions."""
+    return isinstance(model, keras.Sequential) or (isinstance(model, keras.Model) and isinstance(model, keras.Function))
 
 
 class KerasBackend(ChildrenByPosition):
@@ -300,17 +331,15 @@ class KerasBackend(ChildrenByPosition):
 
     # --- the layer graph, in registration order -------------------------------------------
     def named_children(self, module: Any) -> list[tuple[str, Any]]:
-        if isinstance(module, keras.Sequential):
+        # A Keras user reaches these layers as model.layers[i] (get_layer(index=i), the rows of summary()):
+        # a functional model's InputLayer is its layer 0 (it holds no variables), a Sequential's is hidden.
+        if _by_position(module):
             return [(str(i), layer) for i, layer in enumerate(module.layers)]
         if isinstance(module, blocks.MySequential):
             return [(name, getattr(module, name)) for name in module._order]
         if not isinstance(module, keras.layers.Layer):
             return []
-        return [
-            (key, value)
-            for key, value in _attributes(module).items()
-            if isinstance(value, keras.layers.Layer) and not key.startswith("_")
-        ]
+        return _sublayers(module)
 
     def _view(self, owner: Any, attribute: str) -> ParamView:
         """The one handle on ``owner.<attribute>``: the handle of its Variable, when another layer holds it too."""
