@@ -87,6 +87,16 @@ def first_paths(items: Iterable[tuple[str, T]], identity: Callable[[T], object] 
 
 
 @contextlib.contextmanager
+def inside(framework: str, error: type[Exception] = RuntimeError) -> Iterator[None]:
+    """An ``AssertionError`` raised inside ``framework``'s code is a crash of the framework (``error``, a
+    ``RuntimeError`` by default), not a clause violation: the suite reads AssertionError as a failed check."""
+    try:
+        yield
+    except AssertionError as exc:
+        raise error(f"{framework} raised AssertionError: {exc}") from exc
+
+
+@contextlib.contextmanager
 def refusals(*errors: type[BaseException], key: str | None = None) -> Iterator[None]:
     """Re-raise the framework's own refusal of a load (one of ``errors``) as ``LoadRejected``, message kept.
 

@@ -49,6 +49,19 @@ def test_refusals_keep_the_frameworks_message_and_name_the_key() -> None:
         raise KeyError("other")
 
 
+def test_an_assertion_inside_a_framework_is_its_crash_and_anything_else_passes_through() -> None:
+    class Crash(RuntimeError):
+        pass
+
+    with pytest.raises(RuntimeError, match=r"^Keras raised AssertionError: inner$") as raised, kit.inside("Keras"):
+        raise AssertionError("inner")
+    assert not isinstance(raised.value, AssertionError), f"observed {type(raised.value).__mro__}; expected no check"
+    with pytest.raises(Crash, match=r"^tinygrad raised AssertionError"), kit.inside("tinygrad", Crash):
+        raise AssertionError("inner")
+    with pytest.raises(ValueError, match="the framework's own"), kit.inside("Paddle"):
+        raise ValueError("the framework's own")
+
+
 def test_chapter_table_covers_every_chapter_block() -> None:
     names = ("MLP", "FixedHiddenMLP", "block1", "block2", "rgnet", "tied_net", "CenteredLayer", "MyLinear")
     blocks = types.SimpleNamespace(**{name: (lambda *a, _n=name, **k: (_n, a, k)) for name in names})

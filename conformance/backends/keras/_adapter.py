@@ -82,13 +82,8 @@ if keras.backend.backend() != "torch":
     )
 
 
-@contextlib.contextmanager
-def _inside_keras() -> Iterator[None]:
-    """An AssertionError raised inside Keras is a crash of the framework, not a clause violation."""
-    try:
-        yield
-    except AssertionError as exc:
-        raise RuntimeError(f"Keras raised AssertionError: {exc}") from exc
+#: An AssertionError raised inside Keras is a crash of the framework, not a clause violation.
+_inside_keras = functools.partial(kit.inside, "Keras")
 
 
 class ParamView:

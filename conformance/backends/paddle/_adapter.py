@@ -38,6 +38,7 @@ How each chapter concept is read from Paddle (docs/paddle.md has the departures)
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from types import MappingProxyType
@@ -68,13 +69,8 @@ _DTYPES = {
 _NAMES = {v: k for k, v in _DTYPES.items()}
 
 
-@contextlib.contextmanager
-def _inside_paddle() -> Iterator[None]:
-    """An AssertionError raised inside Paddle is a crash of the framework, not a clause violation."""
-    try:
-        yield
-    except AssertionError as exc:
-        raise RuntimeError(f"Paddle raised AssertionError: {exc}") from exc
+#: An AssertionError raised inside Paddle is a crash of the framework, not a clause violation.
+_inside_paddle = functools.partial(kit.inside, "Paddle")
 
 
 @contextlib.contextmanager

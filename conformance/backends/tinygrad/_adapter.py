@@ -80,10 +80,8 @@ class TinygradAssertion(RuntimeError):
 def _guard(fn: F) -> F:
     @functools.wraps(fn)
     def guarded(*args: Any, **kwargs: Any) -> Any:
-        try:
+        with kit.inside("tinygrad", TinygradAssertion):
             return fn(*args, **kwargs)
-        except AssertionError as exc:
-            raise TinygradAssertion(f"tinygrad raised AssertionError: {exc}") from exc
 
     return guarded  # type: ignore[return-value]
 
