@@ -129,7 +129,7 @@ def result_document(
         )
     counts = dict.fromkeys(STATUSES, 0)
     for c in clauses:
-        counts[c["status"]] += 1
+        counts[str(c["status"])] += 1
     return {
         "schema_version": SCHEMA_VERSION,
         "tool": {"name": "blockspec", "version": "0.1.0"},
