@@ -112,7 +112,10 @@ def _entries(node: Any) -> list[tuple[Any, Any]]:
 
 def _holds_entries(value: Any) -> bool:
     """Whether ``nnx.state`` descends into ``value`` and finds entries there: None and a Pytree's
-    bookkeeping (``PytreeState``) are nodes that flatten to nothing, no layer."""
+    bookkeeping (``PytreeState``) are nodes that flatten to nothing, no layer. A Module always holds
+    entries (its own bookkeeping among them), so it is not flattened here: the walk flattens it next."""
+    if isinstance(value, nnx.Module):
+        return True
     impl = graph.get_node_impl(value)
     return impl is not None and len(impl.flatten(value)[0]) > 0
 
@@ -342,20 +345,37 @@ class FlaxBackend(ChildrenByPosition, kit.StateDictCheckpoints):
 
     # --- the module graph, in registration order -----------------------------------------
     def named_children(self, module: Any) -> list[tuple[str, Any]]:
+        return self._children(module, _entries)
+
+    @staticmethod
+    def _children(module: Any, entries: Callable[[Any], list[tuple[Any, Any]]]) -> list[tuple[str, Any]]:
         if isinstance(module, nnx.Sequential):
             return [(str(i), layer) for i, layer in enumerate(module.layers)]
         if isinstance(module, blocks.MySequential):
             return [(name, getattr(module, name)) for name in module._order]
         # The nodes nnx.state descends into: Modules, and the lists, tuples and dicts kept with nnx.data.
-        return [(str(key), value) for key, value in _entries(module) if _holds_entries(value)]
+        return [(str(key), value) for key, value in entries(module) if _holds_entries(value)]
 
-    def _own(self, module: Any) -> list[tuple[str, Variable]]:
+    @staticmethod
+    def _own(module: Any, entries: Callable[[Any], list[tuple[Any, Any]]]) -> list[tuple[str, Variable]]:
         """A node's own Variables under the chapter's leaf names (an ``nnx.Linear``'s ``kernel`` is ``weight``)."""
-        return [(_leaf_name(module, str(k)), v) for k, v in _entries(module) if isinstance(v, nnx.Variable)]
+        return [(_leaf_name(module, str(k)), v) for k, v in entries(module) if isinstance(v, nnx.Variable)]
 
     def _walk(self, module: Any) -> list[tuple[str, Variable]]:
-        """(path, Variable) for every Variable under every registration path."""
-        return [(path, variable) for path, _, _, variable in kit.walk(module, self._own, self.named_children)]
+        """(path, Variable) for every Variable under every registration path.
+
+        Each node is flattened once per walk (its Variables and its children both come from its entries);
+        the tree holds every node until the walk ends, so a node's ``id`` names it for that long.
+        """
+        flattened: dict[int, list[tuple[Any, Any]]] = {}
+
+        def entries(node: Any) -> list[tuple[Any, Any]]:
+            if id(node) not in flattened:
+                flattened[id(node)] = _entries(node)
+            return flattened[id(node)]
+
+        walked = kit.walk(module, lambda m: self._own(m, entries), lambda m: self._children(m, entries))
+        return [(path, variable) for path, _, _, variable in walked]
 
     def named_parameters(self, module: Any) -> list[tuple[str, Variable]]:
         return kit.first_paths([(path, v) for path, v in self._walk(module) if isinstance(v, nnx.Param)])
