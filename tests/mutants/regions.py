@@ -256,10 +256,9 @@ class ConversionBackRestoresOriginal(TorchLikeBackend):
     # A dimension of MORE_REACH (conformance.kit.reach_strategies): the kill matrix runs it at the ci profile.
     region = "conversions"
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        # by id, the module held too, so no later module takes its id
-        self._masters: dict[int, tuple[Any, str, dict[str, np.ndarray]]] = {}
+    @functools.cached_property  # not made in __init__: a dunder redefined would run the whole suite on the mutant
+    def _masters(self) -> dict[int, tuple[Any, str, dict[str, np.ndarray]]]:
+        return {}  # by id, the module held too, so no later module takes its id
 
     def module_to_dtype(self, module: Any, dtype: str) -> Any:
         params = self.named_parameters(module)
@@ -288,9 +287,9 @@ class SecondMoveCopiesModule(TorchLikeBackend):
     # A dimension of MORE_REACH (conformance.kit.reach_strategies): the kill matrix runs it at the ci profile.
     region = "moves"
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._moved: dict[int, Any] = {}  # by id, the module held too, so no later module takes its id
+    @functools.cached_property  # not made in __init__ (see ConversionBackRestoresOriginal)
+    def _moved(self) -> dict[int, Any]:
+        return {}  # by id, the module held too, so no later module takes its id
 
     def module_to(self, module: Any, device: str) -> Any:
         if id(module) in self._moved:

@@ -336,8 +336,9 @@ class PlainTensorParameters(TorchBackend):
 
     target = "PARAM-TYPE"
 
-    def __init__(self) -> None:
-        self._views: dict[int, tuple[nn.Parameter, torch.Tensor]] = {}
+    @functools.cached_property  # not made in __init__: a dunder redefined would run the whole suite on the mutant
+    def _views(self) -> dict[int, tuple[nn.Parameter, torch.Tensor]]:
+        return {}
 
     def _view(self, param: nn.Parameter) -> torch.Tensor:
         if id(param) not in self._views:
