@@ -14,6 +14,7 @@ all of them.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 PROFILES: dict[str, dict[str, Any]] = {
@@ -57,6 +58,40 @@ def register_profiles() -> None:
             ],
             **options,
         )
+
+
+def without_local_constants() -> Callable[[], None]:
+    """Stop hypothesis drawing literals it finds in the source of the modules imported; returns the undo.
+
+    Hypothesis (6.131 and later) now and then draws a number or string that
+    appears as a literal in a module imported from outside site-packages, and it
+    rescans whenever ``sys.modules`` grows. A derandomized test then draws
+    different examples depending on which such modules are loaded: another
+    adapter, the user's module, a clause run alone or after others, blockspec
+    installed editable or as a wheel. A run's examples must depend on its
+    profile and its tests only; the scan also costs every test process time and
+    writes ``.hypothesis/constants/`` into the working directory. There is no
+    setting for it, so the pool is replaced by an empty one (hypothesis' own
+    boundary constants, and this suite's REACH boundaries, still come up).
+    """
+    try:
+        from hypothesis.internal.conjecture import providers
+        from hypothesis.internal.constants_ast import Constants
+    except ImportError:  # a hypothesis without local constants
+        return lambda: None
+    found = getattr(providers, "_get_local_constants", None)
+    if not callable(found):
+        return lambda: None
+    empty = Constants()
+
+    def swap(collect: Callable[[], Any]) -> None:
+        providers._get_local_constants = collect  # type: ignore[attr-defined]
+        cache = getattr(getattr(providers, "CONSTANTS_CACHE", None), "cache", None)
+        if cache is not None:  # pools built from the constants found so far
+            cache.clear()
+
+    swap(lambda: empty)
+    return lambda: swap(found)
 
 
 def load_profile(profile: str, *, shrink: bool = True, seeded: bool = False, max_examples: int | None = None) -> str:

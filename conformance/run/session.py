@@ -90,9 +90,10 @@ class BlockspecSession:
         self._pending: dict[str, TestOutcome] = {}  # tests still in setup, call or teardown
         self._interrupted = ""  # the user's Ctrl-C
         self._stopped = ""  # any other reason the session stopped early
-        # What the run sets for the whole process (hypothesis's default profile, its shrinking budget) and
-        # the palette it draws sizes from (a context variable) are put back when the run ends: an in-process
-        # run (check_module in a user's own test suite) leaves their hypothesis settings as it found them.
+        # What the run sets for the whole process (hypothesis's default profile, its shrinking budget, its pool of
+        # literals found in the modules imported: none) and the palette it draws sizes from (a context variable)
+        # are put back when the run ends: an in-process run (check_module in a user's own test suite) leaves
+        # their hypothesis settings as it found them.
         self._restore = _global_state()
         profiles.load_profile(
             self.profile,
@@ -352,10 +353,12 @@ def _global_state() -> Callable[[], None]:
     from hypothesis.internal.conjecture import engine
 
     profile, shrinking = settings.get_current_profile_name(), engine.MAX_SHRINKING_SECONDS
+    constants_back = profiles.without_local_constants()  # the run's examples depend on its tests only
 
     def restore() -> None:
         settings.load_profile(profile)
         engine.MAX_SHRINKING_SECONDS = shrinking  # type: ignore[misc]
+        constants_back()
 
     return restore
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from hypothesis import settings
-from hypothesis.internal.conjecture import engine
+from hypothesis.internal.conjecture import engine, providers
 
 from conformance.modules import MODULE
 from conformance.run.inprocess import run_suite
@@ -414,11 +414,12 @@ SHRINK_BUDGET = """
 import json
 import pytest
 from hypothesis import settings
-from hypothesis.internal.conjecture import engine
+from hypothesis.internal.conjecture import engine, providers
 
 @pytest.mark.clause("SEQ-INDEX")
 def test_reads_the_budget(request):
-    seen = [engine.MAX_SHRINKING_SECONDS, settings.get_current_profile_name()]
+    literals = len(providers._get_local_constants().integers)  # this very file holds some
+    seen = [engine.MAX_SHRINKING_SECONDS, settings.get_current_profile_name(), literals]
     (request.config.rootpath / "budget.json").write_text(json.dumps(seen))
 """
 
@@ -429,14 +430,16 @@ def test_shrinking_gets_a_share_of_the_test_timeout_and_the_process_gets_its_set
 ) -> None:
     monkeypatch.setattr(engine, "MAX_SHRINKING_SECONDS", 123)
     before = settings.get_current_profile_name()
+    literals = providers._get_local_constants  # hypothesis' pool of literals found in the modules loaded
     pytester.makepyfile(test_budget=SHRINK_BUDGET)
     _run(pytester, monkeypatch, "MinimalBackend", "--blockspec-timeout", timeout, "--blockspec-profile", "fast")
     seen = json.loads((pytester.path / "budget.json").read_text(encoding="utf-8"))
-    assert seen == [budget, "blockspec-fast"], (
-        f"--blockspec-timeout {timeout}: observed shrink budget and profile {seen}; expected [{budget}, blockspec-fast]"
+    assert seen == [budget, "blockspec-fast", 0], (
+        f"--blockspec-timeout {timeout}: observed shrink budget, profile and literals pooled {seen}; "
+        f"expected [{budget}, blockspec-fast, 0]"
     )
-    after = (engine.MAX_SHRINKING_SECONDS, settings.get_current_profile_name())
-    assert after == (123, before), f"observed {after} after the run; expected (123, {before!r}) put back"
+    after = (engine.MAX_SHRINKING_SECONDS, settings.get_current_profile_name(), providers._get_local_constants)
+    assert after == (123, before, literals), f"observed {after} after the run; expected (123, {before!r}, ...) put back"
 
 
 # --- the session's parts, each alone ----------------------------------------------------------------------
