@@ -189,14 +189,17 @@ def _ulp(value: float, dtype: str) -> float:
 
 @functools.lru_cache
 def ordinary_normal_arguments(dtype: str) -> st.SearchStrategy[tuple[float, float]]:
-    """(mean, std) of an ordinary ``normal_`` call on a tensor of ``dtype``: a few fixed values (std 0 among
-    them), or a coarse normal, whose std is 1 or 4 units in the last place of its mean: there a rounding
-    error of the fill shows in the distribution. Coarse three times in four for a half dtype, whose units
-    are largest, once in three otherwise."""
+    """(mean, std) of an ordinary ``normal_`` call on a tensor of ``dtype``: a few fixed values, std 0 (the
+    point mass) on its own, or a coarse normal, whose std is 1 or 4 units in the last place of its mean:
+    there a rounding error of the fill shows in the distribution. Coarse three times in four for a half
+    dtype, whose units are largest, once in three otherwise; std 0 a branch of its own, since a fill that
+    takes 0 for "no std given" is right for every other std (it was reached only by luck of the draws)."""
     plain = st.tuples(st.sampled_from(ORDINARY_MEANS), st.sampled_from(ORDINARY_STDS))
+    point = st.tuples(st.sampled_from(ORDINARY_MEANS), st.just(0.0))
     coarse = st.sampled_from(tuple((m, k * _ulp(m, dtype)) for m in COARSE_MEANS for k in COARSE_ULPS))
-    weights = ("coarse",) * 3 + ("plain",) if dtype in HALF_DTYPES else ("coarse", "plain", "plain")
-    return st.sampled_from(weights).flatmap(lambda kind: coarse if kind == "coarse" else plain)
+    kinds = {"coarse": coarse, "plain": plain, "point": point}
+    weights = ("coarse",) * 6 + ("plain", "point") if dtype in HALF_DTYPES else ("coarse", "plain", "point")
+    return st.sampled_from(weights).flatmap(kinds.__getitem__)
 
 
 def _power_below(value: float) -> float:
