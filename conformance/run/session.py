@@ -348,7 +348,10 @@ class BlockspecSession:
 
 
 def _global_state() -> Callable[[], None]:
-    """A function that puts back what a session changes for the whole process (see ``BlockspecSession``)."""
+    """A function that puts back what a session changes for the whole process (see ``BlockspecSession``).
+
+    Hypothesis' pool of literals from the modules imported is emptied here, at once; the rest the session sets.
+    """
     from hypothesis import settings
     from hypothesis.internal.conjecture import engine
 
