@@ -14,7 +14,9 @@ all of them.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 PROFILES: dict[str, dict[str, Any]] = {
@@ -58,6 +60,44 @@ def register_profiles() -> None:
             ],
             **options,
         )
+
+
+def hypothesis_home_in_cache() -> Callable[[], None]:
+    """Keep hypothesis' files in blockspec's cache directory, not in the working directory; returns the undo.
+
+    Hypothesis keeps a table of Unicode categories (computed once, 0.3 s) under
+    its home directory, ``.hypothesis/`` in the working directory unless told
+    otherwise, so every run would leave a ``.hypothesis/`` wherever the user
+    stands (their project, a CI checkout). It goes to
+    ``$XDG_CACHE_HOME/blockspec/hypothesis`` (``~/.cache`` without the variable)
+    instead, where the next run finds it. Where it cannot be written, hypothesis
+    computes the table again and writes nothing. A home the user chose
+    (``HYPOTHESIS_STORAGE_DIRECTORY``, or ``set_hypothesis_home_dir`` called
+    before the run) is kept. Runs have no example database, so this table is
+    all hypothesis writes: nothing a verdict depends on.
+    """
+    from hypothesis import configuration
+
+    # hypothesis notes its home on first use: ``.hypothesis`` in the working directory then is no one's choice
+    home = getattr(configuration, "__hypothesis_home_directory", None)
+    default = getattr(configuration, "__hypothesis_home_directory_default", None)
+    if home not in (None, default) or os.environ.get("HYPOTHESIS_STORAGE_DIRECTORY"):
+        return lambda: None
+    configuration.set_hypothesis_home_dir(user_cache() / "blockspec" / "hypothesis")
+    return lambda: configuration.set_hypothesis_home_dir(home)
+
+
+def user_cache() -> Path:
+    """``$XDG_CACHE_HOME``, or ``~/.cache`` where it is unset or relative (the XDG rule); the temp dir without a home."""
+    named = os.environ.get("XDG_CACHE_HOME", "")
+    if os.path.isabs(named):
+        return Path(named)
+    try:
+        return Path.home() / ".cache"
+    except (RuntimeError, KeyError):  # no HOME and no password entry for this user
+        import tempfile
+
+        return Path(tempfile.gettempdir())
 
 
 def without_local_constants() -> Callable[[], None]:

@@ -350,18 +350,21 @@ class BlockspecSession:
 def _global_state() -> Callable[[], None]:
     """A function that puts back what a session changes for the whole process (see ``BlockspecSession``).
 
-    Hypothesis' pool of literals from the modules imported is emptied here, at once; the rest the session sets.
+    Hypothesis' pool of literals from the modules imported is emptied, and its home directory moved to
+    blockspec's cache, here, at once; the rest the session sets.
     """
     from hypothesis import settings
     from hypothesis.internal.conjecture import engine
 
     profile, shrinking = settings.get_current_profile_name(), engine.MAX_SHRINKING_SECONDS
     constants_back = profiles.without_local_constants()  # the run's examples depend on its tests only
+    home_back = profiles.hypothesis_home_in_cache()  # no .hypothesis/ left in the user's working directory
 
     def restore() -> None:
         settings.load_profile(profile)
         engine.MAX_SHRINKING_SECONDS = shrinking  # type: ignore[misc]
         constants_back()
+        home_back()
 
     return restore
 

@@ -76,3 +76,57 @@ def test_a_runs_draws_do_not_depend_on_the_modules_imported(tmp_path: Path, monk
         f"observed draws {[(before[i], after[i]) for i in changed[:5]]} changed by importing {PROBE} "
         f"({len(changed)} of {len(before)}); expected the same examples whatever modules are loaded"
     )
+
+
+def _home() -> Path:
+    from hypothesis import configuration
+
+    return configuration.storage_directory("probe", intent_to_write=False).home_directory
+
+
+def test_hypothesis_keeps_its_files_in_the_user_cache_unless_told_where(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No ``.hypothesis/`` in the working directory: the Unicode table goes to ``$XDG_CACHE_HOME/blockspec``."""
+    monkeypatch.delenv("HYPOTHESIS_STORAGE_DIRECTORY", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    before = _home()
+    undo = _profiles.hypothesis_home_in_cache()
+    try:
+        during = _home()
+    finally:
+        undo()
+    after = _home()
+    expected = tmp_path / "cache" / "blockspec" / "hypothesis"
+    assert (during, after) == (expected, before), (
+        f"observed hypothesis' home {during} during and {after} after; expected {expected}, then {before} back"
+    )
+    monkeypatch.setenv("XDG_CACHE_HOME", "relative/cache")  # not absolute: the XDG rule falls back to ~/.cache
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert _profiles.user_cache() == tmp_path / "home" / ".cache", (
+        f"observed {_profiles.user_cache()} with a relative XDG_CACHE_HOME; expected $HOME/.cache"
+    )
+
+
+def test_a_hypothesis_home_the_user_chose_is_kept(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from hypothesis import configuration
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    chosen = tmp_path / "mine"
+    monkeypatch.setenv("HYPOTHESIS_STORAGE_DIRECTORY", str(chosen))
+    kept = getattr(configuration, "__hypothesis_home_directory", None)
+    configuration.set_hypothesis_home_dir(None)  # as if nothing had read the environment yet
+    try:
+        undo = _profiles.hypothesis_home_in_cache()
+        during = _home()
+        undo()
+        configuration.set_hypothesis_home_dir(tmp_path / "set")
+        undo = _profiles.hypothesis_home_in_cache()
+        set_during = _home()
+        undo()
+    finally:
+        configuration.set_hypothesis_home_dir(kept)
+    assert (during, set_during) == (chosen, tmp_path / "set"), (
+        f"observed homes {during} (HYPOTHESIS_STORAGE_DIRECTORY) and {set_during} (set_hypothesis_home_dir); "
+        f"expected {chosen} and {tmp_path / 'set'}, the user's choices kept"
+    )

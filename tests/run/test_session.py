@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import settings
+from hypothesis import configuration, settings
 from hypothesis.internal.conjecture import engine, providers
 
 from conformance.modules import MODULE
@@ -413,13 +413,14 @@ def test_a_keyboard_interrupt_raised_inside_a_test_is_its_error_and_says_why_the
 SHRINK_BUDGET = """
 import json
 import pytest
-from hypothesis import settings
+from hypothesis import configuration, settings
 from hypothesis.internal.conjecture import engine, providers
 
 @pytest.mark.clause("SEQ-INDEX")
 def test_reads_the_budget(request):
     literals = len(providers._get_local_constants().integers)  # this very file holds some
-    seen = [engine.MAX_SHRINKING_SECONDS, settings.get_current_profile_name(), literals]
+    home = str(configuration.storage_directory("probe", intent_to_write=False).home_directory)
+    seen = [engine.MAX_SHRINKING_SECONDS, settings.get_current_profile_name(), literals, home]
     (request.config.rootpath / "budget.json").write_text(json.dumps(seen))
 """
 
@@ -429,17 +430,23 @@ def test_shrinking_gets_a_share_of_the_test_timeout_and_the_process_gets_its_set
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, timeout: str, budget: int
 ) -> None:
     monkeypatch.setattr(engine, "MAX_SHRINKING_SECONDS", 123)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(pytester.path / "cache"))
+    monkeypatch.delenv("HYPOTHESIS_STORAGE_DIRECTORY", raising=False)
     before = settings.get_current_profile_name()
     literals = providers._get_local_constants  # hypothesis' pool of literals found in the modules loaded
+    home = configuration.storage_directory("probe", intent_to_write=False).home_directory
     pytester.makepyfile(test_budget=SHRINK_BUDGET)
     _run(pytester, monkeypatch, "MinimalBackend", "--blockspec-timeout", timeout, "--blockspec-profile", "fast")
     seen = json.loads((pytester.path / "budget.json").read_text(encoding="utf-8"))
-    assert seen == [budget, "blockspec-fast", 0], (
-        f"--blockspec-timeout {timeout}: observed shrink budget, profile and literals pooled {seen}; "
-        f"expected [{budget}, blockspec-fast, 0]"
+    cache = str(pytester.path / "cache" / "blockspec" / "hypothesis")  # not .hypothesis/ where the user stands
+    assert seen == [budget, "blockspec-fast", 0, cache], (
+        f"--blockspec-timeout {timeout}: observed shrink budget, profile, literals pooled and hypothesis' home "
+        f"{seen}; expected [{budget}, blockspec-fast, 0, {cache}]"
     )
     after = (engine.MAX_SHRINKING_SECONDS, settings.get_current_profile_name(), providers._get_local_constants)
     assert after == (123, before, literals), f"observed {after} after the run; expected (123, {before!r}, ...) put back"
+    back = configuration.storage_directory("probe", intent_to_write=False).home_directory
+    assert back == home, f"observed hypothesis' home {back} after the run; expected {home} put back"
 
 
 # --- the session's parts, each alone ----------------------------------------------------------------------
