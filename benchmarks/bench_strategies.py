@@ -14,6 +14,11 @@ disturb less than the wall clock.
 Derandomized, both versions see the same choices; ``same draws`` says
 whether they also gave the same values (same labels and draw order), in
 which case every verdict of the suite is unchanged by the difference.
+``choices`` is the mean number of choices hypothesis makes per test case (each
+integer, boolean, float or element drawn): the cost of drawing that no load
+changes. Each choice costs tens of microseconds of hypothesis' own work
+(recording, spans, its tree of what was tried), whatever the strategy does
+with it, so fewer choices for the same values is the lasting way to draw faster.
 
     python benchmarks/bench_strategies.py [--old main] [--examples 200] [--rounds 3] [--shapes full|palette]
     python benchmarks/bench_strategies.py --json strategies.json   # also write the rows (docs/performance.md)
@@ -38,6 +43,7 @@ from typing import Any
 import numpy as np
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
+from hypothesis.control import current_build_context
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -132,9 +138,11 @@ def fingerprint(value: Any) -> str:
     return digest.hexdigest()
 
 
-def draw_cases(strategy: st.SearchStrategy[Any], examples: int) -> tuple[float, int, str]:
-    """CPU seconds to draw ``examples`` test cases of ``strategy``, the cases run, and a digest of the values."""
+def draw_cases(strategy: st.SearchStrategy[Any], examples: int) -> tuple[float, int, str, float]:
+    """CPU seconds to draw ``examples`` test cases of ``strategy``, the cases run, a digest of the values, and
+    the mean number of choices per case."""
     seen: list[str] = []
+    choices: list[int] = []
 
     @settings(
         max_examples=examples,
@@ -147,11 +155,13 @@ def draw_cases(strategy: st.SearchStrategy[Any], examples: int) -> tuple[float, 
     @given(strategy)
     def case(value: Any) -> None:
         seen.append(fingerprint(value))
+        choices.append(len(current_build_context().data.choices))
 
     clock = time.process_time()
     case()
     spent = time.process_time() - clock
-    return spent, len(seen), hashlib.sha1("".join(seen).encode()).hexdigest()
+    mean_choices = statistics.mean(choices) if choices else 0.0
+    return spent, len(seen), hashlib.sha1("".join(seen).encode()).hexdigest(), mean_choices
 
 
 def measure(name: str, build: Build, old: ModuleType | None, examples: int, rounds: int, shapes: str) -> dict[str, Any]:
@@ -161,14 +171,21 @@ def measure(name: str, build: Build, old: ModuleType | None, examples: int, roun
     rates: dict[str, list[float]] = {side: [] for side in modules}
     digests: dict[str, str] = {}
     cases: dict[str, int] = {}
+    choices: dict[str, float] = {}
     for _ in range(rounds):
         for side, module in modules.items():  # alternately, so both meet the same load
-            spent, count, digest = draw_cases(build(module), examples)
+            spent, count, digest, choices[side] = draw_cases(build(module), examples)
             rates[side].append(count / spent if spent > 0 else float("inf"))
             digests[side], cases[side] = digest, count
-    row: dict[str, Any] = {"strategy": name, "cases": cases["new"], "new_per_s": statistics.median(rates["new"])}
+    row: dict[str, Any] = {
+        "strategy": name,
+        "cases": cases["new"],
+        "new_per_s": statistics.median(rates["new"]),
+        "choices": choices["new"],
+    }
     if "old" in rates:
         row["old_per_s"] = statistics.median(rates["old"])
+        row["old_choices"] = choices["old"]
         row["ratio"] = row["new_per_s"] / row["old_per_s"]
         row["same_draws"] = digests["old"] == digests["new"] and cases["old"] == cases["new"]
     return row
@@ -191,13 +208,18 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(measure(name, build, old, args.examples, args.rounds, args.shapes))
         print(f"  {name}: done", file=sys.stderr, flush=True)
     print(f"shapes {args.shapes}, {args.examples} cases per strategy, median of {args.rounds} alternating rounds")
-    print(f"{'strategy':26} {'cases/s':>9} {f'old ({args.old})':>12} {'new/old':>8}  same draws")
+    print(
+        f"{'strategy':26} {'cases/s':>9} {f'old ({args.old})':>12} {'new/old':>8} {'choices':>8} {'old':>6}  same draws"
+    )
     for row in rows:
         if "ratio" in row:
             same = "yes" if row["same_draws"] else "no"
-            print(f"{row['strategy']:26} {row['new_per_s']:9.0f} {row['old_per_s']:12.0f} {row['ratio']:7.2f}x  {same}")
+            print(
+                f"{row['strategy']:26} {row['new_per_s']:9.0f} {row['old_per_s']:12.0f} {row['ratio']:7.2f}x "
+                f"{row['choices']:8.1f} {row['old_choices']:6.1f}  {same}"
+            )
         else:
-            print(f"{row['strategy']:26} {row['new_per_s']:9.0f} {'-':>12} {'-':>8}  -")
+            print(f"{row['strategy']:26} {row['new_per_s']:9.0f} {'-':>12} {'-':>8} {row['choices']:8.1f} {'-':>6}  -")
     if args.json:
         meta = {"old": None if old is None else args.old, "examples": args.examples, "rounds": args.rounds}
         args.json.write_text(json.dumps({**meta, "shapes": args.shapes, "rows": rows}, indent=2) + "\n")
