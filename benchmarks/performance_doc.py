@@ -80,6 +80,9 @@ for the same derandomized choices, so no verdict moves with the difference;
 `no` where a strategy has drawn more since that revision by design (the reach
 work widened nets and tied nets: shared containers, more children, rarer
 sizes; `docs/reach.md`), so its values differ and the speed is the only comparison.
+`choices`: the mean number of choices hypothesis makes per test case (each integer, boolean, float or
+element drawn), on each side; unlike cases per second it does not move with the machine's load, and each
+choice costs tens of microseconds of hypothesis' own work whatever the strategy does with it.
 
 ```
 $ {strategies[0]}
