@@ -71,7 +71,8 @@ def hypothesis_home_in_cache() -> Callable[[], None]:
     stands (their project, a CI checkout). It goes to
     ``$XDG_CACHE_HOME/blockspec/hypothesis`` (``~/.cache`` without the variable)
     instead, where the next run finds it. Where it cannot be written, hypothesis
-    computes the table again and writes nothing. A home the user chose
+    computes the table again and writes nothing; a user with no home keeps
+    hypothesis' own choice. A home the user chose
     (``HYPOTHESIS_STORAGE_DIRECTORY``, or ``set_hypothesis_home_dir`` called
     before the run) is kept. Runs have no example database, so this table is
     all hypothesis writes: nothing a verdict depends on.
@@ -81,23 +82,25 @@ def hypothesis_home_in_cache() -> Callable[[], None]:
     # hypothesis notes its home on first use: ``.hypothesis`` in the working directory then is no one's choice
     home = getattr(configuration, "__hypothesis_home_directory", None)
     default = getattr(configuration, "__hypothesis_home_directory_default", None)
-    if home not in (None, default) or os.environ.get("HYPOTHESIS_STORAGE_DIRECTORY"):
+    cache = user_cache()
+    if home not in (None, default) or os.environ.get("HYPOTHESIS_STORAGE_DIRECTORY") or cache is None:
         return lambda: None
-    configuration.set_hypothesis_home_dir(user_cache() / "blockspec" / "hypothesis")
+    configuration.set_hypothesis_home_dir(cache / "blockspec" / "hypothesis")
     return lambda: configuration.set_hypothesis_home_dir(home)
 
 
-def user_cache() -> Path:
-    """``$XDG_CACHE_HOME``, or ``~/.cache`` where it is unset or relative (the XDG rule); the temp dir without a home."""
+def user_cache() -> Path | None:
+    """``$XDG_CACHE_HOME``, or ``~/.cache`` where it is unset or relative (the XDG rule); None without a home.
+
+    Never a shared directory such as the temp dir, where another user could have made the path first.
+    """
     named = os.environ.get("XDG_CACHE_HOME", "")
     if os.path.isabs(named):
         return Path(named)
     try:
         return Path.home() / ".cache"
     except (RuntimeError, KeyError):  # no HOME and no password entry for this user
-        import tempfile
-
-        return Path(tempfile.gettempdir())
+        return None
 
 
 def without_local_constants() -> Callable[[], None]:

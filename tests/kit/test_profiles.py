@@ -107,6 +107,19 @@ def test_hypothesis_keeps_its_files_in_the_user_cache_unless_told_where(
         f"observed {_profiles.user_cache()} with a relative XDG_CACHE_HOME; expected $HOME/.cache"
     )
 
+    def no_home() -> Path:
+        raise RuntimeError("Could not determine home directory.")
+
+    monkeypatch.setattr(Path, "home", staticmethod(no_home))  # no HOME, no password entry
+    before = _home()
+    undo = _profiles.hypothesis_home_in_cache()
+    homeless = (_profiles.user_cache(), _home())
+    undo()
+    assert homeless == (None, before), (
+        f"observed cache and home {homeless} for a user with no home; expected (None, {before}): hypothesis' own "
+        "choice kept, never a shared directory such as the temp dir"
+    )
+
 
 def test_a_hypothesis_home_the_user_chose_is_kept(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from hypothesis import configuration
