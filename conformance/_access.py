@@ -51,6 +51,7 @@ class AccessTrace:
         self.shared: set[str] = set()
         self._clause: str | None = None
         self._broad = 0  # depth of fixtures broader than one test now being set up
+        self._filed = self.shared  # where a read is filed now: a name already there is not looked at again
 
     def install(self, cls: type) -> None:
         """Record every attribute read on instances of ``cls`` (this process only: it is patched in place)."""
@@ -59,6 +60,8 @@ class AccessTrace:
         presence = missing_members.__code__  # loading checks that members exist; a mutant keeps them all
 
         def __getattribute__(obj: Any, name: str) -> Any:
+            if name in trace._filed:  # the usual case, and the cheap one: the backend reads its own members often
+                return plain(obj, name)
             caller = sys._getframe(1)
             while caller.f_code.co_name.startswith("<") and caller.f_back is not None:  # a comprehension's frame
                 caller = caller.f_back
@@ -79,30 +82,41 @@ class AccessTrace:
             setattr(cls, BLOCKS, Blocks(**_members(namespace)))
 
     def record(self, name: str) -> None:
+        self._filed.add(name)
+
+    def _refile(self) -> None:
+        """File reads from now on under the clause being tested, or as shared outside one (or in a broad fixture)."""
         if self._clause is None or self._broad:
-            self.shared.add(name)
+            self._filed = self.shared
         else:
-            self.by_clause.setdefault(self._clause, set()).add(name)
+            self._filed = self.by_clause.setdefault(self._clause, set())
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None) -> Generator[None, Any, Any]:
         self._clause = clause_of(item)
+        self._refile()
         try:
             return (yield)
         finally:
             self._clause = None
+            self._refile()
 
     @pytest.hookimpl(wrapper=True)
     def pytest_fixture_setup(self, fixturedef: pytest.FixtureDef[Any], request: Any) -> Generator[None, Any, Any]:
         broad = fixturedef.scope != "function"
         self._broad += broad
+        self._refile()
         try:
             return (yield)
         finally:
             self._broad -= broad
+            self._refile()
 
     def as_json(self) -> dict[str, Any]:
-        return {"shared": sorted(self.shared), "by_clause": {c: sorted(n) for c, n in sorted(self.by_clause.items())}}
+        return {
+            "shared": sorted(self.shared),
+            "by_clause": {c: sorted(n) for c, n in sorted(self.by_clause.items()) if n},
+        }
 
 
 def base_backend(cls: type) -> type:

@@ -151,7 +151,7 @@ def run_mutant(
     the others keep the statuses of the base backend's traced run, made once per base, profile and
     shapes. ``whole_suite`` runs every clause on the mutant instead.
     """
-    profile = profile or ("ci" if mutant.region else "fast")
+    profile = profile or _profile(mutant)
     base = None if whole_suite else baseline(mutant, cwd=cwd, profile=profile, shapes=shapes, timeout=timeout)
     selected = None if base is None else _access.clauses_to_run(base.trace, _access.redefined(_mutant_class(mutant)))
     # The target, and the backend's own unwaivable failures (they set the exit status), always run.
@@ -167,6 +167,10 @@ def run_mutant(
         run.statuses = {cid: run.statuses[cid] if cid in ran else status for cid, status in base.statuses.items()}
     run.problem = judge(run)
     return run
+
+
+def _profile(mutant: Mutant) -> str:
+    return "ci" if mutant.region else "fast"
 
 
 def target_status(
@@ -246,8 +250,10 @@ def _run_suite_process(
 #: A directory the processes of one test run share their base runs in (the checker's tests set it for
 #: pytest-xdist's workers and remove it at the end); unset, each process makes its own.
 BASELINE_DIR_ENV = "BLOCKSPEC_BASELINE_DIR"
-_BASELINES: dict[tuple[str, str, str, str | None], Baseline | None] = {}
-_BASELINE_LOCK = threading.Lock()
+_BaselineKey = tuple[str, str, str, str | None]  # the base backend's selector, cwd, profile, shapes
+_BASELINES: dict[_BaselineKey, Baseline | None] = {}
+_KEY_LOCKS: dict[_BaselineKey, threading.Lock] = {}  # one per key: threads making different bases never wait
+_KEY_LOCKS_LOCK = threading.Lock()
 
 
 def baseline(mutant: Mutant, *, cwd: Path, profile: str, shapes: str | None, timeout: float) -> Baseline | None:
@@ -256,17 +262,63 @@ def baseline(mutant: Mutant, *, cwd: Path, profile: str, shapes: str | None, tim
     None when the base run cannot serve: it gave no result, or it is not the clean verdict a
     mutant's judgement starts from (a base clause that errs). Then the mutant runs the whole suite.
     """
-    base = _access.base_backend(_mutant_class(mutant))
-    selector = f"{base.__module__}:{base.__qualname__}"
-    key = (selector, str(cwd), profile, shapes)
-    with _BASELINE_LOCK:
+    key = _baseline_key(mutant, cwd, profile, shapes)
+    with _key_lock(key):
         if key not in _BASELINES:
-            _BASELINES[key] = _shared_baseline(key, timeout)
+            _BASELINES[key] = _shared_baseline(key, timeout, wait=True)
         return _BASELINES[key]
 
 
-def _shared_baseline(key: tuple[str, str, str, str | None], timeout: float) -> Baseline | None:
-    """The baseline of ``key``, made by one process and read by the others that share :data:`BASELINE_DIR_ENV`."""
+def prepare_baselines(
+    mutants: Iterable[Mutant],
+    *,
+    cwd: Path,
+    profile: str | None = None,
+    shapes: str | None = None,
+    timeout: float = 600,
+) -> None:
+    """Make the baselines ``mutants`` need that no other process or thread is making now.
+
+    ``profile`` and ``shapes`` are :func:`run_mutant`'s (``profile`` None: each mutant's own).
+
+    A baseline another process has started is left to it, not waited for: processes that share
+    :data:`BASELINE_DIR_ENV` and each call this before their first mutant (pytest-xdist's workers) make
+    different baselines side by side, where each would otherwise start with the first mutant's and wait
+    for the other's, a core idle. A mutant later waits only for a baseline still being made.
+    """
+    keys = dict.fromkeys(_baseline_key(m, cwd, profile or _profile(m), shapes) for m in mutants)
+    for key in keys:
+        lock = _key_lock(key)
+        if not lock.acquire(blocking=False):
+            continue
+        try:
+            if key not in _BASELINES:
+                _BASELINES[key] = _shared_baseline(key, timeout, wait=False)
+        except _Busy:
+            pass
+        finally:
+            lock.release()
+
+
+def _baseline_key(mutant: Mutant, cwd: Path, profile: str, shapes: str | None) -> _BaselineKey:
+    base = _access.base_backend(_mutant_class(mutant))
+    return (f"{base.__module__}:{base.__qualname__}", str(cwd), profile, shapes)
+
+
+def _key_lock(key: _BaselineKey) -> threading.Lock:
+    with _KEY_LOCKS_LOCK:
+        return _KEY_LOCKS.setdefault(key, threading.Lock())
+
+
+class _Busy(Exception):
+    """Another process is making the baseline asked for, and the caller would rather not wait."""
+
+
+def _shared_baseline(key: _BaselineKey, timeout: float, *, wait: bool) -> Baseline | None:
+    """The baseline of ``key``, made by one process and read by the others that share :data:`BASELINE_DIR_ENV`.
+
+    Without ``wait``, :class:`_Busy` when another process is making it now.
+    """
     selector, cwd, profile, shapes = key
     shared = os.environ.get(BASELINE_DIR_ENV, "")
     cache = None
@@ -276,7 +328,10 @@ def _shared_baseline(key: tuple[str, str, str, str | None], timeout: float) -> B
     with contextlib.ExitStack() as stack:
         if cache is not None:
             lock = stack.enter_context(open(f"{cache}.lock", "w"))
-            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise _Busy(selector) from None
             if cache.exists():
                 return _baseline_from(json.loads(cache.read_text(encoding="utf-8")))
         with tempfile.TemporaryDirectory(prefix="blockspec-baseline-") as tmp:
@@ -437,7 +492,12 @@ def run_all(
     def one(mutant: Mutant) -> MutantRun:
         return run_mutant(mutant, cwd=cwd, profile=profile, shapes=shapes, whole_suite=whole_suite)
 
+    def prepare(_: int) -> None:
+        prepare_baselines(mutants, cwd=cwd, profile=profile, shapes=shapes)
+
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        if not whole_suite:  # the base runs first, side by side, so that no job waits on another's
+            list(pool.map(prepare, range(max(1, jobs))))
         return list(pool.map(one, mutants))
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,23 @@ def _param(mutant: K.Mutant) -> Any:
     elif why := K.not_runnable_here(mutant):
         marks.append(pytest.mark.skip(reason=f"not run here: {why}"))
     return pytest.param(mutant, id=f"{mutant.name}->{mutant.target}", marks=marks)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _base_runs_first(request: pytest.FixtureRequest) -> None:
+    """This process's share of the base runs the selected mutants need, made before its first mutant.
+
+    pytest-xdist's workers share them (conftest.py): each makes those no other worker has started
+    (``K.prepare_baselines``), instead of all starting on the first mutant's and waiting for one.
+    """
+    mutants = [
+        item.callspec.params["mutant"]
+        for item in request.session.items
+        if isinstance(item, pytest.Function)
+        and item.originalname == test_mutant_fails_exactly_its_clause.__name__
+        and item.get_closest_marker("skip") is None
+    ]
+    K.prepare_baselines(mutants, cwd=ROOT)
 
 
 def test_every_tested_clause_has_a_mutant() -> None:
@@ -170,3 +188,35 @@ def test_accelerator_mutants_are_judged_only_where_an_accelerator_is() -> None:
         assert why == "", f"observed {cuda.selector} set aside ({why!r}) on a machine with CUDA"
     else:
         assert "accelerator" in why, f"observed {why!r} for {cuda.selector} without CUDA; expected it set aside"
+
+
+def test_a_base_run_another_process_is_making_is_left_to_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``prepare_baselines`` makes the base runs nobody has started and skips, without waiting, one being made."""
+    import fcntl
+
+    made: list[str] = []
+
+    def fake_run(selector: str, profile: str, *args: Any, **kwargs: Any) -> tuple[int, dict[str, Any], str]:
+        made.append(profile)
+        return 0, {"clauses": [{"id": "SEQ-INDEX", "status": "pass", "level": "MUST"}], "trace": {}}, ""
+
+    monkeypatch.setenv(K.BASELINE_DIR_ENV, str(tmp_path))
+    monkeypatch.setattr(K, "_BASELINES", {})
+    monkeypatch.setattr(K, "_run_suite_process", fake_run)
+    region = K.Mutant("tests.mutants.reference_mutants", "RankThreeScrambled", "BLOCK-FORWARD-VALUE", region="batch")
+    plain = K.Mutant("tests.mutants.reference_mutants", "TieParamByCopy", "TIE-PARAM-IDENTITY")
+    # another process holds the lock of the ci base run (the region mutant's), as a worker making it would
+    key = K._baseline_key(region, ROOT, "ci", None)
+    lock_path = tmp_path / f"baseline-{K.hashlib.sha256(repr(key).encode()).hexdigest()[:16]}.json.lock"
+    with open(lock_path, "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        worker = threading.Thread(target=K.prepare_baselines, args=([region, plain, region],), kwargs={"cwd": ROOT})
+        worker.start()
+        worker.join(30)
+        waiting = worker.is_alive()
+    worker.join()
+    assert not waiting, "observed prepare_baselines waiting for a base run another process holds; expected it skipped"
+    assert made == ["fast"], f"observed base runs made at {made}; expected the fast one only, the ci one left"
+    assert key not in K._BASELINES, "observed the base run being made elsewhere taken over; expected it left"
+    assert K.baseline(region, cwd=ROOT, profile="ci", shapes=None, timeout=60) is not None
+    assert made == ["fast", "ci"], f"observed {made}; expected the ci base run made once its lock was free"
