@@ -83,6 +83,11 @@ def test_the_trace_files_each_read_under_the_clause_whose_test_made_it() -> None
     # The chapter's blocks are filed member by member: MYLINEAR-FORWARD builds MyLinear, SEQ-INDEX never does.
     assert "blocks.MyLinear" in trace.by_clause[mine], f"observed {mine} reads {sorted(trace.by_clause[mine])}"
     assert "blocks.MyLinear" not in trace.by_clause["SEQ-INDEX"], "observed SEQ-INDEX filed as reading MyLinear"
+    # A class is read where a node of its kind is built, not looked up ahead for every kind: SEQ-INDEX's nets hold
+    # no CenteredLayer, and MYLINEAR-FORWARD's chapter block is MyLinear alone.
+    ahead = {"SEQ-INDEX": "blocks.CenteredLayer", mine: "blocks.FixedHiddenMLP"}
+    for clause, name in ahead.items():
+        assert name not in trace.by_clause[clause], f"observed {clause} filed as reading {name}, which it never builds"
     # Loading checks that every protocol member exists; a mutant keeps them all, so those reads are not filed.
     assert "try_all_gpus" not in trace.shared, "observed the protocol's presence check filed as a shared read"
 

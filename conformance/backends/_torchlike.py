@@ -149,11 +149,13 @@ class TorchLikeBackend(IndexedByFramework, kit.StateDictCheckpoints):
             my_linear=lambda n: self._load_values(self.blocks.MyLinear(n.in_units, n.units).to(fw_dtype), n.values),
             lazy_linear=lambda n: nn.LazyLinear(n.out_features, n.bias, dtype=fw_dtype),
             relu=nn.ReLU,
-            centered=self.blocks.CenteredLayer,
-            block=self.block_class,
-            sequential=self.sequential_class,
-            my_sequential=self.blocks.MySequential,
-            named=self.sequential_class,
+            # Each class is looked up when a node of its kind is built, not before: the kill matrix's trace
+            # (conformance/_access.py) then files the lookup under the clauses that build that kind alone.
+            centered=lambda: self.blocks.CenteredLayer(),
+            block=lambda children: self.block_class(children),
+            sequential=lambda *kids: self.sequential_class(*kids),
+            my_sequential=lambda *kids: self.blocks.MySequential(*kids),
+            named=lambda: self.sequential_class(),
         )
         module = self.build_tree(node, make)
         return module if device is None else module.to(device)

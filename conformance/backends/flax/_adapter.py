@@ -319,12 +319,13 @@ class FlaxBackend(ChildrenByPosition, kit.StateDictCheckpoints):
             "Flax",
             linear=linear,
             my_linear=my_linear,
-            relu=self.blocks.ReLU,
-            centered=self.blocks.CenteredLayer,
-            block=self.blocks.Block,
-            sequential=self.sequential_class,
-            my_sequential=self.blocks.MySequential,
-            named=self.blocks.NamedSequential,
+            # each class looked up when a node of its kind is built (kit.chapter_table says why)
+            relu=lambda: self.blocks.ReLU(),
+            centered=lambda: self.blocks.CenteredLayer(),
+            block=lambda children: self.blocks.Block(children),
+            sequential=lambda *kids: self.sequential_class(*kids),
+            my_sequential=lambda *kids: self.blocks.MySequential(*kids),
+            named=lambda: self.blocks.NamedSequential(),
         )
         module = self.build_tree(node, make, self.tie)
         return module if device is None else self.module_to(module, device)

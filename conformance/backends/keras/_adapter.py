@@ -303,10 +303,11 @@ class KerasBackend(ChildrenByPosition):
             lazy_linear=lambda n: keras.layers.Dense(n.out_features, use_bias=n.bias, dtype=dtype),
             relu=lambda: keras.layers.ReLU(dtype=dtype),
             centered=lambda: b.CenteredLayer(dtype=dtype),
-            block=functools.partial(b.Block, dtype=dtype),
+            # the chapter's classes looked up when a node of their kind is built (kit.chapter_table says why)
+            block=lambda children: b.Block(children, dtype=dtype),
             sequential=lambda *kids: keras.Sequential(list(kids)) if kids else b.NamedSequential(dtype=dtype),
-            my_sequential=functools.partial(b.MySequential, dtype=dtype),
-            named=functools.partial(b.NamedSequential, dtype=dtype),
+            my_sequential=lambda *kids: b.MySequential(*kids, dtype=dtype),
+            named=lambda: b.NamedSequential(dtype=dtype),
         )
 
         with scope, _inside_keras():
