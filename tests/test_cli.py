@@ -252,10 +252,33 @@ def test_spec_output_onto_a_directory_is_a_usage_error(cli: Cli, tmp_path: Path)
     assert "adir" in stderr, f"observed {stderr.strip()!r}; expected the path named"
 
 
-def test_backends_lists_torch_with_version_and_capabilities(cli: Cli) -> None:
+def _fake_distribution(root: Path, entry_points: dict[str, str]) -> Path:
+    """A tiny installed distribution declaring ``blockspec.backends`` entry points, under ``root``."""
+    info = root / "site" / "blockspec_cli_fakes-1.0.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: blockspec-cli-fakes\nVersion: 1.0\n", encoding="utf-8")
+    lines = ["[blockspec.backends]"] + [f"{name} = {target}" for name, target in entry_points.items()]
+    (info / "entry_points.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return root / "site"
+
+
+@pytest.fixture(scope="module")
+def listing(tmp_path_factory: pytest.TempPathFactory) -> subprocess.CompletedProcess[str]:
+    """``blockspec backends`` with the built-ins and two entry points, one whose device query fails.
+
+    One listing serves the tests below: it imports every installed framework (about 17 s on 2 cores).
+    """
+    root = tmp_path_factory.mktemp("backends")
+    site = _fake_distribution(
+        root, {"broken-ep": "fake_adapters:BrokenAccelerators", "minimal-ep": "fake_adapters:MinimalBackend"}
+    )
+    return run_cli(["backends"], root, [site, ADAPTERS_DIR])
+
+
+def test_backends_lists_torch_with_version_and_capabilities(listing: subprocess.CompletedProcess[str]) -> None:
     from conformance.backends.torch import TorchBackend
 
-    proc = cli(["backends"])
+    proc = listing
     assert proc.returncode == 0, f"observed exit status {proc.returncode}; expected 0{_explain(proc)}"
     lines = proc.stdout.splitlines()
     start = next((i for i, line in enumerate(lines) if line.split()[:1] == ["torch"]), None)
@@ -272,19 +295,8 @@ def test_backends_lists_torch_with_version_and_capabilities(cli: Cli) -> None:
     assert not missing, f"observed torch's entry {text!r}; expected capabilities {missing} listed too"
 
 
-def _fake_distribution(root: Path, entry_points: dict[str, str]) -> Path:
-    """A tiny installed distribution declaring ``blockspec.backends`` entry points, under ``root``."""
-    info = root / "site" / "blockspec_cli_fakes-1.0.dist-info"
-    info.mkdir(parents=True)
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: blockspec-cli-fakes\nVersion: 1.0\n", encoding="utf-8")
-    lines = ["[blockspec.backends]"] + [f"{name} = {target}" for name, target in entry_points.items()]
-    (info / "entry_points.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return info.parent
-
-
-def test_backends_lists_entry_point_backends(cli: Cli, tmp_path: Path) -> None:
-    site = _fake_distribution(tmp_path, {"minimal-ep": "fake_adapters:MinimalBackend"})
-    proc = cli(["backends"], extra_path=[site, ADAPTERS_DIR])
+def test_backends_lists_entry_point_backends(listing: subprocess.CompletedProcess[str]) -> None:
+    proc = listing
     assert proc.returncode == 0, f"observed exit status {proc.returncode}; expected 0{_explain(proc)}"
     line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("minimal-ep")), "")
     assert "entry point" in line and "0.0-fake" in line, (
@@ -292,11 +304,8 @@ def test_backends_lists_entry_point_backends(cli: Cli, tmp_path: Path) -> None:
     )
 
 
-def test_backends_survives_an_adapter_whose_device_query_fails(cli: Cli, tmp_path: Path) -> None:
-    site = _fake_distribution(
-        tmp_path, {"broken-ep": "fake_adapters:BrokenAccelerators", "minimal-ep": "fake_adapters:MinimalBackend"}
-    )
-    proc = cli(["backends"], extra_path=[site, ADAPTERS_DIR])
+def test_backends_survives_an_adapter_whose_device_query_fails(listing: subprocess.CompletedProcess[str]) -> None:
+    proc = listing
     assert proc.returncode == 0, f"observed exit status {proc.returncode}; expected 0{_explain(proc)}"
     names = [ln.split()[0] for ln in proc.stdout.splitlines() if ln[:1].strip()]
     assert {"torch", "broken-ep", "minimal-ep"} <= set(names), f"observed backends {names}; expected all listed"
