@@ -228,28 +228,41 @@ def share_weight(owner: Any, user: Any) -> None:
     user.weight = owner.weight
 
 
+def same_module(module: M, use: int, rebuild: Callable[[], M]) -> M:
+    """The default reuse: a node met again is the module built at its first use (a shared layer, one object)."""
+    return module
+
+
 def build_tree(
     node: Node,
     make: Callable[[Node, Callable[[Node], M]], M],
     tie: Callable[[M, M], None] = share_weight,
+    reuse: Callable[[M, int, Callable[[], M]], M] = same_module,
 ) -> M:
     """Build ``node`` with ``make``, constructing each shared node only once, then tie weights.
 
     ``make(node, build_child)`` builds one node; it calls ``build_child`` for
-    each child, which returns the already-built module when the child node
-    was seen before. Once the whole tree is built, ``tie(owner, user)`` runs
-    for every layer whose ``weight_of`` names another (see :func:`weight_ties`),
-    with the two built modules: it makes ``user`` hold ``owner``'s weight
-    tensor itself. This is all a backend needs to honour tying; a framework
-    whose layers name their weight otherwise passes its own ``tie``.
+    each child. A child node seen before gives ``reuse(module, use, rebuild)``:
+    ``module`` is what its first use built, ``use`` counts its uses (2 at the
+    second), ``rebuild()`` builds it anew; the default, :func:`same_module`,
+    returns ``module``, the one object at every use. Once the whole tree is
+    built, ``tie(owner, user)`` runs for every layer whose ``weight_of`` names
+    another (see :func:`weight_ties`), with the two modules its nodes built
+    first: it makes ``user`` hold ``owner``'s weight tensor itself. This is all
+    a backend needs to honour tying; a framework whose layers name their weight
+    otherwise passes its own ``tie``.
     """
     built: dict[int, M] = {}
+    uses: dict[int, int] = {}
 
     def build_child(child: Node) -> M:
         key = id(child)
         if key not in built:
             built[key] = make(child, build_child)
-        return built[key]
+            uses[key] = 1
+            return built[key]
+        uses[key] += 1
+        return reuse(built[key], uses[key], lambda: make(child, build_child))
 
     module = build_child(node)
     for owner, users in weight_ties(node):

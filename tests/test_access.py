@@ -88,6 +88,9 @@ def test_the_trace_files_each_read_under_the_clause_whose_test_made_it() -> None
     ahead = {"SEQ-INDEX": "blocks.CenteredLayer", mine: "blocks.FixedHiddenMLP"}
     for clause, name in ahead.items():
         assert name not in trace.by_clause[clause], f"observed {clause} filed as reading {name}, which it never builds"
+    # So are the tree builder's hooks (kit.TreeBuilder): SEQ-INDEX builds nets with no tie, shared or lazy layer.
+    hooks = {"tie", "reuse", "lazy_linear_class"} & trace.by_clause["SEQ-INDEX"]
+    assert not hooks, f"observed SEQ-INDEX filed as reading {sorted(hooks)}; expected them read only where needed"
     # Loading checks that every protocol member exists; a mutant keeps them all, so those reads are not filed.
     assert "try_all_gpus" not in trace.shared, "observed the protocol's presence check filed as a shared read"
 

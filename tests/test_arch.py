@@ -164,6 +164,28 @@ def test_build_tree_ties_each_weight_user_to_its_owner_once_after_building(net: 
     assert "make" not in events[first_tie:], f"{net}: observed a make after a tie ({events}); expected ties last"
 
 
+def test_build_tree_asks_reuse_at_each_later_use_of_a_node_and_puts_its_answer_there() -> None:
+    shared = A.Linear(2, 2)
+    inner = A.Sequential((shared,))
+    root = A.Sequential((shared, inner, shared, inner))
+    asked: list[tuple[A.Node, int]] = []
+
+    def make(node: A.Node, build_child: Any) -> Built:
+        return Built(node, [(name, build_child(child)) for name, child in A.children(node)])
+
+    def reuse(module: Built, use: int, rebuild: Any) -> Built:
+        asked.append((module.node, use))
+        return rebuild() if use == 3 else module  # the third use built anew, the others shared
+
+    built = dict(A.build_tree(root, make, reuse=reuse).children)
+    expected = [(shared, 2), (shared, 3), (inner, 2)]  # inner's shared layer is its second use; inner is built once
+    assert asked == expected, f"observed reuse asked {asked}; expected {expected}"
+    first, again = built["0"], built["2"]
+    assert dict(built["1"].children)["0"] is first, "observed the second use not given the module reuse returned"
+    assert again is not first and again.node is shared, "observed the third use not rebuilt as reuse asked"
+    assert built["3"] is built["1"], "observed the container's second use not the module reuse returned"
+
+
 def test_equal_looking_layers_are_built_twice() -> None:
     left, right = A.Linear(2, 2), A.Linear(2, 2)
     made: list[A.Node] = []

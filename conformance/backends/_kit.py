@@ -18,7 +18,9 @@ this kit holds the rest, so no adapter carries its own copy:
   its schemes checked against :data:`~conformance._protocol.INITIALIZERS`.
 - :func:`maker`: the node dispatch of ``build``, each kind of node built by the
   framework's own call the adapter gives; :func:`container`: a Block or
-  Sequential node built as the framework's container, children in order.
+  Sequential node built as the framework's container, children in order;
+  :class:`TreeBuilder`: the tree built from it, shared layers and tied weights
+  by the backend's own ``reuse`` and ``tie``.
 - :func:`stored_values`: architecture values in the layout the backend declares
   (``weight_layouts``), for the adapter to write into a layer it builds.
 - :func:`gradients_of`: the :class:`~conformance._protocol.Gradients` of one backward, from the
@@ -266,6 +268,28 @@ def gradients_of(
     grad_x = grads[0]
     input_grad = np.zeros(input_shape, dtype=np.float64) if grad_x is None else to_numpy(grad_x)
     return Gradients(input_grad, params, devices)
+
+
+class TreeBuilder:
+    """``build_tree``: :func:`conformance.arch.build_tree` with this backend's ``tie`` and ``reuse``.
+
+    ``tie(owner, user)`` ties a parameter (default ``user.weight = owner.weight``); ``reuse(module, use,
+    rebuild)`` is the module a node built before gives at its ``use``-th use (default the module itself: a
+    shared layer is one object). Both are attributes, so that a variant (a mutant in the tests) can swap
+    one, and each is looked up only when a tree has a tie or a shared layer: the kill matrix's trace
+    (conformance/_access.py) then files it under the clauses that build those alone.
+    """
+
+    tie: Callable[[Any, Any], None] = staticmethod(A.share_weight)
+    reuse: Callable[[Any, int, Callable[[], Any]], Any] = staticmethod(A.same_module)
+
+    def build_tree(self, node: A.Node, make: Callable[[A.Node, Callable[[A.Node], Any]], Any]) -> Any:
+        return A.build_tree(
+            node,
+            make,
+            tie=lambda owner, user: self.tie(owner, user),
+            reuse=lambda module, use, rebuild: self.reuse(module, use, rebuild),
+        )
 
 
 class _StateFiles(Protocol):

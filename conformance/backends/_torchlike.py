@@ -61,7 +61,7 @@ def attribute_block_class(module_base: type) -> type:
     return AttributeBlock
 
 
-class TorchLikeBackend(IndexedByFramework, kit.StateDictCheckpoints):
+class TorchLikeBackend(IndexedByFramework, kit.TreeBuilder, kit.StateDictCheckpoints):
     """The Backend protocol for a framework shaped like PyTorch.
 
     Subclasses set ``fw`` (the framework module), ``nn``, ``blocks`` (the
@@ -79,10 +79,10 @@ class TorchLikeBackend(IndexedByFramework, kit.StateDictCheckpoints):
     nn: Any
     blocks: Any
     linear_class: Any
+    lazy_linear_class: Any
     sequential_class: Any
     block_class: Any
     load_errors: tuple[type[BaseException], ...]
-    build_tree = staticmethod(A.build_tree)
 
     # --- primitives a subclass provides ------------------------------------------
     def version(self) -> str:
@@ -147,7 +147,7 @@ class TorchLikeBackend(IndexedByFramework, kit.StateDictCheckpoints):
                 self.linear_class(n.in_features, n.out_features, n.bias, dtype=fw_dtype), n.values
             ),
             my_linear=lambda n: self._load_values(self.blocks.MyLinear(n.in_units, n.units).to(fw_dtype), n.values),
-            lazy_linear=lambda n: nn.LazyLinear(n.out_features, n.bias, dtype=fw_dtype),
+            lazy_linear=lambda n: self.lazy_linear_class(n.out_features, n.bias, dtype=fw_dtype),
             relu=nn.ReLU,
             # Each class is looked up when a node of its kind is built, not before: the kill matrix's trace
             # (conformance/_access.py) then files the lookup under the clauses that build that kind alone.

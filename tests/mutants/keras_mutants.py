@@ -7,15 +7,15 @@ meta-test (tests/test_killmatrix.py) skips it there.
 from __future__ import annotations
 
 import types
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from conformance import arch as A
 from conformance._protocol import LoadResult
 
 # Imports keras (ImportError when absent); the adapter must come first: it sets KERAS_BACKEND.
 from conformance.backends.keras import KerasBackend, blocks
+from tests.mutants import ties
 
 
 def _chapter(**overrides: Any) -> types.SimpleNamespace:
@@ -45,19 +45,6 @@ class TrainableConstant(KerasBackend):
 # --- 4.2 Parameter management ---------------------------------------------------------------------
 
 
-def _build_every_use(
-    node: A.Node,
-    make: Callable[[A.Node, Callable[[A.Node], Any]], Any],
-    tie: Callable[[Any, Any], None] = A.share_weight,
-) -> Any:
-    """Build a node anew at every place it appears: a shared layer becomes equal-valued copies (no ties made)."""
-
-    def child(c: A.Node) -> Any:
-        return make(c, child)
-
-    return child(node)
-
-
 def _copied_tied_net() -> Any:
     import keras
 
@@ -71,7 +58,7 @@ class SharedLayerCopied(KerasBackend):
     """A layer used twice is rebuilt as an equal-valued copy at its second use, as a config round trip does."""
 
     target = "TIE-IDENTITY"
-    build_tree = staticmethod(_build_every_use)
+    reuse = staticmethod(ties.built_anew)
     blocks = _chapter(tied_net=_copied_tied_net)
 
 

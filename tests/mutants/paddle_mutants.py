@@ -7,14 +7,14 @@ meta-test (tests/test_killmatrix.py) finds no mutant here and skips it.
 from __future__ import annotations
 
 import types
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
-from conformance import arch as A
 from conformance._protocol import LoadResult
 
 # Imports paddle (ImportError when absent).
 from conformance.backends.paddle import PaddleBackend, blocks
+from tests.mutants import ties
 
 
 def _chapter(**overrides: Any) -> types.SimpleNamespace:
@@ -45,20 +45,11 @@ class ConstantNotRegistered(PaddleBackend):
 # --- 4.2 Parameter management ---------------------------------------------------------------------
 
 
-def _build_every_use(node: A.Node, make: Callable[[A.Node, Callable[[A.Node], Any]], Any]) -> Any:
-    """Build a node anew at every place it appears: a shared layer becomes equal-valued copies."""
-
-    def child(c: A.Node) -> Any:
-        return make(c, child)
-
-    return child(node)
-
-
 class SharedLayerBuiltTwice(PaddleBackend):
     """A layer used twice is built anew at its second use: the tie becomes two layers with equal values."""
 
     target = "TIE-IDENTITY"
-    build_tree = staticmethod(_build_every_use)
+    reuse = staticmethod(ties.built_anew)
 
 
 class StateDictWithoutAliases(PaddleBackend):

@@ -9,14 +9,12 @@ most break a device behaviour (4.5), which only the reference simulates here.
 
 from __future__ import annotations
 
-import functools
 import types
 from typing import Any
 
 import numpy as np
 
 import reference
-from conformance import arch as A
 from conformance.backends.reference import ReferenceBackend
 from reference import chapter, nn
 from reference.nn import functional as F
@@ -62,7 +60,7 @@ class TieParamByCopy(ReferenceBackend):
     """b.weight = a.weight done as b.weight = Parameter(a.weight.detach().clone()): equal values, two tensors."""
 
     target = "TIE-PARAM-IDENTITY"
-    build_tree = staticmethod(functools.partial(A.build_tree, tie=_copy_tie))
+    tie = staticmethod(_copy_tie)
 
 
 class _TwoUsesLinear(nn.Linear):
@@ -125,18 +123,7 @@ class LazyMaterializesOnHost(ReferenceBackend):
     """A lazy layer creates its parameters on the CPU whatever the module's device."""
 
     target = "LAZY-TO-DEVICE"
-
-    def build(self, node: A.Node, *, dtype: str = "float32", device: str | None = None) -> Any:
-        module = super().build(node, dtype=dtype, device=device)
-        for m in module.modules():
-            for name, child in list(m._modules.items()):
-                if isinstance(child, nn.LazyLinear) and child.has_uninitialized_params():
-                    m._modules[name] = _HostLazyLinear(
-                        child.out_features, "bias" in child._parameters and child.bias is not None
-                    )
-        if isinstance(module, nn.LazyLinear):
-            return _HostLazyLinear(module.out_features)
-        return module
+    lazy_linear_class = _HostLazyLinear
 
 
 class OneRowAcceptsWrongWidth(regions.OneRowAcceptsWrongWidth, ReferenceBackend):

@@ -1,17 +1,25 @@
-"""Parameter-tie mutant parts written once for every PyTorch-shaped backend (torch, the reference).
+"""Tie mutant parts written once: a shared layer built anew for any backend, parameter ties for PyTorch's shape.
 
-A mutant module binds them to a backend as ``loads`` does: its layers compute
-with :func:`weight_seen_by`, and its backend subclasses :class:`UsesPerPass`
-together with that backend. This module holds no mutant of its own.
+:func:`built_anew` is a backend's ``reuse`` (``conformance.backends._kit.TreeBuilder``) that
+copies a shared layer. A PyTorch-shaped mutant module (torch, the reference) binds the rest as
+``loads`` does: its layers compute with :func:`weight_seen_by`, and its backend subclasses
+:class:`UsesPerPass` together with that backend. This module holds no mutant of its own.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from conformance.backends._torchlike import TorchLikeBackend
+
+
+def built_anew(module: Any, use: int, rebuild: Callable[[], Any]) -> Any:
+    """A layer met again is built again: a shared layer becomes copies (equal values where the tree gives them)."""
+    return rebuild()
+
 
 #: The layer types that used each weight tensor so far in this pass, by the tensor's id.
 _WEIGHT_USES: dict[int, list[type]] = {}

@@ -7,10 +7,8 @@ per new shape, so these run only with ``BLOCKSPEC_SLOW_MUTANTS=1``.
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
-from conformance import arch as A
 from conformance.backends.tinygrad import TinygradBackend  # imports tinygrad (ImportError when absent)
 from conformance.backends.tinygrad._adapter import _guard
 
@@ -36,14 +34,7 @@ class TieParamByCopy(TinygradBackend):
 
     target = "TIE-PARAM-IDENTITY"
 
-    @_guard
-    def build(self, node: A.Node, *, dtype: str = "float32", device: str | None = None) -> Any:
-        real = A.build_tree  # the adapter calls arch.build_tree itself: swapped for this build only
-        A.build_tree = functools.partial(real, tie=_copy_tie)  # type: ignore[assignment]
-        try:
-            return super().build(node, dtype=dtype, device=device)
-        finally:
-            A.build_tree = real  # type: ignore[assignment]
+    tie = staticmethod(_copy_tie)
 
 
 # --- 4.5 GPUs (simulated accelerators) ------------------------------------------------------------

@@ -275,7 +275,13 @@ class EmptySequentialRaises(TorchBackend):
 
 
 class _TiledSequential(nn.Sequential):
-    nested = False  # set on the Sequentials built inside another module
+    nested = False  # set on the Sequentials built inside another one
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        for child in args:
+            if isinstance(child, _TiledSequential):
+                child.nested = True
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = super().forward(x)
@@ -285,18 +291,11 @@ class _TiledSequential(nn.Sequential):
 
 
 class WideSequentialTruncated(TorchBackend):
-    """A Sequential nested in another module, with an output wider than 100 features, returns zeros past the 100th."""
+    """A Sequential nested in another, with an output wider than 100 features, returns zeros past the 100th."""
 
     target = "BLOCK-NESTING"
     region = "net_width"
     sequential_class = _TiledSequential
-
-    def build(self, node: A.Node, *, dtype: str = "float32", device: str | None = None) -> Any:
-        model = super().build(node, dtype=dtype, device=device)
-        for module in model.modules():
-            if module is not model and isinstance(module, _TiledSequential):
-                module.nested = True
-        return model
 
 
 class RankThreeScrambled(regions.RankThreeScrambled, TorchBackend):
@@ -569,18 +568,11 @@ class AssignToClone(TorchBackend):
         copy[...] = torch.as_tensor(value, dtype=parameter.dtype)
 
 
-def _build_without_sharing(node: A.Node, make: Callable[[A.Node, Callable[[A.Node], Any]], Any]) -> Any:
-    def build_child(child: A.Node) -> Any:
-        return make(child, build_child)
-
-    return build_child(node)
-
-
 class TieByCopy(TorchBackend):
     """A layer used twice is built twice: the tie becomes two copies with equal values."""
 
     target = "TIE-IDENTITY"
-    build_tree = staticmethod(_build_without_sharing)
+    reuse = staticmethod(ties.built_anew)
 
 
 class NoDedupParameters(TorchBackend):
@@ -645,7 +637,7 @@ class TieParamByCopy(TorchBackend):
     """b.weight = a.weight done as b.weight = nn.Parameter(a.weight.detach().clone()): equal values, two tensors."""
 
     target = "TIE-PARAM-IDENTITY"
-    build_tree = staticmethod(functools.partial(A.build_tree, tie=_copy_tie))
+    tie = staticmethod(_copy_tie)
 
 
 class _TwoUsesLinear(nn.Linear):
@@ -712,21 +704,9 @@ class ThirdBackwardResets(TorchBackend):
         super().backward(module, x, cotangent)
 
 
-def _build_sharing_twice(node: A.Node, make: Callable[[A.Node, Callable[[A.Node], Any]], Any]) -> Any:
+def _shared_by_two_uses(module: nn.Module, use: int, rebuild: Callable[[], nn.Module]) -> nn.Module:
     """Share a reused node at its first two uses only; a third use builds a copy."""
-    built: dict[int, Any] = {}
-    uses: dict[int, int] = {}
-
-    def build_child(child: A.Node) -> Any:
-        key = id(child)
-        uses[key] = uses.get(key, 0) + 1
-        if uses[key] > 2:
-            return make(child, build_child)
-        if key not in built:
-            built[key] = make(child, build_child)
-        return built[key]
-
-    return build_child(node)
+    return module if use <= 2 else rebuild()
 
 
 class TieForTwoUsesOnly(TorchBackend):
@@ -734,7 +714,7 @@ class TieForTwoUsesOnly(TorchBackend):
 
     target = "TIE-IDENTITY"
     region = "tie_uses"
-    build_tree = staticmethod(_build_sharing_twice)
+    reuse = staticmethod(_shared_by_two_uses)
 
 
 class Float64ConstantThroughFloat32(TorchBackend):
@@ -928,9 +908,7 @@ class BatchInferringLazy(TorchBackend):
     """LazyLinear infers its input width from the batch dimension."""
 
     target = "LAZY-INFERS-SHAPE"
-
-    def build(self, node: A.Node, *, dtype: str = "float32", device: str | None = None) -> nn.Module:
-        return _swap_lazy(super().build(node, dtype=dtype, device=device), _BatchInferringLinear)
+    lazy_linear_class = _BatchInferringLinear
 
 
 class _ReinferringLinear(nn.LazyLinear):
@@ -948,19 +926,7 @@ class ReinferringLazy(TorchBackend):
     """A materialized lazy layer silently re-infers its width for a wider input."""
 
     target = "LAZY-WIDTH-MISMATCH"
-
-    def build(self, node: A.Node, *, dtype: str = "float32", device: str | None = None) -> nn.Module:
-        return _swap_lazy(super().build(node, dtype=dtype, device=device), _ReinferringLinear)
-
-
-def _swap_lazy(module: nn.Module, cls: type[nn.LazyLinear]) -> nn.Module:
-    """Replace every LazyLinear in ``module`` (or ``module`` itself) by a fresh ``cls`` of the same width."""
-    if isinstance(module, nn.LazyLinear):
-        return cls(module.out_features, module.bias is not None)
-    for name, child in list(module._modules.items()):
-        if child is not None:
-            module._modules[name] = _swap_lazy(child, cls)
-    return module
+    lazy_linear_class = _ReinferringLinear
 
 
 class LazyRefusesState(TorchBackend):

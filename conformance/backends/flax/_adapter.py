@@ -155,7 +155,7 @@ def _use_compile_cache() -> str:
     return f"the run's own: {directory / 'jax'}"
 
 
-class FlaxBackend(ChildrenByPosition, kit.StateDictCheckpoints):
+class FlaxBackend(ChildrenByPosition, kit.TreeBuilder, kit.StateDictCheckpoints):
     """Flax NNX on JAX, checked against the spec."""
 
     name = "flax"
@@ -185,8 +185,7 @@ class FlaxBackend(ChildrenByPosition, kit.StateDictCheckpoints):
     blocks: Any = blocks
     linear_class: Any = nnx.Linear
     sequential_class: Any = nnx.Sequential
-    build_tree = staticmethod(A.build_tree)  # an attribute, so that a variant (a mutant) can swap it
-    tie = staticmethod(_tie)  # the parameter-level tie, an attribute for the same reason
+    tie = staticmethod(_tie)  # the parameter-level tie (kit.TreeBuilder)
 
     def __init__(self) -> None:
         x64 = bool(jax.config.jax_enable_x64)  # type: ignore[attr-defined]
@@ -327,7 +326,7 @@ class FlaxBackend(ChildrenByPosition, kit.StateDictCheckpoints):
             my_sequential=lambda *kids: self.blocks.MySequential(*kids),
             named=lambda: self.blocks.NamedSequential(),
         )
-        module = self.build_tree(node, make, self.tie)
+        module = self.build_tree(node, make)
         return module if device is None else self.module_to(module, device)
 
     def chapter(self, name: str, *, device: str | None = None) -> Any:

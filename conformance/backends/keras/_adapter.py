@@ -156,7 +156,7 @@ def _by_position(model: Any) -> bool:
     return isinstance(model, keras.Sequential) or (isinstance(model, keras.Model) and isinstance(model, keras.Function))
 
 
-class KerasBackend(ChildrenByPosition):
+class KerasBackend(ChildrenByPosition, kit.TreeBuilder):
     """Keras 3 on its torch backend, checked against the spec."""
 
     name = "keras"
@@ -191,8 +191,7 @@ class KerasBackend(ChildrenByPosition):
     #: Keras' known departures from the spec (see the file): xfail while they fail.
     known_failures = Path(__file__).with_name("known_failures.toml")
     blocks: Any = blocks
-    build_tree = staticmethod(A.build_tree)  # an attribute, so that a variant (a mutant) can swap it
-    tie = staticmethod(_tie)  # the parameter-level tie, an attribute for the same reason
+    tie = staticmethod(_tie)  # the parameter-level tie (kit.TreeBuilder)
 
     def __init__(self) -> None:
         self._seeds = keras.random.SeedGenerator(0)
@@ -311,7 +310,7 @@ class KerasBackend(ChildrenByPosition):
         )
 
         with scope, _inside_keras():
-            return self.build_tree(node, make, self.tie)
+            return self.build_tree(node, make)
 
     def chapter(self, name: str, *, device: str | None = None) -> Any:
         b = self.blocks

@@ -90,7 +90,7 @@ def _device_name(place: Any) -> str:
     return text[len("Place(") : -1] if text.startswith("Place(") and text.endswith(")") else text
 
 
-class PaddleBackend(IndexedByFramework, kit.StateDictCheckpoints):
+class PaddleBackend(IndexedByFramework, kit.TreeBuilder, kit.StateDictCheckpoints):
     """PaddlePaddle 3 in dygraph mode, checked against the spec through its public API."""
 
     name = "paddle"
@@ -123,8 +123,7 @@ class PaddleBackend(IndexedByFramework, kit.StateDictCheckpoints):
     #: Paddle's departures as the writer of a safetensors file another framework reads (blockspec interop).
     interop_writer_failures = Path(__file__).with_name("interop_known_failures.toml")
     blocks: Any = blocks
-    build_tree: Any = staticmethod(A.build_tree)  # attributes, so that a variant (a mutant) can swap them
-    linear_class: Any = nn.Linear
+    linear_class: Any = nn.Linear  # an attribute, so that a variant (a mutant) can swap it
 
     def __init__(self) -> None:
         inits = nn.initializer

@@ -28,6 +28,7 @@ class ReferenceBackend(TorchLikeBackend):
     nn = nn
     blocks = chapter
     linear_class: Any = nn.Linear
+    lazy_linear_class: Any = nn.LazyLinear
     sequential_class: Any = nn.Sequential
     block_class: Any = AttributeBlock
     load_errors = (FrameworkError,)

@@ -114,7 +114,7 @@ def _is_module(value: Any) -> bool:
 
 
 @_guarded
-class TinygradBackend(ChildrenByPosition, kit.StateDictCheckpoints):
+class TinygradBackend(ChildrenByPosition, kit.TreeBuilder, kit.StateDictCheckpoints):
     """tinygrad, checked against the spec through its public API."""
 
     name = "tinygrad"
@@ -273,7 +273,7 @@ class TinygradBackend(ChildrenByPosition, kit.StateDictCheckpoints):
             named=lambda: b.NamedSequential(),
         )
 
-        module = A.build_tree(node, make)
+        module = self.build_tree(node, make)
         self._realize(module)
         return module if device is None else self.module_to(module, device)
 

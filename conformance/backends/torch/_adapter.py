@@ -42,6 +42,7 @@ class TorchBackend(TorchLikeBackend):
     nn = nn
     blocks = blocks
     linear_class: Any = nn.Linear
+    lazy_linear_class: Any = nn.LazyLinear
     sequential_class: Any = nn.Sequential
     block_class: Any = AttributeBlock
     load_errors = (RuntimeError,)
