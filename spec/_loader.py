@@ -12,7 +12,7 @@ from typing import Any
 
 from spec._errors import SpecError, SpecProblem
 from spec._model import CAPABILITIES, DEFAULT_SUBJECT, SECTIONS, SUBJECTS, Catalogue, Clause, Level
-from spec._reading import load_toml_bounded
+from spec._reading import MAX_TOML_BYTES, load_toml_bounded, read_text_bounded
 
 #: The directory holding the catalogue shipped with blockspec.
 CLAUSES_DIR = Path(__file__).parent / "clauses"
@@ -46,10 +46,41 @@ def load_catalogue(directory: Path | str | None = None, *, subject: str = DEFAUL
     if subject != ALL and subject not in SUBJECTS:
         raise ValueError(f"Expected subject to be one of {[*SUBJECTS, ALL]} but got subject={subject!r}")
     root = CLAUSES_DIR if directory is None else Path(directory)
-    problems: list[SpecProblem] = []
     files = sorted(root.glob("*.toml"))
     if not files:
         raise SpecError([SpecProblem(root, None, None, "no *.toml clause files in this directory")])
+    key = _contents(root, files)
+    clauses = _LOADED.get(key) if key is not None else None
+    if clauses is None:
+        clauses = _load_all(root, files)
+        if key is not None and _contents(root, files) == key:  # not rewritten while it was parsed
+            _LOADED[key] = clauses
+            while len(_LOADED) > _LOADED_MAX:
+                del _LOADED[next(iter(_LOADED))]
+    return Catalogue([c for c in clauses if subject == ALL or c.subject == subject])
+
+
+#: Catalogues read in this process, by what their files held (:func:`_contents`): a run, a report or a test
+#: that loads one again gets it without parsing. Clauses are frozen and a Catalogue is read-only: sharing is safe.
+_LOADED: dict[tuple[str, tuple[tuple[str, str], ...]], list[Clause]] = {}
+_LOADED_MAX = 4
+
+
+def _contents(root: Path, files: list[Path]) -> tuple[str, tuple[tuple[str, str], ...]] | None:
+    """``root`` as given (clauses keep their path) and each file's name and text; None when one cannot be read.
+
+    The texts themselves, not times or sizes: a file rewritten within the clock's granularity still differs.
+    A file that cannot be read (or is refused) is left to the loader, which reports it.
+    """
+    try:
+        return str(root), tuple((path.name, read_text_bounded(path, MAX_TOML_BYTES)) for path in files)
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def _load_all(root: Path, files: list[Path]) -> list[Clause]:
+    """Every clause of ``files``, validated; raises :class:`SpecError` listing every problem."""
+    problems: list[SpecProblem] = []
     clauses: list[Clause] = []
     seen: dict[str, Path] = {}
     covered: dict[str, Path] = {}
@@ -68,7 +99,7 @@ def load_catalogue(directory: Path | str | None = None, *, subject: str = DEFAUL
     _check_dependencies(clauses, problems)
     if problems:
         raise SpecError(problems)
-    return Catalogue([c for c in clauses if subject == ALL or c.subject == subject])
+    return clauses
 
 
 def _load_file(path: Path, problems: list[SpecProblem], covered: dict[str, Path]) -> list[Clause]:

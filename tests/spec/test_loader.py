@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import tempfile
 import tomllib
 from collections.abc import Callable
@@ -134,6 +135,40 @@ def test_loader_reads_a_copied_catalogue_identically(tmp_path: Path) -> None:
     shipped = spec.load_catalogue(subject=spec.ALL)
     assert copied.clauses == shipped.clauses, "observed a different catalogue after rewriting; expected the same"
     assert all(c.source is not None and c.source.parent == tmp_path for c in copied.values()), "sources not in tmp"
+
+
+def test_a_catalogue_loaded_again_is_not_parsed_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write_catalogue(tmp_path, dict(SHIPPED))
+    first = spec.load_catalogue(tmp_path, subject=spec.ALL)
+    parsed: list[Path] = []
+    real = spec._loader._load_file
+    monkeypatch.setattr(spec._loader, "_load_file", lambda path, *a: parsed.append(path) or real(path, *a))
+    again = spec.load_catalogue(tmp_path, subject=spec.ALL)
+    assert not parsed, f"observed {[p.name for p in parsed]} parsed again; expected the catalogue read once"
+    assert again.clauses == first.clauses, "observed another catalogue the second time; expected the same"
+    module = spec.load_catalogue(tmp_path, subject="module")
+    assert not parsed and {c.subject for c in module.values()} == {"module"}, (
+        f"observed {[p.name for p in parsed]} parsed, subjects {sorted({c.subject for c in module.values()})}; "
+        f"expected the module clauses alone, from the catalogue already read"
+    )
+
+
+def test_a_catalogue_file_rewritten_in_place_is_read_again(tmp_path: Path) -> None:
+    """Same size, same modification time, other text: the loader sees the new text."""
+    write_catalogue(tmp_path, dict(SHIPPED))
+    path = sorted(tmp_path.glob("*.toml"))[0]
+    before = spec.load_catalogue(tmp_path, subject=spec.ALL)
+    clause = next(c for c in before.values() if c.source == path)
+    text = path.read_text(encoding="utf-8")
+    changed = "X" * len(clause.title)
+    assert text.count(f'"{clause.title}"') == 1, f"observed the title {clause.title!r} not once in {path.name}"
+    times = path.stat()
+    path.write_text(text.replace(f'"{clause.title}"', f'"{changed}"'), encoding="utf-8")
+    os.utime(path, ns=(times.st_atime_ns, times.st_mtime_ns))
+    after = spec.load_catalogue(tmp_path, subject=spec.ALL)
+    assert after[clause.id].title == changed, (
+        f"observed {clause.id} titled {after[clause.id].title!r} after the rewrite; expected {changed!r}"
+    )
 
 
 @pytest.mark.parametrize("make", [lambda p: p / "missing", lambda p: p], ids=["missing-dir", "empty-dir"])
