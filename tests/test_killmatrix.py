@@ -220,24 +220,3 @@ def test_a_base_run_another_process_is_making_is_left_to_it(tmp_path: Path, monk
     assert key not in K._BASELINES, "observed the base run being made elsewhere taken over; expected it left"
     assert K.baseline(region, cwd=ROOT, profile="ci", shapes=None, timeout=60) is not None
     assert made == ["fast", "ci"], f"observed {made}; expected the ci base run made once its lock was free"
-
-
-def _exit_zero_if_frozen() -> None:  # a child of the fork server
-    import gc
-
-    os._exit(0 if gc.get_freeze_count() > 0 else 1)
-
-
-@pytest.mark.slow  # starts a fork server (torch, pytest, hypothesis: seconds)
-def test_the_fork_server_forks_each_run_with_what_it_loaded_frozen() -> None:
-    """The server's heap is out of the collector's walks (``conformance._preloaded``): a run's collections skip it."""
-    context = K._forkserver()
-    if context is None:
-        pytest.skip("no fork server on this platform")
-    child = context.Process(target=_exit_zero_if_frozen, daemon=True)
-    child.start()
-    child.join(120)
-    assert child.exitcode == 0, (
-        f"observed a forked run with exit {child.exitcode} (1: gc.get_freeze_count() == 0); expected the server's "
-        f"objects frozen before it forks"
-    )
