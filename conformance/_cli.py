@@ -153,7 +153,17 @@ def _parser() -> argparse.ArgumentParser:
         "--reach", action="store_true", help="print the reach audit instead: per clause, what is drawn and accepted"
     )
 
-    commands.add_parser("backends", help="list discoverable backends, their versions and capabilities")
+    backends = commands.add_parser("backends", help="list discoverable backends, their versions and capabilities")
+    backends.add_argument(
+        "names", nargs="*", metavar="BACKEND", help="list only these (names or package.module:attr; default: all)"
+    )
+    backends.add_argument(
+        "--load-timeout",
+        type=float,
+        default=120.0,
+        metavar="SECONDS",
+        help="a backend still loading by then is listed as hung (each loads in a process of its own; default 120)",
+    )
 
     kill = commands.add_parser(
         "kill-matrix", help="run mutant backends and print which clause each makes fail (from a checkout)"
@@ -275,7 +285,7 @@ def _command(args: argparse.Namespace) -> int:
             shapes=args.shapes,
             whole_suite=args.whole_suite,
         )
-    return _backends()
+    return _backends(args.names, args.load_timeout)
 
 
 def _add_timeouts(command: argparse.ArgumentParser, per_test: str) -> None:
@@ -406,25 +416,42 @@ def _spec(args: argparse.Namespace) -> int:
     return 0
 
 
-def _backends() -> int:
-    from conformance._discovery import known_backends, load_backend
+def _backends(names: Sequence[str], load_timeout: float) -> int:
+    """List ``names`` (default every known backend), each loaded in a process of its own, side by side.
 
-    for entry in known_backends():
-        try:
-            backend = load_backend(entry.name)
-        except BlockspecError as exc:
-            print(f"{entry.name:12} {entry.source:12} not importable: {exc}")
+    A backend that hangs, exits or crashes while it loads is listed as not importable with the reason; the
+    listing goes on. The processes run in their own sessions: on Ctrl-C, and once all have answered, every
+    one of them and whatever they started is ended.
+    """
+    import math
+    import subprocess
+    from concurrent.futures import ThreadPoolExecutor
+
+    from conformance._discovery import known_backends, resolve
+    from conformance._errors import UsageError
+    from conformance.run.isolate import _become_subreaper, _children, _end_leftovers, _kill_group, probe_in_child
+
+    if not (math.isfinite(load_timeout) and load_timeout > 0):
+        raise UsageError(f"--load-timeout must be a positive number of seconds, got {load_timeout!r}")
+    entries = [resolve(name) for name in names] if names else known_backends()
+    running: list[subprocess.Popen[bytes]] = []
+    _become_subreaper()
+    before = _children()
+    pool = ThreadPoolExecutor(max(1, min(len(entries), os.cpu_count() or 1)))
+    try:
+        with signals_as_exit():
+            answers = list(pool.map(lambda entry: probe_in_child(entry.name, load_timeout, running), entries))
+    finally:
+        for child in running:  # Ctrl-C: no probe is waited for
+            _kill_group(child)
+        pool.shutdown(wait=True, cancel_futures=True)
+        _end_leftovers(before)  # and what a backend started outside its process's group
+    for entry, answer in zip(entries, answers, strict=True):
+        if "error" in answer:
+            print(f"{entry.name:12} {entry.source:12} not importable: {answer['error']}")
             continue
-        try:
-            version = backend.version()
-        except Exception as exc:  # a listing must survive a broken adapter
-            version = f"unknown ({type(exc).__name__})"
-        caps = ", ".join(sorted(backend.capabilities)) or "(none)"
-        try:
-            devices = ", ".join([backend.host_device, *backend.accelerators()])
-        except Exception as exc:
-            devices = f"{backend.host_device} (accelerator query failed: {type(exc).__name__}: {exc})"
-        print(f"{entry.name:12} {entry.source:12} {version:16} devices: {devices}")
+        caps = ", ".join(answer["capabilities"]) or "(none)"
+        print(f"{entry.name:12} {entry.source:12} {answer['version']:16} devices: {answer['devices']}")
         print(f"{'':12} capabilities: {caps}")
     return 0
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib
+import json
+import sys
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from typing import Any
@@ -10,7 +12,7 @@ from typing import Any
 from conformance._errors import BackendImportError, BackendProtocolError, UnknownBackendError
 from conformance._interrupt import user_interrupted
 from conformance._protocol import Backend, missing_members
-from spec import CAPABILITIES
+from spec import CAPABILITIES, BlockspecError
 
 ENTRY_POINT_GROUP = "blockspec.backends"
 
@@ -115,3 +117,34 @@ def validate(name: str, candidate: object) -> None:
         problems.append(f"name must be a non-empty string, got {backend_name!r}")
     if problems:
         raise BackendProtocolError(name, problems)
+
+
+#: What a backend's probe prints before its answer (JSON), so that a backend printing at import is told apart.
+PROBE_MARK = "blockspec-probe: "
+
+
+def probe(name: str) -> dict[str, Any]:
+    """What ``blockspec backends`` lists of one backend, loaded in this process; or why it would not load.
+
+    ``{"version", "capabilities", "devices"}``, or ``{"error"}``. A version or device query that raises is
+    said in its field: a listing survives a broken adapter.
+    """
+    try:
+        backend = load_backend(name)
+    except BlockspecError as exc:
+        return {"error": str(exc)}
+    try:
+        version = str(backend.version())
+    except Exception as exc:
+        version = f"unknown ({type(exc).__name__})"
+    try:
+        devices = ", ".join([backend.host_device, *backend.accelerators()])
+    except Exception as exc:
+        devices = f"{backend.host_device} (accelerator query failed: {type(exc).__name__}: {exc})"
+    return {"version": version, "capabilities": sorted(backend.capabilities), "devices": devices}
+
+
+def _probe_main() -> None:  # the child of probe_in_child: ``python -c ...`` with the backend's name
+    answer = probe(sys.argv[1])
+    sys.stdout.write(f"\n{PROBE_MARK}{json.dumps(answer)}\n")
+    sys.stdout.flush()

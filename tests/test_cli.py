@@ -15,7 +15,7 @@ import pytest
 
 from conformance._protocol import CAPABILITY_MEMBERS, REQUIRED_MEMBERS
 from spec import load_catalogue
-from tests.helpers import ADAPTERS_DIR, REPO_ROOT, Cli, run_cli, run_python, schema_errors, subprocess_env
+from tests.helpers import ADAPTERS_DIR, REPO_ROOT, Cli, run_cli, run_python, schema_errors, subprocess_env, survivors
 
 if TYPE_CHECKING:
     import jsonschema
@@ -311,6 +311,49 @@ def test_backends_survives_an_adapter_whose_device_query_fails(listing: subproce
     assert {"torch", "broken-ep", "minimal-ep"} <= set(names), f"observed backends {names}; expected all listed"
     broken = next(ln for ln in proc.stdout.splitlines() if ln.startswith("broken-ep"))
     assert "RuntimeError" in broken, f"observed {broken!r}; expected the failure named on the broken backend's line"
+
+
+def test_backends_lists_a_backend_that_hangs_exits_dies_or_forks_as_it_loads_and_leaves_nothing(
+    tmp_path: Path,
+) -> None:
+    """Each loads in a process of its own: the listing names what happened to each and goes on."""
+    site = _fake_distribution(
+        tmp_path,
+        {
+            "hangs": "hang_on_import:Backend",
+            "exits": "exit3_on_import:Backend",
+            "dies": "dies_on_import:Backend",
+            "forks": "forks_on_import:Backend",
+        },
+    )
+    pids = tmp_path / "pids"
+    pids.mkdir()
+    env = {**subprocess_env([site, ADAPTERS_DIR]), "BLOCKSPEC_TEST_PID_DIR": str(pids)}
+    command = [sys.executable, "-m", "conformance", "backends", "hangs", "exits", "dies", "forks", "reference"]
+    proc = subprocess.run(
+        [*command, "--load-timeout", "5"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, f"observed exit {proc.returncode}{_explain(proc)}"
+    lines = {ln.split()[0]: ln for ln in proc.stdout.splitlines() if ln[:1].strip()}
+    expected = {
+        "hangs": "not importable: hung: no answer within 5 s while loading the backend",
+        "exits": "not importable: backend 'exits' (exit3_on_import:Backend) cannot be loaded: importing it called sys.exit(3)",
+        "dies": "not importable: crashed: the backend's process exited with status 7 while loading the backend",
+        "forks": "0.1.0",
+        "reference": "0.1.0",
+    }
+    wrong = {name: lines.get(name) for name, said in expected.items() if said not in (lines.get(name) or "")}
+    assert not wrong, f"observed {wrong}; expected each line to say {expected}{_explain(proc)}"
+    left = survivors(pids)
+    assert not left, f"observed {left}, started by a backend as it loaded, alive after the listing; expected none"
+
+
+def test_backends_refuses_an_unknown_name_with_the_known_ones(cli: Cli) -> None:
+    proc = cli(["backends", "no-such-backend"])
+    assert proc.returncode == 2 and "unknown backend 'no-such-backend'" in proc.stderr and "torch" in proc.stderr, (
+        f"observed exit {proc.returncode}{_explain(proc)}; expected 2 naming the backend and the known ones"
+    )
+    assert "Traceback" not in proc.stderr, f"observed a traceback{_explain(proc)}"
 
 
 # --- a real run ------------------------------------------------------------------------------------------------

@@ -31,17 +31,22 @@ No process outlives the run: the child dies with the parent
 (``PR_SET_PDEATHSIG`` on Linux), the parent is a subreaper so that whatever
 the backend forked (``os.setsid()`` too) becomes its child once the suite's
 child is gone, and every such leftover is killed before the run returns.
+
+``blockspec backends`` loads each backend the same way (:func:`probe_in_child`): a process of its own,
+in its own session, killed with its group when it hangs.
 """
 
 from __future__ import annotations
 
 import contextlib
 import ctypes
+import json
 import os
 import re
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -49,6 +54,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
+from conformance._discovery import PROBE_MARK
 from conformance._errors import UsageError
 from conformance._files import run_directory, write_text_atomic
 from conformance._interrupt import Terminated, signals_as_exit, user_interrupted
@@ -497,3 +503,47 @@ def _tail(path: Path) -> str:
         report = [lines[crash][lines[crash].index(marker) :], *lines[crash + 1 : crash + 12]]
         return "\n".join(report)
     return "\n".join(lines[-_LOG_TAIL_LINES:])
+
+
+def probe_in_child(name: str, timeout: float, running: list[subprocess.Popen[bytes]]) -> dict[str, Any]:
+    """:func:`probe` in a process of its own, in its own session: a backend that hangs, exits or crashes
+    while it loads is an ``error`` naming that, never the lister's. Each process is added to ``running``
+    while it runs, for the caller to end on Ctrl-C; one that outlives ``timeout`` is killed with its group.
+    Its output goes to a file, not a pipe: a process the backend started and left holding it never keeps
+    the lister waiting.
+    """
+    command = [sys.executable, "-c", "from conformance._discovery import _probe_main; _probe_main()", name]
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        child = subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=err,
+            start_new_session=True,
+            preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
+        )
+        running.append(child)
+        hung = False
+        try:
+            child.wait(timeout)
+        except subprocess.TimeoutExpired:
+            hung = True
+        finally:
+            _kill_group(child)  # a hang, and what the backend started in the child's group
+            child.wait()
+        texts = []
+        for stream in (out, err):
+            stream.seek(0)
+            texts.append(stream.read(_PROBE_OUTPUT_MAX).decode("utf-8", errors="replace"))
+    answers = [line[len(PROBE_MARK) :] for line in texts[0].splitlines() if line.startswith(PROBE_MARK)]
+    if answers and not hung:
+        with contextlib.suppress(ValueError):
+            answer: dict[str, Any] = json.loads(answers[-1])
+            return answer
+    why = _death_reason(child.returncode, hung, timeout, during="loading the backend")
+    said = [line.strip() for line in texts[1].splitlines() if line.strip()][-3:]
+    return {"error": why + (f": {' / '.join(said)}" if said and not hung else "")}
+
+
+#: The most of a probe's output read back (a backend may print without end while it loads).
+_PROBE_OUTPUT_MAX = 1 << 20
