@@ -420,32 +420,19 @@ def _backends(names: Sequence[str], load_timeout: float) -> int:
     """List ``names`` (default every known backend), each loaded in a process of its own, side by side.
 
     A backend that hangs, exits or crashes while it loads is listed as not importable with the reason; the
-    listing goes on. The processes run in their own sessions: on Ctrl-C, and once all have answered, every
-    one of them and whatever they started is ended.
+    listing goes on (:func:`conformance.run.isolate.probe_backends`).
     """
     import math
-    import subprocess
-    from concurrent.futures import ThreadPoolExecutor
 
     from conformance._discovery import known_backends, resolve
     from conformance._errors import UsageError
-    from conformance.run.isolate import _become_subreaper, _children, _end_leftovers, _kill_group, probe_in_child
+    from conformance.run.isolate import probe_backends
 
     if not (math.isfinite(load_timeout) and load_timeout > 0):
         raise UsageError(f"--load-timeout must be a positive number of seconds, got {load_timeout!r}")
     entries = [resolve(name) for name in names] if names else known_backends()
-    running: list[subprocess.Popen[bytes]] = []
-    _become_subreaper()
-    before = _children()
-    pool = ThreadPoolExecutor(max(1, min(len(entries), os.cpu_count() or 1)))
-    try:
-        with signals_as_exit():
-            answers = list(pool.map(lambda entry: probe_in_child(entry.name, load_timeout, running), entries))
-    finally:
-        for child in running:  # Ctrl-C: no probe is waited for
-            _kill_group(child)
-        pool.shutdown(wait=True, cancel_futures=True)
-        _end_leftovers(before)  # and what a backend started outside its process's group
+    with signals_as_exit():
+        answers = probe_backends([entry.name for entry in entries], load_timeout)
     for entry, answer in zip(entries, answers, strict=True):
         if "error" in answer:
             print(f"{entry.name:12} {entry.source:12} not importable: {answer['error']}")

@@ -144,7 +144,7 @@ def probe(name: str) -> dict[str, Any]:
     return {"version": version, "capabilities": sorted(backend.capabilities), "devices": devices}
 
 
-def _probe_main() -> None:  # the child of probe_in_child: ``python -c ...`` with the backend's name
+def _probe_main() -> None:  # the child of run.isolate._probe_in_child: ``python -c ...`` with the backend's name
     answer = probe(sys.argv[1])
     sys.stdout.write(f"\n{PROBE_MARK}{json.dumps(answer)}\n")
     sys.stdout.flush()

@@ -32,7 +32,7 @@ No process outlives the run: the child dies with the parent
 the backend forked (``os.setsid()`` too) becomes its child once the suite's
 child is gone, and every such leftover is killed before the run returns.
 
-``blockspec backends`` loads each backend the same way (:func:`probe_in_child`): a process of its own,
+``blockspec backends`` loads each backend the same way (:func:`probe_backends`): a process of its own,
 in its own session, killed with its group when it hangs.
 """
 
@@ -48,7 +48,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -505,7 +505,28 @@ def _tail(path: Path) -> str:
     return "\n".join(lines[-_LOG_TAIL_LINES:])
 
 
-def probe_in_child(name: str, timeout: float, running: list[subprocess.Popen[bytes]]) -> dict[str, Any]:
+def probe_backends(names: Sequence[str], timeout: float) -> list[dict[str, Any]]:
+    """:func:`conformance._discovery.probe` of each of ``names``, each in a process of its own, one per core.
+
+    The processes run in their own sessions: on an exception here (Ctrl-C, a SIGTERM turned into one), and
+    once all have answered, every one of them and whatever they started is ended.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    running: list[subprocess.Popen[bytes]] = []
+    _become_subreaper()
+    before = _children()
+    pool = ThreadPoolExecutor(max(1, min(len(names), os.cpu_count() or 1)))
+    try:
+        return list(pool.map(lambda name: _probe_in_child(name, timeout, running), names))
+    finally:
+        for child in running:  # no probe is waited for
+            _kill_group(child)
+        pool.shutdown(wait=True, cancel_futures=True)
+        _end_leftovers(before)  # and what a backend started outside its process's group
+
+
+def _probe_in_child(name: str, timeout: float, running: list[subprocess.Popen[bytes]]) -> dict[str, Any]:
     """:func:`probe` in a process of its own, in its own session: a backend that hangs, exits or crashes
     while it loads is an ``error`` naming that, never the lister's. Each process is added to ``running``
     while it runs, for the caller to end on Ctrl-C; one that outlives ``timeout`` is killed with its group.
