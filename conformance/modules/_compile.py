@@ -19,7 +19,7 @@ from conformance.kit.checks import Check
 from conformance.kit.outcomes import not_applicable, skip
 from conformance.modules import _inputs as I
 from conformance.modules._behaviour import _raised, tolerance, violation
-from conformance.modules._inspect import seeded
+from conformance.modules._inspect import seed_generators, seeded
 from conformance.modules._notes import NOTES
 from conformance.modules._subject import ModuleSubject
 from conformance.modules._types import Inputs
@@ -47,7 +47,7 @@ def _compiled(subject: ModuleSubject) -> tuple[torch.nn.Module, Any]:
         try:
             compile_fn = torch.compile
             with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(0)
+                seed_generators(0)
                 module = subject.build().eval()
             made = (module, compile_fn(module, backend=BACKEND))
         except Exception as exc:

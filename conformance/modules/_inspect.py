@@ -259,5 +259,24 @@ def seeded(data: st.DataObject) -> Iterator[int]:
 
     seed = data.draw(st.integers(0, 2**31 - 1), label="torch seed (module init)")
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+        seed_generators(seed)
         yield seed
+
+
+def seed_generators(seed: int) -> None:
+    """Seed the generators ``torch.manual_seed`` seeds, except those of accelerators this machine lacks.
+
+    ``torch.manual_seed`` also seeds every accelerator type torch knows (CUDA, XPU, MTIA), and for each
+    one not yet initialized it queues the seed and records the caller's stack as text, for an error
+    message. Deep in hypothesis's shrinker that costs about 9 ms a call, most of a small module's
+    shrink. Here the CPU generator is seeded, and the accelerator this machine has, if any, as
+    ``torch.manual_seed`` would (queued until it starts, where it has not).
+    """
+    import torch
+
+    torch.default_generator.manual_seed(seed)
+    accelerator = torch.accelerator.current_accelerator()
+    if accelerator is not None:
+        module = torch.get_device_module(accelerator)
+        seed_all = getattr(module, "manual_seed_all", None) or module.manual_seed  # MPS has one device, no _all
+        seed_all(seed)

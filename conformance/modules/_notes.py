@@ -8,7 +8,7 @@ importing them.
 from __future__ import annotations
 
 from conformance.modules import _inputs as I
-from conformance.modules._inspect import reads_training
+from conformance.modules._inspect import reads_training, seed_generators
 from conformance.modules._types import Subject
 
 #: Findings of this process, by target, recorded by the clauses that make them (graph breaks).
@@ -26,7 +26,7 @@ def modes_note(subject: Subject) -> str:
 
     try:
         with torch.random.fork_rng(devices=[]), torch.no_grad():
-            torch.manual_seed(0)
+            seed_generators(0)
             module = subject.build()
             readers = reads_training(module)
             inputs = I.example_inputs(subject)

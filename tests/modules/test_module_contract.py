@@ -126,6 +126,38 @@ def test_check_module_is_reproducible_with_a_seed() -> None:
     assert "--seed 7" in seen[0][0][2], f"observed {seen[0][0][2]!r}; expected the seed in the rerun line"
 
 
+def test_a_checks_seed_draws_what_torch_manual_seed_draws_and_the_callers_generator_is_kept(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import torch
+
+    from conformance.modules._inspect import seed_generators, seeded
+
+    torch.manual_seed(11)
+    expected = torch.rand(4)
+    seed_generators(11)
+    observed = torch.rand(4)
+    assert torch.equal(observed, expected), f"observed {observed} after seed_generators(11); expected {expected}"
+
+    class Data:  # a hypothesis data object that always draws 11
+        def draw(self, strategy: object, label: str) -> int:
+            return 11
+
+    torch.manual_seed(5)
+    caller = torch.random.get_rng_state()
+    with seeded(Data()) as seed:  # type: ignore[arg-type]
+        inside = torch.rand(4)
+    assert seed == 11 and torch.equal(inside, expected), f"observed seed {seed} and {inside}; expected 11, {expected}"
+    assert torch.equal(torch.random.get_rng_state(), caller), "observed the caller's generator moved by seeded()"
+
+    seeds: list[int] = []
+    accelerator = type("Accelerator", (), {"manual_seed_all": staticmethod(seeds.append)})
+    monkeypatch.setattr(torch.accelerator, "current_accelerator", lambda: torch.device("cuda"))
+    monkeypatch.setattr(torch, "get_device_module", lambda device: accelerator)
+    seed_generators(3)
+    assert seeds == [3], f"observed the accelerator seeded with {seeds}; expected [3], as torch.manual_seed(3) does"
+
+
 class _NotAModule:
     pass
 
