@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 from conformance._interrupt import install as install_interrupt
 from conformance._interrupt import signals_as_exit
-from conformance.kit.profiles import PROFILES, SHAPE_MODES
+from conformance.kit.profiles import PROFILES, SHAPE_MODES, without_hypothesis_plugins
 from spec import BlockspecError
 
 if TYPE_CHECKING:
@@ -229,6 +229,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``blockspec`` console script and ``python -m conformance``."""
     args = _parser().parse_args(argv)
     install_interrupt()
+    plugins_back = without_hypothesis_plugins()  # before anything imports hypothesis: every child inherits it
     for stream in (sys.stdout, sys.stderr):  # a lone surrogate in a message must not end the run in a traceback
         reconfigure = getattr(stream, "reconfigure", None)
         if reconfigure is not None:
@@ -251,6 +252,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Files (--json, --junitxml) are written before anything is printed, so none is cut short.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 128 + 13  # SIGPIPE's status in a shell
+    finally:
+        plugins_back()
 
 
 def _command(args: argparse.Namespace) -> int:

@@ -252,12 +252,12 @@ def test_spec_output_onto_a_directory_is_a_usage_error(cli: Cli, tmp_path: Path)
     assert "adir" in stderr, f"observed {stderr.strip()!r}; expected the path named"
 
 
-def _fake_distribution(root: Path, entry_points: dict[str, str]) -> Path:
-    """A tiny installed distribution declaring ``blockspec.backends`` entry points, under ``root``."""
+def _fake_distribution(root: Path, entry_points: dict[str, str], group: str = "blockspec.backends") -> Path:
+    """A tiny installed distribution declaring entry points of ``group`` (backends by default), under ``root``."""
     info = root / "site" / "blockspec_cli_fakes-1.0.dist-info"
     info.mkdir(parents=True)
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: blockspec-cli-fakes\nVersion: 1.0\n", encoding="utf-8")
-    lines = ["[blockspec.backends]"] + [f"{name} = {target}" for name, target in entry_points.items()]
+    lines = [f"[{group}]"] + [f"{name} = {target}" for name, target in entry_points.items()]
     (info / "entry_points.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
     return root / "site"
 
@@ -311,6 +311,34 @@ def test_backends_survives_an_adapter_whose_device_query_fails(listing: subproce
     assert {"torch", "broken-ep", "minimal-ep"} <= set(names), f"observed backends {names}; expected all listed"
     broken = next(ln for ln in proc.stdout.splitlines() if ln.startswith("broken-ep"))
     assert "RuntimeError" in broken, f"observed {broken!r}; expected the failure named on the broken backend's line"
+
+
+@pytest.mark.parametrize("users_value", [None, ""], ids=["unset", "set empty by the user"])
+def test_a_run_and_its_test_processes_load_no_hypothesis_plugin_unless_the_user_asks(
+    users_value: str | None, tmp_path: Path
+) -> None:
+    """An installed hypothesis plugin has no part in a verdict: no process of a run loads it, unless the user
+    set HYPOTHESIS_NO_PLUGINS themselves (empty: hypothesis loads its plugins)."""
+    site = _fake_distribution(tmp_path, {"noting": "hypothesis_plugin:note_loaded"}, group="hypothesis")
+    loaded = tmp_path / "loaded"
+    loaded.mkdir()
+    env = {**subprocess_env([site, ADAPTERS_DIR]), "BLOCKSPEC_TEST_PLUGIN_DIR": str(loaded)}
+    env.pop("HYPOTHESIS_NO_PLUGINS", None)
+    if users_value is not None:
+        env["HYPOTHESIS_NO_PLUGINS"] = users_value
+    command = [sys.executable, "-m", "conformance", "run", "--backend", "reference", "--clause", "SEQ-INDEX"]
+    proc = subprocess.run(
+        [*command, "--profile", "fast", "--quiet"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, f"observed exit status {proc.returncode}; expected 0{_explain(proc)}"
+    processes = len(list(loaded.iterdir()))
+    if users_value is None:
+        assert processes == 0, f"observed the hypothesis plugin loaded by {processes} process(es) of a run; expected 0"
+    else:
+        assert processes >= 1, (
+            f"observed the plugin loaded by {processes} processes with HYPOTHESIS_NO_PLUGINS set empty by the user; "
+            "expected every process that imports hypothesis to load it, as hypothesis does"
+        )
 
 
 def test_backends_lists_a_backend_that_hangs_exits_dies_or_forks_as_it_loads_and_leaves_nothing(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -142,4 +143,21 @@ def test_a_hypothesis_home_the_user_chose_is_kept(tmp_path: Path, monkeypatch: p
     assert (during, set_during) == (chosen, tmp_path / "set"), (
         f"observed homes {during} (HYPOTHESIS_STORAGE_DIRECTORY) and {set_during} (set_hypothesis_home_dir); "
         f"expected {chosen} and {tmp_path / 'set'}, the user's choices kept"
+    )
+
+
+@pytest.mark.parametrize("users_value", [None, "", "1"])
+def test_hypothesis_plugins_are_turned_off_until_the_undo_and_a_users_value_is_kept(
+    users_value: str | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(_profiles.NO_PLUGINS_ENV, raising=False)
+    if users_value is not None:
+        monkeypatch.setenv(_profiles.NO_PLUGINS_ENV, users_value)
+    undo = _profiles.without_hypothesis_plugins()
+    during = os.environ.get(_profiles.NO_PLUGINS_ENV)
+    undo()
+    after = os.environ.get(_profiles.NO_PLUGINS_ENV)
+    expected = ("1", None) if users_value is None else (users_value, users_value)
+    assert (during, after) == expected, (
+        f"observed {_profiles.NO_PLUGINS_ENV} {during!r} during and {after!r} after; expected {expected}"
     )
