@@ -341,6 +341,53 @@ def test_a_run_and_its_test_processes_load_no_hypothesis_plugin_unless_the_user_
         )
 
 
+#: A conftest.py that would change every verdict it joins: it notes the process that imports it, and
+#: deselects every test (a run that checks nothing exits 2).
+_INTRUSIVE_CONFTEST = """
+import os, pathlib
+folder = pathlib.Path(__file__).parent.name
+pathlib.Path(os.environ["BLOCKSPEC_TEST_CONFTEST_DIR"], f"{folder}-conftest-{os.getpid()}").touch()
+
+def pytest_collection_modifyitems(config, items):
+    config.hook.pytest_deselected(items=list(items))
+    items.clear()
+"""
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["run", "--backend", "reference", "--clause", "SEQ-INDEX"],
+        ["run", "--backend", "reference", "--clause", "SEQ-INDEX", "--in-process"],
+        ["check-module", "torch.nn:Identity", "--input-shape", "2,3", "--clause", "MOD-ANY-BATCH"],
+        ["interop", "--pair", "reference->reference", "--clause", "INTEROP-KEYS"],
+    ],
+    ids=["run", "run --in-process", "check-module", "interop"],
+)
+def test_a_run_imports_no_conftest_of_the_directory_it_is_started_in(command: list[str], tmp_path: Path) -> None:
+    """A project's conftest.py and tests/conftest.py have no part in a verdict: pytest would import those of
+    the directory it starts in into the suite's process, where one hook or fixture changes what is checked."""
+    if command[0] == "check-module":
+        pytest.importorskip("torch")
+    (tmp_path / "tests").mkdir()
+    for conftest in (tmp_path / "conftest.py", tmp_path / "tests" / "conftest.py"):
+        conftest.write_text(_INTRUSIVE_CONFTEST, encoding="utf-8")
+    noted = tmp_path / "noted"
+    noted.mkdir()
+    env = {**subprocess_env(), "BLOCKSPEC_TEST_CONFTEST_DIR": str(noted)}
+    proc = subprocess.run(
+        [sys.executable, "-m", "conformance", *command, "--profile", "fast", "--quiet"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    imported = sorted(p.name for p in noted.iterdir())
+    assert imported == [], f"observed conftest.py imported by a run ({imported}); expected none{_explain(proc)}"
+    assert proc.returncode == 0, f"observed exit status {proc.returncode}; expected 0{_explain(proc)}"
+
+
 def test_backends_lists_a_backend_that_hangs_exits_dies_or_forks_as_it_loads_and_leaves_nothing(
     tmp_path: Path,
 ) -> None:

@@ -188,6 +188,10 @@ class RunRequest:
             # of it needs pytest's assert rewriting, which recompiles every test module on each start
             # where no bytecode is written (python -B, PYTHONDONTWRITEBYTECODE: a second per run).
             "--assert=plain",
+            # Only the suite's own fixtures: pytest would import the conftest.py of the directory it is
+            # started in and of its test*/ folders (a user's project, this checkout's tests/) into every
+            # run, where a hook, an autouse fixture or a hypothesis profile loaded there changes a verdict.
+            *("--noconftest", "-p", f"{self.suite}.conftest"),
             self.subject.option,
             self.target,
             *(("--blockspec-device", self.device) if self.device else ()),
