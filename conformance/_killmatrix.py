@@ -138,11 +138,13 @@ def run_mutant(
     shapes: str | None = None,
     whole_suite: bool = False,
 ) -> MutantRun:
-    """Run the suite on ``mutant`` in a fresh process and judge the outcome.
+    """Run the suite on ``mutant`` in fresh processes and judge the outcome.
 
-    ``profile`` None: ``ci`` for a mutant hiding in a rare region (its ``region``), ``fast`` for the
-    rest. Ten derandomized examples reach a rare region only by the chance of the test's source hash
-    (an edit to a test can reorder its draws); thirty reach it, as the reach meta-tests show.
+    ``profile`` None: every clause runs at ``fast``, except for a mutant hiding in a rare region (its
+    ``region``): its target and the target's dependents run at ``ci`` in a process of their own. Ten
+    derandomized examples reach a rare region only by the chance of the test's source hash (an edit to
+    a test can reorder its draws); thirty reach it, as the reach meta-tests show. The other clauses are
+    the "no other MUST clause fails" half, which needs no rare region. A given ``profile`` runs all at it.
 
     ``shapes`` is the run's ``--shapes`` (None: the backend's default): ``palette`` shows that a
     mutant hiding in a rare region is still caught when sizes come from a per-run palette.
@@ -151,22 +153,61 @@ def run_mutant(
     the others keep the statuses of the base backend's traced run, made once per base, profile and
     shapes. ``whole_suite`` runs every clause on the mutant instead.
     """
-    profile = profile or _profile(mutant)
-    base = None if whole_suite else baseline(mutant, cwd=cwd, profile=profile, shapes=shapes, timeout=timeout)
+    target_profile, others_profile = profile or _profile(mutant), profile or "fast"
+    base = None if whole_suite else baseline(mutant, cwd=cwd, profile=others_profile, shapes=shapes, timeout=timeout)
     selected = None if base is None else _access.clauses_to_run(base.trace, _access.redefined(_mutant_class(mutant)))
+    if base is None or selected is None:  # the whole suite, in one process
+        return _judged(mutant, [(target_profile, None)], None, cwd=cwd, shapes=shapes, timeout=timeout)
     # The target, and the backend's own unwaivable failures (they set the exit status), always run.
-    ran = None if base is None or selected is None else selected | {mutant.target} | base.known_unwaived
-    with tempfile.TemporaryDirectory(prefix="blockspec-mutant-") as tmp:
-        returncode, data, output = _run_suite_process(
-            mutant.selector, profile, shapes, sorted(ran or ()), cwd=cwd, tmp=Path(tmp), timeout=timeout
-        )
-    if data is None:
-        return MutantRun(mutant, exit_code=returncode, problem=f"no result file; output:\n{output[-2000:]}")
-    run = _mutant_run(mutant, data, returncode)
-    if base is not None and ran is not None:  # a clause that did not run ends as it did on the base
-        run.statuses = {cid: run.statuses[cid] if cid in ran else status for cid, status in base.statuses.items()}
+    ran = selected | {mutant.target} | base.known_unwaived
+    closest = {mutant.target} | (_dependents(mutant.target) & ran) if target_profile != others_profile else set()
+    parts = [(target_profile, closest), (others_profile, ran - closest)]
+    return _judged(
+        mutant, [(p, clauses) for p, clauses in parts if clauses], base, cwd=cwd, shapes=shapes, timeout=timeout
+    )
+
+
+def _judged(
+    mutant: Mutant,
+    parts: Sequence[tuple[str, set[str] | None]],
+    base: Baseline | None,
+    *,
+    cwd: Path,
+    shapes: str | None,
+    timeout: float,
+) -> MutantRun:
+    """The judged run of ``mutant``: one process per (profile, clauses) part (None: every clause).
+
+    A clause no part ran ends as on ``base``; the exit status is the worst of the parts'.
+    """
+    run = MutantRun(mutant, statuses=dict(base.statuses) if base else {}, levels=dict(base.levels) if base else {})
+    codes: list[int | None] = []
+    for profile, clauses in parts:
+        with tempfile.TemporaryDirectory(prefix="blockspec-mutant-") as tmp:
+            returncode, data, output = _run_suite_process(
+                mutant.selector, profile, shapes, sorted(clauses or ()), cwd=cwd, tmp=Path(tmp), timeout=timeout
+            )
+        if data is None:
+            return MutantRun(mutant, exit_code=returncode, problem=f"no result file; output:\n{output[-2000:]}")
+        part = _mutant_run(mutant, data, returncode)
+        run.statuses.update(part.statuses if clauses is None else {c: part.statuses[c] for c in clauses})
+        run.levels.update(part.levels)
+        run.known_unwaived |= part.known_unwaived
+        codes.append(returncode)
+    run.exit_code = next((c for c in codes if c not in (0, 1)), max(codes, key=lambda c: c or 0))
     run.problem = judge(run)
     return run
+
+
+def _dependents(clause: str) -> set[str]:
+    """The clauses that depend on ``clause``, directly or through others."""
+    catalogue, found, pending = load_catalogue(), set[str](), [clause]
+    while pending:
+        for dependent in catalogue.dependents(pending.pop()):
+            if dependent.id not in found:
+                found.add(dependent.id)
+                pending.append(dependent.id)
+    return found
 
 
 def _profile(mutant: Mutant) -> str:
@@ -279,14 +320,14 @@ def prepare_baselines(
 ) -> None:
     """Make the baselines ``mutants`` need that no other process or thread is making now.
 
-    ``profile`` and ``shapes`` are :func:`run_mutant`'s (``profile`` None: each mutant's own).
+    ``profile`` and ``shapes`` are :func:`run_mutant`'s (``profile`` None: its base runs are at ``fast``).
 
     A baseline another process has started is left to it, not waited for: processes that share
     :data:`BASELINE_DIR_ENV` and each call this before their first mutant (pytest-xdist's workers) make
     different baselines side by side, where each would otherwise start with the first mutant's and wait
     for the other's, a core idle. A mutant later waits only for a baseline still being made.
     """
-    keys = dict.fromkeys(_baseline_key(m, cwd, profile or _profile(m), shapes) for m in mutants)
+    keys = dict.fromkeys(_baseline_key(m, cwd, profile or "fast", shapes) for m in mutants)
     for key in keys:
         lock = _key_lock(key)
         if not lock.acquire(blocking=False):

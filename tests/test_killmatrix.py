@@ -190,6 +190,45 @@ def test_accelerator_mutants_are_judged_only_where_an_accelerator_is() -> None:
         assert "accelerator" in why, f"observed {why!r} for {cuda.selector} without CUDA; expected it set aside"
 
 
+@pytest.mark.parametrize("bystander", ["pass", "fail"])
+def test_a_region_mutants_target_and_its_dependents_run_at_ci_and_the_other_clauses_at_fast(
+    bystander: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A mutant hiding in a rare region needs ci's examples where it is caught (its target, and the dependents
+    a failing target blocks); the "no other MUST clause fails" half runs at fast, from the fast base run."""
+    region = K.Mutant("tests.mutants.reference_mutants", "RankThreeScrambled", "BLOCK-FORWARD-VALUE", region="batch")
+    dependent, other, untouched = "BLOCK-NESTING", "SEQ-INDEX", "SEQ-ORDER"  # BLOCK-NESTING depends on the target
+    catalogue = load_catalogue()
+    assert region.target in catalogue[dependent].depends_on, "the fake trace below needs a direct dependent"
+    reading = {region.target: ["forward"], dependent: ["forward"], other: ["forward"], untouched: ["parameters"]}
+    levels = {cid: catalogue[cid].level.value for cid in catalogue}
+    base = K.Baseline({cid: "pass" for cid in catalogue}, levels, frozenset(), {"shared": [], "by_clause": reading})
+    monkeypatch.setattr(K, "_BASELINES", {K._baseline_key(region, ROOT, p, None): base for p in ("fast", "ci")})
+    parts: list[tuple[str, list[str]]] = []
+    own = {region.target: "fail", dependent: "fail", other: bystander}  # what each clause does on the mutant
+
+    def fake_run(selector: str, profile: str, shapes: Any, clauses: Any, **kwargs: Any) -> tuple[int, Any, str]:
+        parts.append((profile, list(clauses)))
+        statuses = {c: own[c] for c in clauses}
+        if statuses.get(dependent) == "fail" and statuses.get(region.target) == "fail":
+            statuses[dependent] = "blocked"  # as the run's verdicts block a failing dependent of a failure
+        rows = [{"id": c, "status": statuses.get(c, "skipped"), "level": levels[c]} for c in catalogue]
+        return int("fail" in statuses.values()), {"clauses": rows}, ""
+
+    monkeypatch.setattr(K, "_run_suite_process", fake_run)
+    run = K.run_mutant(region, cwd=ROOT)
+    expected_parts = [("ci", sorted([region.target, dependent])), ("fast", [other])]
+    assert parts == expected_parts, f"observed the runs {parts}; expected {expected_parts}"
+    assert run.statuses[untouched] == "pass", f"observed {untouched} {run.statuses[untouched]}; expected the base's"
+    if bystander == "pass":
+        assert run.killed, f"observed {run.problem!r}; expected a clean kill (exit {run.exit_code})"
+    else:
+        assert other in run.problem, f"observed {run.problem!r}; expected the failing {other} at fast named"
+    parts.clear()
+    K.run_mutant(region, cwd=ROOT, profile="ci")
+    assert [p for p, _ in parts] == ["ci"], f"observed runs at {parts}; expected one at the ci profile given"
+
+
 def test_a_base_run_another_process_is_making_is_left_to_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """``prepare_baselines`` makes the base runs nobody has started and skips, without waiting, one being made."""
     import fcntl
