@@ -236,26 +236,31 @@ def test_a_base_run_another_process_is_making_is_left_to_it(tmp_path: Path, monk
     made: list[str] = []
 
     def fake_run(selector: str, profile: str, *args: Any, **kwargs: Any) -> tuple[int, dict[str, Any], str]:
-        made.append(profile)
+        made.append(selector)
         return 0, {"clauses": [{"id": "SEQ-INDEX", "status": "pass", "level": "MUST"}], "trace": {}}, ""
 
     monkeypatch.setenv(K.BASELINE_DIR_ENV, str(tmp_path))
     monkeypatch.setattr(K, "_BASELINES", {})
     monkeypatch.setattr(K, "_run_suite_process", fake_run)
+    torch = pytest.importorskip("tests.mutants.torch_mutants").__name__
+    reference = K.Mutant("tests.mutants.reference_mutants", "TieParamByCopy", "TIE-PARAM-IDENTITY")
     region = K.Mutant("tests.mutants.reference_mutants", "RankThreeScrambled", "BLOCK-FORWARD-VALUE", region="batch")
-    plain = K.Mutant("tests.mutants.reference_mutants", "TieParamByCopy", "TIE-PARAM-IDENTITY")
-    # another process holds the lock of the ci base run (the region mutant's), as a worker making it would
-    key = K._baseline_key(region, ROOT, "ci", None)
+    held_back = K.Mutant(torch, "EmptySequentialRaises", "BLOCK-NESTING", region="children")
+    # another process holds the lock of torch's base run, as a worker making it would
+    key = K._baseline_key(held_back, ROOT, "fast", None)
     lock_path = tmp_path / f"baseline-{K.hashlib.sha256(repr(key).encode()).hexdigest()[:16]}.json.lock"
     with open(lock_path, "w") as held:
         fcntl.flock(held, fcntl.LOCK_EX)
-        worker = threading.Thread(target=K.prepare_baselines, args=([region, plain, region],), kwargs={"cwd": ROOT})
+        mutants = [reference, held_back, region]
+        worker = threading.Thread(target=K.prepare_baselines, args=(mutants,), kwargs={"cwd": ROOT})
         worker.start()
         worker.join(30)
         waiting = worker.is_alive()
     worker.join()
+    base = {m: K._baseline_key(m, ROOT, "fast", None)[0] for m in mutants}
     assert not waiting, "observed prepare_baselines waiting for a base run another process holds; expected it skipped"
-    assert made == ["fast"], f"observed base runs made at {made}; expected the fast one only, the ci one left"
+    assert made == [base[reference]], f"observed base runs of {made}; expected the reference's only, torch's left"
     assert key not in K._BASELINES, "observed the base run being made elsewhere taken over; expected it left"
-    assert K.baseline(region, cwd=ROOT, profile="ci", shapes=None, timeout=60) is not None
-    assert made == ["fast", "ci"], f"observed {made}; expected the ci base run made once its lock was free"
+    assert K.baseline(held_back, cwd=ROOT, profile="fast", shapes=None, timeout=60) is not None
+    expected = [base[reference], base[held_back]]
+    assert made == expected, f"observed base runs of {made}; expected {expected}, torch's once its lock was free"
