@@ -141,10 +141,11 @@ def run_mutant(
     """Run the suite on ``mutant`` in fresh processes and judge the outcome.
 
     ``profile`` None: every clause runs at ``fast``, except for a mutant hiding in a rare region (its
-    ``region``): its target and the target's dependents run at ``ci`` in a process of their own. Ten
-    derandomized examples reach a rare region only by the chance of the test's source hash (an edit to
-    a test can reorder its draws); thirty reach it, as the reach meta-tests show. The other clauses are
-    the "no other MUST clause fails" half, which needs no rare region. A given ``profile`` runs all at it.
+    ``region``): its target, and those of the target's dependents that run, run at ``ci`` in a process
+    of their own. Ten derandomized examples reach a rare region only by the chance of the test's source
+    hash (an edit to a test can reorder its draws); thirty reach it, as the reach meta-tests show. The
+    other clauses are the "no other MUST clause fails" half, which needs no rare region. A given
+    ``profile`` runs all at it.
 
     ``shapes`` is the run's ``--shapes`` (None: the backend's default): ``palette`` shows that a
     mutant hiding in a rare region is still caught when sizes come from a per-run palette.
